@@ -1,0 +1,268 @@
+"""Synthetic corpora whose relevance posterior is known exactly.
+
+A `CorpusSpec` fixes everything; `make_corpus(spec)` is deterministic in `spec.seed`.
+
+Generative story (DESIGN.md section 1, notation R = latent rank):
+- documents sit around a hierarchy of cluster centres (`branching` children per node, `depth`
+  levels), so that semantic docids built from document features have meaning: z_d is the unit
+  normalisation of its leaf centre plus noise, z_d in R^R;
+- a Zipf popularity pi_d ∝ rank^-zipf over a random permutation of the documents;
+- each query is about a target document t_q ~ pi, u_q = normalise(z_{t_q} + query_noise * g);
+- the true posterior is log p*(d|q) = beta * u_q . z_d + popularity_weight * log pi_d - log Z_q,
+  computed in document chunks, never as an M x N matrix;
+- observed features of queries and documents are one shared random map (linear, or a random
+  tanh MLP) of the latents plus Gaussian noise, so that towers have something to learn.
+Training pairs (q, d+) draw d+ from p*(.|q) (exactly, in one streaming pass) or take its argmax;
+test queries carry qrels (the top-`qrels_k` documents of p*, binary) for the metrics and their
+exact posterior (through `log_posterior_chunks`) for the KL.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["CorpusSpec", "Corpus", "QuerySet", "make_corpus", "log_posterior_chunks"]
+
+_FEATURE_MAPS = ("linear", "mlp")
+_POSITIVES = ("sample", "argmax")
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSpec:
+    """Every knob of a synthetic corpus. Invalid values fail here, naming the field."""
+
+    n_docs: int = 10_000
+    n_train_queries: int = 20_000
+    n_test_queries: int = 500
+    latent_rank: int = 16
+    branching: int = 8
+    depth: int = 2
+    cluster_spread: float = 0.6
+    doc_noise: float = 0.5
+    beta: float = 12.0
+    zipf: float = 0.0
+    popularity_weight: float = 1.0
+    query_noise: float = 0.5
+    feature_dim: int = 32
+    feature_map: str = "linear"
+    feature_noise: float = 0.05
+    positives: str = "sample"
+    qrels_k: int = 1
+    chunk_size: int = 16_384
+    seed: int = 0
+
+    def __post_init__(self):
+        def need(ok, field, expected):
+            if not ok:
+                raise ValueError(f"CorpusSpec.{field}={getattr(self, field)!r}: expected {expected}")
+
+        need(2 <= self.n_docs <= 50_000_000, "n_docs", "an integer in [2, 5e7]")
+        need(self.n_train_queries >= 1, "n_train_queries", "at least 1")
+        need(self.n_test_queries >= 1, "n_test_queries", "at least 1")
+        need(self.latent_rank >= 1, "latent_rank", "at least 1")
+        need(self.branching >= 2, "branching", "at least 2")
+        need(self.depth >= 1, "depth", "at least 1")
+        for field in ("cluster_spread", "doc_noise", "query_noise", "feature_noise", "zipf", "beta"):
+            need(getattr(self, field) >= 0, field, "a non-negative number")
+        need(self.feature_dim >= 1, "feature_dim", "at least 1")
+        need(self.feature_map in _FEATURE_MAPS, "feature_map", f"one of {_FEATURE_MAPS}")
+        need(self.positives in _POSITIVES, "positives", f"one of {_POSITIVES}")
+        need(1 <= self.qrels_k <= self.n_docs, "qrels_k", f"an integer in [1, n_docs={self.n_docs}]")
+        need(self.chunk_size >= 1, "chunk_size", "at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuerySet:
+    """Queries with their latents (for the exact posterior) and observed features."""
+
+    latents_MxR: np.ndarray
+    features_MxF: np.ndarray
+    log_normalizer_M: np.ndarray  # log Z_q of the true posterior
+    pos_M: np.ndarray  # training: d+ per query; test: argmax of p*
+    qrels_MxQ: np.ndarray  # top-qrels_k documents of p*, best first (test queries)
+
+    @property
+    def size(self) -> int:
+        return self.latents_MxR.shape[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    spec: CorpusSpec
+    doc_latents_NxR: np.ndarray
+    doc_features_NxF: np.ndarray
+    doc_log_prior_N: np.ndarray  # popularity_weight * log pi_d
+    doc_popularity_N: np.ndarray  # pi_d (sums to one)
+    doc_cluster_NxDepth: np.ndarray  # the generating cluster path of each document
+    train: QuerySet
+    test: QuerySet
+
+    @property
+    def n_docs(self) -> int:
+        return self.doc_latents_NxR.shape[0]
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True).clip(1e-12)
+
+
+def _doc_latents(spec: CorpusSpec, rng: np.random.Generator):
+    """Hierarchical cluster centres; each document is assigned a random leaf."""
+    R, b = spec.latent_rank, spec.branching
+    centres = np.zeros((1, R))
+    scale = 1.0
+    for _ in range(spec.depth):
+        centres = np.repeat(centres, b, axis=0) + scale * rng.standard_normal((centres.shape[0] * b, R))
+        scale *= spec.cluster_spread
+    leaf_N = rng.integers(0, centres.shape[0], size=spec.n_docs)
+    path_NxDepth = np.stack([(leaf_N // b ** (spec.depth - 1 - l)) % b for l in range(spec.depth)], axis=1)
+    z = centres[leaf_N] + spec.doc_noise * scale * rng.standard_normal((spec.n_docs, R))
+    return _unit(z).astype(np.float32), path_NxDepth.astype(np.int32)
+
+
+def _feature_map(spec: CorpusSpec, rng: np.random.Generator):
+    R, F = spec.latent_rank, spec.feature_dim
+    if spec.feature_map == "linear":
+        W = rng.standard_normal((R, F)) / np.sqrt(R)
+        return lambda x: x @ W
+    W1 = rng.standard_normal((R, 4 * F)) * (2.0 / np.sqrt(R))
+    W2 = rng.standard_normal((4 * F, F)) / np.sqrt(4 * F)
+    return lambda x: np.tanh(x @ W1) @ W2
+
+
+def _features(fmap, latents, noise, rng, block=65_536):
+    out = np.empty((latents.shape[0], fmap(latents[:1]).shape[1]), np.float32)
+    for s in range(0, latents.shape[0], block):
+        x = fmap(latents[s : s + block].astype(np.float64))
+        out[s : s + block] = x + noise * rng.standard_normal(x.shape)
+    return out
+
+
+def _padded_chunks(a, c):
+    """Split the leading axis into chunks of c rows (last one zero-padded), shape (n_chunks, c, ...)."""
+    n = a.shape[0]
+    n_chunks = -(-n // c)
+    pad = n_chunks * c - n
+    a = np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) if pad else a
+    return a.reshape((n_chunks, c) + a.shape[1:])
+
+
+def _inverse_cdf_draw(p_Mxc, u_M, block=128):
+    """Index j with cdf(j-1) <= u * total < cdf(j), in two levels (blocks, then within one block).
+
+    A full cumulative sum over the chunk costs several times the matmul on a CPU; block masses
+    plus one small cumulative sum per level give the same exact draw.
+    """
+    M, c = p_Mxc.shape
+    if c % block:
+        p_Mxc = jnp.pad(p_Mxc, ((0, 0), (0, block - c % block)))
+    p_MxGxb = p_Mxc.reshape(M, -1, block)
+    mass_cdf_MxG = jnp.cumsum(p_MxGxb.sum(axis=2), axis=1)
+    target_M = u_M * mass_cdf_MxG[:, -1]
+    g_M = jnp.minimum(jnp.sum(mass_cdf_MxG < target_M[:, None], axis=1), p_MxGxb.shape[1] - 1)
+    before_M = jnp.where(g_M > 0, jnp.take_along_axis(mass_cdf_MxG, jnp.maximum(g_M - 1, 0)[:, None], axis=1)[:, 0], 0.0)
+    inner_cdf_Mxb = jnp.cumsum(jnp.take_along_axis(p_MxGxb, g_M[:, None, None], axis=1)[:, 0], axis=1)
+    j_M = jnp.minimum(jnp.sum(inner_cdf_Mxb < (target_M - before_M)[:, None], axis=1), block - 1)
+    return (g_M * block + j_M).astype(jnp.int32)
+
+
+@partial(jax.jit, static_argnames=("n_docs", "qrels_k"))
+def _scan_posterior(key, q_MxR, z_CxcxR, bias_Cxc, *, n_docs, qrels_k):
+    """One streaming pass over document chunks: log Z, the top-k of p*, and one exact draw of p*.
+
+    The draw is the streaming categorical rule: draw within each chunk by inverse CDF, and let
+    the chunk's draw replace the running one with probability (chunk mass) / (mass so far).
+    """
+    M = q_MxR.shape[0]
+    n_chunks, c = bias_Cxc.shape
+
+    def body(carry, inputs):
+        lse_M, top_s_MxK, top_i_MxK, draw_M = carry
+        z_cxR, b_c, start = inputs
+        idx_c = start + jnp.arange(c, dtype=jnp.int32)
+        logits_Mxc = q_MxR @ z_cxR.T + b_c[None, :]
+        logits_Mxc = jnp.where(idx_c[None, :] < n_docs, logits_Mxc, -jnp.inf)
+        chunk_lse_M = jax.nn.logsumexp(logits_Mxc, axis=1)
+        new_lse_M = jnp.logaddexp(lse_M, chunk_lse_M)
+        u_2xM = jax.random.uniform(jax.random.fold_in(key, start), (2, M))
+        within_M = _inverse_cdf_draw(jnp.exp(logits_Mxc - chunk_lse_M[:, None]), u_2xM[0])
+        within_M = jnp.minimum(within_M, jnp.maximum(n_docs - start - 1, 0))
+        take_M = u_2xM[1] < jnp.exp(chunk_lse_M - new_lse_M)
+        draw_M = jnp.where(take_M, start + within_M.astype(jnp.int32), draw_M)
+        if qrels_k == 0:  # a training pass that needs no top-k
+            return (new_lse_M, top_s_MxK, top_i_MxK, draw_M), None
+        # earlier (lower-index) candidates come first, so ties keep the lower document index
+        all_s = jnp.concatenate([top_s_MxK, logits_Mxc], axis=1)
+        all_i = jnp.concatenate([top_i_MxK, jnp.broadcast_to(idx_c[None, :], (M, c))], axis=1)
+        top_s_MxK, pos = jax.lax.top_k(all_s, qrels_k)
+        top_i_MxK = jnp.take_along_axis(all_i, pos, axis=1)
+        return (new_lse_M, top_s_MxK, top_i_MxK, draw_M), None
+
+    init = (
+        jnp.full((M,), -jnp.inf, q_MxR.dtype),
+        jnp.full((M, qrels_k), -jnp.inf, q_MxR.dtype),
+        jnp.zeros((M, qrels_k), jnp.int32),
+        jnp.zeros((M,), jnp.int32),
+    )
+    starts = jnp.arange(n_chunks, dtype=jnp.int32) * c
+    (lse_M, _, top_i_MxK, draw_M), _ = jax.lax.scan(body, init, (z_CxcxR, bias_Cxc, starts))
+    return lse_M, top_i_MxK, draw_M
+
+
+def _posterior_pass(spec, key, u_MxR, z_NxR, bias_N, top_k, query_block=1024):
+    """log Z, top-k and a draw of p* for every query, in query blocks x document chunks."""
+    c = min(spec.chunk_size, z_NxR.shape[0])
+    z_CxcxR = jnp.asarray(_padded_chunks(z_NxR, c))
+    bias_Cxc = jnp.asarray(_padded_chunks(bias_N, c))
+    M = u_MxR.shape[0]
+    blk = min(query_block, M)
+    q_all = _padded_chunks((spec.beta * u_MxR).astype(np.float32), blk)
+    outs = [
+        _scan_posterior(jax.random.fold_in(key, i), jnp.asarray(q), z_CxcxR, bias_Cxc,
+                        n_docs=z_NxR.shape[0], qrels_k=top_k)
+        for i, q in enumerate(q_all)
+    ]
+    lse, top, draw = (np.concatenate([np.asarray(o[j]) for o in outs])[:M] for j in range(3))
+    return lse, top, draw
+
+
+def make_corpus(spec: CorpusSpec) -> Corpus:
+    """Build the corpus of `spec`; the same spec (and seed) always gives the same corpus."""
+    rng = np.random.default_rng(spec.seed)
+    key = jax.random.key(spec.seed)
+    z_NxR, path = _doc_latents(spec, rng)
+    ranks_N = rng.permutation(spec.n_docs) + 1
+    log_pi_N = -spec.zipf * np.log(ranks_N)
+    log_pi_N -= np.logaddexp.reduce(log_pi_N)
+    bias_N = (spec.popularity_weight * log_pi_N).astype(np.float32)
+    fmap = _feature_map(spec, rng)
+    doc_features = _features(fmap, z_NxR, spec.feature_noise, rng)
+
+    def queries(m, key, top_k):
+        target_M = rng.choice(spec.n_docs, size=m, p=np.exp(log_pi_N))
+        u = _unit(z_NxR[target_M] + spec.query_noise * rng.standard_normal((m, spec.latent_rank)) / np.sqrt(spec.latent_rank))
+        u = u.astype(np.float32)
+        lse, top, draw = _posterior_pass(spec, key, u, z_NxR, bias_N, top_k)
+        return u, _features(fmap, u, spec.feature_noise, rng), lse, top, draw
+
+    train_k = 0 if spec.positives == "sample" else 1
+    u, f, lse, top, draw = queries(spec.n_train_queries, jax.random.fold_in(key, 1), train_k)
+    pos = draw if spec.positives == "sample" else top[:, 0]
+    train = QuerySet(u, f, lse, pos.astype(np.int32), top.astype(np.int32))
+    u, f, lse, top, _ = queries(spec.n_test_queries, jax.random.fold_in(key, 2), spec.qrels_k)
+    test = QuerySet(u, f, lse, top[:, 0].astype(np.int32), top.astype(np.int32))
+    return Corpus(spec, z_NxR, doc_features, bias_N, np.exp(log_pi_N), path, train, test)
+
+
+def log_posterior_chunks(corpus: Corpus, queries: QuerySet, chunk_size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (start, log p*(d|q) for d in [start, start + C)) as M x C blocks; never M x N at once."""
+    c = chunk_size or corpus.spec.chunk_size
+    q_MxR = corpus.spec.beta * queries.latents_MxR
+    for start in range(0, corpus.n_docs, c):
+        logits = q_MxR @ corpus.doc_latents_NxR[start : start + c].T + corpus.doc_log_prior_N[None, start : start + c]
+        yield start, logits - queries.log_normalizer_M[:, None]

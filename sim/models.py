@@ -1,0 +1,180 @@
+"""The three models, in flax.nnx (DESIGN.md sections 1-2).
+
+- `DualEncoder` (DR): score(q, d) = <f(q), g(d)> / temperature (+ b_d). f is an MLP tower; g is a
+  free table (N x D) or an MLP tower over document features.
+- `AtomicGR`: f(q) in R^H and an output table N x H plus a bias: a softmax over all N docids. It is
+  a bi-encoder with a free table and a bias, which is why atomic GR shares DR's rank limit.
+- `SeqGR`: the docid c_1..c_L is decoded token by token; the state at step t depends on the query
+  and on the prefix c_<t, and the softmax runs over the valid children of that prefix only.
+
+DualEncoder and AtomicGR share one interface (`encode_queries`, `doc_table`): score = q . e_d + b_d,
+so the same objectives, exact top-k and metrics serve both.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from sim.docids import Docids
+
+__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "make_model", "count_params"]
+
+_KINDS = ("dr", "atomic_gr", "seq_gr")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of a model. `dim` is DR's embedding dimension D; `hidden` the tower width H."""
+
+    kind: str = "dr"
+    dim: int = 16
+    hidden: int = 64
+    depth: int = 2  # hidden layers of the query tower (and the document tower)
+    doc_side: str = "tower"  # DR only: "table" (free N x D) or "tower" (MLP over doc features)
+    temperature: float = 0.1  # DR only
+    doc_bias: bool = False  # DR only; AtomicGR and SeqGR always carry output biases
+    decoder_depth: int = 1  # SeqGR: residual MLP blocks over (query state + prefix embedding)
+
+    def __post_init__(self):
+        if self.kind not in _KINDS:
+            raise ValueError(f"ModelConfig.kind={self.kind!r}: expected one of {_KINDS}")
+        if self.doc_side not in ("table", "tower"):
+            raise ValueError(f"ModelConfig.doc_side={self.doc_side!r}: expected 'table' or 'tower'")
+        for field in ("dim", "hidden", "depth"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"ModelConfig.{field}={getattr(self, field)}: expected at least 1")
+        if self.temperature <= 0:
+            raise ValueError(f"ModelConfig.temperature={self.temperature}: expected > 0")
+        if self.decoder_depth < 0:
+            raise ValueError(f"ModelConfig.decoder_depth={self.decoder_depth}: expected >= 0")
+
+
+class MLP(nnx.Module):
+    """depth hidden layers of width H with GELU, then a linear map to `out`."""
+
+    def __init__(self, d_in: int, hidden: int, out: int, depth: int, *, rngs: nnx.Rngs):
+        sizes = [d_in] + [hidden] * depth
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.out = nnx.Linear(sizes[-1], out, rngs=rngs)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = jax.nn.gelu(layer(x))
+        return self.out(x)
+
+
+class DualEncoder(nnx.Module):
+    def __init__(self, cfg: ModelConfig, n_docs: int, feature_dim: int, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        self.query_tower = MLP(feature_dim, cfg.hidden, cfg.dim, cfg.depth, rngs=rngs)
+        if cfg.doc_side == "table":
+            self.doc_embed = nnx.Param(jax.random.normal(rngs.params(), (n_docs, cfg.dim)) / np.sqrt(cfg.dim))
+        else:
+            self.doc_tower = MLP(feature_dim, cfg.hidden, cfg.dim, cfg.depth, rngs=rngs)
+        if cfg.doc_bias:
+            self.bias = nnx.Param(jnp.zeros((n_docs,)))
+
+    def encode_queries(self, query_features_BxF):
+        return self.query_tower(query_features_BxF) / self.cfg.temperature
+
+    def doc_table(self, doc_idx_K, doc_features_NxF):
+        """(embeddings K x D, biases K) of the documents `doc_idx_K`; all N when doc_idx_K is None."""
+        if self.cfg.doc_side == "table":
+            emb = self.doc_embed[...] if doc_idx_K is None else self.doc_embed[doc_idx_K]
+        else:
+            feats = doc_features_NxF if doc_idx_K is None else doc_features_NxF[doc_idx_K]
+            emb = self.doc_tower(feats)
+        if self.cfg.doc_bias:
+            bias = self.bias[...] if doc_idx_K is None else self.bias[doc_idx_K]
+        else:
+            bias = jnp.zeros(emb.shape[:1], emb.dtype)
+        return emb, bias
+
+
+class AtomicGR(nnx.Module):
+    def __init__(self, cfg: ModelConfig, n_docs: int, feature_dim: int, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        self.query_tower = MLP(feature_dim, cfg.hidden, cfg.hidden, cfg.depth, rngs=rngs)
+        self.out_embed = nnx.Param(jax.random.normal(rngs.params(), (n_docs, cfg.hidden)) / np.sqrt(cfg.hidden))
+        self.bias = nnx.Param(jnp.zeros((n_docs,)))
+
+    def encode_queries(self, query_features_BxF):
+        return self.query_tower(query_features_BxF)
+
+    def doc_table(self, doc_idx_K, doc_features_NxF=None):
+        if doc_idx_K is None:
+            return self.out_embed[...], self.bias[...]
+        return self.out_embed[doc_idx_K], self.bias[doc_idx_K]
+
+
+class SeqGR(nnx.Module):
+    """Prefix-conditioned decoder over docid tokens.
+
+    State at level t: x_t = f(q) + level_t + sum_{s<t} E[s, c_s], then `decoder_depth` residual MLP
+    blocks; logits_t = W_t h_t + b_t over the V tokens, masked to the valid children of c_<t. All L
+    levels are computed at once under teacher forcing (the prefix sums are a cumulative sum).
+    """
+
+    def __init__(self, cfg: ModelConfig, docids: Docids, feature_dim: int, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        L, V, H = docids.length, docids.vocab, cfg.hidden
+        self.query_tower = MLP(feature_dim, H, H, cfg.depth, rngs=rngs)
+        self.token_embed = nnx.Param(jax.random.normal(rngs.params(), (L, V, H)) / np.sqrt(H))
+        self.level_embed = nnx.Param(jnp.zeros((L, H)))
+        self.blocks = nnx.List([MLP(H, 2 * H, H, 1, rngs=rngs) for _ in range(cfg.decoder_depth)])
+        self.norms = nnx.List([nnx.LayerNorm(H, rngs=rngs) for _ in range(cfg.decoder_depth)])
+        self.out_embed = nnx.Param(jax.random.normal(rngs.params(), (L, V, H)) / np.sqrt(H))
+        self.out_bias = nnx.Param(jnp.zeros((L, V)))
+
+    def encode_queries(self, query_features_BxF):
+        return self.query_tower(query_features_BxF)
+
+    def hidden_states(self, x_xH):
+        for norm, block in zip(self.norms, self.blocks):
+            x_xH = x_xH + block(norm(x_xH))
+        return x_xH
+
+    def level_logits(self, h_xH, level):
+        """Token logits at a (static or traced) level for states h of any leading shape."""
+        return h_xH @ self.out_embed[level].T + self.out_bias[level]
+
+    def prefix_sums(self, codes_BxL):
+        """sum_{s<t} E[s, c_s] + level_t, for t = 0..L-1 (exclusive cumulative sum)."""
+        L = codes_BxL.shape[1]
+        emb_BxLxH = self.token_embed[jnp.arange(L)[None, :], codes_BxL]
+        excl_BxLxH = jnp.cumsum(emb_BxLxH, axis=1) - emb_BxLxH
+        return excl_BxLxH + self.level_embed[...][None]
+
+    def log_prob(self, query_BxH, codes_BxL, valid_BxLxV):
+        """log p(docid | q) under teacher forcing, with the trie mask at every level."""
+        h_BxLxH = self.hidden_states(query_BxH[:, None, :] + self.prefix_sums(codes_BxL))
+        logits_BxLxV = jnp.einsum("blh,lvh->blv", h_BxLxH, self.out_embed[...]) + self.out_bias[...][None]
+        logp_BxLxV = masked_log_softmax(logits_BxLxV, valid_BxLxV)
+        return jnp.take_along_axis(logp_BxLxV, codes_BxL[..., None], axis=2)[..., 0].sum(axis=1)
+
+
+def masked_log_softmax(logits, valid):
+    """log softmax over the valid entries; invalid entries get -inf, and no row is all -inf or NaN."""
+    logits = jnp.where(valid, logits, -jnp.inf)
+    lse = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    lse = jnp.where(jnp.isfinite(lse), lse, 0.0)
+    return logits - lse
+
+
+def make_model(cfg: ModelConfig, *, n_docs: int, feature_dim: int, docids: Docids | None = None, seed: int = 0):
+    rngs = nnx.Rngs(params=seed)
+    if cfg.kind == "dr":
+        return DualEncoder(cfg, n_docs, feature_dim, rngs=rngs)
+    if cfg.kind == "atomic_gr":
+        return AtomicGR(cfg, n_docs, feature_dim, rngs=rngs)
+    if docids is None:
+        raise ValueError("SeqGR needs docids (sim.docids.make_docids)")
+    return SeqGR(cfg, docids, feature_dim, rngs=rngs)
+
+
+def count_params(model: nnx.Module) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nnx.state(model, nnx.Param))))

@@ -1,0 +1,225 @@
+"""Training: one compiled step, many steps inside `lax.scan`, several seeds under `vmap`.
+
+`train(model_cfg, train_cfg, data, seeds)` returns the trained parameters of every seed (stacked
+along a leading axis) and the loss curve. DR and AtomicGR train with either objective
+(`global`: full softmax over all N; `local`: sampled softmax with K negatives from a proposal,
+logQ-corrected or not), so the objective can be isolated from the architecture; SeqGR trains by
+maximum likelihood over its trie-masked factorisation (`mle`), which is globally normalised by
+construction.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+from sim.docids import Docids
+from sim.models import ModelConfig, make_model
+from sim.negatives import SAMPLERS, needs_pool, popularity_cdf, sample_negatives
+from theory.objectives import global_loss, sampled_loss
+
+__all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at"]
+
+_OBJECTIVES = ("global", "local", "mle")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss turned NaN or infinite; the message carries the step and the configuration."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    objective: str = "global"
+    sampler: str = "uniform"
+    num_negatives: int = 16
+    logq: bool = False
+    batch_size: int = 128
+    steps: int = 1000
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    hard_refresh: int = 200  # steps between refreshes of the hard-negative pool
+    hard_pool: int = 32  # P: the pool is the model's top-P documents of each training query
+    steps_per_call: int = 100  # steps fused into one compiled scan (progress and NaN checks between)
+    progress: bool = False
+
+    def __post_init__(self):
+        if self.objective not in _OBJECTIVES:
+            raise ValueError(f"TrainConfig.objective={self.objective!r}: expected one of {_OBJECTIVES}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"TrainConfig.sampler={self.sampler!r}: expected one of {SAMPLERS}")
+        for field in ("num_negatives", "batch_size", "steps", "hard_refresh", "hard_pool", "steps_per_call"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"TrainConfig.learning_rate={self.learning_rate}: expected > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainData:
+    """Training pairs and document side information, as arrays."""
+
+    query_features_MxF: np.ndarray
+    pos_M: np.ndarray
+    doc_features_NxF: np.ndarray
+    docids: Docids | None = None
+
+    @property
+    def n_docs(self) -> int:
+        return self.doc_features_NxF.shape[0]
+
+    @classmethod
+    def from_corpus(cls, corpus, docids=None):
+        return cls(corpus.train.features_MxF, corpus.train.pos_M, corpus.doc_features_NxF, docids)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    graphdef: nnx.GraphDef
+    params: nnx.State  # leading axis: seed
+    losses_SxT: np.ndarray  # mean loss of each compiled call, per seed
+    seconds: float
+    compiles: int
+
+
+def model_at(result: TrainResult, i: int) -> nnx.Module:
+    """The trained model of the i-th seed."""
+    return nnx.merge(result.graphdef, jax.tree.map(lambda x: x[i], result.params))
+
+
+def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str):
+    model = nnx.merge(graphdef, params)
+    q_feat, pos = batch["query_features"], batch["pos"]
+    q_BxD = model.encode_queries(q_feat)
+    if kind == "seq_gr":
+        codes = consts["codes_NxL"][pos]
+        valid = consts["valid_PxV"][consts["prefix_NxL"][pos]]
+        return -model.log_prob(q_BxD, codes, valid).mean()
+    if cfg.objective == "global":
+        emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
+        return global_loss(q_BxD @ emb_NxD.T + bias_N[None, :], pos).mean()
+    B, K = pos.shape[0], cfg.num_negatives
+    neg_BxK, log_q_BxK = sample_negatives(
+        cfg.sampler, key, B, K, consts["doc_features"].shape[0],
+        pop_cdf_N=consts.get("pop_cdf"), pop_log_q_N=consts.get("pop_log_q"), pool_BxP=batch.get("pool"),
+    )
+    idx_BxK1 = jnp.concatenate([pos[:, None], neg_BxK], axis=1)
+    emb, bias = model.doc_table(idx_BxK1.reshape(-1), consts["doc_features"])
+    s_BxK1 = jnp.einsum("bd,bkd->bk", q_BxD, emb.reshape(B, K + 1, -1)) + bias.reshape(B, K + 1)
+    return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], log_q_BxK if cfg.logq else None, neg_BxK != pos[:, None]).mean()
+
+
+def _make_run_chunk(graphdef, opt, cfg: TrainConfig, kind: str, n_steps: int):
+    """A compiled function running n_steps optimizer steps for every seed at once."""
+
+    def one_seed(params, opt_state, key, data, consts, pool_MxP):
+        def step(carry, _):
+            params, opt_state, key = carry
+            key, k_batch, k_neg = jax.random.split(key, 3)
+            rows = jax.random.randint(k_batch, (cfg.batch_size,), 0, data["pos"].shape[0])
+            batch = {"query_features": data["query_features"][rows], "pos": data["pos"][rows]}
+            if pool_MxP is not None:
+                batch["pool"] = pool_MxP[rows]
+            loss, grads = jax.value_and_grad(partial(_loss_fn, graphdef, cfg=cfg, kind=kind))(
+                params, batch, k_neg, consts
+            )
+            updates, opt_state = opt.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state, key), loss
+
+        (params, opt_state, key), losses = jax.lax.scan(step, (params, opt_state, key), length=n_steps)
+        return params, opt_state, key, losses.mean()
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, None, None, 0)))
+
+
+@partial(jax.jit, static_argnames=("graphdef", "pool"))
+def _hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, pool):
+    """Top-P documents of every training query under each seed's current model (query blocks)."""
+
+    def one_seed(params):
+        model = nnx.merge(graphdef, params)
+        emb_NxD, bias_N = model.doc_table(None, doc_features_NxF)
+
+        def block(qf_bxF):
+            s = model.encode_queries(qf_bxF) @ emb_NxD.T + bias_N[None, :]
+            return jax.lax.top_k(s, pool)[1]
+
+        M, F = query_features_MxF.shape
+        blk = min(256, M)
+        n_blk = -(-M // blk)
+        qf = jnp.pad(query_features_MxF, ((0, n_blk * blk - M), (0, 0))).reshape(n_blk, blk, F)
+        return jax.lax.map(block, qf).reshape(n_blk * blk, pool)[:M]
+
+    return jax.vmap(one_seed)(params_S)
+
+
+def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds) -> TrainResult:
+    """Train one model per seed (under vmap) and return their parameters and loss curves."""
+    import time
+
+    kind = model_cfg.kind
+    if kind == "seq_gr" and cfg.objective != "mle":
+        raise ValueError(f"SeqGR trains by maximum likelihood: objective={cfg.objective!r}, expected 'mle'")
+    if kind != "seq_gr" and cfg.objective == "mle":
+        raise ValueError(f"objective 'mle' is SeqGR's; {kind} takes 'global' or 'local'")
+    seeds = list(seeds)
+    t0 = time.perf_counter()
+    F = data.doc_features_NxF.shape[1]
+    graphdef, _ = nnx.split(make_model(model_cfg, n_docs=data.n_docs, feature_dim=F, docids=data.docids, seed=seeds[0]))
+    params = jax.tree.map(
+        lambda *xs: jnp.stack(xs),
+        *[nnx.state(make_model(model_cfg, n_docs=data.n_docs, feature_dim=F, docids=data.docids, seed=s), nnx.Param) for s in seeds],
+    )
+    opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
+    opt_state = jax.vmap(opt.init)(params)
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
+
+    dev = {"query_features": jnp.asarray(data.query_features_MxF), "pos": jnp.asarray(data.pos_M, jnp.int32)}
+    consts = {"doc_features": jnp.asarray(data.doc_features_NxF)}
+    if kind == "seq_gr":
+        consts.update(
+            codes_NxL=jnp.asarray(data.docids.codes_NxL),
+            prefix_NxL=jnp.asarray(data.docids.prefix_NxL),
+            valid_PxV=jnp.asarray(data.docids.valid_PxV),
+        )
+    local = cfg.objective == "local"
+    if local and cfg.sampler == "popularity":
+        cdf, log_q = popularity_cdf(data.pos_M, data.n_docs)
+        consts.update(pop_cdf=jnp.asarray(cdf), pop_log_q=jnp.asarray(log_q))
+    use_pool = local and needs_pool(cfg.sampler)
+    if use_pool and cfg.hard_pool > data.n_docs:
+        raise ValueError(f"TrainConfig.hard_pool={cfg.hard_pool} exceeds n_docs={data.n_docs}")
+
+    chunk = min(cfg.steps_per_call, cfg.steps, cfg.hard_refresh if use_pool else cfg.steps)
+    runners = {}
+    losses = []
+    done = 0
+    pool = None
+    bar = tqdm(total=cfg.steps, desc=f"train {kind}/{cfg.objective}", disable=not cfg.progress, leave=False)
+    while done < cfg.steps:
+        n = min(chunk, cfg.steps - done)
+        if use_pool and done % cfg.hard_refresh == 0:
+            pool = _hard_pool(graphdef, params, dev["query_features"], consts["doc_features"], cfg.hard_pool)
+        if n not in runners:
+            runners[n] = _make_run_chunk(graphdef, opt, cfg, kind, n)
+        params, opt_state, keys, loss_S = runners[n](params, opt_state, keys, dev, consts, pool)
+        loss_S = np.asarray(loss_S)
+        if not np.all(np.isfinite(loss_S)):
+            bar.close()
+            raise TrainingDiverged(
+                f"loss became {loss_S} at steps {done}-{done + n} (seeds {seeds}); "
+                f"model={model_cfg}, train={cfg}. Lower the learning rate or raise the temperature."
+            )
+        losses.append(loss_S)
+        done += n
+        bar.update(n)
+        bar.set_postfix(loss=float(loss_S.mean()))
+    bar.close()
+    jax.block_until_ready(params)
+    return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0, len(runners))
