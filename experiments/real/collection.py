@@ -146,7 +146,8 @@ class QrelsBuilder:
 
 
 def gather_queries(rows: Iterable[tuple[int, str, str]], path: Path) -> dict[str, str]:
-    """Query id -> text from (line number, id, text) rows; FormatError on an empty or repeated id."""
+    """Query id -> text from (line number, id, text) rows; FormatError on an empty or repeated
+    id."""
     texts: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for line_no, query_id, text in rows:

@@ -32,7 +32,7 @@ def nested_corpora(collection: Collection, sizes: Sequence[int], seed: int, *,
     Returns:
       for each size in the order given, that many ids in pool order.
 
-    >>> c = Collection("toy", ("a", "b", "c", "d"), ("", "", "", ""), ("q",), ("",), {"q": {"c": 1}})
+    >>> c = Collection("toy", ("a", "b", "c", "d"), ("",) * 4, ("q",), ("",), {"q": {"c": 1}})
     >>> small, large = nested_corpora(c, [2, 3], seed=0)
     >>> "c" in small and set(small) < set(large)
     True

@@ -139,7 +139,8 @@ def test_unknown_document_in_qrels_error_and_drop(tmp_path):
     n = _n_lines(root / "qrels/test.tsv")
     _append(root / "qrels/test.tsv", f"{qid}\tnot-a-doc\t1\n{qid}\tnor-this\t2\nq-x\tdoc\t1\n")
     _raises(root / "qrels/test.tsv", n + 1, "document id 'not-a-doc', which corpus.jsonl does "
-            "not hold", "a document id from corpus.jsonl", read=lambda: read_collection("beir", root))
+            "not hold", "a document id from corpus.jsonl",
+            read=lambda: read_collection("beir", root))
     with pytest.warns(DroppedQrelsWarning, match="dropped 3 judgments: 1 naming queries not in "
                       "queries.jsonl and 2 naming documents not in corpus.jsonl"):
         c = read_collection("beir", root, on_unknown="drop")

@@ -40,7 +40,8 @@ def test_msmarco_matches_plain_parse():
 def test_msmarco_train_split():
     c = read_collection("msmarco", FIXTURES / "msmarco", "train")
     assert c.name == "msmarco:train"
-    assert set(c.query_ids) == {line.split()[0] for line in open(FIXTURES / "msmarco/qrels.train.tsv")}
+    qrels_path = FIXTURES / "msmarco/qrels.train.tsv"
+    assert set(c.query_ids) == {line.split()[0] for line in open(qrels_path)}
 
 
 def test_doc_filter_holds_only_kept_texts_and_keeps_qrels():
