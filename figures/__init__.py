@@ -1,0 +1,30 @@
+"""Figures read stored records only (never recompute). One module per figure, each with
+EXPERIMENT (the records it reads) and plot(DataFrame) -> matplotlib Figure."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+__all__ = ["FIGURES", "render_all"]
+
+FIGURES = ("drift_corpus",)
+
+
+def render_all(out) -> list[Path]:
+    """Render every figure whose experiment has records under `out`; return the PNG paths."""
+    from experiments.store import load
+    from figures.common import plt
+
+    paths = []
+    for name in FIGURES:
+        module = importlib.import_module(f"figures.{name}")
+        df = load(out, module.EXPERIMENT)
+        if df.empty:
+            continue
+        fig = module.plot(df)
+        path = Path(out) / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CorpusSpec", "Corpus", "QuerySet", "make_corpus", "log_posterior_chunks"]
+__all__ = ["CorpusSpec", "Corpus", "QuerySet", "make_corpus", "log_posterior_chunks", "log_posterior_rows"]
 
 _FEATURE_MAPS = ("linear", "mlp")
 _POSITIVES = ("sample", "argmax")
@@ -266,3 +266,10 @@ def log_posterior_chunks(corpus: Corpus, queries: QuerySet, chunk_size: int | No
     for start in range(0, corpus.n_docs, c):
         logits = q_MxR @ corpus.doc_latents_NxR[start : start + c].T + corpus.doc_log_prior_N[None, start : start + c]
         yield start, logits - queries.log_normalizer_M[:, None]
+
+
+def log_posterior_rows(corpus: Corpus, queries: QuerySet, start: int, stop: int) -> np.ndarray:
+    """log p*(d|q) over all N documents for the queries [start, stop): a small block of rows."""
+    q_mxR = corpus.spec.beta * queries.latents_MxR[start:stop]
+    logits = q_mxR @ corpus.doc_latents_NxR.T + corpus.doc_log_prior_N[None, :]
+    return logits - queries.log_normalizer_M[start:stop, None]

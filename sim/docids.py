@@ -143,8 +143,9 @@ def semantic_docids(features_NxF: np.ndarray, vocab: int, seed: int = 0) -> Doci
         if remaining == 1:  # at most V documents left: order them along their first coordinate
             codes[idx, t] = np.argsort(np.argsort(x[idx, 0], kind="stable"), kind="stable")
             continue
-        capacity = vocab ** (remaining - 1)
-        k = -(-len(idx) // capacity)
+        # V balanced clusters of ceil(n/V) <= V^(remaining-1) documents, so the subtree always fits
+        k = min(vocab, len(idx))
+        capacity = -(-len(idx) // k)
         assign = np.zeros(len(idx), np.int64) if k == 1 else _balanced_kmeans(x[idx], k, capacity, rng)
         codes[idx, t] = assign
         stack.extend((idx[assign == j], t + 1) for j in range(k))

@@ -140,7 +140,8 @@ class SeqGR(nnx.Module):
 
     def level_logits(self, h_xH, level):
         """Token logits at a (static or traced) level for states h of any leading shape."""
-        return h_xH @ self.out_embed[level].T + self.out_bias[level]
+        logits = h_xH @ self.out_embed[level].T
+        return logits + self.out_bias[level].reshape((1,) * (logits.ndim - 1) + (-1,))
 
     def prefix_sums(self, codes_BxL):
         """sum_{s<t} E[s, c_s] + level_t, for t = 0..L-1 (exclusive cumulative sum)."""

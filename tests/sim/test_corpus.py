@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from sim.corpus import CorpusSpec, log_posterior_chunks, log_posterior_rows, make_corpus
+
+SMALL = CorpusSpec(n_docs=300, n_train_queries=400, n_test_queries=40, latent_rank=4, zipf=1.1, chunk_size=64,
+                   qrels_k=5, feature_dim=8)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return make_corpus(SMALL)
+
+
+def brute_log_posterior(c, queries):
+    """log p* by the formula of the module doc, in float64, all at once."""
+    logits = c.spec.beta * queries.latents_MxR.astype(np.float64) @ c.doc_latents_NxR.T.astype(np.float64)
+    logits += c.spec.popularity_weight * np.log(c.doc_popularity_N)[None, :]
+    return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+
+
+def test_posterior_sums_to_one_and_matches_brute_force(corpus):
+    ref = brute_log_posterior(corpus, corpus.test)
+    chunks = np.concatenate([b for _, b in log_posterior_chunks(corpus, corpus.test, chunk_size=37)], axis=1)
+    np.testing.assert_allclose(np.exp(chunks).sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(chunks, ref, atol=2e-4)
+    np.testing.assert_allclose(log_posterior_rows(corpus, corpus.test, 3, 9), ref[3:9], atol=2e-4)
+
+
+def test_qrels_are_the_top_of_the_posterior(corpus):
+    ref = brute_log_posterior(corpus, corpus.test)
+    top = np.argsort(-ref, axis=1, kind="stable")[:, : SMALL.qrels_k]
+    np.testing.assert_array_equal(corpus.test.qrels_MxQ, top)
+    np.testing.assert_array_equal(corpus.test.pos_M, top[:, 0])
+
+
+def test_same_seed_same_corpus_other_seed_other_corpus(corpus):
+    again = make_corpus(SMALL)
+    np.testing.assert_array_equal(again.doc_features_NxF, corpus.doc_features_NxF)
+    np.testing.assert_array_equal(again.train.pos_M, corpus.train.pos_M)
+    other = make_corpus(CorpusSpec(**{**SMALL.__dict__, "seed": 1}))
+    assert not np.allclose(other.doc_features_NxF, corpus.doc_features_NxF)
+
+
+def test_streaming_draw_follows_the_posterior():
+    """Many training queries about one document: the drawn positives must follow p*(.|q) (chi-square)."""
+    spec = CorpusSpec(n_docs=50, n_train_queries=20_000, n_test_queries=1, latent_rank=3, beta=3.0,
+                      query_noise=0.0, chunk_size=16, branching=2, depth=1, doc_noise=3.0)
+    c = make_corpus(spec)
+    # with query_noise 0 every query about target t has u = z_t: group queries by latent
+    _, group = np.unique(np.round(c.train.latents_MxR, 5), axis=0, return_inverse=True)
+    big = np.bincount(group.ravel()).argmax()
+    rows = np.flatnonzero(group.ravel() == big)
+    p = np.exp(brute_log_posterior(c, c.train)[rows[0]])
+    observed = np.bincount(c.train.pos_M[rows], minlength=spec.n_docs)
+    keep = p * len(rows) >= 5  # pool the rare cells, as the test requires
+    obs = np.append(observed[keep], observed[~keep].sum())
+    exp = np.append(p[keep], p[~keep].sum()) * len(rows)
+    assert stats.chisquare(obs, exp).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("field,value", [("n_docs", 1), ("feature_map", "cubic"), ("qrels_k", 0), ("beta", -1.0)])
+def test_invalid_spec_names_the_field(field, value):
+    with pytest.raises(ValueError, match=f"CorpusSpec.{field}"):
+        CorpusSpec(**{field: value})
