@@ -1,0 +1,204 @@
+"""Low-rank capacity: what a D-dimensional bilinear scorer, or a trie-factorised GR, can express.
+
+DESIGN.md section 1, "Low-rank capacity". The softmax ignores a per-query constant, so a rank-D
+scorer S = F G^T is judged against the row-centred target A* P (P = I - 11^T/N): the best squared
+Frobenius error is the tail of A* P's squared singular values (Eckart & Young 1936). For binary
+qrels A, the sign rank of 2A-1 brackets the least embedding dimension (Weller et al. 2025,
+"On the theoretical limitations of embedding-based retrieval"), and Forster's bound (Forster 2002)
+sqrt(MN) / ||2A-1||_op is a computable lower bound on the sign rank. Log-probability matrices:
+DR has rank <= D+1 (+1 with a document bias); a GR trie has rank <= sum over prefix nodes of
+min(H+1+beta, b_pi), capped by the number of leaves (DESIGN.md), and more sharply
+beta + sum over prefix nodes of min(#leaf children, H+1) (see `trie_rank_bound`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["SignRankBounds", "eckart_young_floor", "numerical_rank", "sign_rank_bounds",
+           "trie_rank_bound", "dr_rank_bound"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SignRankBounds:
+    """Bounds on the sign rank of 2A-1 and on the least dimension D of a scorer that ranks every
+    relevant document above every irrelevant one in each row.
+
+    forster: sqrt(MN) / ||2A-1||_op (real-valued); sign_rank_lower = ceil(forster);
+    sign_rank_upper = rank(2A-1); dim_lower = sign_rank_lower - 1; dim_upper = min(rank(2A-1), rank(A))
+    (S = A itself already ranks each row correctly).
+    """
+    forster: float
+    sign_rank_lower: int
+    sign_rank_upper: int
+    dim_lower: int
+    dim_upper: int
+
+
+@functools.partial(jax.jit, static_argnames=("dim", "center_rows"))
+def eckart_young_floor(target_MxN: jax.Array, dim: int, center_rows: bool = True) -> jax.Array:
+    """Least squared Frobenius error of a rank-`dim` scorer, up to per-row shifts.
+
+    min over rank-D S and c of ||A* - S - c 1^T||_F^2 = sum_{i > D} sigma_i(A* P)^2.
+
+    Args:
+      target_MxN: target scores A* (e.g. log p*(d|q)), M queries by N documents.
+      dim: D, the scorer's rank.
+      center_rows: allow per-row shifts (the softmax's invariance); False gives the plain
+        Eckart-Young tail of A*.
+
+    Returns:
+      The floor, a scalar.
+
+    Reference: Eckart & Young 1936; DESIGN.md section 1 (low-rank capacity).
+
+    >>> import jax.numpy as jnp
+    >>> a = jnp.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
+    >>> float(eckart_young_floor(a, 2, center_rows=False))   # the smallest singular value, squared
+    1.0
+    """
+    if center_rows:
+        target_MxN = target_MxN - jnp.mean(target_MxN, axis=1, keepdims=True)
+    sigma = jnp.linalg.svd(target_MxN, compute_uv=False)
+    return jnp.sum(jnp.square(sigma[dim:]))
+
+
+def numerical_rank(matrix, rtol: float | None = None) -> int:
+    """Number of singular values above rtol * sigma_max.
+
+    Args:
+      matrix: a 2-D array.
+      rtol: relative tolerance; None uses max(M, N) * machine epsilon of the matrix's dtype.
+
+    Returns:
+      The numerical rank (0 for a zero matrix).
+
+    >>> import numpy as np
+    >>> numerical_rank(np.outer([1.0, 2.0], [3.0, 4.0, 5.0]), 1e-10)
+    1
+    """
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {matrix.shape}")
+    if matrix.size == 0:
+        return 0
+    sigma = np.linalg.svd(matrix, compute_uv=False)
+    if rtol is None:
+        rtol = max(matrix.shape) * np.finfo(matrix.dtype if matrix.dtype.kind == "f" else np.float64).eps
+    return int(np.sum(sigma > rtol * sigma[0])) if sigma[0] > 0 else 0
+
+
+def sign_rank_bounds(qrels_MxN) -> SignRankBounds:
+    """Forster's lower bound and the rank upper bound on sign-rank(2A-1), and the implied bounds on
+    the least embedding dimension: sign-rank(2A-1) - 1 <= D_min <= sign-rank(2A-1).
+
+    Args:
+      qrels_MxN: binary relevance A (M queries by N documents), any 0/1 or boolean array.
+
+    Returns:
+      SignRankBounds(forster, sign_rank_lower, sign_rank_upper, dim_lower, dim_upper).
+
+    Reference: Forster 2002, "A linear lower bound on the unbounded error probabilistic
+    communication complexity"; Weller et al. 2025; DESIGN.md section 1.
+
+    >>> import numpy as np
+    >>> h = np.array([[1, 1, 1, 1], [1, 0, 1, 0], [1, 1, 0, 0], [1, 0, 0, 1]])   # a Hadamard sign pattern
+    >>> b = sign_rank_bounds(h)
+    >>> round(b.forster, 6), b.sign_rank_lower, b.sign_rank_upper
+    (2.0, 2, 4)
+    """
+    qrels_MxN = np.asarray(qrels_MxN)
+    if qrels_MxN.ndim != 2 or qrels_MxN.size == 0:
+        raise ValueError(f"qrels_MxN must be a non-empty 2-D array, got shape {qrels_MxN.shape}")
+    if not np.all((qrels_MxN == 0) | (qrels_MxN == 1)):
+        raise ValueError("qrels_MxN must be binary (0/1)")
+    qrels_MxN = qrels_MxN.astype(np.float64)
+    signs_MxN = 2.0 * qrels_MxN - 1.0
+    num_queries, num_docs = signs_MxN.shape
+    forster = math.sqrt(num_queries * num_docs) / float(np.linalg.norm(signs_MxN, ord=2))
+    # Sign rank is an integer >= forster; the slack absorbs rounding when forster is an integer.
+    lower = max(1, math.ceil(forster - 1e-9))
+    upper = numerical_rank(signs_MxN)
+    dim_upper = min(upper, max(1, numerical_rank(qrels_MxN)))
+    return SignRankBounds(forster=forster, sign_rank_lower=lower, sign_rank_upper=upper,
+                          dim_lower=max(lower - 1, 0), dim_upper=dim_upper)
+
+
+def trie_rank_bound(children_per_node: Sequence[int], hidden: int, bias: bool = False, *,
+                    leaf_children_per_node: Sequence[int] | None = None) -> int:
+    """Upper bound on the rank of a trie-factorised GR log-probability matrix (queries x docids).
+
+    DESIGN.md's bound: each prefix node pi with b_pi children adds a block of rank
+    <= min(H+1+beta, b_pi) (its H hidden coordinates, its own log-normalizer and, beta = 1, an
+    output bias), capped by the number of leaves. A node with a single child adds nothing.
+
+    That bound is loose below the last level. A node's contribution is constant on each child
+    subtree, which the child's own log-normalizer already spans, and the output bias multiplies the
+    same all-ones query vector at every node. Given how many children of each node are leaves
+    (l_pi), the sharper bound is beta + sum_pi min(l_pi, H+1), capped by the number of leaves. It is
+    the generic rank (reached for H >= 1 and generic parameters). For sim.docids tries, pass
+    `np.where(depth_P == length - 1, children_per_node(), 0)`.
+
+    Args:
+      children_per_node: b_pi for every prefix (internal) node of the trie, whose leaves are the
+        documents; a complete V-ary tree of depth L has (V^L - 1)/(V - 1) entries equal to V.
+      hidden: H, the width of the prefix-dependent hidden state.
+      bias: whether the output layer has a bias.
+      leaf_children_per_node: optional l_pi (same order), which sharpens the bound as above.
+
+    Returns:
+      The bound (an int), assuming at least as many queries.
+
+    Reference: DESIGN.md section 1 (low-rank capacity: GR escapes through the docid prefix).
+
+    >>> trie_rank_bound([4] * 21, hidden=3)       # 4-ary tree of depth 3: 21 nodes of rank 4, capped at 64
+    64
+    >>> trie_rank_bound([1000], hidden=3, bias=True)   # atomic docids: exactly DR's D + 1 + bias
+    5
+    >>> trie_rank_bound([4] * 5, hidden=1, leaf_children_per_node=[0, 4, 4, 4, 4])   # 4-ary, depth 2
+    8
+    """
+    if int(hidden) < 0:
+        raise ValueError(f"hidden must be >= 0, got {hidden}")
+    children = [int(b) for b in children_per_node]
+    if not children or min(children) < 1:
+        raise ValueError("children_per_node must list at least one node, each with >= 1 child")
+    num_leaves = 1 + sum(children) - len(children)
+    per_node = int(hidden) + 1 + int(bool(bias))
+    bound = min(num_leaves, sum(min(per_node, b) for b in children if b > 1))
+    if leaf_children_per_node is not None:
+        leaves = [int(leaf) for leaf in leaf_children_per_node]
+        if len(leaves) != len(children) or any(not 0 <= leaf <= b for leaf, b in zip(leaves, children)):
+            raise ValueError("leaf_children_per_node must give 0 <= l_pi <= b_pi for every node of children_per_node")
+        if sum(leaves) != num_leaves:
+            raise ValueError(f"leaf_children_per_node must sum to the number of leaves, {num_leaves}")
+        # Single-child nodes count here: a leaf below a chain of them acts as a leaf of the chain's top.
+        sharp = int(bool(bias)) + sum(min(leaf, int(hidden) + 1) for leaf in leaves)
+        bound = min(bound, sharp)
+    return bound
+
+
+def dr_rank_bound(dim: int, bias: bool = False) -> int:
+    """Rank bound D + 1 + bias of a D-dimensional DR log-probability matrix S - logsumexp(S).
+
+    Args:
+      dim: D, the embedding dimension.
+      bias: whether the scorer has a per-document bias.
+
+    Returns:
+      D + 1 + bias.
+
+    Reference: DESIGN.md section 1 (low-rank capacity).
+
+    >>> dr_rank_bound(3), dr_rank_bound(3, bias=True)
+    (4, 5)
+    """
+    if int(dim) < 0:
+        raise ValueError(f"dim must be >= 0, got {dim}")
+    return int(dim) + 1 + int(bool(bias))
