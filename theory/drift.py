@@ -29,7 +29,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
-from theory.objectives import global_grad, sampled_grad, sampled_loss
+from theory.objectives import sampled_grad, sampled_loss
 
 __all__ = [
     "SampledGrad", "GradientBias", "NormalizerDeficit", "ConfuserCoverage", "FixedPoint",
@@ -49,7 +49,7 @@ class SampledGrad:
 
 @dataclasses.dataclass(frozen=True)
 class GradientBias:
-    """bias = E_S[grad l_L] - grad l_G; `cosine` is cos(bias, grad l_G), `direction_cosine`
+    """bias = E_S[grad l_L] - grad l_G (numpy float64); `cosine` is cos(bias, grad l_G), `direction_cosine`
     is cos(E_S[grad l_L], grad l_G). `norm` includes the Monte Carlo noise (sum of se^2 in
     expectation of norm^2)."""
     bias: jax.Array
@@ -80,7 +80,7 @@ _SAMPLING = ("exclude", "mask")
 
 
 def _sampling_distribution(scores_N, pos, num_negatives, proposal_N, sampling):
-    """Validate (eagerly) and return the distribution Q the negatives are drawn from."""
+    """Validate (eagerly) and return the distribution Q the negatives are drawn from (numpy float64)."""
     num_docs = scores_N.shape[0]
     if scores_N.ndim != 1 or num_docs < 2:
         raise ValueError(f"scores_N must be a vector over N >= 2 documents, got shape {scores_N.shape}")
@@ -90,17 +90,16 @@ def _sampling_distribution(scores_N, pos, num_negatives, proposal_N, sampling):
         raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
     if sampling not in _SAMPLING:
         raise ValueError(f"sampling must be one of {_SAMPLING}, got {sampling!r}")
-    proposal_N = jnp.asarray(proposal_N, dtype=scores_N.dtype)
-    if proposal_N.shape != scores_N.shape:
-        raise ValueError(f"proposal_N must have shape {scores_N.shape}, got {proposal_N.shape}")
-    q_N = np.asarray(proposal_N, dtype=np.float64)
+    q_N = np.array(proposal_N, dtype=np.float64)
+    if q_N.shape != scores_N.shape:
+        raise ValueError(f"proposal_N must have shape {scores_N.shape}, got {q_N.shape}")
     if not np.all(np.isfinite(q_N)) or np.any(q_N < 0):
         raise ValueError("proposal_N must be finite and non-negative")
     if q_N.sum() - q_N[int(pos)] <= 0:
         raise ValueError("proposal_N must put mass on some document other than pos")
     if sampling == "exclude":
-        proposal_N = proposal_N.at[pos].set(0.0)
-    return proposal_N / jnp.sum(proposal_N)
+        q_N[int(pos)] = 0.0
+    return q_N / q_N.sum()
 
 
 def _sample_negatives(key, q_N, num_samples, num_negatives):
@@ -172,12 +171,13 @@ def _weighted_mean(scores_N, pos, neg_TxK, q_N, corrected, want_grad):
 
 def _enumerate(scores_N, pos, q_N, num_negatives, corrected, want_grad):
     """Exact expectation over all ordered samples from the support of q_N (masked hits included)."""
-    support = np.flatnonzero(np.asarray(q_N) > 0)
+    support = np.flatnonzero(q_N > 0)
     count = len(support) ** num_negatives
     if count > _MAX_ENUMERATED:
         raise ValueError(f"exact enumeration needs {count} samples (> {_MAX_ENUMERATED}); use exact=False")
     neg_TxK = np.array(list(itertools.product(support, repeat=num_negatives))).reshape(count, num_negatives)
-    mean_F = _weighted_mean(scores_N, pos, jnp.asarray(neg_TxK), q_N, corrected, want_grad)
+    mean_F = _weighted_mean(scores_N, pos, jnp.asarray(neg_TxK), jnp.asarray(q_N, scores_N.dtype), corrected,
+                            want_grad)
     return mean_F, jnp.zeros_like(mean_F)
 
 
@@ -192,7 +192,8 @@ def _moments(scores_N, pos, num_negatives, proposal_N, corrected, exact, num_sam
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
     # Bound each chunk's S x N gradient block to a few million entries.
     chunk = min(int(num_samples), max(64, 4_000_000 // scores_N.shape[0]) if want_grad else 65_536)
-    return _monte_carlo(key, scores_N, jnp.asarray(pos), q_N, num_negatives=int(num_negatives),
+    return _monte_carlo(key, scores_N, jnp.asarray(pos), jnp.asarray(q_N, scores_N.dtype),
+                        num_negatives=int(num_negatives),
                         num_samples=int(num_samples), chunk=chunk, corrected=jnp.asarray(bool(corrected)),
                         want_grad=want_grad)
 
@@ -249,14 +250,13 @@ def gradient_bias(scores_N, pos, num_negatives, proposal_N, corrected, *, exact=
     """
     expected = expected_sampled_grad(scores_N, pos, num_negatives, proposal_N, corrected, exact=exact,
                                      num_samples=num_samples, key=key, sampling=sampling)
-    scores_N = jnp.asarray(scores_N)
-    global_N = global_grad(scores_N[None, :], jnp.asarray([pos]))[0]
-    bias_N = expected.mean - global_N
-    norm = float(jnp.linalg.norm(bias_N))
-    global_norm = float(jnp.linalg.norm(global_N))
-    mean_norm = float(jnp.linalg.norm(expected.mean))
+    mean_N = np.asarray(expected.mean, dtype=np.float64)
+    global_N = scipy.special.softmax(np.asarray(scores_N, dtype=np.float64))
+    global_N[int(pos)] -= 1.0   # grad l_G = softmax(s) - e_+
+    bias_N = mean_N - global_N
+    norm, global_norm, mean_norm = (float(np.linalg.norm(v)) for v in (bias_N, global_N, mean_N))
     cosine = float(bias_N @ global_N) / (norm * global_norm) if norm > 0 else 0.0
-    direction = float(expected.mean @ global_N) / (mean_norm * global_norm) if mean_norm > 0 else 0.0
+    direction = float(mean_N @ global_N) / (mean_norm * global_norm) if mean_norm > 0 else 0.0
     return GradientBias(bias=bias_N, standard_error=expected.standard_error, norm=norm, cosine=cosine,
                         direction_cosine=direction)
 
@@ -290,9 +290,9 @@ def normalizer_deficit(scores_N, pos, num_negatives, proposal_N, corrected, *, e
     """
     mean_1, se_1 = _moments(scores_N, pos, num_negatives, proposal_N, corrected, exact, num_samples, key,
                             sampling, False)
-    scores_N = jnp.asarray(scores_N)
-    q_N = np.asarray(_sampling_distribution(scores_N, pos, num_negatives, proposal_N, sampling), np.float64)
-    p_N = np.asarray(jax.nn.softmax(scores_N), dtype=np.float64)
+    scores_N = np.asarray(scores_N, dtype=np.float64)
+    q_N = _sampling_distribution(scores_N, pos, num_negatives, proposal_N, sampling)
+    p_N = scipy.special.softmax(scores_N)
     p_pos, num_negatives = p_N[int(pos)], int(num_negatives)
     negatives = np.flatnonzero((q_N > 0) & (np.arange(q_N.shape[0]) != int(pos)))
     if corrected:
@@ -485,6 +485,7 @@ def population_fixed_point(p_true_N, num_negatives=None, proposal_N=None, correc
                       grad_norm=grad_norm, objective=float(result.fun))
 
 
+@jax.jit
 def pmi_target(p_true_N, proposal_N) -> jax.Array:
     """Large-K stationary scores of uncorrected sampled softmax with proposal q: log p* - log q.
 
