@@ -49,10 +49,10 @@ class SampledGrad:
 
 @dataclasses.dataclass(frozen=True)
 class GradientBias:
-    """bias = E_S[grad l_L] - grad l_G (numpy float64); `cosine` is cos(bias, grad l_G), `direction_cosine`
-    is cos(E_S[grad l_L], grad l_G). `norm` includes the Monte Carlo noise (sum of se^2 in
-    expectation of norm^2)."""
-    bias: jax.Array
+    """bias = E_S[grad l_L] - grad l_G (numpy float64); `cosine` is cos(bias, grad l_G) and
+    `direction_cosine` is cos(E_S[grad l_L], grad l_G). Under Monte Carlo, `norm` carries the
+    noise too: E[norm^2] = |bias|^2 + sum(standard_error^2)."""
+    bias: np.ndarray
     standard_error: jax.Array
     norm: float
     cosine: float
@@ -365,7 +365,8 @@ def _sample_negatives_per_positive(key, q_N, num_samples, num_negatives, samplin
     """N x S x K inverse-CDF draws, row d for positive d ("exclude": from q restricted to
     documents != d, by stretching the uniform over the mass outside d and skipping d's interval).
     Drawn once in numpy from a seed taken from `key` (no per-shape compilation)."""
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)   # also accept legacy uint32 keys
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key) if typed else key).ravel())
     num_docs = q_N.shape[0]
     cdf_N = np.cumsum(q_N)
     u_NxSxK = rng.random((num_docs, num_samples, num_negatives))
