@@ -28,11 +28,12 @@ class Config:
     n_docs: tuple[int, ...] = (1_000, 10_000, 100_000)
     models: tuple[str, ...] = ("dr_local_uniform", "dr_local_inbatch", "dr_local_hard", "dr_global", "atomic_gr", "seq_gr")
     seeds: tuple[int, ...] = (0, 1, 2)
-    latent_rank: int = 16
-    dim: int = 32
-    hidden: int = 64
+    latent_rank: int = 8
+    dim: int = 16
+    hidden: int = 32
+    depth: int = 1
     num_negatives: int = 16
-    steps: int = 800
+    steps: int = 500
     batch_size: int = 128
     learning_rate: float = 3e-3
     n_train_queries: int = 20_000
@@ -54,8 +55,8 @@ PRESETS = {
     "smoke": Config(n_docs=(200, 800), seeds=(0, 1), steps=60, n_train_queries=1_000, n_test_queries=50, hidden=16,
                     latent_rank=4, dim=8, docid_vocab=6),
     "quick": Config(),
-    "paper": Config(n_docs=(1_000, 10_000, 100_000, 1_000_000), seeds=(0, 1, 2, 3, 4), steps=4_000, n_train_queries=100_000,
-                    n_test_queries=2_000),
+    "paper": Config(n_docs=(1_000, 10_000, 100_000, 1_000_000), seeds=(0, 1, 2, 3, 4), latent_rank=16, dim=32, hidden=64,
+                    depth=2, steps=4_000, n_train_queries=100_000, n_test_queries=2_000),
 }
 
 
@@ -72,7 +73,7 @@ def sweep(cfg: Config):
             for seed in cfg.seeds:
                 yield {
                     "model": name, "kind": kind, "objective": objective, "sampler": sampler, "logq": logq,
-                    "dim": cfg.dim if kind == "dr" else cfg.hidden, "hidden": cfg.hidden,
+                    "dim": cfg.dim if kind == "dr" else cfg.hidden, "hidden": cfg.hidden, "depth": cfg.depth,
                     "num_negatives": cfg.num_negatives if objective == "local" else 0,
                     "steps": cfg.steps, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
                     "docids": "semantic" if kind == "seq_gr" else "atomic", "docid_vocab": cfg.docid_vocab,
@@ -83,7 +84,7 @@ def sweep(cfg: Config):
 def run_point(cfg: Config, points):
     p = points[0]
     spec = corpus_spec(cfg, p["n_docs"])
-    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"])
+    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"], depth=p["depth"])
     train_cfg = TrainConfig(objective=p["objective"], sampler=p["sampler"], logq=p["logq"],
                             num_negatives=max(p["num_negatives"], 1), steps=p["steps"], batch_size=p["batch_size"],
                             learning_rate=p["learning_rate"])

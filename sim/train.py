@@ -159,8 +159,12 @@ def _hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, pool):
     return jax.vmap(one_seed)(params_S)
 
 
-def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds) -> TrainResult:
-    """Train one model per seed (under vmap) and return their parameters and loss curves."""
+def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, mesh=None) -> TrainResult:
+    """Train one model per seed (under vmap) and return their parameters and loss curves.
+
+    With a `mesh` (sim.sharding.doc_mesh), every array indexed by document is sharded along N over
+    its devices; the compiled program and its results are the same as on one device.
+    """
     import time
 
     kind = model_cfg.kind
@@ -195,6 +199,14 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds) -> T
     use_pool = local and needs_pool(cfg.sampler)
     if use_pool and cfg.hard_pool > data.n_docs:
         raise ValueError(f"TrainConfig.hard_pool={cfg.hard_pool} exceeds n_docs={data.n_docs}")
+
+    if mesh is not None:
+        from sim.sharding import shard_along_docs
+
+        params = shard_along_docs(params, data.n_docs, mesh, axis=1)  # axis 0 is the seed
+        opt_state = shard_along_docs(opt_state, data.n_docs, mesh, axis=1)
+        consts = shard_along_docs(consts, data.n_docs, mesh)
+        dev = shard_along_docs(dev, data.n_docs, mesh)
 
     chunk = min(cfg.steps_per_call, cfg.steps, cfg.hard_refresh if use_pool else cfg.steps)
     runners = {}

@@ -1,0 +1,50 @@
+"""drift_corpus end to end through the command line, at a size CI runs in seconds."""
+import json
+
+import pytest
+
+from experiments import store
+from experiments.cli import main
+
+ARGS = ["--preset", "smoke", "--n-docs", "120", "300", "--seeds", "0", "1", "--steps", "20", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert main(["run", "drift_corpus", "--out", str(out), *ARGS]) == 0
+    return out
+
+
+def test_one_record_per_run_with_the_contract_fields(out):
+    df = store.load(out, "drift_corpus")
+    assert len(df) == 2 * 2 * 6  # N x seeds x models
+    rec = json.loads(next((out / "drift_corpus").glob("*.json")).read_text())
+    assert {"experiment", "run_id", "config", "metrics", "seconds", "versions"} <= set(rec)
+    for field in ("model", "objective", "sampler", "n_docs", "dim", "hidden", "params", "num_negatives", "seed"):
+        assert field in rec["config"], field
+    for metric in ("Success@1", "RR@10", "nDCG@10", "R@100", "kl_true"):
+        assert metric in rec["metrics"], metric
+    assert ((df["Success@1"] >= 0) & (df["Success@1"] <= 1)).all() and (df["kl_true"] >= -1e-4).all()
+
+
+def test_rerun_skips_finished_runs(out, capsys):
+    main(["run", "drift_corpus", "--out", str(out), *ARGS])
+    assert "0 runs done, 24 already stored" in capsys.readouterr().out
+
+
+def test_figures_and_report(out):
+    from experiments.report import write_report
+    from figures import render_all
+
+    paths = render_all(out)
+    assert [p.name for p in paths] == ["drift_corpus.png"] and paths[0].stat().st_size > 10_000
+    text = write_report(out, preset="smoke").read_text()
+    assert "## drift_corpus" in text and "Success@1" in text and "figures/drift_corpus.png" in text
+
+
+def test_unknown_experiment_and_bad_override(out):
+    with pytest.raises(SystemExit):
+        main(["run", "no_such_experiment"])
+    with pytest.raises(SystemExit):
+        main(["run", "drift_corpus", "--out", str(out), "--preset", "smoke", "--models", "dr_magic"])
