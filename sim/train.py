@@ -47,6 +47,8 @@ class TrainConfig:
     hard_refresh: int = 200  # steps between refreshes of the hard-negative pool
     hard_pool: int = 32  # P: the pool is the model's top-P documents of each training query
     steps_per_call: int = 100  # steps fused into one compiled scan (progress and NaN checks between)
+    optimizer: str = "adamw"  # "adamw" or "sgd"
+    sparse_table: bool = False  # row-sparse updates of a free document table (local objective only)
     progress: bool = False
 
     def __post_init__(self):
@@ -57,6 +59,12 @@ class TrainConfig:
         for field in ("num_negatives", "batch_size", "steps", "hard_refresh", "hard_pool", "steps_per_call"):
             if getattr(self, field) < 1:
                 raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"TrainConfig.optimizer={self.optimizer!r}: expected 'adamw' or 'sgd'")
+        if self.sparse_table and self.objective != "local":
+            raise ValueError("TrainConfig.sparse_table needs objective='local': a full softmax touches every row")
+        if self.sparse_table and self.weight_decay:
+            raise ValueError("TrainConfig.sparse_table with weight_decay > 0: decay would have to touch every row")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate={self.learning_rate}: expected > 0")
 
@@ -138,6 +146,68 @@ def _make_run_chunk(graphdef, opt, cfg: TrainConfig, kind: str, n_steps: int):
     return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, None, None, 0)))
 
 
+_B1, _B2, _EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults, so lazy and dense Adam agree on touched rows
+
+
+def _make_run_chunk_sparse(tower_def, opt, cfg: TrainConfig, temperature: float, n_steps: int, n_docs: int):
+    """Like _make_run_chunk for a DualEncoder with a free table, but the table (rows and biases, a
+    plain dict of N-row arrays) is updated only at the B(K+1) rows a step touches: exactly for
+    SGD, and as lazy Adam for "adamw" (moments of untouched rows are not decayed; the bias
+    correction uses the global step). The per-step cost then no longer grows with N."""
+
+    def one_seed(tower, table, opt_state, moments, key, data, consts, pool_MxP):
+        def loss_fn(tower, rows, inv_BxK1, batch):
+            q_BxD = nnx.merge(tower_def, tower)(batch["query_features"]) / temperature
+            emb = rows["doc_embed"][inv_BxK1]
+            bias = rows["bias"][inv_BxK1] if "bias" in rows else jnp.zeros(inv_BxK1.shape, emb.dtype)
+            s_BxK1 = jnp.einsum("bd,bkd->bk", q_BxD, emb) + bias
+            pos, neg = batch["pos"], batch["neg"]
+            return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], batch["log_q"] if cfg.logq else None, neg != pos[:, None]).mean()
+
+        def gather(x, uniq_U):
+            return x.at[uniq_U].get(mode="fill", fill_value=0)
+
+        def scatter(x, uniq_U, rows):  # the padding index N is out of range and dropped
+            return x.at[uniq_U].set(rows, mode="drop")
+
+        def step(carry, _):
+            tower, table, opt_state, (m, v, t), key = carry
+            key, k_batch, k_neg = jax.random.split(key, 3)
+            rows_B = jax.random.randint(k_batch, (cfg.batch_size,), 0, data["pos"].shape[0])
+            pos = data["pos"][rows_B]
+            neg, log_q = sample_negatives(
+                cfg.sampler, k_neg, cfg.batch_size, cfg.num_negatives, n_docs,
+                pop_cdf_N=consts.get("pop_cdf"), pop_log_q_N=consts.get("pop_log_q"),
+                pool_BxP=None if pool_MxP is None else pool_MxP[rows_B],
+            )
+            idx_BxK1 = jnp.concatenate([pos[:, None], neg], axis=1)
+            uniq_U = jnp.unique(idx_BxK1.reshape(-1), size=idx_BxK1.size, fill_value=n_docs)
+            inv_BxK1 = jnp.searchsorted(uniq_U, idx_BxK1)
+            rows = {k: gather(x, uniq_U) for k, x in table.items()}
+            batch = {"query_features": data["query_features"][rows_B], "pos": pos, "neg": neg, "log_q": log_q}
+            loss, (g_tower, g_rows) = jax.value_and_grad(loss_fn, argnums=(0, 1))(tower, rows, inv_BxK1, batch)
+            updates, opt_state = opt.update(g_tower, opt_state, tower)
+            tower = optax.apply_updates(tower, updates)
+            t = t + 1
+            if cfg.optimizer == "sgd":
+                new_rows = {k: rows[k] - cfg.learning_rate * g_rows[k] for k in rows}
+            else:
+                m_rows = {k: _B1 * gather(m[k], uniq_U) + (1 - _B1) * g_rows[k] for k in rows}
+                v_rows = {k: _B2 * gather(v[k], uniq_U) + (1 - _B2) * g_rows[k] ** 2 for k in rows}
+                new_rows = {k: rows[k] - cfg.learning_rate * (m_rows[k] / (1 - _B1**t))
+                            / (jnp.sqrt(v_rows[k] / (1 - _B2**t)) + _EPS) for k in rows}
+                m = {k: scatter(m[k], uniq_U, m_rows[k]) for k in m}
+                v = {k: scatter(v[k], uniq_U, v_rows[k]) for k in v}
+            table = {k: scatter(table[k], uniq_U, new_rows[k]) for k in table}
+            return (tower, table, opt_state, (m, v, t), key), loss
+
+        (tower, table, opt_state, moments, key), losses = jax.lax.scan(
+            step, (tower, table, opt_state, moments, key), length=n_steps)
+        return tower, table, opt_state, moments, key, losses.mean()
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, 0, 0, None, None, 0)))
+
+
 @partial(jax.jit, static_argnames=("graphdef", "pool"))
 def _hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, pool):
     """Top-P documents of every training query under each seed's current model (query blocks)."""
@@ -180,7 +250,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
         lambda *xs: jnp.stack(xs),
         *[nnx.state(make_model(model_cfg, n_docs=data.n_docs, feature_dim=F, docids=data.docids, seed=s), nnx.Param) for s in seeds],
     )
-    opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
+    opt = (optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
+           else optax.sgd(cfg.learning_rate))
     opt_state = jax.vmap(opt.init)(params)
     keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
 
@@ -208,6 +279,25 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
         consts = shard_along_docs(consts, data.n_docs, mesh)
         dev = shard_along_docs(dev, data.n_docs, mesh)
 
+    sparse = cfg.sparse_table
+    if sparse:
+        if kind != "dr" or model_cfg.doc_side != "table":
+            raise ValueError("TrainConfig.sparse_table needs a DualEncoder with doc_side='table'")
+        if mesh is not None:
+            raise ValueError("TrainConfig.sparse_table is single-device; drop the mesh")
+        tower_def = nnx.graphdef(make_model(model_cfg, n_docs=2, feature_dim=F, seed=0).query_tower)
+        pure = nnx.to_pure_dict(params)
+        tower = params["query_tower"]
+        table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
+        opt_state = jax.vmap(opt.init)(tower)
+        zeros = {k: jnp.zeros_like(x) for k, x in table.items()}
+        moments = (zeros, dict(zeros), jnp.zeros((len(seeds),), jnp.float32))
+
+        def assemble():
+            full = jax.tree.map(lambda x: x, params)
+            nnx.replace_by_pure_dict(full, {"query_tower": nnx.to_pure_dict(tower), **table})
+            return full
+
     chunk = min(cfg.steps_per_call, cfg.steps, cfg.hard_refresh if use_pool else cfg.steps)
     runners = {}
     losses = []
@@ -217,10 +307,15 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
     while done < cfg.steps:
         n = min(chunk, cfg.steps - done)
         if use_pool and done % cfg.hard_refresh == 0:
-            pool = _hard_pool(graphdef, params, dev["query_features"], consts["doc_features"], cfg.hard_pool)
+            current = assemble() if sparse else params
+            pool = _hard_pool(graphdef, current, dev["query_features"], consts["doc_features"], cfg.hard_pool)
         if n not in runners:
-            runners[n] = _make_run_chunk(graphdef, opt, cfg, kind, n)
-        params, opt_state, keys, loss_S = runners[n](params, opt_state, keys, dev, consts, pool)
+            runners[n] = (_make_run_chunk_sparse(tower_def, opt, cfg, model_cfg.temperature, n, data.n_docs) if sparse
+                          else _make_run_chunk(graphdef, opt, cfg, kind, n))
+        if sparse:
+            tower, table, opt_state, moments, keys, loss_S = runners[n](tower, table, opt_state, moments, keys, dev, consts, pool)
+        else:
+            params, opt_state, keys, loss_S = runners[n](params, opt_state, keys, dev, consts, pool)
         loss_S = np.asarray(loss_S)
         if not np.all(np.isfinite(loss_S)):
             bar.close()
@@ -233,5 +328,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
         bar.update(n)
         bar.set_postfix(loss=float(loss_S.mean()))
     bar.close()
+    if sparse:
+        params = assemble()
     jax.block_until_ready(params)
     return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0, len(runners))
