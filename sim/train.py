@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +25,7 @@ from sim.models import ModelConfig, make_model
 from sim.negatives import SAMPLERS, needs_pool, popularity_cdf, sample_negatives
 from theory.objectives import global_loss, sampled_loss
 
-__all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at"]
+__all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count"]
 
 _OBJECTIVES = ("global", "local", "mle")
 
@@ -93,7 +93,7 @@ class TrainResult:
     params: nnx.State  # leading axis: seed
     losses_SxT: np.ndarray  # mean loss of each compiled call, per seed
     seconds: float
-    compiles: int
+    compiles: int  # training programs compiled by this call (0 when an earlier call's are reused)
 
 
 def model_at(result: TrainResult, i: int) -> nnx.Module:
@@ -123,10 +123,32 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str):
     return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], log_q_BxK if cfg.logq else None, neg_BxK != pos[:, None]).mean()
 
 
-def _make_run_chunk(graphdef, opt, cfg: TrainConfig, kind: str, n_steps: int):
+_TRACES = [0]  # training programs traced (= compiled) so far in this process
+
+
+def compile_count() -> int:
+    """How many training programs this process has compiled: sweep points of the same shapes reuse one."""
+    return _TRACES[0]
+
+
+def _optimizer(cfg: TrainConfig):
+    if cfg.optimizer == "sgd":
+        return optax.sgd(cfg.learning_rate)
+    return optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def _step_key(cfg: TrainConfig) -> TrainConfig:
+    """The fields a compiled step does not depend on are reset, so equal programs share one cache entry."""
+    return dataclasses.replace(cfg, steps=1, steps_per_call=1, hard_refresh=1, progress=False)
+
+
+@lru_cache(maxsize=64)
+def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int):
     """A compiled function running n_steps optimizer steps for every seed at once."""
+    opt = _optimizer(cfg)
 
     def one_seed(params, opt_state, key, data, consts, pool_MxP):
+        _TRACES[0] += 1
         def step(carry, _):
             params, opt_state, key = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
@@ -149,13 +171,17 @@ def _make_run_chunk(graphdef, opt, cfg: TrainConfig, kind: str, n_steps: int):
 _B1, _B2, _EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults, so lazy and dense Adam agree on touched rows
 
 
-def _make_run_chunk_sparse(tower_def, opt, cfg: TrainConfig, temperature: float, n_steps: int, n_docs: int):
+@lru_cache(maxsize=64)
+def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, temperature: float, n_steps: int, n_docs: int):
     """Like _make_run_chunk for a DualEncoder with a free table, but the table (rows and biases, a
     plain dict of N-row arrays) is updated only at the B(K+1) rows a step touches: exactly for
     SGD, and as lazy Adam for "adamw" (moments of untouched rows are not decayed; the bias
     correction uses the global step). The per-step cost then no longer grows with N."""
 
+    opt = _optimizer(cfg)
+
     def one_seed(tower, table, opt_state, moments, key, data, consts, pool_MxP):
+        _TRACES[0] += 1
         def loss_fn(tower, rows, inv_BxK1, batch):
             q_BxD = nnx.merge(tower_def, tower)(batch["query_features"]) / temperature
             emb = rows["doc_embed"][inv_BxK1]
@@ -250,8 +276,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
         lambda *xs: jnp.stack(xs),
         *[nnx.state(make_model(model_cfg, n_docs=data.n_docs, feature_dim=F, docids=data.docids, seed=s), nnx.Param) for s in seeds],
     )
-    opt = (optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay) if cfg.optimizer == "adamw"
-           else optax.sgd(cfg.learning_rate))
+    opt = _optimizer(cfg)
+    traces_before = compile_count()
     opt_state = jax.vmap(opt.init)(params)
     keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
 
@@ -310,8 +336,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
             current = assemble() if sparse else params
             pool = _hard_pool(graphdef, current, dev["query_features"], consts["doc_features"], cfg.hard_pool)
         if n not in runners:
-            runners[n] = (_make_run_chunk_sparse(tower_def, opt, cfg, model_cfg.temperature, n, data.n_docs) if sparse
-                          else _make_run_chunk(graphdef, opt, cfg, kind, n))
+            runners[n] = (_make_run_chunk_sparse(tower_def, _step_key(cfg), model_cfg.temperature, n, data.n_docs) if sparse
+                          else _make_run_chunk(graphdef, _step_key(cfg), kind, n))
         if sparse:
             tower, table, opt_state, moments, keys, loss_S = runners[n](tower, table, opt_state, moments, keys, dev, consts, pool)
         else:
@@ -331,4 +357,4 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
     if sparse:
         params = assemble()
     jax.block_until_ready(params)
-    return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0, len(runners))
+    return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0, compile_count() - traces_before)

@@ -88,3 +88,11 @@ def test_objective_must_fit_the_model(data):
         train(ModelConfig(kind="seq_gr"), TrainConfig(objective="global"), data, [0])
     with pytest.raises(ValueError, match="TrainConfig.sampler"):
         TrainConfig(sampler="nearest")
+
+
+def test_same_shapes_compile_once(data):
+    """A second sweep point with other seeds and more steps reuses the compiled program."""
+    mc = ModelConfig(kind="dr", dim=4, hidden=8)
+    first = train(mc, TrainConfig(objective="local", steps=4, steps_per_call=2), data, [0, 1])
+    again = train(mc, TrainConfig(objective="local", steps=6, steps_per_call=2), data, [5, 6])
+    assert first.compiles <= 1 and again.compiles == 0
