@@ -111,6 +111,21 @@ def run_from_topk(query_ids: Sequence[str], doc_ids: Sequence[str], idx_MxK: np.
             for q, row_i, row_s in zip(query_ids, idx_MxK, scores_MxK)}
 
 
+def trec_id(value: str) -> str:
+    """`value` with '%' and whitespace percent-encoded, so that a TREC file can carry it.
+
+    Ids without either are returned unchanged; the mapping is one-to-one (urllib.parse.unquote
+    inverts it). LIMIT's document ids are names such as 'Geneva Durben'.
+
+    >>> trec_id("Geneva Durben"), trec_id("doc7")
+    ('Geneva%20Durben', 'doc7')
+    """
+    if "%" not in value and not any(c.isspace() for c in value):
+        return value
+    return "".join("".join(f"%{b:02X}" for b in c.encode("utf-8")) if c == "%" or c.isspace() else c
+                   for c in value)
+
+
 def _check_token(what: str, value: str) -> None:
     if not value or any(c.isspace() for c in value):
         raise ValueError(f"{what}: {value!r} is empty or holds whitespace, which TREC files "
