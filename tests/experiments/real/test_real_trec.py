@@ -90,3 +90,21 @@ def test_malformed_run_lines(tmp_path, line, found):
     with pytest.raises(FormatError, match="run:2: found ") as info:
         read_run(tmp_path / "run")
     assert found in str(info.value) and info.value.line == 2
+
+
+def test_trec_id_escapes_whitespace_one_to_one():
+    from urllib.parse import unquote
+
+    from hypothesis import given, strategies as st
+
+    from experiments.real.trec import trec_id
+
+    @given(st.text(min_size=1))
+    def check(value):
+        escaped = trec_id(value)
+        assert escaped and not any(c.isspace() for c in escaped)
+        assert unquote(escaped, errors="strict") == value
+
+    check()
+    assert trec_id("Geneva Durben") == "Geneva%20Durben" and trec_id("7%") == "7%25"
+    assert trec_id("D0c-1_x") == "D0c-1_x"  # the ids of MS MARCO, NQ320k and BEIR pass unchanged
