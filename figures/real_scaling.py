@@ -1,0 +1,102 @@
+"""Figure of real_scaling: Success@1, RR@10 and nDCG@10 against corpus size N on each real
+collection (BM25 dashed), and R@2 against D (DR) and H (GR) on LIMIT-small.
+
+LIMIT-small: Weller, Boratko, Naim, Lee (2025), "On the Theoretical Limitations of
+Embedding-Based Retrieval", CC-BY 4.0.
+"""
+from __future__ import annotations
+
+from matplotlib.ticker import NullFormatter
+
+from figures.common import LABELS, line_with_band, plt, seed_summary
+
+EXPERIMENT = "real_scaling"
+LIMIT_CREDIT = "LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0"
+_SIZE_PANELS = ("Success@1", "RR@10", "nDCG@10")
+_DIM_PANELS = ("R@2", "nDCG@10")
+
+
+def _title(d) -> str:
+    return f"{d['collection'].iloc[0]} ({d['format'].iloc[0]}, {d['features'].iloc[0]}, train on {d['train_on'].iloc[0]})"
+
+
+def _bm25(ax, base, x, value):
+    """BM25 as a dashed line: against N, or flat across the widths at one N."""
+    if base.empty:
+        return
+    s = base.sort_values("n_docs")
+    if x == "n_docs":
+        ax.plot(s["n_docs"], s[value], ls="--", color="black", marker="x", label="BM25")
+    else:
+        ax.axhline(s[value].iloc[-1], ls="--", color="black", label="BM25")
+
+
+def plot(df):
+    """One row per collection swept over N, one row per collection swept over D / H."""
+    dim_rows = sorted(df.loc[df["sweep"] == "dim", "path"].unique())
+    # a collection run with BM25 alone still gets its row against N
+    size_rows = sorted(set(df.loc[df["sweep"] == "size", "path"])
+                       | set(df.loc[df["sweep"] == "baseline", "path"]).difference(dim_rows))
+    rows = [("size", p) for p in size_rows] + [("dim", p) for p in dim_rows]
+    if not rows:
+        raise ValueError("real_scaling records hold no size or dim sweep")
+    fig, axes = plt.subplots(len(rows), 3, figsize=(15, 4.0 * len(rows)), squeeze=False, constrained_layout=True)
+    credit = False
+    for ax_row, (kind, path) in zip(axes, rows):
+        d = df[df["path"] == path]
+        base = d[d["model"] == "bm25"]
+        runs = d[d["sweep"] == kind]
+        models = [m for m in LABELS if m in set(runs["model"])]
+        credit |= "limit" in path.lower()
+        if kind == "size":
+            if not runs.empty:
+                base = base[base["n_docs"].isin(set(runs["n_docs"]))]
+            for ax, value in zip(ax_row, _SIZE_PANELS):
+                for model in models:
+                    line_with_band(ax, runs, "n_docs", value, model)
+                _bm25(ax, base, "n_docs", value)
+                _log_ticks(ax, sorted(set(d.loc[d["sweep"] != "dim", "n_docs"])), base=10)
+                ax.set_xlabel("corpus size N (documents)")
+                ax.set_ylabel(value)
+                ax.set_title(_title(d), fontsize=9)
+        else:
+            base = base[base["n_docs"] == runs["n_docs"].max()]
+            for ax, value in zip(ax_row, _DIM_PANELS):
+                for model in models:
+                    line_with_band(ax, runs, "dim", value, model)
+                _bm25(ax, base, "dim", value)
+                _log_ticks(ax, sorted(set(runs["dim"].astype(int))), base=2)
+                ax.set_xlabel("width: D for DR, H for GR")
+                ax.set_ylabel(value)
+                ax.set_title(f"{_title(runs)}, N = {int(runs['n_docs'].max())}", fontsize=9)
+            _dim_table(ax_row[2], runs)
+        for ax in ax_row:
+            ax.grid(alpha=0.3)
+            ax.set_ylim(-0.02, 1.02)  # every metric here lies in [0, 1]; two-seed intervals do not
+        ax_row[0].legend(fontsize=8)
+    title = "Real collections: DR and GR against corpus size N and width (mean and 95% interval over seeds)"
+    fig.suptitle(title + (f"\n{LIMIT_CREDIT}" if credit else ""))
+    return fig
+
+
+def _log_ticks(ax, values, base):
+    """A log axis labelled at the swept values only (a narrow range gets no clutter of minor labels)."""
+    ax.set_xscale("log", base=base)
+    ax.set_xticks(values, [str(int(v)) for v in values])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _dim_table(ax, runs):
+    """The R@2 means as a small table: the numbers the note reports."""
+    s = seed_summary(runs, ["model", "dim"], "R@2")
+    widths = sorted(s["dim"].unique())
+    models = [m for m in LABELS if m in set(s["model"])]
+    cells = [[f"{s[(s['model'] == m) & (s['dim'] == w)]['mean'].iloc[0]:.3f}"
+              if ((s["model"] == m) & (s["dim"] == w)).any() else "" for w in widths] for m in models]
+    ax.axis("off")
+    ax.grid(False)
+    table = ax.table(cellText=cells, rowLabels=[LABELS[m] for m in models],
+                     colLabels=[f"{int(w)}" for w in widths], loc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    ax.set_title("mean R@2 by width", fontsize=9)

@@ -1,0 +1,88 @@
+"""`grdr real` (cmd_real) on each format's fixture: records, TREC runs, the figure, reruns, and
+the message of a malformed collection."""
+import json
+import shutil
+from pathlib import Path
+
+import ir_measures
+import pytest
+import tyro
+
+import experiments.real
+from experiments import real_scaling, store
+from experiments.real import read_qrels, read_run
+from experiments.real.cli import cmd_real
+
+FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+# BM25 alone (no training) unless a test names a model; the fixtures' judged documents plus 40
+# training pairs fit in 100 documents.
+FAST = dict(preset="smoke", models=(), max_train_pairs=40, progress=False)
+
+
+def check_files_against_ir_measures(folder, r):
+    """The record's run and qrels files parse, and ir_measures on them gives its metrics."""
+    measures = [ir_measures.parse_measure(m) for m in real_scaling.MEASURES]
+    run = read_run(folder / r["train"]["run_file"])
+    expected = ir_measures.calc_aggregate(measures, read_qrels(folder / r["train"]["qrels_file"]), run)
+    assert len(run) == r["config"]["n_queries"]
+    for m in measures:
+        assert r["metrics"][str(m)] == pytest.approx(expected[m], abs=1e-12), (r["config"]["model"], m)
+
+
+def _records(out):
+    return [json.loads(p.read_text()) for p in sorted((out / "real_scaling").glob("*.json"))]
+
+
+@pytest.mark.parametrize("fmt, name, sizes", [("msmarco", "msmarco", (100, 285)), ("nq320k", "nq320k", (100, 200))])
+def test_each_format_gives_records_runs_and_a_figure(tmp_path, fmt, name, sizes):
+    assert cmd_real(fmt, FIXTURES / name, sizes=sizes, out=tmp_path, **FAST) == 0
+    records = _records(tmp_path)
+    assert sorted(r["config"]["n_docs"] for r in records) == list(sizes)
+    for r in records:
+        c = r["config"]
+        assert (c["format"], c["model"], c["train_on"], c["split"]) == (fmt, "bm25", "train", "dev")
+        run = read_run(tmp_path / "real_scaling" / r["train"]["run_file"])
+        assert len(run) == c["n_queries"] and set(r["metrics"]) >= {"Success@1", "RR@10", "nDCG@10"}
+    assert (tmp_path / "figures" / "real_scaling.png").stat().st_size > 0
+
+
+def test_a_trained_model_on_beir_and_the_rerun_that_skips_it(tmp_path, capsys):
+    args = dict(FAST, models=("dr_global",), seeds=(0, 1), steps=5, sizes=(275,))
+    assert cmd_real("beir", FIXTURES / "beir", out=tmp_path, **args) == 0
+    records = _records(tmp_path)
+    assert sorted((r["config"]["model"], r["config"]["seed"]) for r in records) == [
+        ("bm25", 0), ("dr_global", 0), ("dr_global", 1)]
+    assert {r["config"]["train_on"] for r in records} == {"train"}
+    for r in records:
+        check_files_against_ir_measures(tmp_path / "real_scaling", r)
+    capsys.readouterr()
+    assert cmd_real("beir", FIXTURES / "beir", out=tmp_path, **args) == 0
+    assert f"0 runs done, {len(records)} already stored" in capsys.readouterr().out
+    assert len(_records(tmp_path)) == len(records)
+
+
+def test_the_command_line_parses_into_cmd_real(tmp_path):
+    argv = ["--format", "beir", "--path", str(FIXTURES / "limit-small"), "--out", str(tmp_path),
+            "--preset", "smoke", "--models", "--no-progress"]
+    assert tyro.cli(cmd_real, args=argv) == 0
+    (record,) = _records(tmp_path)
+    assert record["config"]["collection"] == "limit-small" and record["config"]["train_on"] == "test"
+    assert record["metrics"]["R@2"] > 0.95  # BM25 on LIMIT-small
+    assert not store.load(tmp_path, "real_scaling").empty
+
+
+def test_a_malformed_collection_is_reported_with_file_and_line(tmp_path, capsys):
+    broken = tmp_path / "msmarco"
+    shutil.copytree(FIXTURES / "msmarco", broken)
+    lines = (broken / "qrels.dev.tsv").read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace("\t1\n", "\tyes\n").replace(" 1\n", " yes\n")
+    (broken / "qrels.dev.tsv").write_text("".join(lines))
+    assert cmd_real("msmarco", broken, out=tmp_path / "out", **FAST) == 1
+    err = capsys.readouterr().err
+    assert f"{broken / 'qrels.dev.tsv'}:4: found" in err and "yes" in err
+    assert not (tmp_path / "out" / "real_scaling").exists()
+
+
+def test_sizes_below_the_judged_documents_are_refused(tmp_path, capsys):
+    assert cmd_real("msmarco", FIXTURES / "msmarco", sizes=(10,), out=tmp_path, **FAST) == 1
+    assert "sizes: 10 is below the" in capsys.readouterr().err
