@@ -275,21 +275,24 @@ def report(df) -> str:
     labels = {**LABELS, "bm25": "BM25"}
     df = df.assign(label=df["model"].map(lambda m: labels.get(m, m)))
     lines = []
-    for name, d in df[df["sweep"].isin(["size", "baseline"])].groupby("collection", sort=True):
-        sizes = sorted(d.loc[d["sweep"] == "size", "n_docs"].unique())
-        d = d[d["n_docs"].isin(sizes)]
-        if d.empty:
-            continue
-        lines += [f"**{name}** ({d['format'].iloc[0]}, trained on its {d['train_on'].iloc[0]} queries), "
-                  "Success@1 and nDCG@10 against N (mean ± 95% interval over seeds):", "",
-                  mean_table(d, "label", "n_docs", "Success@1"), "", mean_table(d, "label", "n_docs", "nDCG@10"), ""]
     dims = df[df["sweep"] == "dim"]
+    for path, d in df[df["sweep"].isin(["size", "baseline"])].groupby("path", sort=True):
+        sized = d["sweep"] == "size"
+        if not sized.any() and path in set(dims["path"]):
+            continue  # only the BM25 of a D / H sweep, reported below
+        if sized.any():
+            d = d[d["n_docs"].isin(set(d.loc[sized, "n_docs"]))]
+        lines += [f"**{d['collection'].iloc[0]}** ({d['format'].iloc[0]}, trained on its {d['train_on'].iloc[0]} "
+                  "queries), Success@1 and nDCG@10 against N (mean ± 95% interval over seeds):", "",
+                  mean_table(d, "label", "n_docs", "Success@1"), "", mean_table(d, "label", "n_docs", "nDCG@10"), ""]
+        lines += _drop_verdicts(d[sized.reindex(d.index, fill_value=False)], labels)
     if not dims.empty:
         dims = dims.assign(dim=dims["dim"].astype(int))
-    for name, d in dims.groupby("collection", sort=True):
+    for path, d in dims.groupby("path", sort=True):
+        name = d["collection"].iloc[0]
         lines += [f"**{name}**, R@2 against D (DR) and H (GR) at N = {int(d['n_docs'].iloc[0])} "
                   f"(trained on its {d['train_on'].iloc[0]} queries):", "", mean_table(d, "label", "dim", "R@2"), ""]
-        base = df[(df["model"] == "bm25") & (df["collection"] == name) & (df["n_docs"] == d["n_docs"].iloc[0])]
+        base = df[(df["model"] == "bm25") & (df["path"] == path) & (df["n_docs"] == d["n_docs"].iloc[0])]
         if not base.empty:
             lines += [f"BM25: R@2 = {base['R@2'].iloc[0]:.3f}.", ""]
         for model, m in d.groupby("label", sort=False):
@@ -301,3 +304,24 @@ def report(df) -> str:
             lines += ["", "LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0."]
         lines.append("")
     return "\n".join(lines)
+
+
+def _drop_verdicts(d, labels) -> list[str]:
+    """Paired-by-seed verdicts: does DR-local lose more Success@1 from the smallest to the largest N?"""
+    from experiments.report import paired_verdict
+
+    if d.empty or d["n_docs"].nunique() < 2:
+        return []
+    n_lo, n_hi = d["n_docs"].min(), d["n_docs"].max()
+
+    def drop(model):
+        t = d[d["model"] == model].pivot_table(index="seed", columns="n_docs", values="Success@1")
+        return t[n_lo] - t[n_hi]
+
+    lines = []
+    models = set(d["model"])
+    for local in [m for m in VARIANTS if m.startswith("dr_local") and m in models]:
+        for ref in [m for m in ("dr_global", "atomic_gr", "seq_gr") if m in models]:
+            lines.append(f"- {labels[local]} loses more Success@1 from N = {n_lo:,} to {n_hi:,} than {labels[ref]}: "
+                         f"{paired_verdict((drop(local) - drop(ref)).to_numpy())}")
+    return lines + [""] if lines else []
