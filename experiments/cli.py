@@ -24,6 +24,7 @@ commands:
   figures     every figure from stored records, into <out>/figures/
   demo        every experiment at --preset quick, the figures, and <out>/report.md
   check       the numerical checks of the derivations (non-zero exit if any fails)
+  real        DR, GR and BM25 on a real collection on disk (--format msmarco|nq320k|beir --path DIR)
 """
 
 
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     cmd, rest = argv[0], argv[1:]
-    commands = {"list": cmd_list, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check}
+    from experiments.real.cli import cmd_real
+
+    commands = {"list": cmd_list, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check, "real": cmd_real}
     if cmd == "run":
         cmd_run(rest)
         return 0

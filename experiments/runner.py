@@ -4,6 +4,7 @@ vmap), skips points whose record exists, writes one record per run as soon as it
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 from collections import OrderedDict
 
@@ -13,7 +14,7 @@ from experiments import store
 
 __all__ = ["EXPERIMENTS", "load_experiment", "run_experiment"]
 
-EXPERIMENTS = ("drift_corpus",)
+EXPERIMENTS = ("drift_corpus", "real_scaling")
 
 
 def load_experiment(name: str):
@@ -42,7 +43,9 @@ def run_experiment(module, cfg, out, progress: bool = True) -> dict:
         bar.update(len(points) - len(todo))
         if not todo:
             continue
-        results, seconds = module.run_point(cfg, todo)
+        # experiments that write files beside their records (e.g. TREC runs) take the results folder
+        wants_out = "out" in inspect.signature(module.run_point).parameters
+        results, seconds = module.run_point(cfg, todo, out=out) if wants_out else module.run_point(cfg, todo)
         for point, (metrics, extra) in zip(todo, results):
             derived = {"params": extra.pop("params")} if "params" in extra else None
             store.write_record(out, name, point, metrics, seconds / len(todo), derived, train=extra)

@@ -196,11 +196,12 @@ def _scan_posterior(key, q_MxR, z_CxcxR, bias_Cxc, *, n_docs, qrels_k):
         draw_M = jnp.where(take_M, start + within_M.astype(jnp.int32), draw_M)
         if qrels_k == 0:  # a training pass that needs no top-k
             return (new_lse_M, top_s_MxK, top_i_MxK, draw_M), None
-        # earlier (lower-index) candidates come first, so ties keep the lower document index
+        # earlier (lower-index) candidates come first, so ties keep the lower document index; positions
+        # past the running top-k map to start + offset (no M x c index array is built)
         all_s = jnp.concatenate([top_s_MxK, logits_Mxc], axis=1)
-        all_i = jnp.concatenate([top_i_MxK, jnp.broadcast_to(idx_c[None, :], (M, c))], axis=1)
         top_s_MxK, pos = jax.lax.top_k(all_s, qrels_k)
-        top_i_MxK = jnp.take_along_axis(all_i, pos, axis=1)
+        from_run = jnp.take_along_axis(top_i_MxK, jnp.minimum(pos, qrels_k - 1), axis=1)
+        top_i_MxK = jnp.where(pos < qrels_k, from_run, start + pos - qrels_k)
         return (new_lse_M, top_s_MxK, top_i_MxK, draw_M), None
 
     init = (
