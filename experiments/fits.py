@@ -1,0 +1,124 @@
+"""Scaling-law fits as data: metric(x) = a x^-alpha + c per model, read from stored records.
+
+`FITS` says which (experiment, x, metric) to fit and which config fields name a curve; every
+seed's record is one point (the bootstrap's residuals carry the seed-to-seed noise). An experiment
+with no records is skipped; a curve that cannot be fitted (fewer than 3 distinct x, or 4 points) is
+kept as a row with NaN estimates and the reason in `message`, so the table says what is missing.
+`write_fits(out)` writes the table to `<out>/fits.csv` (the `grdr fit` command).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments import store
+from theory import fit_power_law
+
+__all__ = ["Fit", "FITS", "COLUMNS", "fit_table", "write_fits", "format_fits"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fit:
+    """One family of fits: `metric` against config field `x`, one curve per value of `by`."""
+    experiment: str
+    x: str
+    metric: str
+    by: tuple[str, ...] = ("model",)
+
+    def __post_init__(self):
+        if not self.by:
+            raise ValueError("Fit.by: expected at least one config field naming a curve")
+
+
+FITS = (
+    Fit("drift_corpus", "n_docs", "Success@1"),
+    Fit("drift_corpus", "n_docs", "kl_true"),
+    Fit("capacity_dim", "dim", "kl_true"),
+    Fit("model_scale", "params", "kl_true"),
+    Fit("model_scale", "params", "Success@1"),
+    Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),
+)
+
+COLUMNS = ["experiment", "model", "x", "metric", "a", "a_low", "a_high", "alpha", "alpha_low", "alpha_high",
+           "c", "c_low", "c_high", "r2", "n_points", "converged", "message"]
+
+
+def _curve_name(fit: Fit, key) -> str:
+    key = key if isinstance(key, tuple) else (key,)
+    head, rest = str(key[0]), [f"{f}={v}" for f, v in zip(fit.by[1:], key[1:])]
+    return head + (f" ({', '.join(rest)})" if rest else "")
+
+
+def _fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int, seed: int) -> list[dict]:
+    missing = [c for c in (fit.x, fit.metric, *fit.by) if c not in df.columns]
+    if missing:
+        return [{"experiment": fit.experiment, "model": "", "x": fit.x, "metric": fit.metric, "converged": False,
+                 "n_points": 0, "message": f"records lack {missing}"}]
+    rows = []
+    for key, part in df.groupby(list(fit.by), sort=True):
+        part = part[np.isfinite(part[fit.x].astype(float)) & np.isfinite(part[fit.metric].astype(float))]
+        row = {"experiment": fit.experiment, "model": _curve_name(fit, key), "x": fit.x, "metric": fit.metric,
+               "n_points": len(part)}
+        try:
+            law = fit_power_law(part[fit.x].to_numpy(float), part[fit.metric].to_numpy(float), bootstrap=bootstrap,
+                                seed=seed)
+        except ValueError as e:  # too few points or distinct x: say so in the table
+            rows.append({**row, "converged": False, "message": str(e)})
+            continue
+        rows.append({**row, "a": law.a, "a_low": law.a_ci[0], "a_high": law.a_ci[1], "alpha": law.alpha,
+                     "alpha_low": law.alpha_ci[0], "alpha_high": law.alpha_ci[1], "c": law.c, "c_low": law.c_ci[0],
+                     "c_high": law.c_ci[1], "r2": law.r2, "n_points": law.n_points, "converged": law.converged,
+                     "message": law.message})
+    return rows
+
+
+def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Fit every law in `fits` whose experiment has records under `out`.
+
+    Args:
+      out: the results folder (records at <out>/<experiment>/*.json).
+      experiments: experiment names to fit (None: all in `fits`).
+      fits: the (experiment, x, metric, by) families.
+      bootstrap: residual-bootstrap replicates per fit (95% intervals).
+      seed: seed of the bootstrap.
+
+    Returns:
+      One row per curve with COLUMNS; estimates are NaN where the curve could not be fitted.
+    """
+    wanted = None if experiments is None else {experiments} if isinstance(experiments, str) else set(experiments)
+    rows, loaded = [], {}
+    for fit in fits:
+        if wanted is not None and fit.experiment not in wanted:
+            continue
+        if fit.experiment not in loaded:
+            loaded[fit.experiment] = store.load(out, fit.experiment)
+        if loaded[fit.experiment].empty:
+            continue  # not run (yet), or not written: nothing to fit
+        rows += _fit_rows(fit, loaded[fit.experiment], bootstrap, seed)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_fits(out, experiments=None, **kwargs) -> Path:
+    """Write fit_table(out, experiments) to <out>/fits.csv and return its path."""
+    path = Path(out) / "fits.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fit_table(out, experiments, **kwargs).to_csv(path, index=False)
+    return path
+
+
+def format_fits(table: pd.DataFrame) -> str:
+    """The fits as a markdown table: estimate [95% interval] for a, alpha and c, then R^2."""
+    def cell(r, name):
+        if not np.isfinite(r.get(name, np.nan)):
+            return ""
+        return f"{r[name]:.3g} [{r[f'{name}_low']:.3g}, {r[f'{name}_high']:.3g}]"
+
+    lines = ["| experiment | model | metric vs x | a | alpha | c | R^2 | n | note |", "|---" * 9 + "|"]
+    for _, r in table.iterrows():
+        r2 = f"{r['r2']:.3f}" if np.isfinite(r["r2"]) else ""
+        lines.append(f"| {r['experiment']} | {r['model']} | {r['metric']} vs {r['x']} | {cell(r, 'a')} | "
+                     f"{cell(r, 'alpha')} | {cell(r, 'c')} | {r2} | {int(r['n_points'])} | {r['message']} |")
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""Scaling-law fits as data: planted laws are recovered from stored records, gaps are reported."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import store
+from experiments.fits import COLUMNS, Fit, fit_table, format_fits, write_fits
+
+PLANTED = {"dr_local_uniform": (3.0, 0.5, 0.2), "seq_gr": (2.0, 0.6, 0.05)}  # a, alpha, c
+XS = (100, 300, 1_000, 3_000, 10_000)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    rng = np.random.default_rng(0)
+    for model, (a, alpha, c) in PLANTED.items():
+        for n in XS:
+            for seed in range(3):
+                y = a * n ** -alpha + c + 0.002 * rng.standard_normal()
+                store.write_record(out, "drift_corpus", {"model": model, "n_docs": n, "seed": seed},
+                                   {"kl_true": y, "Success@1": 1 - y}, 0.0)
+    # A curve with two distinct x cannot carry a three-parameter law.
+    for n in (100, 1_000):
+        for seed in range(3):
+            store.write_record(out, "drift_corpus", {"model": "atomic_gr", "n_docs": n, "seed": seed},
+                               {"kl_true": 0.1 + 0.01 * seed, "Success@1": 0.5}, 0.0)
+    return out
+
+
+def test_planted_laws_are_recovered_within_their_intervals(out):
+    table = fit_table(out, "drift_corpus", bootstrap=300)
+    assert list(table.columns) == COLUMNS
+    for model, (a, alpha, c) in PLANTED.items():
+        row = table[(table["model"] == model) & (table["metric"] == "kl_true")].iloc[0]
+        assert row["converged"] and row["n_points"] == len(XS) * 3 and row["r2"] > 0.95
+        # 95% intervals: the planted value within one interval width of the estimate (about 4 standard
+        # errors) holds with near certainty, while a biased fit or a collapsed interval fails it.
+        for name, planted in (("alpha", alpha), ("c", c)):
+            width = row[f"{name}_high"] - row[f"{name}_low"]
+            assert 0 < width and abs(row[name] - planted) <= width
+        assert row["alpha"] == pytest.approx(alpha, rel=0.2)
+        # Success@1 = 1 - y is the same law with a -> -a and c -> 1 - c.
+        row = table[(table["model"] == model) & (table["metric"] == "Success@1")].iloc[0]
+        assert row["a"] == pytest.approx(-a, rel=0.15) and row["c"] == pytest.approx(1 - c, abs=0.01)
+
+
+def test_unfittable_curve_is_a_row_with_the_reason(out):
+    table = fit_table(out, "drift_corpus", bootstrap=0)
+    row = table[(table["model"] == "atomic_gr") & (table["metric"] == "kl_true")].iloc[0]
+    assert not row["converged"] and np.isnan(row["alpha"]) and "distinct x" in row["message"]
+
+
+def test_missing_experiments_are_skipped_and_grouping_names_the_curve(out, tmp_path):
+    assert fit_table(tmp_path).empty  # no records at all
+    assert set(fit_table(out, bootstrap=0)["experiment"]) == {"drift_corpus"}  # model_scale etc. absent
+    for zipf in (0.0, 1.0):
+        for n in XS:
+            store.write_record(tmp_path, "negatives", {"model": "dr_local_inbatch", "corpus_zipf": zipf, "n_docs": n,
+                                                       "seed": 0}, {"kl_true": 2.0 * n ** -0.3 + zipf}, 0.0)
+    table = fit_table(tmp_path, fits=(Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),),
+                      bootstrap=0)
+    assert sorted(table["model"]) == ["dr_local_inbatch (corpus_zipf=0.0)", "dr_local_inbatch (corpus_zipf=1.0)"]
+    np.testing.assert_allclose(table["alpha"], 0.3, rtol=1e-4)
+    np.testing.assert_allclose(sorted(table["c"]), [0.0, 1.0], atol=1e-4)
+
+
+def test_write_fits_round_trips_and_formats(out):
+    path = write_fits(out, bootstrap=0)
+    assert path == out / "fits.csv"
+    back = pd.read_csv(path)
+    assert list(back.columns) == COLUMNS and len(back) == 3 * 2  # 3 models x 2 metrics
+    text = format_fits(back)
+    assert text.count("\n") == len(back) + 1 and "| drift_corpus | seq_gr | kl_true vs n_docs |" in text
+
+
+def test_fit_needs_a_curve_name():
+    with pytest.raises(ValueError, match="Fit.by"):
+        Fit("drift_corpus", "n_docs", "kl_true", by=())
