@@ -1,0 +1,44 @@
+"""Figure of capacity_dim: KL, Success@1 and the row-shifted squared error against D, one row per
+corpus, with the Eckart-Young floor at rank D and the transition at D = R (R+1) marked."""
+from __future__ import annotations
+
+from experiments.capacity_dim import LABELS, transition_dim
+from figures.common import plt, seed_summary
+
+EXPERIMENT = "capacity_dim"
+
+_COLORS = {"dr_global_table": "tab:blue", "dr_global": "tab:cyan", "atomic_gr": "tab:green", "seq_gr": "tab:red"}
+
+
+def _line(ax, df, value, model):
+    s = seed_summary(df[df["model"] == model], ["dim"], value).sort_values("dim")
+    color = _COLORS.get(model)
+    ax.plot(s["dim"], s["mean"], marker="o", label=LABELS.get(model, model), color=color)
+    ax.fill_between(s["dim"], s["mean"] - s["ci"].fillna(0), s["mean"] + s["ci"].fillna(0), alpha=0.2, color=color)
+
+
+def plot(df):
+    corpora = sorted(df.groupby(["corpus_latent_rank", "corpus_zipf"]).groups)
+    fig, axes = plt.subplots(len(corpora), 3, figsize=(15, 4.2 * len(corpora)), constrained_layout=True, squeeze=False)
+    panels = [("kl_true", "KL(p* || model)  [nats]"), ("Success@1", "Success@1 (top-1 = argmax of p*)"),
+              ("rowshift_sq_err", "min over row shifts of ||log p* - log p||²  per query  [nats²]")]
+    models = [m for m in LABELS if m in set(df["model"])]
+    for row, (rank, zipf) in zip(axes, corpora):
+        sub = df[(df["corpus_latent_rank"] == rank) & (df["corpus_zipf"] == zipf)]
+        bias = bool(sub.loc[sub["kind"] == "dr", "doc_bias"].any())
+        d_star = transition_dim(int(rank), float(zipf), bias)
+        for ax, (value, label) in zip(row, panels):
+            for model in models:
+                _line(ax, sub, value, model)
+            if value == "rowshift_sq_err":
+                floor = sub.groupby("dim")["ey_floor_dim"].mean().sort_index()
+                ax.plot(floor.index, floor.to_numpy(), "k--", label="Eckart-Young floor at rank D (theory)")
+            ax.axvline(d_star, color="grey", ls=":", label=f"D = {'R+1' if d_star > rank else 'R'} = {d_star}")
+            ax.set_xlabel("embedding dimension D (= hidden width H for GR)")
+            ax.set_ylabel(label)
+            ax.set_title(f"R = {rank}, Zipf exponent {zipf}", fontsize=10)
+            ax.grid(alpha=0.3)
+        row[2].legend(fontsize=8)
+    fig.suptitle("Dimension caps DR: global-objective DR (free table, tower), AtomicGR and SeqGR against D "
+                 "(mean and 95% interval over seeds)")
+    return fig

@@ -1,0 +1,104 @@
+"""capacity_dim end to end at the smoke preset: record schema, the Eckart-Young theorem on every
+trained model, the floor against a plain numpy SVD, the figure and the report."""
+import json
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from experiments import capacity_dim, store
+from experiments.runner import run_experiment
+from figures import capacity_dim as capacity_figure
+from sim.corpus import CorpusSpec, log_posterior_rows, make_corpus
+
+CFG = capacity_dim.PRESETS["smoke"]
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    summary = run_experiment(capacity_dim, CFG, out, progress=False)
+    assert summary["ran"] == len(list(capacity_dim.sweep(CFG)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def df(out):
+    return store.load(out, "capacity_dim")
+
+
+def test_one_record_per_run_with_the_contract_fields(out, df):
+    assert len(df) == len(CFG.latent_ranks) * len(CFG.zipfs) * len(CFG.dims) * len(CFG.models) * len(CFG.seeds)
+    rec = json.loads(next((out / "capacity_dim").glob("*.json")).read_text())
+    assert {"experiment", "run_id", "config", "metrics", "seconds", "versions"} <= set(rec)
+    for field in ("model", "objective", "n_docs", "dim", "hidden", "params", "seed", "corpus_latent_rank", "doc_side"):
+        assert field in rec["config"], field
+    for metric in ("Success@1", "kl_true", "rowshift_sq_err", "ey_floor", "ey_floor_dim", "rank_bound"):
+        assert metric in rec["metrics"], metric
+    assert (df.loc[df["kind"] != "dr", "hidden"] == df.loc[df["kind"] != "dr", "dim"]).all()  # GR at H = D
+
+
+def test_measured_error_is_never_below_the_eckart_young_floor(df):
+    # The theorem: a scorer whose log-probabilities have rank <= r up to row shifts cannot fit the
+    # row-centred log p* better than the tail of its singular values beyond r. Slack covers float32 scores.
+    slack = 1e-5 * df["rowshift_sq_err"].max()
+    assert (df["rowshift_sq_err"] >= df["ey_floor"] - slack).all()
+    # The bound is not vacuous below the true rank: DR at D = 2 < R has a positive floor.
+    assert (df.loc[(df["kind"] == "dr") & (df["dim"] < df["corpus_latent_rank"]), "ey_floor"] > 1.0).all()
+
+
+def test_floor_matches_a_numpy_svd_of_the_true_log_posterior(df):
+    row = df.iloc[0]
+    spec = CorpusSpec(**{k.removeprefix("corpus_"): row[k] for k in df.columns if k.startswith("corpus_")},
+                      n_docs=int(row["n_docs"]))
+    corpus = make_corpus(spec)
+    target_MxN = log_posterior_rows(corpus, corpus.test, 0, corpus.test.size).astype(np.float64)
+    centred_MxN = target_MxN - target_MxN.mean(axis=1, keepdims=True)
+    sigma = np.linalg.svd(centred_MxN, compute_uv=False)
+    M = target_MxN.shape[0]
+    for dim, floor in df.groupby("dim")["ey_floor_dim"].first().items():
+        assert floor == pytest.approx(np.sum(sigma[dim:] ** 2) / M, rel=1e-6, abs=1e-9)
+    # True rank R (no popularity in the smoke corpus): the floor vanishes from D = R on.
+    assert np.sum(sigma[spec.latent_rank:] ** 2) <= 1e-8 * np.sum(sigma ** 2)
+
+
+def test_model_log_probs_are_normalised_over_the_corpus():
+    from experiments.common import corpus_for, docids_for
+    from sim.models import ModelConfig, make_model
+
+    spec = capacity_dim.corpus_spec(CFG, CFG.latent_ranks[0], 0.0)
+    corpus = corpus_for(spec)
+    docids = docids_for("semantic", spec, CFG.docid_vocab)
+    for kind in ("dr", "atomic_gr", "seq_gr"):
+        model = make_model(ModelConfig(kind=kind, dim=3, hidden=4, depth=1), n_docs=corpus.n_docs,
+                           feature_dim=corpus.doc_features_NxF.shape[1], docids=docids)
+        logp_MxN = capacity_dim.model_log_probs(model, corpus, docids if kind == "seq_gr" else None)
+        assert logp_MxN.shape == (corpus.test.size, corpus.n_docs)
+        np.testing.assert_allclose(logsumexp(logp_MxN, axis=1), 0.0, atol=1e-4)
+
+
+def test_transition_dim_counts_the_popularity_dimension():
+    assert capacity_dim.transition_dim(8, 0.0, False) == 8
+    assert capacity_dim.transition_dim(8, 1.0, False) == 9
+    assert capacity_dim.transition_dim(8, 1.0, True) == 8
+
+
+def test_rerun_skips_finished_runs(out):
+    assert run_experiment(capacity_dim, CFG, out, progress=False)["ran"] == 0
+
+
+def test_figure_and_report(df, tmp_path):
+    fig = capacity_figure.plot(df)
+    assert len(fig.axes) == 3 * len(CFG.latent_ranks) * len(CFG.zipfs)
+    path = tmp_path / "capacity_dim.png"
+    fig.savefig(path, dpi=80)
+    assert path.stat().st_size > 10_000
+    text = capacity_dim.report(df)
+    assert "Theorem check" in text and "**held**" in text and "KL(p* || model)" in text
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="models"):
+        capacity_dim.Config(models=("dr_magic",))
+    with pytest.raises(ValueError, match="n_docs"):
+        capacity_dim.Config(n_docs=100_000)

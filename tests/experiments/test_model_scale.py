@@ -1,0 +1,86 @@
+"""model_scale end to end at the smoke preset: record schema, parameter counts that grow with the
+tower, DR's floor (a theorem), the fitted-law table, the figure and the report."""
+import json
+
+import numpy as np
+import pytest
+
+from experiments import model_scale, store
+from experiments.runner import run_experiment
+from figures import model_scale as scale_figure
+
+CFG = model_scale.PRESETS["smoke"]
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    run_experiment(model_scale, CFG, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def df(out):
+    return store.load(out, "model_scale")
+
+
+def test_one_record_per_run_with_the_contract_fields(out, df):
+    assert len(df) == len(CFG.widths) * len(CFG.depths) * len(CFG.models) * len(CFG.seeds)
+    rec = json.loads(next((out / "model_scale").glob("*.json")).read_text())
+    assert {"experiment", "run_id", "config", "metrics", "seconds", "versions"} <= set(rec)
+    for field in ("model", "objective", "n_docs", "dim", "hidden", "width", "depth", "params", "seed"):
+        assert field in rec["config"], field
+    for metric in ("Success@1", "kl_true", "rowshift_sq_err", "dr_floor"):
+        assert metric in rec["metrics"], metric
+
+
+def test_dr_keeps_its_dimension_while_parameters_grow(df):
+    dr = df[df["model"] == "dr_global"]
+    assert (dr["dim"] == CFG.dim).all()
+    for model, sub in df.groupby("model"):
+        by_width = sub.groupby("width")["params"].first().sort_index()
+        assert np.all(np.diff(by_width.to_numpy()) > 0), model  # x = parameters grows with the width
+
+
+def test_dr_error_is_never_below_its_rank_d_floor(df):
+    dr = df[df["model"] == "dr_global"]
+    assert (dr["dr_floor"] > 0).all()  # D < R, so the floor is not vacuous
+    assert (dr["rowshift_sq_err"] >= dr["dr_floor"] * (1 - 1e-5)).all()
+
+
+def test_fits_table_has_one_law_per_model_with_intervals():
+    # A planted law (not the experiment's output): the table must recover it per model.
+    params = np.repeat([1e3, 3e3, 1e4, 3e4, 1e5], 2).astype(float)
+    rows = []
+    for model, alpha in (("dr_global", 0.3), ("seq_gr", 0.8)):
+        rows += [{"model": model, "params": x, "kl_true": 4.0 * (x / 1e3) ** -alpha + 0.2} for x in params]
+    import pandas as pd
+
+    table = model_scale.fits(pd.DataFrame(rows), bootstrap=50).set_index("model")
+    assert list(table.index) == ["dr_global", "seq_gr"]
+    assert table.loc["dr_global", "alpha"] == pytest.approx(0.3, abs=1e-4)
+    assert table.loc["seq_gr", "alpha"] == pytest.approx(0.8, abs=1e-4)
+    assert table.loc["seq_gr", "c"] == pytest.approx(0.2, abs=1e-4)
+    for col in ("a", "c", "alpha_low", "alpha_high", "c_low", "c_high", "r2"):
+        assert col in table.columns
+
+
+def test_rerun_skips_finished_runs(out):
+    assert run_experiment(model_scale, CFG, out, progress=False)["ran"] == 0
+
+
+def test_figure_and_report(df, tmp_path):
+    fig = scale_figure.plot(df)
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+    path = tmp_path / "model_scale.png"
+    fig.savefig(path, dpi=80)
+    assert path.stat().st_size > 10_000
+    text = model_scale.report(df)
+    assert "Fitted laws" in text and "Eckart-Young floor" in text and "**" in text
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="dim"):
+        model_scale.Config(dim=32, latent_rank=16)
+    with pytest.raises(ValueError, match="models"):
+        model_scale.Config(models=("dr_local_uniform",))
