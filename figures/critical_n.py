@@ -1,0 +1,58 @@
+"""Figure of critical_n: the critical n(d) of each model with its cubic fit and the sign-rank bound
+(left), and every probe of the search, solved or not (right). Reads stored records only."""
+from __future__ import annotations
+
+import numpy as np
+
+from experiments.critical_n import cubic_fit
+from figures.common import LABELS, plt
+
+EXPERIMENT = "critical_n"
+
+_COLORS = {"dr_global": "tab:blue", "seq_gr": "tab:red"}
+
+
+def plot(df):
+    fig, (ax, ax_probe) = plt.subplots(1, 2, figsize=(13, 4.6), constrained_layout=True)
+    crit = df[df["record"] == "critical"].sort_values("dim")
+    probes = df[df["record"] == "probe"]
+    fits = cubic_fit(crit)
+    for model, g in crit.groupby("model"):
+        color = _COLORS.get(model)
+        label = LABELS.get(model, model)
+        open_ = g[g["censored"] == 0]
+        ax.plot(open_["dim"], open_["critical_n"], "o-", color=color, label=f"{label}: critical n")
+        cens = g[g["censored"] > 0]
+        if not cens.empty:
+            ax.plot(cens["dim"], cens["critical_n"], "^", color=color, mfc="none", ms=9,
+                    label=f"{label}: n_max solved (n(d) >= this)")
+        if model in fits:
+            d = np.linspace(g["dim"].min(), g["dim"].max(), 100)
+            ax.plot(d, np.polyval(fits[model], d), "--", color=color, alpha=0.7, label=f"{label}: cubic fit")
+    if not probes.empty:
+        # dim_lower(n) <= d is necessary for n to be solvable: the largest such n bounds n(d) above.
+        b = probes.drop_duplicates("n_docs").sort_values("n_docs")
+        ds = sorted(set(crit["dim"]))
+        upper = [b.loc[b["dim_lower"] <= d, "n_docs"].max() for d in ds]
+        ax.plot(ds, upper, ":", color="black", label="largest probed n allowed by the sign-rank lower bound")
+    ax.set_xlabel("dimension d (DR) / hidden width d (SeqGR)")
+    ax.set_ylabel("critical n (largest n with 100% top-2 accuracy)")
+    ax.set_title("Free embeddings, k = 2, all pairs as queries")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    for model, g in probes.groupby("model"):
+        any_solved = g.groupby(["dim", "n_docs"])["solved"].max().reset_index()
+        shift = -0.12 if model == "dr_global" else 0.12
+        for ok, marker in ((1.0, "o"), (0.0, "x")):
+            s = any_solved[(any_solved["solved"] > 0) == bool(ok)]
+            ax_probe.scatter(s["dim"] + shift, s["n_docs"], marker=marker, color=_COLORS.get(model),
+                             label=f"{LABELS.get(model, model)}: {'solved' if ok else 'not solved'}")
+    ax_probe.set_yscale("log")
+    ax_probe.set_xlabel("dimension d")
+    ax_probe.set_ylabel("probed n (log scale; galloping, then binary search)")
+    ax_probe.set_title("Every probe of the search (solved by any seed)")
+    ax_probe.grid(alpha=0.3)
+    ax_probe.legend(fontsize=7)
+    temps = sorted({t for t in df.get("temperature", []) if t == t and t is not None})
+    fig.suptitle(f"Critical n(d): Adam lr {sorted(set(df['learning_rate']))}, temperature {temps}, unit norm after each step")
+    return fig
