@@ -132,9 +132,9 @@ def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.
         try:
             f = fit_power_law(sub["params"].to_numpy(float), sub[value].to_numpy(float), bootstrap=bootstrap)
         except ValueError as e:  # too few distinct sizes (a tiny override): say so rather than fail
-            rows.append({"experiment": NAME, "model": model, "x": "params", "y": value, "message": str(e)})
+            rows.append({"experiment": NAME, "model": model, "x": "params", "metric": value, "message": str(e)})
             continue
-        rows.append({"experiment": NAME, "model": model, "x": "params", "y": value, "a": f.a, "alpha": f.alpha,
+        rows.append({"experiment": NAME, "model": model, "x": "params", "metric": value, "a": f.a, "alpha": f.alpha,
                      "c": f.c, "a_low": f.a_ci[0], "a_high": f.a_ci[1], "alpha_low": f.alpha_ci[0],
                      "alpha_high": f.alpha_ci[1], "c_low": f.c_ci[0], "c_high": f.c_ci[1], "r2": f.r2,
                      "n_points": f.n_points, "converged": f.converged, "message": f.message})
