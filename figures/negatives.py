@@ -1,0 +1,57 @@
+"""Figure of negatives: KL to the truth with the population fixed point's floor, Success@1 and the
+normalizer deficit (Monte Carlo against its closed form) against N, one row per corpus popularity."""
+from __future__ import annotations
+
+import matplotlib.lines as mlines
+
+from figures.common import plt, seed_summary
+
+EXPERIMENT = "negatives"
+
+_SAMPLERS = ("uniform", "popularity", "hard", "mixed")
+_COLORS = dict(zip(_SAMPLERS, plt.get_cmap("tab10").colors))
+_NAMES = {"uniform": "uniform", "popularity": "in-batch (popularity)", "hard": "hard", "mixed": "mixed"}
+
+
+def _line(ax, df, value, sampler, logq, **style):
+    part = df[(df["sampler"] == sampler) & (df["logq"] == logq)]
+    if part[value].notna().sum() == 0:
+        return
+    s = seed_summary(part, ["n_docs"], value).sort_values("n_docs")
+    color = _COLORS[sampler]
+    ax.plot(s["n_docs"], s["mean"], color=color, marker="o" if logq else "s", linestyle="-" if logq else "--",
+            **style)
+    ax.fill_between(s["n_docs"], s["mean"] - s["ci"].fillna(0), s["mean"] + s["ci"].fillna(0), color=color,
+                    alpha=0.15)
+
+
+def plot(df):
+    zipfs = sorted(df["corpus_zipf"].unique())
+    fig, axes = plt.subplots(len(zipfs), 3, figsize=(16, 4.4 * len(zipfs)), constrained_layout=True, squeeze=False)
+    samplers = [s for s in _SAMPLERS if s in set(df["sampler"])]
+    for row, zipf in zip(axes, zipfs):
+        part = df[df["corpus_zipf"] == zipf]
+        for sampler in samplers:
+            for logq in (False, True):
+                _line(row[0], part, "kl_true", sampler, logq)
+                # The floor: the fixed point of the same sampler, drawn thin beside the trained model.
+                _line(row[0], part, "fixed_point_kl", sampler, logq, linewidth=0.8, alpha=0.7, markersize=3)
+                _line(row[1], part, "Success@1", sampler, logq)
+                _line(row[2], part, "deficit_mc", sampler, logq)
+                _line(row[2], part, "deficit_approx", sampler, logq, linewidth=0.8, alpha=0.7, markersize=3)
+        labels = [(f"KL(p* || model)  [nats], zipf = {zipf:g}\n(thin: population fixed point, the floor)", "log"),
+                  (f"Success@1, zipf = {zipf:g}", "linear"),
+                  (f"E log Z_S - log Z  [nats], zipf = {zipf:g}\n(thick: Monte Carlo; thin: closed form)", "linear")]
+        for ax, (label, yscale) in zip(row, labels):
+            ax.set_xscale("log")
+            ax.set_yscale(yscale)
+            ax.set_xlabel("corpus size N (documents)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3, which="both")
+    handles = [mlines.Line2D([], [], color=_COLORS[s], label=_NAMES[s]) for s in samplers]
+    handles += [mlines.Line2D([], [], color="k", linestyle="--", marker="s", label="plain"),
+                mlines.Line2D([], [], color="k", linestyle="-", marker="o", label="logQ-corrected")]
+    axes[0][1].legend(handles=handles, fontsize=8)
+    K = sorted(df["num_negatives"].unique())
+    fig.suptitle(f"Negative samplers with and without logQ, K = {K} (mean and 95% interval over seeds)")
+    return fig
