@@ -243,6 +243,8 @@ def cubic_fit(crit_df) -> dict[str, np.ndarray]:
     """Per model: numpy.polyfit(d, critical n, 3) coefficients (highest power first), over the
     uncensored searches; absent when fewer than 4 dimensions are uncensored."""
     fits = {}
+    if crit_df.empty or "critical_n" not in crit_df:
+        return fits
     for model, g in crit_df[crit_df["censored"] == 0].groupby("model"):
         if g["dim"].nunique() >= 4:
             fits[model] = np.polyfit(g["dim"].to_numpy(float), g["critical_n"].to_numpy(float), 3)
@@ -281,7 +283,7 @@ def report(df) -> str:
     # Theorem-level check: d below the sign-rank lower bound cannot solve; probes must agree.
     bad = probes[(probes["solved"] > 0) & (probes["dim"] < probes["dim_lower"]) & (probes["kind"] == "dr")]
     lines.append(f"- DR probes solved below the sign-rank lower bound on d: {len(bad)} (a theorem says 0).")
-    both = crit.pivot_table(index="dim", columns="model", values="critical_n")
+    both = crit.pivot_table(index="dim", columns="model", values="critical_n") if not crit.empty else crit
     if {"dr_global", "seq_gr"} <= set(both.columns):
         diff = (both["seq_gr"] - both["dr_global"]).dropna().to_numpy()
         lines.append(f"- SeqGR's critical n minus DR's at the same d (d = {list(both.dropna().index)}): "

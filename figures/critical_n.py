@@ -17,7 +17,7 @@ def plot(df):
     crit = df[df["record"] == "critical"].sort_values("dim")
     probes = df[df["record"] == "probe"]
     fits = cubic_fit(crit)
-    for model, g in crit.groupby("model"):
+    for model, g in (crit.groupby("model") if "critical_n" in crit else []):
         color = _COLORS.get(model)
         label = LABELS.get(model, model)
         open_ = g[g["censored"] == 0]
@@ -30,11 +30,14 @@ def plot(df):
             d = np.linspace(g["dim"].min(), g["dim"].max(), 100)
             ax.plot(d, np.polyval(fits[model], d), "--", color=color, alpha=0.7, label=f"{label}: cubic fit")
     if not probes.empty:
-        # dim_lower(n) <= d is necessary for n to be solvable: the largest such n bounds n(d) above.
+        # Sign-rank bounds of each probed n's qrels: d >= dim_lower(n) is necessary, d >= dim_upper(n)
+        # sufficient, so n(d) lies between the two curves read sideways.
         b = probes.drop_duplicates("n_docs").sort_values("n_docs")
-        ds = sorted(set(crit["dim"]))
-        upper = [b.loc[b["dim_lower"] <= d, "n_docs"].max() for d in ds]
-        ax.plot(ds, upper, ":", color="black", label="largest probed n allowed by the sign-rank lower bound")
+        ax.plot(b["dim_upper"], b["n_docs"], ":", color="gray", label="sign-rank upper bound: n solvable at d = dim_upper(n)")
+        ax.plot(b["dim_lower"], b["n_docs"], "<", color="gray", ms=4,
+                label="Forster lower bound: n needs d >= dim_lower(n)")
+        ax.set_xlim(0, max(probes["dim"]) + 1)
+        ax.set_ylim(0, 1.1 * max(probes["n_docs"]))
     ax.set_xlabel("dimension d (DR) / hidden width d (SeqGR)")
     ax.set_ylabel("critical n (largest n with 100% top-2 accuracy)")
     ax.set_title("Free embeddings, k = 2, all pairs as queries")
