@@ -131,3 +131,12 @@ def test_config_validation_names_the_field():
         negatives.Config(fp_samplers=("hard",))
     with pytest.raises(ValueError, match="n_docs"):
         negatives.Config(n_docs=(10,))
+
+
+def test_hard_negatives_have_no_fixed_point_but_every_other_quantity(tiny):
+    corpus, model = tiny
+    cfg = dataclasses.replace(SMOKE, theory_queries=1, fp_queries=1, hard_pool=8)
+    got = negatives.theory_metrics(model, corpus, "hard", True, cfg, 0, {})
+    assert math.isnan(got["fixed_point_kl"]) and math.isnan(got["fixed_point_samples"])
+    others = {k: v for k, v in got.items() if not k.startswith("fixed_point") and k != "kl_fp_queries"}
+    assert all(math.isfinite(v) for v in others.values()), others
