@@ -88,7 +88,8 @@ class Config:
         if unknown:
             raise ValueError(f"Config.samplers: unknown {unknown}; known: {SAMPLERS}")
         if self.dim < self.latent_rank + 2:
-            raise ValueError(f"Config.dim={self.dim} < latent_rank + 2: capacity (and the popularity term) would confound drift")
+            raise ValueError(f"Config.dim={self.dim} < latent_rank + 2: capacity (and the popularity term) "
+                             "would confound drift")
         if min(self.n_docs) <= self.hard_pool:
             raise ValueError(f"Config.n_docs={self.n_docs}: every N must exceed hard_pool={self.hard_pool}")
         if not 1 <= self.theory_queries <= self.n_test_queries:
@@ -138,7 +139,8 @@ def sweep(cfg: Config):
                             "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
                             "theory_queries": cfg.theory_queries, "mc_samples": cfg.mc_samples,
                             "fp_samples": cfg.fp_samples, "fp_queries": cfg.fp_queries, "fp_max_iter": cfg.fp_max_iter,
-                            "fp_samplers": ",".join(cfg.fp_samplers), **spec_fields(corpus_spec(cfg, n, zipf)), "seed": seed,
+                            "fp_samplers": ",".join(cfg.fp_samplers), **spec_fields(corpus_spec(cfg, n, zipf)),
+                            "seed": seed,
                         }
 
 
@@ -301,7 +303,8 @@ def report(df) -> str:
         "",
     ]
     for zipf, part in df.groupby("corpus_zipf"):
-        lines += [f"### zipf = {zipf:g}", "", "KL(p* || model) in nats, all test queries (mean ± 95% interval over seeds):", "",
+        lines += [f"### zipf = {zipf:g}", "",
+                  "KL(p* || model) in nats, all test queries (mean ± 95% interval over seeds):", "",
                   mean_table(part, "variant", "n_docs", "kl_true"), "",
                   "Success@1:", "", mean_table(part, "variant", "n_docs", "Success@1"), "",
                   f"Population fixed point's KL on the first {int(part['fp_queries'].iloc[0])} test queries "
