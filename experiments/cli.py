@@ -24,6 +24,7 @@ commands:
   figures     every figure from stored records, into <out>/figures/
   demo        every experiment at --preset quick, the figures, and <out>/report.md
   check       the numerical checks of the derivations (non-zero exit if any fails)
+  fit [NAME]  power-law fits of stored records (all experiments, or NAME) into <out>/fits.csv
   real        DR, GR and BM25 on a real collection on disk (--format msmarco|nq320k|beir --path DIR)
 """
 
@@ -86,8 +87,21 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
         summary = run_experiment(module, module.PRESETS[preset], out, progress=progress)
         print(f"{name}: {summary['ran']} runs done, {summary['skipped']} already stored, {summary['seconds']:.1f} s")
     cmd_figures(out)
+    cmd_fit(None, out)
     path = write_report(out, preset=preset, seconds=time.perf_counter() - t0)
     print(f"wrote {path} ({time.perf_counter() - t0:.0f} s in all)")
+    return path
+
+
+def cmd_fit(name: str | None = None, out: Path = Path("results")) -> Path:
+    """Fit metric = a x^-alpha + c to stored records (every experiment, or NAME) and write OUT/fits.csv."""
+    import pandas as pd
+
+    from experiments.fits import format_fits, write_fits
+
+    path = write_fits(out, name)
+    print(format_fits(pd.read_csv(path)))
+    print(f"wrote {path}")
     return path
 
 
@@ -110,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd, rest = argv[0], argv[1:]
     from experiments.real.cli import cmd_real
 
-    commands = {"list": cmd_list, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check, "real": cmd_real}
+    commands = {"list": cmd_list, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check, "real": cmd_real,
+                "fit": cmd_fit}
+    if cmd == "fit" and rest and not rest[0].startswith("-"):
+        rest = ["--name", *rest]  # `grdr fit NAME` as the issue spells it
     if cmd == "run":
         cmd_run(rest)
         return 0
