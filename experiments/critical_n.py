@@ -15,9 +15,12 @@ steps, loss, bounds), so an interrupted search resumes from its stored probes, a
 d) once its search ends (`record = "critical"`: critical_n, censored when n_max itself was solved).
 
 Command:  grdr run critical_n --preset quick --out results
-Quick preset on 2 cores: 7 DR dimensions and 3 SeqGR widths; measured wall time in the README and in
-every record's `seconds` (timings taken on a shared, loaded machine are inflated).
-Headline (last run): see the report section; DR's n(d) follows Weller et al.'s ~4d at small d.
+Quick preset on 2 cores: 826 s for 108 records (7 DR dimensions, 3 SeqGR widths, 2 seeds), measured
+on a machine shared by five engineers (load average 10-13 on 2 cores), so inflated several-fold;
+most of it is one XLA compile per probed n.
+Headline (quick, last run): DR's critical n = 3, 4, 9, 18, 27, 48, 75 at d = 2, 3, 4, 6, 8, 12, 16
+(Weller et al.'s fit gives 27 at d = 8 and 82 at d = 16); SeqGR: 4, 13 and >= 48 (censored) at
+widths 2, 4, 8 against DR's 3, 9, 27.
 """
 from __future__ import annotations
 
@@ -67,7 +70,8 @@ class Config:
 
 
 PRESETS = {
-    "smoke": Config(dims=(1, 2), gr_dims=(2,), seeds=(0,), max_steps=500, patience=100, n_max=4, gr_n_max=4),
+    "smoke": Config(dims=(1, 2), gr_dims=(2,), seeds=(0,), max_steps=500, patience=100, n_max=4, gr_n_max=4,
+                    decoder_depth=0),
     "quick": Config(),
     "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 4, 8, 12, 16, 24, 32), seeds=(0, 1, 2),
                     max_steps=20_000, patience=500, n_max=1_024, gr_n_max=512),

@@ -38,6 +38,10 @@ def plot(df):
                 label="Forster lower bound: n needs d >= dim_lower(n)")
         ax.set_xlim(0, max(probes["dim"]) + 1)
         ax.set_ylim(0, 1.1 * max(probes["n_docs"]))
+    if not crit.empty:  # the published reference: Weller et al. 2025's cubic fit of their free-embedding n(d)
+        d = np.linspace(2, max(crit["dim"]), 100)
+        ax.plot(d, -10.5322 + 4.0309 * d + 0.0520 * d**2 + 0.0037 * d**3, "-.", color="gray", lw=1,
+                label="Weller et al. 2025 cubic fit (reference)")
     ax.set_xlabel("dimension d (DR) / hidden width d (SeqGR)")
     ax.set_ylabel("critical n (largest n with 100% top-2 accuracy)")
     ax.set_title("Free embeddings, k = 2, all pairs as queries")
