@@ -10,9 +10,11 @@ V-ary docid tree, trained by maximum likelihood. The sign-rank bounds of the all
 (theory.sign_rank_bounds) are stored with every probe, and n(d) is fitted by a cubic
 (numpy.polyfit, degree 3, least squares on the measured critical n of each d).
 
-Records: one per (model, d, n, seed) probe (`record = "probe"`: top-2 accuracy, margin reached,
-steps, loss, bounds), so an interrupted search resumes from its stored probes, and one per (model,
-d) once its search ends (`record = "critical"`: critical_n, censored when n_max itself was solved).
+Records: the sweep has one point per search (model, d), whose record (`record = "critical"`) holds
+critical_n (censored when n_max itself was solved) and the probed n; while it runs, the search
+writes one record per (model, d, n, seed) probe (`record = "probe"`: top-2 accuracy, margin reached,
+steps, loss, bounds, temperature, optimizer), so an interrupted search resumes at its first
+unstored probe and the figure can show the whole search.
 
 Command:  grdr run critical_n --preset quick --out results
 Quick preset on 2 cores: 826 s for 108 records (7 DR dimensions, 3 SeqGR widths, 2 seeds), measured
@@ -27,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -150,53 +151,20 @@ def _probe_point(cfg: Config, model: str, d: int, n: int, seed: int) -> dict:
     }
 
 
-def _outcomes(df, model: str, d: int, cfg: Config) -> dict[int, bool]:
-    """n -> solved by any seed, over the probes stored for this search (with this config)."""
-    if df is None or df.empty or "record" not in df:
-        return {}
-    want = _probe_point(cfg, model, d, 0, 0)
-    rows = df[df["record"] == "probe"]
-    for key in ("model", "dim", "learning_rate", "max_steps", "patience"):
-        rows = rows[rows[key] == want[key]]
-    rows = rows[rows["seed"].isin(cfg.seeds)]
-    out = {}
-    for n, g in rows.groupby("n_docs"):
-        if set(g["seed"]) >= set(cfg.seeds):  # a probe counts only once all its seeds are stored
-            out[int(n)] = bool((g["solved"] > 0).any())
-    return out
-
-
-def next_points(cfg: Config, df):
-    """The points that the stored records (a store.load DataFrame, or None) call for next.
-
-    For every search still open: its next probe, one point per seed. For every search that has
-    ended without its critical record: that record's point.
-    """
-    for model, d, n_max in _searches(cfg):
-        outcomes = _outcomes(df, model, d, cfg)
-        n = next_n(outcomes, start_n(cfg, d), n_max)
-        if n is not None:
-            for seed in cfg.seeds:
-                yield _probe_point(cfg, model, d, n, seed)
-            continue
-        crit = critical_from(outcomes)
-        point = {k: v for k, v in _probe_point(cfg, model, d, crit, cfg.seeds[0]).items() if k != "n_docs"}
-        yield {**point, "record": "critical", "seed": None, "seeds": list(cfg.seeds), "n_max": n_max,
-               "critical_n": crit, "censored": crit >= n_max, "probed_n": sorted(outcomes)}
+def _search_point(cfg: Config, model: str, d: int, n_max: int) -> dict:
+    point = {k: v for k, v in _probe_point(cfg, model, d, 0, None).items() if k not in ("n_docs", "n_queries")}
+    return {**point, "record": "critical", "seeds": list(cfg.seeds), "n_max": n_max, "n0": start_n(cfg, d)}
 
 
 def sweep(cfg: Config):
-    """The first probe of every search (one per model, d and seed). The search's later probes depend
-    on these outcomes: `next_points` derives them from the stored records and `run` loops over it."""
-    return next_points(cfg, None)
+    """One point per search (model, d); `run_point` runs the search, one stored record per probe."""
+    for model, d, n_max in _searches(cfg):
+        yield _search_point(cfg, model, d, n_max)
 
 
-def run_point(cfg: Config, points):
+def _train_probe(cfg: Config, points):
+    """Train one probe (same model, d and n) for all its seeds; one (metrics, extra) pair per seed."""
     p = points[0]
-    if p["record"] == "critical":
-        b = _bounds(max(p["critical_n"], 3))
-        return [({"critical_n": p["critical_n"], "censored": float(p["censored"]), "probes": len(p["probed_n"]),
-                  **{f"{k}_at_critical": v for k, v in b.items()}}, {}) for _ in points], 0.0
     fe_cfg = FreeEmbeddingConfig(dim=p["dim"], kind=p["kind"], temperature=cfg.temperature,
                                  learning_rate=p["learning_rate"], max_steps=p["max_steps"], patience=p["patience"],
                                  docid_vocab=cfg.docid_vocab, decoder_depth=cfg.decoder_depth)
@@ -211,32 +179,45 @@ def run_point(cfg: Config, points):
     return out, result.seconds
 
 
-def run(cfg: Config, out, progress: bool = True) -> dict:
-    """Run every search to its end, resuming from the records under `out`; returns the runner's counts."""
+def _search(cfg: Config, point: dict, out) -> tuple[dict[int, bool], float]:
+    """Run one search to its end. With `out`, every probe's records are read from / written to the
+    store, so an interrupted search resumes at its first unstored probe."""
     from experiments import store
-    from experiments.runner import run_experiment
 
-    class _Frontier:  # the runner's module interface over the points the records call for now
-        __name__ = f"experiments.{NAME}"
-        Config = Config
+    outcomes: dict[int, bool] = {}
+    seconds = 0.0
+    while (n := next_n(outcomes, point["n0"], point["n_max"])) is not None:
+        probes = [_probe_point(cfg, point["model"], point["dim"], n, s) for s in point["seeds"]]
+        todo = [q for q in probes if out is None or not store.exists(out, NAME, q)]
+        solved = []
+        if todo:
+            results, secs = _train_probe(cfg, todo)
+            seconds += secs
+            for q, (metrics, extra) in zip(todo, results):
+                solved.append(metrics["solved"] > 0)
+                if out is not None:
+                    store.write_record(out, NAME, q, metrics, secs / len(todo), {"params": extra.pop("params")},
+                                       train=extra)
+        for q in probes:
+            if q not in todo:
+                rec = store.read_record(store.record_path(out, NAME, store.run_id(NAME, q)))
+                solved.append(rec["metrics"]["solved"] > 0)
+        outcomes[n] = any(solved)  # feasible when any restart solves it
+    return outcomes, seconds
 
-        def __init__(self, points):
-            self._points = points
 
-        def sweep(self, _cfg):
-            return iter(self._points)
-
-        run_point = staticmethod(run_point)
-
-    total = {"experiment": NAME, "ran": 0, "skipped": 0, "seconds": 0.0}
-    while True:
-        df = store.load(out, NAME) if (Path(out) / NAME).is_dir() else None
-        points = [p for p in next_points(cfg, df) if not store.exists(out, NAME, p)]
-        if not points:
-            return total
-        summary = run_experiment(_Frontier(points), cfg, out, progress=progress)
-        for key in ("ran", "skipped", "seconds"):
-            total[key] += summary[key]
+def run_point(cfg: Config, points, out=None):
+    """Run the search of each point (one per (model, d)) and return its critical-n record's metrics."""
+    results, seconds = [], 0.0
+    for point in points:
+        outcomes, secs = _search(cfg, point, out)
+        seconds += secs
+        crit = critical_from(outcomes)
+        b = _bounds(max(crit, 3))
+        metrics = {"critical_n": crit, "censored": float(crit >= point["n_max"]), "probes": len(outcomes),
+                   **{f"{k}_at_critical": v for k, v in b.items()}}
+        results.append((metrics, {"probed_n": sorted(outcomes), "solved_n": sorted(n for n, ok in outcomes.items() if ok)}))
+    return results, seconds
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,11 +34,26 @@ def test_config_names_the_bad_field():
 
 def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
     cfg = critical_n.PRESETS["smoke"]
-    first = run_experiment(critical_n, cfg, tmp_path, progress=False)  # the sweep: first probes only
-    assert first["ran"] == len(list(critical_n.sweep(cfg)))
-    rest = critical_n.run(cfg, tmp_path, progress=False)  # the searches, resumed from those records
-    assert rest["ran"] > 0
-    assert critical_n.run(cfg, tmp_path, progress=False)["ran"] == 0  # nothing left: nothing retrained
+    first = run_experiment(critical_n, cfg, tmp_path, progress=False)
+    assert first["ran"] == len(list(critical_n.sweep(cfg))) == len(cfg.dims) + len(cfg.gr_dims)
+    assert run_experiment(critical_n, cfg, tmp_path, progress=False)["ran"] == 0  # all stored: nothing retrained
+
+    # Interrupt a search after its first probe: drop its critical record and its later probes.
+    folder = tmp_path / "critical_n"
+    recs = {p: store.read_record(p) for p in folder.glob("*.json")}
+    target = next(r for r in recs.values() if r["config"]["record"] == "critical" and r["metrics"]["probes"] >= 2)
+    same = [p for p, r in recs.items() if r["config"]["record"] == "probe"
+            and (r["config"]["model"], r["config"]["dim"]) == (target["config"]["model"], target["config"]["dim"])]
+    first_n = target["config"]["n0"]
+    kept = {p: p.stat().st_mtime_ns for p in same if recs[p]["config"]["n_docs"] == min(first_n, target["config"]["n_max"])}
+    assert kept
+    for p in same:
+        if p not in kept:
+            p.unlink()
+    store.record_path(tmp_path, "critical_n", target["run_id"]).unlink()
+    assert run_experiment(critical_n, cfg, tmp_path, progress=False)["ran"] == 1
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # the stored probe was read, not retrained
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(p.name for p in recs)
 
     df = store.load(tmp_path, "critical_n")
     probes, crit = df[df["record"] == "probe"], df[df["record"] == "critical"]
