@@ -62,7 +62,7 @@ class Config:
     zipfs: tuple[float, ...] = (0.0, 1.0)
     dims: tuple[int, ...] = (2, 4, 8, 9, 12)
     models: tuple[str, ...] = ("dr_global_table", "dr_global", "atomic_gr", "seq_gr")
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
     doc_bias: bool = False  # DR only: with a bias, popularity costs no extra dimension
     tower_width: int = 64  # DR towers; AtomicGR and SeqGR use H = D throughout
     depth: int = 1

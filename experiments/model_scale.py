@@ -41,7 +41,7 @@ class Config:
     widths: tuple[int, ...] = (8, 32, 128)
     depths: tuple[int, ...] = (1, 2)
     models: tuple[str, ...] = MODELS
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
     steps: int = 500
     batch_size: int = 128
     learning_rate: float = 3e-3
@@ -150,7 +150,7 @@ def report(df) -> str:
     """Report section: KL per size, the fitted laws, and verdicts on the drop and the asymptote."""
     from experiments.report import mean_table, paired_verdict
 
-    df = df.assign(label=df["model"].map(LABELS), size=[f"w{w}·d{d}" for w, d in zip(df["width"], df["depth"])])
+    df = df.assign(label=[f"{LABELS[m]}, depth {d}" for m, d in zip(df["model"], df["depth"])])
     small = df.groupby("model")["params"].transform("min") == df["params"]
     large = df.groupby("model")["params"].transform("max") == df["params"]
     drop = (df[small].set_index(["model", "seed"])["kl_true"] - df[large].set_index(["model", "seed"])["kl_true"])
@@ -160,9 +160,9 @@ def report(df) -> str:
         f"Prediction: at fixed D = {dim}, DR's KL to the truth barely moves as its towers grow (its rank stays <= D),",
         "while AtomicGR (H = width) and SeqGR (H = width) keep improving with parameters.",
         "",
-        "KL(p* || model) in nats by tower width w and depth d (mean ± 95% interval over seeds):",
+        "KL(p* || model) in nats by tower width (columns) and depth (mean ± 95% interval over seeds):",
         "",
-        mean_table(df, "label", "size", "kl_true"),
+        mean_table(df, "label", "width", "kl_true"),
         "",
         "Fitted laws KL = a · params^-alpha + c (95% bootstrap-t intervals; every seed is a point):",
         "",

@@ -34,6 +34,8 @@ def plot(df):
                 floor = sub.groupby("dim")["ey_floor_dim"].mean().sort_index()
                 ax.plot(floor.index, floor.to_numpy(), "k--", label="Eckart-Young floor at rank D (theory)")
             ax.axvline(d_star, color="grey", ls=":", label=f"D = {'R+1' if d_star > rank else 'R'} = {d_star}")
+            # Intervals from a few seeds can cross impossible values; the axes keep the possible range.
+            ax.set_ylim(0, 1.02) if value == "Success@1" else ax.set_ylim(bottom=0)
             ax.set_xlabel("embedding dimension D (= hidden width H for GR)")
             ax.set_ylabel(label)
             ax.set_title(f"R = {rank}, Zipf exponent {zipf}", fontsize=10)

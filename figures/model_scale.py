@@ -45,21 +45,22 @@ def plot(df):
             grid_G = np.geomspace(x_n.min(), x_n.max(), 100)
             low, high = fit_band(x_n, y_n, grid_G)
             axes[0].plot(grid_G, fit["a"] * grid_G ** -fit["alpha"] + fit["c"], color=color, ls="--",
-                         label=f"fit: alpha = {fit['alpha']:.2f} [{fit['alpha_low']:.2f}, {fit['alpha_high']:.2f}], "
-                               f"c = {fit['c']:.2f}")
+                         label=f"fit: alpha = {fit['alpha']:.2g} [{fit['alpha_low']:.2g}, {fit['alpha_high']:.2g}], "
+                               f"c = {fit['c']:.2f} [{fit['c_low']:.2g}, {fit['c_high']:.2g}]")
             if low is not None:
                 axes[0].fill_between(grid_G, low, high, color=color, alpha=0.15)
     if "dr_floor" in df:
         floor = df.loc[df["model"] == "dr_global", "dr_floor"]
         if len(floor):
             axes[1].axhline(floor.mean(), color="k", ls="--", label="Eckart-Young floor of DR at rank D (theory)")
-    dims = sorted(set(df.loc[df["kind"] == "dr", "dim"]))
+    dims = ", ".join(str(d) for d in sorted(set(df.loc[df["kind"] == "dr", "dim"])))
+    axes[1].set_yscale("log")  # squared errors span decades; the floor is positive since D < R
     for ax, label in zip(axes, ("KL(p* || model)  [nats]", "min over row shifts of ||log p* - log p||²  per query")):
         ax.set_xscale("log")
         ax.set_xlabel("parameters (count, log scale)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    fig.suptitle(f"Model size: DR at fixed D = {dims} against AtomicGR and SeqGR with H = tower width "
-                 "(mean and 95% interval over seeds; fits with 95% bootstrap bands)")
+    fig.suptitle(f"Model size: DR at fixed D = {dims} vs AtomicGR and SeqGR with H = tower width\n"
+                 "(mean and 95% interval over seeds; dashed: fitted power law, band: 95% bootstrap)", fontsize=11)
     return fig
