@@ -32,22 +32,23 @@ def integer_corpus(seed, num_queries, num_docs, dim, duplicates=True):
 
 
 @pytest.mark.parametrize(
-    "num_docs, k, chunk, block",
-    [(1024, 10, 128, 8),    # N a multiple of the chunk
-     (1003, 17, 128, 16),   # a partial last chunk, padded to whole blocks
-     (300, 25, 512, 8),     # the corpus smaller than one chunk
-     (999, 7, 100, 1),      # plain top_k per chunk
-     (1200, 40, 160, 32)],  # few blocks per chunk (<= k): plain top_k fallback
+    "num_docs, k, chunk, block, merge, biased",
+    [(1024, 10, 64, 8, 256, False),   # stage 1 over 4 merges of 4 chunks, no tail
+     (2000, 9, 64, 8, 512, True),     # 3 merges, then a tail of 7 chunks and a partial chunk
+     (1003, 17, 64, 16, 300, True),   # merges of k * b rounded up to chunks; partial last block
+     (300, 25, 512, 8, 512, False),   # the corpus smaller than one chunk
+     (999, 7, 100, 1, 200, True),     # blocks of one document
+     (1200, 40, 160, 32, 320, False)],  # no more blocks than k: one plain top_k
 )
-def test_topk_equals_brute_force_with_ties(num_docs, k, chunk, block):
+def test_topk_equals_brute_force_with_ties(num_docs, k, chunk, block, merge, biased):
     queries, docs, bias = integer_corpus(num_docs, 9, num_docs, 4)
-    for bias_N, temperature in [(None, 1.0), (bias, 0.5)]:
-        want_scores, want_idx = reference_topk(queries, docs, k, bias_N, temperature)
-        scores, idx = topk(queries, docs, k, doc_bias_N=bias_N, chunk_size=chunk, block_size=block,
-                           temperature=temperature)
-        np.testing.assert_array_equal(np.asarray(idx), want_idx)
-        np.testing.assert_array_equal(np.asarray(scores), want_scores)
-        assert idx.dtype == jnp.int32 and scores.dtype == jnp.float32
+    bias_N, temperature = (bias, 0.5) if biased else (None, 1.0)
+    want_scores, want_idx = reference_topk(queries, docs, k, bias_N, temperature)
+    scores, idx = topk(queries, docs, k, doc_bias_N=bias_N, chunk_size=chunk, block_size=block,
+                       merge_size=merge, temperature=temperature)
+    np.testing.assert_array_equal(np.asarray(idx), want_idx)
+    np.testing.assert_array_equal(np.asarray(scores), want_scores)
+    assert idx.dtype == jnp.int32 and scores.dtype == jnp.float32
 
 
 def test_minus_inf_bias_hides_documents_and_signed_zeros_tie():
@@ -109,14 +110,15 @@ def test_shuffling_the_corpus_changes_no_metric():
 
 
 def test_eager_equals_jit_and_no_recompile_for_a_new_corpus():
-    queries, docs, bias = integer_corpus(11, 4, 150, 3)
-    jitted = topk(queries, docs, 12, doc_bias_N=bias, chunk_size=64, block_size=8)
+    queries, docs, bias = integer_corpus(11, 4, 90, 3)
+    options = dict(doc_bias_N=bias, chunk_size=16, block_size=4, merge_size=32)
+    jitted = topk(queries, docs, 5, **options)
     with jax.disable_jit():
-        eager = topk(queries, docs, 12, doc_bias_N=bias, chunk_size=64, block_size=8)
+        eager = topk(queries, docs, 5, **options)
     np.testing.assert_array_equal(np.asarray(eager[1]), np.asarray(jitted[1]))
     np.testing.assert_array_equal(np.asarray(eager[0]), np.asarray(jitted[0]))
     before = topk._cache_size()
-    topk(queries, docs[::-1].copy(), 12, doc_bias_N=-bias, chunk_size=64, block_size=8)
+    topk(queries, docs[::-1].copy(), 5, **{**options, "doc_bias_N": -bias})
     assert topk._cache_size() == before
 
 
@@ -124,9 +126,9 @@ def test_invalid_arguments_name_the_field():
     queries, docs, _ = integer_corpus(0, 2, 50, 3)
     with pytest.raises(ValueError, match="k:"):
         topk(queries, docs, 51)
-    with pytest.raises(ValueError, match="chunk_size"):
-        topk(queries, docs, 20, chunk_size=16)
     with pytest.raises(ValueError, match="block_size"):
         topk(queries, docs, 5, chunk_size=32, block_size=5)
+    with pytest.raises(ValueError, match="chunk_size"):
+        topk_streamed(queries, lambda s: (jnp.zeros((16, 3)), None), 50, 20, chunk_size=16, block_size=4)
     with pytest.raises(ValueError, match="doc_chunk_fn"):
         topk_streamed(queries, lambda s: (jnp.zeros((8, 3)), None), 50, 5, chunk_size=16, block_size=4)

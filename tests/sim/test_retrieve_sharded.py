@@ -33,9 +33,9 @@ for num_docs, with_bias, mesh_name in ((1000, False, "docs"), (1003, True, "docs
             queries = rng.standard_normal((6, 8)).astype(np.float32)
             docs = rng.standard_normal((num_docs, 8)).astype(np.float32)
         bias_N = rng.integers(-1, 2, num_docs).astype(np.float32) if with_bias else None
-        want = topk(queries, docs, 20, doc_bias_N=bias_N, chunk_size=128, block_size=8)
-        got = topk_sharded(queries, docs, 20, mesh, doc_bias_N=bias_N, doc_axis="docs",
-                           query_axis=query_axis, chunk_size=128, block_size=8)
+        want = topk(queries, docs, 20, doc_bias_N=bias_N, chunk_size=64, block_size=8, merge_size=128)
+        got = topk_sharded(queries, docs, 20, mesh, doc_bias_N=bias_N, doc_axis="docs", query_axis=query_axis,
+                           chunk_size=64, block_size=8, merge_size=128)
         report.append({
             "case": f"N={num_docs} {data} bias={with_bias} mesh={mesh_name}",
             "data": data,
