@@ -104,10 +104,19 @@ def _decimal_docno_key(index: np.ndarray) -> np.ndarray:
 
 
 def _order(scores_MxK, valid_MxK, key_MxK, larger_docno_first: bool) -> np.ndarray:
+    """Per-row permutation into ranking order: score descending, ties by docno, padding last."""
     neg_scores_MxK = np.where(valid_MxK, -scores_MxK, np.inf)
     tie_MxK = -key_MxK if larger_docno_first else key_MxK
-    # lexsort: last key is primary; padding (-1) goes after every real document.
-    return np.lexsort((tie_MxK, neg_scores_MxK, ~valid_MxK), axis=-1)
+    order_MxK = np.broadcast_to(np.arange(scores_MxK.shape[1]), scores_MxK.shape).copy()
+    # Rankings from topk usually arrive in order already: sort only the rows that are not.
+    a, b = neg_scores_MxK[:, :-1], neg_scores_MxK[:, 1:]
+    in_order = ~valid_MxK[:, 1:] | (valid_MxK[:, :-1] & ((a < b) | ((a == b) & (tie_MxK[:, :-1] < tie_MxK[:, 1:]))))
+    rows = np.flatnonzero(~in_order.all(axis=1))
+    if rows.size:
+        # lexsort: last key is primary; padding (-1) goes after every real document.
+        keys = (tie_MxK[rows], neg_scores_MxK[rows], ~valid_MxK[rows])
+        order_MxK[rows] = np.lexsort(keys, axis=-1)
+    return order_MxK
 
 
 def _lookup_gains(ranked_MxK, qrel_docs_MxR, qrel_gains_MxR) -> np.ndarray:
