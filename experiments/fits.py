@@ -36,7 +36,7 @@ class Fit:
 FITS = (
     Fit("drift_corpus", "n_docs", "Success@1"),
     Fit("drift_corpus", "n_docs", "kl_true"),
-    Fit("capacity_dim", "dim", "kl_true"),
+    Fit("capacity_dim", "dim", "kl_true", by=("model", "corpus_latent_rank", "corpus_zipf")),
     Fit("model_scale", "params", "kl_true"),
     Fit("model_scale", "params", "Success@1"),
     Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),

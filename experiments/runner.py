@@ -14,7 +14,7 @@ from experiments import store
 
 __all__ = ["EXPERIMENTS", "load_experiment", "run_experiment"]
 
-EXPERIMENTS = ("drift_corpus", "negatives", "critical_n", "real_scaling")
+EXPERIMENTS = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling")
 
 
 def load_experiment(name: str):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 __all__ = ["FIGURES", "render_all"]
 
-FIGURES = ("drift_corpus", "negatives", "critical_n", "real_scaling")
+FIGURES = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling")
 
 
 def render_all(out) -> list[Path]:
