@@ -4,7 +4,7 @@
     python -m benchmarks.scale --small             # N=1e5 and a streamed N=1e6, about a minute
     python -m benchmarks.scale --case dr --n-docs 1000000    # one case, in this process, prints JSON
 
-Each case runs in its own subprocess so its peak resident memory (getrusage ru_maxrss) is its own:
+Each case runs in its own subprocess so its peak resident memory (VmHWM) is its own:
 - `dr`: synthetic corpus, DualEncoder with a free table trained by sampled softmax with row-sparse
   (lazy Adam) table updates, then exact top-k metrics and KL to the true posterior (evaluate_model);
 - `atomic_gr`: the same corpus, AtomicGR trained by full softmax (its cost grows with N), evaluated alike;
@@ -31,7 +31,16 @@ GIB = 2**30
 
 
 def _peak_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    """This process's peak resident memory. VmHWM, since ru_maxrss survives exec: a child forked
+    from a large parent would report the parent's size."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB (macOS: bytes)
 
 
 def run_train_eval(kind, n_docs, steps, n_train_queries=5_000, n_test_queries=200):
