@@ -97,7 +97,7 @@ class Config:
 PRESETS = {
     "smoke": Config(n_docs=64, latent_ranks=(3,), zipfs=(0.0,), dims=(2, 4), seeds=(0, 1), steps=20,
                     n_train_queries=300, n_test_queries=32, tower_width=8, docid_vocab=4),
-    "quick": Config(),
+    "quick": Config(dims=(2, 4, 8, 12), seeds=(0, 1)),
     "paper": Config(n_docs=2_000, latent_ranks=(8, 16, 32), dims=(2, 4, 6, 8, 9, 12, 16, 17, 24, 32, 33, 48, 64),
                     seeds=(0, 1, 2, 3, 4), depth=2, tower_width=128, steps=3_000, n_train_queries=50_000,
                     n_test_queries=500),

@@ -73,7 +73,7 @@ class Config:
 PRESETS = {
     "smoke": Config(dims=(1, 2), gr_dims=(2,), seeds=(0,), max_steps=500, patience=100, n_max=4, gr_n_max=4,
                     decoder_depth=0),
-    "quick": Config(),
+    "quick": Config(dims=(2, 4, 8, 12, 16), gr_dims=(2, 4)),
     "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 4, 8, 12, 16, 24, 32), seeds=(0, 1, 2),
                     max_steps=20_000, patience=500, n_max=1_024, gr_n_max=512),
 }

@@ -54,7 +54,7 @@ class Config:
 PRESETS = {
     "smoke": Config(n_docs=(200, 800), seeds=(0, 1), steps=60, n_train_queries=1_000, n_test_queries=50, hidden=16,
                     latent_rank=4, dim=8, docid_vocab=6),
-    "quick": Config(),
+    "quick": Config(n_train_queries=10_000, n_test_queries=300),
     "paper": Config(n_docs=(1_000, 10_000, 100_000, 1_000_000), seeds=(0, 1, 2, 3, 4), latent_rank=16, dim=32, hidden=64,
                     depth=2, steps=4_000, n_train_queries=100_000, n_test_queries=2_000),
 }

@@ -72,7 +72,7 @@ class Config:
 PRESETS = {
     "smoke": Config(n_docs=64, latent_rank=4, dim=2, widths=(4, 8, 16), depths=(1,), seeds=(0, 1), steps=20,
                     n_train_queries=300, n_test_queries=32, docid_vocab=4),
-    "quick": Config(),
+    "quick": Config(depths=(1,)),
     "paper": Config(n_docs=4_000, latent_rank=32, dim=8, widths=(8, 16, 32, 64, 128, 256, 512), depths=(1, 2, 3),
                     seeds=(0, 1, 2, 3, 4), steps=4_000, n_train_queries=100_000, n_test_queries=500),
 }

@@ -107,7 +107,7 @@ PRESETS = {
     "smoke": Config(n_docs=(60,), zipf=(1.1,), samplers=("popularity",), seeds=(0, 1), latent_rank=4, dim=6,
                     hidden=8, hard_pool=8, steps=30, n_train_queries=600, n_test_queries=30, theory_queries=2,
                     mc_samples=500, fp_samples=4, fp_max_iter=60),
-    "quick": Config(),
+    "quick": Config(seeds=(0, 1)),
     "paper": Config(n_docs=(1_000, 3_000, 10_000, 30_000, 100_000), seeds=(0, 1, 2, 3, 4), latent_rank=16, dim=32,
                     hidden=64, depth=2, num_negatives=16, steps=3_000, n_train_queries=100_000, n_test_queries=2_000,
                     theory_queries=8, mc_samples=20_000, fp_samples=256, fp_queries=4,

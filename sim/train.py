@@ -165,7 +165,8 @@ def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int):
         (params, opt_state, key), losses = jax.lax.scan(step, (params, opt_state, key), length=n_steps)
         return params, opt_state, key, losses.mean()
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, None, None, 0)))
+    # donating params and optimizer state lets XLA update them in place: no copy of an N-row table per call
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, None, None, 0)), donate_argnums=(0, 1))
 
 
 _B1, _B2, _EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults, so lazy and dense Adam agree on touched rows
@@ -231,7 +232,7 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, temperature: float, n_st
             step, (tower, table, opt_state, moments, key), length=n_steps)
         return tower, table, opt_state, moments, key, losses.mean()
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, 0, 0, None, None, 0)))
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, 0, 0, None, None, 0)), donate_argnums=(0, 1, 2, 3))
 
 
 @partial(jax.jit, static_argnames=("graphdef", "pool"))
