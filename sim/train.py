@@ -317,8 +317,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
         tower = params["query_tower"]
         table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
         opt_state = jax.vmap(opt.init)(tower)
-        zeros = {k: jnp.zeros_like(x) for k, x in table.items()}
-        moments = (zeros, dict(zeros), jnp.zeros((len(seeds),), jnp.float32))
+        # separate buffers for the two moments: both are donated to the compiled call
+        moments = tuple({k: jnp.zeros_like(x) for k, x in table.items()} for _ in range(2)) + (
+            jnp.zeros((len(seeds),), jnp.float32),)
 
         def assemble():
             full = jax.tree.map(lambda x: x, params)
