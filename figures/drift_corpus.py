@@ -14,6 +14,8 @@ def plot(df):
         for model in models:
             line_with_band(ax, df, "n_docs", value, model)
         ax.set_xscale("log")
+        if value == "kl_true":  # hard negatives sit orders of magnitude above the rest
+            ax.set_yscale("log")
         ax.set_xlabel("corpus size N (documents)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
