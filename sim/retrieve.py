@@ -40,7 +40,7 @@ __all__ = ["topk", "topk_streamed", "topk_sharded"]
 _DEFAULT_CHUNK = 2048  # one matmul: its 1000 x 2048 scores stay in cache for the block maxima
 _DEFAULT_BLOCK = 32  # 16 costs ~5% more (more maxima to merge), 64 doubles the stage-2 gather
 _DEFAULT_MERGE = 65536  # documents whose block maxima go through one TopK call
-_STREAM_CHUNK = 16384
+_STREAM_CHUNK = 32768  # scores of a whole chunk stay for stage 2: M x 32768 floats
 _STREAM_BLOCK = 16  # per chunk: TopK over C/b maxima, then over k*b candidates; 16 balances them
 
 
