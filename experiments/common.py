@@ -13,9 +13,8 @@ import numpy as np
 from sim.corpus import CorpusSpec, make_corpus
 from sim.docids import make_docids
 from sim.evaluate import evaluate_model
-from sim.models import ModelConfig
+from sim.models import ModelConfig, count_params
 from sim.train import TrainConfig, TrainData, model_at, train
-from sim.models import count_params
 
 __all__ = ["VARIANTS", "LABELS", "corpus_for", "docids_for", "train_and_evaluate"]
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
+
 from experiments.common import VARIANTS, spec_fields, train_and_evaluate
 from sim.corpus import CorpusSpec
 from sim.models import ModelConfig
@@ -107,7 +109,7 @@ def report(df) -> str:
 
     def drop(model, value="Success@1"):
         d = df[df["model"] == model].pivot_table(index="seed", columns="n_docs", values=value)
-        return (d[n_lo] - d[n_hi]) if {n_lo, n_hi} <= set(d.columns) else pd_empty()
+        return (d[n_lo] - d[n_hi]) if {n_lo, n_hi} <= set(d.columns) else pd.Series(dtype=float)
 
     lines = [
         "Prediction: with K fixed, the Success@1 of DR trained with a sampled softmax falls more from the",
@@ -137,9 +139,3 @@ def report(df) -> str:
             v = paired_verdict((drop(ref, "kl_true") - drop(local, "kl_true")).to_numpy())
             lines.append(f"- {LABELS[local]} vs {LABELS[ref]}: {v}")
     return "\n".join(lines)
-
-
-def pd_empty():
-    import pandas as pd
-
-    return pd.Series(dtype=float)
