@@ -140,8 +140,8 @@ def main(argv=None):
         print(f"{row['method']:27s} {row['seconds']:8.3f} {row['speedup_vs_faiss']!s:>8s} {row['cpu_seconds']:7.2f} "
               f"{row['cpu_speedup_vs_faiss']!s:>8s} {row['gflops']:8.1f} {row['fraction_of_peak']:7.2f} "
               f"{row['ids_equal_to_grdr']:8.4f} {row['differences_are_ties']}")
-    print(f"1-minute load average during the timings: {load:.1f} on {os.cpu_count()} CPUs "
-          "(above the CPU count, wall times mostly measure the other jobs)")
+    busy = " (the benchmark itself adds about one per CPU; well above that, other jobs share the CPUs)"
+    print(f"1-minute load average during the timings: {load:.1f} on {os.cpu_count()} CPUs{busy}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     if not all(row["differences_are_ties"] for row in table):
         raise SystemExit("methods disagree beyond ties")
