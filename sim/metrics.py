@@ -17,23 +17,26 @@ So one run can rank a tied document differently for RR and RR@k; we reproduce bo
 array API the docno of document index i is str(i) unless `docnos` is given.
 
 Gains. A document is relevant when its judgment is >= 1; judgments 0 and negative are
-non-relevant (trec_eval reads a negative judgment as "in the pool, unjudged"). A query judged
-only negatively scores 0 on every measure; pytrec_eval itself can hang on such a query (its
-form_res_rels leaves num_rel_levels stale, and ndcg then walks uninitialised gain levels). nDCG uses the judgment as a linear gain with negatives counted as 0, discount
-1/log2(rank + 1); the ideal ranking holds every positively judged document (nDCG@k cuts both
-the run and the ideal at k; plain nDCG does not cut the ideal at the run length).
+non-relevant (trec_eval reads a negative judgment as "in the pool, unjudged"). nDCG uses the
+judgment as a linear gain with negatives counted as 0, discount 1/log2(rank + 1); the ideal
+ranking holds every positively judged document (nDCG@k cuts both the run and the ideal at k;
+plain nDCG does not cut the ideal at the run length). A query judged only negatively scores
+0 on every measure; pytrec_eval itself can hang on such a query (its form_res_rels leaves
+num_rel_levels stale, and ndcg then walks uninitialised gain levels).
 P@k divides by k even when fewer than k documents are ranked. R@k, AP, AP@k divide by the
 number of relevant documents (0 when there are none).
 
 Which queries are averaged (`average_over`):
 - "qrels" (default, = ir_measures calc_aggregate, = trec_eval -c): every query that has
   qrels, even one whose judgments are all 0 or negative; a query missing from the run (or
-  with an empty ranking) scores 0; run queries absent from qrels are ignored. In the array
-  API a query "has qrels" when its row holds at least one judged document.
+  with an empty ranking) scores 0; run queries absent from qrels are ignored. In the dict
+  API that is every key of qrels (even one mapping to no judgment, as ir_measures does); in
+  the array API, every row holding at least one judged document.
 - "run" (= trec_eval without -c, pytrec_eval's own output): queries that have qrels and are
   in the run (array API: at least one ranked document).
 - "all": every query of either side (every row); a missing side scores 0.
-Per-query results hold NaN (arrays) or leave out (dicts) the queries not averaged.
+Per-query results hold NaN (arrays) or leave out (dicts) the queries not averaged; the mean
+over no query is NaN, as in ir_measures.
 """
 from __future__ import annotations
 

@@ -79,16 +79,18 @@ def _merge(run_vals_MxK, run_idx_MxK, scores_MxC, start, block_size, valid_C=Non
     num_blocks = chunk // block_size
     if block_size == 1 or num_blocks <= k:
         vals_MxK, pos_MxK = jax.lax.top_k(jnp.concatenate([run_vals_MxK, _canonical(scores_MxC)], axis=1), k)
-        chunk_idx_MxK = start + pos_MxK - k
-        return vals_MxK, jnp.where(pos_MxK < k, jnp.take_along_axis(run_idx_MxK, jnp.minimum(pos_MxK, k - 1), 1), chunk_idx_MxK)
+        run_pick_MxK = jnp.take_along_axis(run_idx_MxK, jnp.minimum(pos_MxK, k - 1), axis=1)
+        return vals_MxK, jnp.where(pos_MxK < k, run_pick_MxK, start + pos_MxK - k)
     blocks_MxBxb = scores_MxC.reshape(num_queries, num_blocks, block_size)
     block_max_MxB = _canonical(jnp.max(blocks_MxBxb, axis=2))
     _, pos_MxK = jax.lax.top_k(jnp.concatenate([run_vals_MxK, block_max_MxB], axis=1), k)
     # Candidate blocks in index order; slots taken by running entries become an empty block.
     block_MxK = jnp.sort(jnp.where(pos_MxK >= k, pos_MxK - k, num_blocks), axis=1)
-    gathered_MxKxb = jnp.take_along_axis(blocks_MxBxb, jnp.minimum(block_MxK, num_blocks - 1)[:, :, None], axis=1)
+    safe_MxK1 = jnp.minimum(block_MxK, num_blocks - 1)[:, :, None]
+    gathered_MxKxb = jnp.take_along_axis(blocks_MxBxb, safe_MxK1, axis=1)
     gathered_MxKxb = jnp.where((block_MxK < num_blocks)[:, :, None], gathered_MxKxb, -jnp.inf)
-    candidates = jnp.concatenate([run_vals_MxK, _canonical(gathered_MxKxb.reshape(num_queries, k * block_size))], axis=1)
+    gathered_MxKb = _canonical(gathered_MxKxb.reshape(num_queries, k * block_size))
+    candidates = jnp.concatenate([run_vals_MxK, gathered_MxKb], axis=1)
     vals_MxK, pos_MxK = jax.lax.top_k(candidates, k)
     slot_MxK = jnp.maximum(pos_MxK - k, 0)
     block_of_MxK = jnp.take_along_axis(block_MxK, slot_MxK // block_size, axis=1)
