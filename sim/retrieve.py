@@ -2,7 +2,8 @@
 
 DESIGN.md sections 2 and 4: no M x N score matrix is ever built. Scores are
 s(q, d) = q.d / temperature + bias(d); the corpus is scanned in chunks (`lax.scan`, compiled
-once per shape), so memory is O(M * chunk + M * k).
+once per shape), so memory is O(M * chunk) scores plus, for `topk`, O(M * merge_size / b)
+block maxima and ~16 MB of rescored rows.
 
 Tie rule: equal scores rank the lower document index first. Scores are compared as XLA's
 TopK compares them, except that -0.0 is folded to +0.0 first, so IEEE-equal scores always tie;
@@ -31,7 +32,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 __all__ = ["topk", "topk_streamed", "topk_sharded"]

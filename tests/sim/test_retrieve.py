@@ -51,6 +51,15 @@ def test_topk_equals_brute_force_with_ties(num_docs, k, chunk, block, merge, bia
     assert idx.dtype == jnp.int32 and scores.dtype == jnp.float32
 
 
+def test_stage_two_query_tiles_with_a_partial_last_tile():
+    # k * b * D = 64 * 16 * 512 floats per query: stage 2 rescores 8 queries per tile, 13 = 8 + 5.
+    queries, docs, _ = integer_corpus(5, 13, 2000, 512)
+    want_scores, want_idx = reference_topk(queries, docs, 64)
+    scores, idx = topk(queries, docs, 64, chunk_size=256, block_size=16, merge_size=1024)
+    np.testing.assert_array_equal(np.asarray(idx), want_idx)
+    np.testing.assert_array_equal(np.asarray(scores), want_scores)
+
+
 def test_minus_inf_bias_hides_documents_and_signed_zeros_tie():
     docs = jnp.array([[1.0], [2.0], [3.0], [0.0], [-0.0]])
     bias = jnp.array([0.0, -jnp.inf, 0.0, 0.0, 0.0])
