@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from sim.docids import Docids
 from sim.models import ModelConfig, make_model
 from sim.negatives import SAMPLERS, needs_pool, popularity_cdf, sample_negatives
-from theory.objectives import global_loss, sampled_loss
+from sim.softmax import full_softmax_loss
+from theory.objectives import sampled_loss
 
 __all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count"]
 
@@ -110,8 +111,9 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str):
         valid = consts["valid_PxV"][consts["prefix_NxL"][pos]]
         return -model.log_prob(q_BxD, codes, valid).mean()
     if cfg.objective == "global":
+        # theory.objectives.global_loss; in blocks of documents, with no B x N matrix, at large B N
         emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
-        return global_loss(q_BxD @ emb_NxD.T + bias_N[None, :], pos).mean()
+        return full_softmax_loss(q_BxD, emb_NxD, bias_N, pos).mean()
     B, K = pos.shape[0], cfg.num_negatives
     neg_BxK, log_q_BxK = sample_negatives(
         cfg.sampler, key, B, K, consts["doc_features"].shape[0],
