@@ -44,10 +44,11 @@ def default_block(batch: int) -> int:
     return max(256, budget // max(batch, 1))
 
 
-def full_softmax_loss(q_BxD, emb_NxD, bias_N, pos_B):
+def full_softmax_loss(q_BxD, emb_NxD, bias_N, pos_B, *, blocked: bool = True):
     """Per-example full-softmax cross-entropy, by whichever of the two forms is faster at this size:
-    the materialised B x N formula up to `materialise_max()` scores, `softmax_xent` in blocks above."""
-    if q_BxD.shape[0] * emb_NxD.shape[0] <= materialise_max():
+    the materialised B x N formula up to `materialise_max()` scores, `softmax_xent` in blocks above
+    (never with blocked=False)."""
+    if not blocked or q_BxD.shape[0] * emb_NxD.shape[0] <= materialise_max():
         return global_loss(q_BxD @ emb_NxD.T + bias_N[None, :], pos_B)
     return softmax_xent(q_BxD, emb_NxD, bias_N, pos_B, default_block(q_BxD.shape[0]))
 
