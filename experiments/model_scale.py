@@ -9,14 +9,14 @@ KL(params) = a params^-alpha + c per model, with bootstrap intervals. DR is trai
 objective, so that sampling drift is not the cause.
 
 Command:  grdr run model_scale --preset quick --out results
-Quick preset on 2 cores: 496 s for seeds 0-1 (18 sweep points), measured while 4 other engineers
-loaded the machine to a load average of about 10, so inflated several-fold.
-Headline (quick, 3 seeds, D = 4 < R = 16): the prediction did not hold at this budget. DR's KL
-fell from 0.69 to 0.48 nats over 600 to 43k parameters (fit alpha 0.36 [0.02, 0.96], c 0.44);
-AtomicGR and SeqGR fell from width 8 to 32 (SeqGR 0.95 -> 0.56) and rose again at 128 (500 steps,
-10k training queries), so their fitted asymptotes c (0.76, 0.58) lie above DR's. DR's row-shifted
-squared error stays above its rank-4 floor in every run (a theorem); that floor weighs every
-document alike, KL only the likely ones, which is why a rank-capped DR can still have a low KL.
+Quick preset on 2 cores: 81 s for 27 runs alone, 84 s beside another experiment in `grdr demo`
+(2026-11-27).
+Headline (quick, 3 seeds, D = 4 < R = 16, depth 1): DR's KL went 0.69, 0.60, 0.58 nats at tower
+width 8, 32, 128; SeqGR's 0.95, 0.56, 0.62 and AtomicGR's 1.10, 0.69, 0.81. SeqGR's drop exceeds
+DR's (+0.22 [+0.06, +0.37]: held), AtomicGR's is inconclusive; GR's fitted asymptote c does not lie
+below DR's (AtomicGR: did not hold; SeqGR: inconclusive), at 500 steps on 10k training queries. DR's
+row-shifted squared error stays above its rank-4 floor in every run (a theorem); that floor weighs
+every document alike, KL only the likely ones, which is why a rank-capped DR can still have a low KL.
 """
 from __future__ import annotations
 

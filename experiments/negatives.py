@@ -25,10 +25,12 @@ biased upward (free scores fit the draws), so its sample count is stored beside 
 Grid: zipf x N x sampler x logQ x seed, DR with a tower and D >= R + 2 (so capacity is not the limit).
 
 Command:  grdr run negatives --preset quick --out results
-Quick preset on 2 cores: 658 s for 96 runs, measured while 5 engineers shared the machine (load ~10).
-Headline (quick, zipf = 1.1, N = 1,000, K = 8): logQ under the popularity proposal lowers KL from
-2.09 to 1.90 nats (paired +0.18, 95% interval [+0.01, +0.36]: held) and lifts Success@1 from 0.03
-to 0.25; the fixed-point floor did not hold at 16-45 sample sets (an upward-biased floor, see report).
+Quick preset on 2 cores: 119 s for 64 runs alone, 165 s beside another experiment in `grdr demo`
+(2026-11-27).
+Headline (quick, zipf = 1.1, K = 8, 2 seeds): logQ under the popularity (in-batch) proposal lowers
+KL from 1.65 to 1.16 nats at N = 300 (paired +0.49, 95% interval [+0.47, +0.51]: held) and from
+2.11 to 1.90 at N = 1,000 (inconclusive); the fixed-point floor is biased upward at quick's 16-45
+sample sets, so its "did not hold" rows are not evidence against the theory (see the report).
 """
 from __future__ import annotations
 
