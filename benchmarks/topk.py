@@ -12,8 +12,8 @@ float32 rounding). The table gives seconds, speedup against faiss, achieved GFLO
 (2 M N D / seconds) and its fraction of this machine's measured float32 matmul peak, and is
 written as CSV.
 
-Last measured on the 2-core development machine, quiet (numpy matmul peak ~240 GFLOP/s),
-faiss-cpu 1.15.1: N=1e6: grdr 1.96 s, faiss 1.64 s (grdr 1.20x faiss), numpy 11.5 s;
+Last measured on the 2-core development machine, quiet (numpy matmul peak ~234 GFLOP/s),
+faiss-cpu 1.15.1, 2026-11-27: N=1e6: grdr 2.14 s, faiss 1.78 s (grdr 1.20x faiss), numpy 12.4 s;
 N=1e5 (--small): grdr 0.35 s, faiss 0.19 s. With --block-size 1 (a plain TopK over every
 score) grdr took 5.5 s at N=1e6.
 """
