@@ -18,31 +18,12 @@ XLA does to its N-row inputs outside the scan) is spread over its S steps, exact
 from __future__ import annotations
 
 import argparse
-import time
-from unittest import mock
 
-import jax
 import numpy as np
-
-import sim.train
 
 from benchmarks.train_step import print_table, verdict, write_csv
 from sim.models import ModelConfig
 from sim.train import TrainConfig, TrainData, train
-
-
-def _timing(make, seconds):
-    """Wrap a runner factory of sim.train so each compiled call's wall time is recorded."""
-    def factory(*args, **kwargs):
-        runner = make(*args, **kwargs)
-
-        def timed(*call_args):
-            start = time.perf_counter()
-            out = jax.block_until_ready(runner(*call_args))
-            seconds.append(time.perf_counter() - start)
-            return out
-        return timed
-    return factory
 
 
 def step_seconds(n_docs, sparse, optimizer, steps, calls=6, batch=128, negatives=16, dim=32, n_queries=4096, feature_dim=8):
@@ -54,10 +35,7 @@ def step_seconds(n_docs, sparse, optimizer, steps, calls=6, batch=128, negatives
     model_cfg = ModelConfig(kind="dr", dim=dim, hidden=dim, depth=1, doc_side="table")
     cfg = TrainConfig(objective="local", num_negatives=negatives, batch_size=batch, steps=calls * steps,
                       steps_per_call=steps, optimizer=optimizer, sparse_table=sparse, learning_rate=1e-3)
-    seconds = []
-    name = "_make_run_chunk_sparse" if sparse else "_make_run_chunk"
-    with mock.patch.object(sim.train, name, _timing(getattr(sim.train, name), seconds)):
-        train(model_cfg, cfg, data, [0])
+    seconds = train(model_cfg, cfg, data, [0]).call_seconds
     return float(np.median(seconds[1:])) / steps
 
 

@@ -95,6 +95,7 @@ class TrainResult:
     losses_SxT: np.ndarray  # mean loss of each compiled call, per seed
     seconds: float
     compiles: int  # training programs compiled by this call (0 when an earlier call's are reused)
+    call_seconds: tuple[float, ...] = ()  # wall time of each compiled call (the first includes compiling)
 
 
 def model_at(result: TrainResult, i: int) -> nnx.Module:
@@ -335,7 +336,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
 
     chunk = min(cfg.steps_per_call, cfg.steps, cfg.hard_refresh if use_pool else cfg.steps)
     runners = {}
-    losses = []
+    losses, call_seconds = [], []
     done = 0
     pool = None
     bar = tqdm(total=cfg.steps, desc=f"train {kind}/{cfg.objective}", disable=not cfg.progress, leave=False)
@@ -347,11 +348,13 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
         if n not in runners:
             runners[n] = (_make_run_chunk_sparse(tower_def, _step_key(cfg), model_cfg.temperature, n, data.n_docs) if sparse
                           else _make_run_chunk(graphdef, _step_key(cfg), kind, n, mesh is None))
+        start = time.perf_counter()
         if sparse:
             tower, table, opt_state, moments, keys, loss_S = runners[n](tower, table, opt_state, moments, keys, dev, consts, pool)
         else:
             params, opt_state, keys, loss_S = runners[n](params, opt_state, keys, dev, consts, pool)
-        loss_S = np.asarray(loss_S)
+        loss_S = np.asarray(loss_S)  # waits for the call: its losses are its last output
+        call_seconds.append(time.perf_counter() - start)
         if not np.all(np.isfinite(loss_S)):
             bar.close()
             raise TrainingDiverged(
@@ -366,4 +369,5 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
     if sparse:
         params = assemble()
     jax.block_until_ready(params)
-    return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0, compile_count() - traces_before)
+    return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0,
+                       compile_count() - traces_before, tuple(call_seconds))

@@ -96,3 +96,5 @@ def test_same_shapes_compile_once(data):
     first = train(mc, TrainConfig(objective="local", steps=4, steps_per_call=2), data, [0, 1])
     again = train(mc, TrainConfig(objective="local", steps=6, steps_per_call=2), data, [5, 6])
     assert first.compiles <= 1 and again.compiles == 0
+    # one timing per compiled call, as one loss per call: 6 steps in calls of 2
+    assert len(again.call_seconds) == again.losses_SxT.shape[1] == 3 and min(again.call_seconds) > 0
