@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import corpus_for, docids_for, spec_fields
+from experiments.common import corpus_for, docids_for, require_known, spec_fields
 from sim.beam import all_doc_log_probs
 from sim.corpus import CorpusSpec, log_posterior_rows
 from sim.evaluate import evaluate_model
@@ -79,9 +79,7 @@ class Config:
     corpus_seed: int = 0
 
     def __post_init__(self):
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown:
-            raise ValueError(f"Config.models: unknown {unknown}; known: {sorted(MODELS)}")
+        require_known(self, "models", MODELS)
         # The floor and the row-shifted error are computed on the full M x N matrix: keep N small.
         if not 2 <= self.n_docs <= 5_000:
             raise ValueError(f"Config.n_docs={self.n_docs}: expected 2..5000 (the M x N log-posterior is exact)")

@@ -16,7 +16,7 @@ from sim.evaluate import evaluate_model
 from sim.models import ModelConfig, count_params
 from sim.train import TrainConfig, TrainData, model_at, train
 
-__all__ = ["VARIANTS", "LABELS", "corpus_for", "docids_for", "train_and_evaluate"]
+__all__ = ["VARIANTS", "LABELS", "corpus_for", "docids_for", "require_known", "train_and_evaluate"]
 
 # name -> (model kind, objective, sampler, logq)
 VARIANTS = {
@@ -28,6 +28,7 @@ VARIANTS = {
     "atomic_gr": ("atomic_gr", "global", "uniform", False),
     "seq_gr": ("seq_gr", "mle", "uniform", False),
 }
+
 LABELS = {
     "dr_local_uniform": "DR local (uniform)",
     "dr_local_inbatch": "DR local (in-batch)",
@@ -37,6 +38,14 @@ LABELS = {
     "atomic_gr": "GR atomic",
     "seq_gr": "GR sequential",
 }
+
+
+def require_known(cfg, field: str, known) -> None:
+    """Raise a ValueError naming the entries of cfg.<field> that are not in `known` (an experiment
+    Config's check of its model or sampler names)."""
+    unknown = [v for v in getattr(cfg, field) if v not in known]
+    if unknown:
+        raise ValueError(f"Config.{field}: unknown {unknown}; known: {sorted(known)}")
 
 
 @lru_cache(maxsize=4)

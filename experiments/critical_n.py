@@ -32,6 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from experiments.common import require_known
 from sim.free_embedding import FreeEmbeddingConfig, all_pairs, train_free_embedding
 
 NAME = "critical_n"
@@ -55,9 +56,7 @@ class Config:
     decoder_depth: int = 1
 
     def __post_init__(self):
-        unknown = [m for m in self.models if m not in _KIND]
-        if unknown:
-            raise ValueError(f"Config.models: unknown {unknown}; known: {sorted(_KIND)}")
+        require_known(self, "models", _KIND)
         if not self.seeds:
             raise ValueError("Config.seeds: expected at least one seed")
         for field in ("dims", "gr_dims"):

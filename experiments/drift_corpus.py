@@ -23,7 +23,7 @@ import dataclasses
 
 import pandas as pd
 
-from experiments.common import VARIANTS, spec_fields, train_and_evaluate
+from experiments.common import VARIANTS, require_known, spec_fields, train_and_evaluate
 from sim.corpus import CorpusSpec
 from sim.models import ModelConfig
 from sim.train import TrainConfig
@@ -52,9 +52,7 @@ class Config:
     corpus_seed: int = 0
 
     def __post_init__(self):
-        unknown = [m for m in self.models if m not in VARIANTS]
-        if unknown:
-            raise ValueError(f"Config.models: unknown {unknown}; known: {sorted(VARIANTS)}")
+        require_known(self, "models", VARIANTS)
         if self.dim < self.latent_rank:
             raise ValueError(f"Config.dim={self.dim} < latent_rank={self.latent_rank}: capacity would confound drift")
 

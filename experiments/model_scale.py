@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.capacity_dim import ey_floors, model_log_probs
-from experiments.common import LABELS, VARIANTS, corpus_for, docids_for, spec_fields
+from experiments.common import LABELS, VARIANTS, corpus_for, docids_for, require_known, spec_fields
 from sim.corpus import CorpusSpec, log_posterior_rows
 from sim.evaluate import evaluate_model
 from sim.models import ModelConfig, count_params
@@ -58,9 +58,7 @@ class Config:
     corpus_seed: int = 0
 
     def __post_init__(self):
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown:
-            raise ValueError(f"Config.models: unknown {unknown}; known: {MODELS}")
+        require_known(self, "models", MODELS)
         if not 2 <= self.n_docs <= 5_000:
             raise ValueError(f"Config.n_docs={self.n_docs}: expected 2..5000 (the M x N log-posterior is exact)")
         if not self.widths or min(self.widths) < 1 or not self.depths or min(self.depths) < 1:

@@ -41,7 +41,7 @@ import jax
 import numpy as np
 import scipy.special
 
-from experiments.common import corpus_for, spec_fields
+from experiments.common import corpus_for, require_known, spec_fields
 from sim.corpus import CorpusSpec, log_posterior_rows
 from sim.evaluate import evaluate_model
 from sim.models import ModelConfig, count_params
@@ -86,9 +86,7 @@ class Config:
     fp_samplers: tuple[str, ...] = ("uniform", "popularity")
 
     def __post_init__(self):
-        unknown = [s for s in self.samplers if s not in SAMPLERS]
-        if unknown:
-            raise ValueError(f"Config.samplers: unknown {unknown}; known: {SAMPLERS}")
+        require_known(self, "samplers", SAMPLERS)
         if self.dim < self.latent_rank + 2:
             raise ValueError(f"Config.dim={self.dim} < latent_rank + 2: capacity (and the popularity term) "
                              "would confound drift")

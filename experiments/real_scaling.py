@@ -37,7 +37,7 @@ import numpy as np
 
 import experiments.real
 from experiments import store
-from experiments.common import LABELS, VARIANTS
+from experiments.common import LABELS, VARIANTS, require_known
 from experiments.real.bm25 import bm25_topk
 from experiments.real.protocol import Prepared, RealSpec, docid_features, prepare
 from experiments.real.trec import trec_id, write_qrels, write_run
@@ -88,9 +88,7 @@ class Config:
     on_unknown: Literal["error", "drop"] = "error"
 
     def __post_init__(self):
-        unknown = [m for m in self.models if m not in VARIANTS]
-        if unknown:
-            raise ValueError(f"Config.models: unknown {unknown}; known: {sorted(VARIANTS)}")
+        require_known(self, "models", VARIANTS)
         for field in ("collections", "dim_collections"):
             for entry in getattr(self, field):
                 fmt, sep, path = entry.partition(":")
