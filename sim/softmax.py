@@ -10,7 +10,9 @@ on a GPU the matrix and its gradient alone fill tens of GB.
 C documents, as an online logsumexp (running max and rescaled sum), and its hand-written backward
 pass recomputes each block's scores instead of storing them: memory is O(B C + N D) and every
 block's scores stay in cache. The gradient is the closed form of `theory.objectives.global_grad`,
-softmax(s) - onehot(d+), pushed through s = q E^T + b block by block.
+softmax(s) - onehot(d+), pushed through s = q E^T + b block by block. `softmax_xent` defines
+reverse mode only (jax.custom_vjp): forward-mode derivatives (jax.jvp, jacfwd, hessian) need the
+materialised `theory.objectives.global_loss`.
 """
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ import jax.numpy as jnp
 
 from theory.objectives import global_loss
 
-__all__ = ["default_block", "full_softmax_loss", "materialise_max", "softmax_xent"]
+__all__ = ["default_block", "full_softmax_loss", "max_materialised_scores", "softmax_xent"]
 
 
-def materialise_max() -> int:
+def max_materialised_scores() -> int:
     """Up to this many scores B N, the plain B x N formula is the faster form.
 
     On a CPU, 2**21 (8 MiB of float32, within cache): measured on 2 cores, B = 64, N = 1e4 took
@@ -44,11 +46,12 @@ def default_block(batch: int) -> int:
     return max(256, budget // max(batch, 1))
 
 
-def full_softmax_loss(q_BxD, emb_NxD, bias_N, pos_B, *, blocked: bool = True):
+def full_softmax_loss(q_BxD, emb_NxD, bias_N, pos_B, *, allow_blocks: bool = True):
     """Per-example full-softmax cross-entropy, by whichever of the two forms is faster at this size:
-    the materialised B x N formula up to `materialise_max()` scores, `softmax_xent` in blocks above
-    (never with blocked=False)."""
-    if not blocked or q_BxD.shape[0] * emb_NxD.shape[0] <= materialise_max():
+    the materialised B x N formula up to `max_materialised_scores()` scores, `softmax_xent` in
+    blocks above (never with allow_blocks=False). The size is that of one call: under vmap over S
+    seeds the materialised array holds S times as many scores."""
+    if not allow_blocks or q_BxD.shape[0] * emb_NxD.shape[0] <= max_materialised_scores():
         return global_loss(q_BxD @ emb_NxD.T + bias_N[None, :], pos_B)
     return softmax_xent(q_BxD, emb_NxD, bias_N, pos_B, default_block(q_BxD.shape[0]))
 
@@ -68,13 +71,17 @@ def _logsumexp(q_BxD, emb_NxD, bias_N, block):
     """Online logsumexp of q E^T + b over the documents, one block at a time."""
     n_full, tail = _blocks(emb_NxD.shape[0], block)
     B = q_BxD.shape[0]
+    dtype = _accumulator_dtype(q_BxD, emb_NxD, bias_N)
 
     def merge(carry, s_BxC):
         m_B, sum_B = carry
+        s_BxC = s_BxC.astype(dtype)
         new_m = jnp.maximum(m_B, s_BxC.max(axis=1))
-        return new_m, sum_B * jnp.exp(m_B - new_m) + jnp.exp(s_BxC - new_m[:, None]).sum(axis=1)
+        # while every score so far is -inf (masked documents), shift by 0: exp(-inf - (-inf)) is nan
+        shift = jnp.where(jnp.isneginf(new_m), 0.0, new_m)
+        return new_m, sum_B * jnp.exp(m_B - shift) + jnp.exp(s_BxC - shift[:, None]).sum(axis=1)
 
-    carry = (jnp.full((B,), -jnp.inf, q_BxD.dtype), jnp.zeros((B,), q_BxD.dtype))
+    carry = (jnp.full((B,), -jnp.inf, dtype), jnp.zeros((B,), dtype))
     if n_full:  # (a loop of zero blocks would still trace a block larger than the table)
         carry = jax.lax.fori_loop(
             0, n_full, lambda i, c: merge(c, _block_scores(q_BxD, emb_NxD, bias_N, i * block, block)), carry)
@@ -82,6 +89,11 @@ def _logsumexp(q_BxD, emb_NxD, bias_N, block):
         carry = merge(carry, _block_scores(q_BxD, emb_NxD, bias_N, n_full * block, tail))
     m_B, sum_B = carry
     return m_B + jnp.log(sum_B)
+
+
+def _accumulator_dtype(*arrays):
+    """The inputs' common dtype, at least float32 (a bfloat16 running sum would lose the tail)."""
+    return jnp.promote_types(jnp.result_type(*arrays), jnp.float32)
 
 
 def _positive_scores(q_BxD, emb_NxD, bias_N, pos_B):
@@ -121,18 +133,20 @@ def _fwd(q_BxD, emb_NxD, bias_N, pos_B, block):
 def _bwd(block, residuals, g_B):
     q_BxD, emb_NxD, bias_N, pos_B, lse_B = residuals
     n_full, tail = _blocks(emb_NxD.shape[0], block)
+    dtype = _accumulator_dtype(q_BxD, emb_NxD, bias_N)
+    g_B = g_B.astype(dtype)
 
     def block_grads(carry, start, size):
         """Softmax part of the gradient, restricted to documents [start, start + size)."""
         dq_BxD, demb_NxD, dbias_N = carry
-        emb = jax.lax.dynamic_slice_in_dim(emb_NxD, start, size)
-        s_BxC = q_BxD @ emb.T + jax.lax.dynamic_slice_in_dim(bias_N, start, size)[None, :]
+        emb = jax.lax.dynamic_slice_in_dim(emb_NxD, start, size).astype(dtype)
+        s_BxC = _block_scores(q_BxD, emb_NxD, bias_N, start, size).astype(dtype)
         g_BxC = jnp.exp(s_BxC - lse_B[:, None]) * g_B[:, None]  # g * softmax(s), this block's columns
-        demb_NxD = jax.lax.dynamic_update_slice_in_dim(demb_NxD, g_BxC.T @ q_BxD, start, 0)
+        demb_NxD = jax.lax.dynamic_update_slice_in_dim(demb_NxD, g_BxC.T @ q_BxD.astype(dtype), start, 0)
         dbias_N = jax.lax.dynamic_update_slice_in_dim(dbias_N, g_BxC.sum(axis=0), start, 0)
         return dq_BxD + g_BxC @ emb, demb_NxD, dbias_N
 
-    carry = (jnp.zeros_like(q_BxD), jnp.zeros_like(emb_NxD), jnp.zeros_like(bias_N))
+    carry = (jnp.zeros(q_BxD.shape, dtype), jnp.zeros(emb_NxD.shape, dtype), jnp.zeros(bias_N.shape, dtype))
     if n_full:
         carry = jax.lax.fori_loop(0, n_full, lambda i, c: block_grads(c, i * block, block), carry)
     if tail:
@@ -142,7 +156,7 @@ def _bwd(block, residuals, g_B):
     dq_BxD = dq_BxD - g_B[:, None] * emb_NxD[pos_B]
     demb_NxD = demb_NxD.at[pos_B].add(-g_B[:, None] * q_BxD)
     dbias_N = dbias_N.at[pos_B].add(-g_B)
-    return dq_BxD, demb_NxD, dbias_N, None
+    return dq_BxD.astype(q_BxD.dtype), demb_NxD.astype(emb_NxD.dtype), dbias_N.astype(bias_N.dtype), None
 
 
 softmax_xent.defvjp(_fwd, _bwd)

@@ -103,7 +103,7 @@ def model_at(result: TrainResult, i: int) -> nnx.Module:
     return nnx.merge(result.graphdef, jax.tree.map(lambda x: x[i], result.params))
 
 
-def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, blocked_softmax: bool = True):
+def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, allow_blocks: bool = True):
     model = nnx.merge(graphdef, params)
     q_feat, pos = batch["query_features"], batch["pos"]
     q_BxD = model.encode_queries(q_feat)
@@ -114,7 +114,7 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, 
     if cfg.objective == "global":
         # theory.objectives.global_loss; in blocks of documents, with no B x N matrix, at large B N
         emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
-        return full_softmax_loss(q_BxD, emb_NxD, bias_N, pos, blocked=blocked_softmax).mean()
+        return full_softmax_loss(q_BxD, emb_NxD, bias_N, pos, allow_blocks=allow_blocks).mean()
     B, K = pos.shape[0], cfg.num_negatives
     neg_BxK, log_q_BxK = sample_negatives(
         cfg.sampler, key, B, K, consts["doc_features"].shape[0],
@@ -146,10 +146,10 @@ def _step_key(cfg: TrainConfig) -> TrainConfig:
 
 
 @lru_cache(maxsize=64)
-def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, blocked_softmax: bool = True):
+def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, allow_blocks: bool = True):
     """A compiled function running n_steps optimizer steps for every seed at once.
 
-    blocked_softmax=False keeps the full softmax materialised at every size: on a device mesh the
+    allow_blocks=False keeps the full softmax materialised at every size: on a device mesh the
     B x N scores are sharded along N (each device holds its own columns), which a loop of dynamic
     slices over the document table would gather instead."""
     opt = _optimizer(cfg)
@@ -163,7 +163,7 @@ def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, blocked
             batch = {"query_features": data["query_features"][rows], "pos": data["pos"][rows]}
             if pool_MxP is not None:
                 batch["pool"] = pool_MxP[rows]
-            loss_fn = partial(_loss_fn, graphdef, cfg=cfg, kind=kind, blocked_softmax=blocked_softmax)
+            loss_fn = partial(_loss_fn, graphdef, cfg=cfg, kind=kind, allow_blocks=allow_blocks)
             loss, grads = jax.value_and_grad(loss_fn)(
                 params, batch, k_neg, consts
             )
@@ -347,7 +347,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, m
             pool = _hard_pool(graphdef, current, dev["query_features"], consts["doc_features"], cfg.hard_pool)
         if n not in runners:
             runners[n] = (_make_run_chunk_sparse(tower_def, _step_key(cfg), model_cfg.temperature, n, data.n_docs) if sparse
-                          else _make_run_chunk(graphdef, _step_key(cfg), kind, n, mesh is None))
+                          else _make_run_chunk(graphdef, _step_key(cfg), kind, n, allow_blocks=mesh is None))
         start = time.perf_counter()
         if sparse:
             tower, table, opt_state, moments, keys, loss_S = runners[n](tower, table, opt_state, moments, keys, dev, consts, pool)

@@ -28,3 +28,8 @@ def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch, ca
     assert "planted failure" in captured.err
     assert "drift_corpus: 2 runs done, 1 already stored" in captured.out
     assert (tmp_path / "report.md").exists()  # the report covers what was stored
+
+
+def test_negative_jobs_are_refused(tmp_path):
+    with pytest.raises(SystemExit, match="--jobs -1"):
+        cli.cmd_demo(tmp_path, "smoke", progress=False, jobs=-1)
