@@ -12,7 +12,7 @@ Float32 matrix products run at full float32 precision (jax_default_matmul_precis
 keeps TF32 off, its default), so both sides compute the same thing and the loss check holds at 1e-4;
 the peak of item 2 is measured at that precision too. Keep JAX's default preallocation of GPU
 memory: with XLA_PYTHON_CLIENT_PREALLOCATE=false the AtomicGR case at N = 1e7 ran out of memory
-while autotuning its matmuls on an 80 GB H100 (and B = 4096 in the FLOP case needs over 60 GB). `--small` runs the plan at N = 1e5 (a dry run
+while autotuning its matmuls on an 80 GB H100. `--small` runs the plan at N = 1e5 (a dry run
 of the wiring, on a CPU too with `--force`).
 Item 6 (sweep throughput) is a CPU measurement of the presets and is left to `python -m benchmarks`.
 """

@@ -14,7 +14,9 @@ many steps inside one compiled `lax.scan` (compile time reported apart).
 Item 2. Achieved FLOP/s of the AtomicGR full-softmax step (N=1e5, H=256, B=512) as a fraction of
 the float32 matmul peak measured in the same process. FLOPs per step, matmuls only:
 forward scores 2BNH, backward to the queries 2BNH and to the output table 2BNH, so 6BNH, plus
-6B(FH + H*H) for the one-layer query tower (forward, and the two backward matmuls).
+6B(FH + H*H) for the one-layer query tower (forward, and the two backward matmuls). Only these
+useful FLOPs are counted: where the softmax runs in blocks (sim.softmax), the backward pass
+recomputes each block's scores, 2BNH more that the fraction does not credit.
 """
 from __future__ import annotations
 
