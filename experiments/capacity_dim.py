@@ -17,8 +17,7 @@ model's own rank bound (D, D+1 with a bias, H+1 for AtomicGR, the trie bound for
 floor at rank D, drawn in the figure as the DR floor.
 
 Command:  grdr run capacity_dim --preset quick --out results
-Quick preset on 2 cores: 118 s for 64 runs alone, 132 s beside another experiment in `grdr demo`
-(2026-11-27).
+Quick preset on 2 cores: 86 s for 64 runs (2026-11-27, within `grdr demo --jobs 1`).
 Headline (quick, 2 seeds, R = 8, zipf 0): DR-tower KL 1.05 nats at D = 2, 0.47 at D = 4, 0.19 at
 D = 8 and 0.19 at D = 12 (flat past D = R: held); no run below its Eckart-Young floor (0 of 64:
 held); SeqGR at H = 2 against DR's free table at D = 2 (KL 1.46 vs 1.32): inconclusive, at 400

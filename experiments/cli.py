@@ -102,14 +102,17 @@ def _default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bool = True, jobs: int = 0) -> Path:
+def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bool = True, jobs: int = 1) -> Path:
     """Run every experiment at PRESET, render the figures and write OUT/report.md.
 
+    Records are written atomically, so an interrupted demo resumes. With jobs > 1 the experiments
+    run in worker processes, longest first; on the 2-core development machine that was not
+    reliably faster (650 s and 863 s in two runs with two workers, 818 s one after another), since
+    each worker's XLA also uses every core, and it has no progress bars.
+
     Args:
-      jobs: experiments run at once, each in its own process (0: one per CPU, and one on a GPU or
-        TPU). Most of a quick run is single-threaded XLA compilation, so two processes on two
-        cores take about a third less time than one after the other; records are written
-        atomically, so an interrupted demo resumes.
+      jobs: experiments run at once (1: one after another, in this process, with progress bars;
+        0: one worker process per CPU, and one in all on a GPU or TPU).
     """
     import concurrent.futures
     import multiprocessing
@@ -159,8 +162,7 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     print(f"wrote {path} ({time.perf_counter() - t0:.0f} s in all)")
     if failed:
         raise SystemExit(f"grdr demo: {len(failed)} experiment(s) failed: {', '.join(failed)} (tracebacks above); "
-                         f"the report covers the records that were stored, and the same command resumes "
-                         f"(--jobs 1 runs one experiment at a time)")
+                         f"the report covers the records that were stored, and the same command resumes")
     return path
 
 

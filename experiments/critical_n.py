@@ -17,9 +17,8 @@ steps, loss, bounds, temperature, optimizer), so an interrupted search resumes a
 unstored probe and the figure can show the whole search.
 
 Command:  grdr run critical_n --preset quick --out results
-Quick preset on 2 cores: 208 s for 7 searches (5 DR dimensions, 2 SeqGR widths, 2 seeds) alone,
-225 s beside another experiment in `grdr demo` (2026-11-27); most of it is one XLA compile per
-probed n.
+Quick preset on 2 cores: 145 s for 7 searches (5 DR dimensions, 2 SeqGR widths, 2 seeds), 2026-11-27,
+within `grdr demo --jobs 1`; most of it is one XLA compile per probed n.
 Headline (quick, last run): DR's critical n = 3, 9, 27, 48, 75 at d = 2, 4, 8, 12, 16 (Weller et
 al.'s fit gives 27 at d = 8 and 82 at d = 16); SeqGR: 4 and 13 at widths 2 and 4 against DR's 3
 and 9 (inconclusive at 2 seeds).

@@ -9,8 +9,8 @@ Grid: N x model (DR-local with uniform, in-batch and hard negatives; DR-global; 
 with semantic docids) x seed, with D >= R so that capacity is not the limit.
 
 Command:  grdr run drift_corpus --preset quick --out results
-Quick preset on 2 cores: 254 s for 54 runs (N = 1e3, 1e4, 1e5 x 6 models x 3 seeds) alone, 378 s
-beside another experiment in `grdr demo` (2026-11-27).
+Quick preset on 2 cores: 232 s for 54 runs (N = 1e3, 1e4, 1e5 x 6 models x 3 seeds), 2026-11-27,
+within `grdr demo --jobs 1`.
 Last headline (quick): Success@1 at N = 1e3 -> 1e5: DR-global 0.198 -> 0.037, DR-local uniform
 0.190 -> 0.026, in-batch 0.176 -> 0.024, hard 0.006 -> 0.000, AtomicGR 0.038 -> 0.000, SeqGR
 0.024 -> 0.001; KL(p*||model) DR-global 0.158 -> 0.170, DR-local uniform 0.190 -> 0.206 nats. The

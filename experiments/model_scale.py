@@ -9,8 +9,7 @@ KL(params) = a params^-alpha + c per model, with bootstrap intervals. DR is trai
 objective, so that sampling drift is not the cause.
 
 Command:  grdr run model_scale --preset quick --out results
-Quick preset on 2 cores: 81 s for 27 runs alone, 84 s beside another experiment in `grdr demo`
-(2026-11-27).
+Quick preset on 2 cores: 66 s for 27 runs (2026-11-27, within `grdr demo --jobs 1`).
 Headline (quick, 3 seeds, D = 4 < R = 16, depth 1): DR's KL went 0.69, 0.60, 0.58 nats at tower
 width 8, 32, 128; SeqGR's 0.95, 0.56, 0.62 and AtomicGR's 1.10, 0.69, 0.81. SeqGR's drop exceeds
 DR's (+0.22 [+0.06, +0.37]: held), AtomicGR's is inconclusive; GR's fitted asymptote c does not lie

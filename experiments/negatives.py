@@ -25,8 +25,7 @@ biased upward (free scores fit the draws), so its sample count is stored beside 
 Grid: zipf x N x sampler x logQ x seed, DR with a tower and D >= R + 2 (so capacity is not the limit).
 
 Command:  grdr run negatives --preset quick --out results
-Quick preset on 2 cores: 119 s for 64 runs alone, 165 s beside another experiment in `grdr demo`
-(2026-11-27).
+Quick preset on 2 cores: 108 s for 64 runs (2026-11-27, within `grdr demo --jobs 1`).
 Headline (quick, zipf = 1.1, K = 8, 2 seeds): logQ under the popularity (in-batch) proposal lowers
 KL from 1.65 to 1.16 nats at N = 300 (paired +0.49, 95% interval [+0.47, +0.51]: held) and from
 2.11 to 1.90 at N = 1,000 (inconclusive); the fixed-point floor is biased upward at quick's 16-45
