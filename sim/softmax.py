@@ -56,20 +56,16 @@ def full_softmax_loss(q_BxD, emb_NxD, bias_N, pos_B, *, allow_blocks: bool = Tru
     return softmax_xent(q_BxD, emb_NxD, bias_N, pos_B, default_block(q_BxD.shape[0]))
 
 
-def _blocks(n_docs: int, block: int):
-    """(number of full blocks, size of the last partial block)."""
-    return n_docs // block, n_docs % block
-
-
 def _block_scores(q_BxD, emb_NxD, bias_N, start, size):
+    """(scores of documents [start, start + size), their rows of the table)."""
     emb = jax.lax.dynamic_slice_in_dim(emb_NxD, start, size)
     bias = jax.lax.dynamic_slice_in_dim(bias_N, start, size)
-    return q_BxD @ emb.T + bias[None, :]
+    return q_BxD @ emb.T + bias[None, :], emb
 
 
 def _logsumexp(q_BxD, emb_NxD, bias_N, block):
     """Online logsumexp of q E^T + b over the documents, one block at a time."""
-    n_full, tail = _blocks(emb_NxD.shape[0], block)
+    n_full, tail = divmod(emb_NxD.shape[0], block)  # full blocks, then a partial one
     B = q_BxD.shape[0]
     dtype = _accumulator_dtype(q_BxD, emb_NxD, bias_N)
 
@@ -84,9 +80,9 @@ def _logsumexp(q_BxD, emb_NxD, bias_N, block):
     carry = (jnp.full((B,), -jnp.inf, dtype), jnp.zeros((B,), dtype))
     if n_full:  # (a loop of zero blocks would still trace a block larger than the table)
         carry = jax.lax.fori_loop(
-            0, n_full, lambda i, c: merge(c, _block_scores(q_BxD, emb_NxD, bias_N, i * block, block)), carry)
+            0, n_full, lambda i, c: merge(c, _block_scores(q_BxD, emb_NxD, bias_N, i * block, block)[0]), carry)
     if tail:
-        carry = merge(carry, _block_scores(q_BxD, emb_NxD, bias_N, n_full * block, tail))
+        carry = merge(carry, _block_scores(q_BxD, emb_NxD, bias_N, n_full * block, tail)[0])
     m_B, sum_B = carry
     return m_B + jnp.log(sum_B)
 
@@ -121,7 +117,7 @@ def softmax_xent(q_BxD, emb_NxD, bias_N, pos_B, block):
     >>> bool(jnp.allclose(softmax_xent(q, emb, bias, pos, 2), global_loss(q @ emb.T + bias[None, :], pos)))
     True
     """
-    return _logsumexp(q_BxD, emb_NxD, bias_N, block) - _positive_scores(q_BxD, emb_NxD, bias_N, pos_B)
+    return _fwd(q_BxD, emb_NxD, bias_N, pos_B, block)[0]
 
 
 def _fwd(q_BxD, emb_NxD, bias_N, pos_B, block):
@@ -132,15 +128,15 @@ def _fwd(q_BxD, emb_NxD, bias_N, pos_B, block):
 
 def _bwd(block, residuals, g_B):
     q_BxD, emb_NxD, bias_N, pos_B, lse_B = residuals
-    n_full, tail = _blocks(emb_NxD.shape[0], block)
+    n_full, tail = divmod(emb_NxD.shape[0], block)  # full blocks, then a partial one
     dtype = _accumulator_dtype(q_BxD, emb_NxD, bias_N)
     g_B = g_B.astype(dtype)
 
     def block_grads(carry, start, size):
         """Softmax part of the gradient, restricted to documents [start, start + size)."""
         dq_BxD, demb_NxD, dbias_N = carry
-        emb = jax.lax.dynamic_slice_in_dim(emb_NxD, start, size).astype(dtype)
-        s_BxC = _block_scores(q_BxD, emb_NxD, bias_N, start, size).astype(dtype)
+        s_BxC, emb = _block_scores(q_BxD, emb_NxD, bias_N, start, size)
+        s_BxC, emb = s_BxC.astype(dtype), emb.astype(dtype)
         g_BxC = jnp.exp(s_BxC - lse_B[:, None]) * g_B[:, None]  # g * softmax(s), this block's columns
         demb_NxD = jax.lax.dynamic_update_slice_in_dim(demb_NxD, g_BxC.T @ q_BxD.astype(dtype), start, 0)
         dbias_N = jax.lax.dynamic_update_slice_in_dim(dbias_N, g_BxC.sum(axis=0), start, 0)
