@@ -1,23 +1,26 @@
-"""Closed forms and exact numerics for GR versus DR (DESIGN.md section 1), each checked numerically.
+"""Closed forms and exact numerics for GR versus DR (docs/design.md, section 1), each checked numerically.
 
 objectives: the global and sampled losses and their score-space gradients.
-drift: expected sampled gradients, the sampled log-partition, confuser coverage, population fixed points.
-rank: Eckart-Young floors, sign-rank bounds, DR and trie rank bounds.
-scaling: power-law fits with bootstrap intervals.
+drift: expected sampled gradients, the sampled log-partition, confusers and their coverage.
+fixed_point: population fixed points of the sampled loss, the PMI target.
+rank: Eckart-Young floors, sign-rank bounds, DR and trie rank bounds, the row-shifted rank bound.
+scaling: power-law fits with profile-likelihood intervals.
 checks: the `grdr check` battery.
 """
 from theory.checks import CheckResult, format_table, run_checks
-from theory.drift import (confuser_coverage, expected_sampled_grad, gradient_bias, normalizer_deficit, pmi_target,
-                          population_fixed_point)
+from theory.drift import confuser_coverage, confusers, expected_sampled_grad, gradient_bias, normalizer_deficit
+from theory.fixed_point import pmi_target, population_fixed_point
 from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
-from theory.rank import dr_rank_bound, eckart_young_floor, numerical_rank, sign_rank_bounds, trie_rank_bound
+from theory.rank import (dr_rank_bound, eckart_young_floor, numerical_rank, row_shifted_rank_bound, sign_rank_bounds,
+                         trie_rank_bound)
 from theory.scaling import fit_power_law
 
 __all__ = [
     "global_loss", "global_grad", "sampled_loss", "sampled_grad",
-    "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "confuser_coverage",
+    "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "confuser_coverage", "confusers",
     "population_fixed_point", "pmi_target",
     "eckart_young_floor", "numerical_rank", "sign_rank_bounds", "trie_rank_bound", "dr_rank_bound",
+    "row_shifted_rank_bound",
     "fit_power_law",
     "CheckResult", "run_checks", "format_table",
 ]

@@ -1,6 +1,6 @@
 """Global and local normalization: the two objectives, and their score-space gradients.
 
-DESIGN.md section 1. Global normalization (GR's maximum likelihood, or full-softmax DR):
+docs/design.md, section 1. Global normalization (GR's maximum likelihood, or full-softmax DR):
     l_G = -s(q, d+) + logsumexp_d s(q, d).
 Local normalization (DR's sampled softmax / InfoNCE) with K negatives d_i ~ Q(.|q):
     l_L = -s(q, d+) + log(exp s(q, d+) + sum_i exp(s(q, d_i) - c_i)),

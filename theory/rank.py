@@ -1,14 +1,16 @@
 """Low-rank capacity: what a D-dimensional bilinear scorer, or a trie-factorised GR, can express.
 
-DESIGN.md section 1, "Low-rank capacity". The softmax ignores a per-query constant, so a rank-D
+docs/design.md, section 1, "Low-rank capacity". The softmax ignores a per-query constant, so a rank-D
 scorer S = F G^T is judged against the row-centred target A* P (P = I - 11^T/N): the best squared
 Frobenius error is the tail of A* P's squared singular values (Eckart & Young 1936). For binary
 qrels A, the sign rank of 2A-1 brackets the least embedding dimension (Weller et al. 2025,
 "On the theoretical limitations of embedding-based retrieval"), and Forster's bound (Forster 2002)
 sqrt(MN) / ||2A-1||_op is a computable lower bound on the sign rank. Log-probability matrices:
 DR has rank <= D+1 (+1 with a document bias); a GR trie has rank <= sum over prefix nodes of
-min(H+1+beta, b_pi), capped by the number of leaves (DESIGN.md), and more sharply
-beta + sum over prefix nodes of min(#leaf children, H+1) (see `trie_rank_bound`).
+min(H+1+beta, b_pi), capped by the number of leaves (docs/design.md), and more sharply
+beta + sum over prefix nodes of min(#leaf children, H+1) (see `trie_rank_bound`). Up to the
+best per-row shift, the rank at which a model's Eckart-Young floor is taken, DR drops its
+log-normalizer: D (+1 with a bias) (`row_shifted_rank_bound`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["SignRankBounds", "eckart_young_floor", "numerical_rank", "sign_rank_bounds",
-           "trie_rank_bound", "dr_rank_bound"]
+           "trie_rank_bound", "dr_rank_bound", "row_shifted_rank_bound"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +58,7 @@ def eckart_young_floor(target_MxN: jax.Array, dim: int, center_rows: bool = True
     Returns:
       The floor, a scalar.
 
-    Reference: Eckart & Young 1936; DESIGN.md section 1 (low-rank capacity).
+    Reference: Eckart & Young 1936; docs/design.md, section 1 (low-rank capacity).
 
     >>> import jax.numpy as jnp
     >>> a = jnp.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
@@ -105,7 +107,7 @@ def sign_rank_bounds(qrels_MxN) -> SignRankBounds:
       SignRankBounds(forster, sign_rank_lower, sign_rank_upper, dim_lower, dim_upper).
 
     Reference: Forster 2002, "A linear lower bound on the unbounded error probabilistic
-    communication complexity"; Weller et al. 2025; DESIGN.md section 1.
+    communication complexity"; Weller et al. 2025; docs/design.md, section 1.
 
     >>> import numpy as np
     >>> h = np.array([[1, 1, 1, 1], [1, 0, 1, 0], [1, 1, 0, 0], [1, 0, 0, 1]])   # a Hadamard sign pattern
@@ -134,7 +136,7 @@ def trie_rank_bound(children_per_node: Sequence[int], hidden: int, bias: bool = 
                     leaf_children_per_node: Sequence[int] | None = None) -> int:
     """Upper bound on the rank of a trie-factorised GR log-probability matrix (queries x docids).
 
-    DESIGN.md's bound: each prefix node pi with b_pi children adds a block of rank
+    docs/design.md's bound: each prefix node pi with b_pi children adds a block of rank
     <= min(H+1+beta, b_pi) (its H hidden coordinates, its own log-normalizer and, beta = 1, an
     output bias), capped by the number of leaves. A node with a single child adds nothing.
 
@@ -155,7 +157,7 @@ def trie_rank_bound(children_per_node: Sequence[int], hidden: int, bias: bool = 
     Returns:
       The bound (an int), assuming at least as many queries.
 
-    Reference: DESIGN.md section 1 (low-rank capacity: GR escapes through the docid prefix).
+    Reference: docs/design.md, section 1 (low-rank capacity: GR escapes through the docid prefix).
 
     >>> trie_rank_bound([4] * 21, hidden=3)       # 4-ary tree of depth 3: 21 nodes of rank 4, capped at 64
     64
@@ -194,7 +196,7 @@ def dr_rank_bound(dim: int, bias: bool = False) -> int:
     Returns:
       D + 1 + bias.
 
-    Reference: DESIGN.md section 1 (low-rank capacity).
+    Reference: docs/design.md, section 1 (low-rank capacity).
 
     >>> dr_rank_bound(3), dr_rank_bound(3, bias=True)
     (4, 5)
@@ -202,3 +204,60 @@ def dr_rank_bound(dim: int, bias: bool = False) -> int:
     if int(dim) < 0:
         raise ValueError(f"dim must be >= 0, got {dim}")
     return int(dim) + 1 + int(bool(bias))
+
+
+_KINDS = ("dr", "atomic_gr", "seq_gr")
+
+
+def row_shifted_rank_bound(kind: str, width: int, *, bias: bool, children_per_node: Sequence[int] | None = None,
+                           leaf_children_per_node: Sequence[int] | None = None) -> int:
+    """Upper bound on min over c of rank(log P - c 1^T), log P a model's log-probabilities (queries x docs).
+
+    This is the rank the Eckart-Young floor must be taken at (`eckart_young_floor` centres rows).
+    DR and atomic GR: log P = S - logsumexp(S) 1^T, so up to a row shift the rank is that of
+    S = F G^T (+ 1 b^T): D, +1 with a bias (`dr_rank_bound` - 1), reached for generic F, G, b when
+    there are more documents. SeqGR: `trie_rank_bound`, which counts every node's log-normalizer;
+    a row shift removes at most one of them, so it stays an upper bound.
+
+    Args:
+      kind: "dr", "atomic_gr" (a bi-encoder with a free output table) or "seq_gr".
+      width: D for DR, H (the hidden width) for GR.
+      bias: whether the scores carry a per-document (DR) or output (GR) bias. sim.models' AtomicGR
+        and SeqGR always do: pass True for them.
+      children_per_node: b_pi for every prefix node of the docid trie (seq_gr only).
+      leaf_children_per_node: l_pi, as in `trie_rank_bound` (seq_gr only, optional).
+
+    Returns:
+      The bound (an int); min(bound, M, N) is the rank of the floor.
+
+    Reference: Eckart & Young 1936; docs/design.md, section 1 (low-rank capacity).
+
+    >>> row_shifted_rank_bound("dr", 4, bias=False), row_shifted_rank_bound("atomic_gr", 4, bias=True)
+    (4, 5)
+    >>> row_shifted_rank_bound("seq_gr", 1, bias=True, children_per_node=[4] * 5,
+    ...                        leaf_children_per_node=[0, 4, 4, 4, 4])   # 4-ary, depth 2: 1 + 4 x 2
+    9
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if int(width) < 0:
+        raise ValueError(f"width must be >= 0, got {width}")
+    if kind == "seq_gr":
+        if children_per_node is None:
+            raise ValueError("children_per_node is required for kind 'seq_gr'")
+        return trie_rank_bound(children_per_node, int(width), bias=bool(bias),
+                               leaf_children_per_node=leaf_children_per_node)
+    if children_per_node is not None or leaf_children_per_node is not None:
+        raise ValueError(f"children_per_node and leaf_children_per_node apply to kind 'seq_gr' only, not {kind!r}")
+    return dr_rank_bound(int(width), bias=bool(bias)) - 1
+
+
+def dr_transition_dim(latent_rank: int, popularity: bool, doc_bias: bool) -> int:
+    """The least D at which DR's Eckart-Young floor on a rank-R corpus reaches zero: R, or R + 1 when a
+    popularity term (log pi_d, not constant across documents) must be carried by the embedding
+    because the scorer has no document bias.
+
+    >>> dr_transition_dim(8, popularity=True, doc_bias=False), dr_transition_dim(8, True, True)
+    (9, 8)
+    """
+    return int(latent_rank) + int(bool(popularity) and not doc_bias)

@@ -1,23 +1,16 @@
-"""Optimization drift: expected sampled gradients, the sampled log-partition, confuser coverage and
-population fixed points, each against a brute-force reference, a closed form or Monte Carlo."""
+"""Optimization drift: expected sampled gradients, the sampled log-partition, confusers and their
+coverage, each against a brute-force reference, a closed form or Monte Carlo."""
 import itertools
 import math
 
 import jax
 import numpy as np
 import pytest
-import scipy.optimize
 import scipy.special
 
-from theory.drift import (confuser_coverage, expected_sampled_grad, gradient_bias, normalizer_deficit,
-                          pmi_target, population_fixed_point)
+from theory.drift import confuser_coverage, confusers, expected_sampled_grad, gradient_bias, normalizer_deficit
 
 SMALL_N, SMALL_K, MC_SAMPLES = 6, 3, 4000
-
-
-def _zipf(num_docs, exponent=1.0):
-    p_N = 1.0 / np.arange(1, num_docs + 1) ** exponent
-    return p_N / p_N.sum()
 
 
 def _sampling_q(proposal_N, pos, sampling):
@@ -170,73 +163,38 @@ def test_confuser_coverage_approximation_holds_when_sparse_and_breaks_when_not()
     assert dense.approximation > 1.0 > dense.exact
 
 
-def test_global_fixed_point_recovers_log_p_up_to_a_shift():
-    p_N = np.random.default_rng(12).dirichlet(np.ones(30) * 0.5)
-    fp = population_fixed_point(p_N)
-    centred_N = fp.scores - np.log(p_N)
-    assert fp.converged and np.ptp(centred_N) < 1e-6 and fp.kl_to_truth < 1e-12
-    assert fp.spearman == pytest.approx(1.0)
+def _brute_force_confusers(p_N, pos, mass):
+    """Fewest documents other than pos whose probability sums to mass * (1 - p_pos): every subset, by size."""
+    others = [j for j in range(len(p_N)) if j != pos]
+    target = mass * sum(p_N[j] for j in others)
+    for size in range(1, len(others) + 1):
+        if any(sum(p_N[j] for j in subset) >= target for subset in itertools.combinations(others, size)):
+            return size
+    raise AssertionError("unreachable: all others hold the mass")
 
 
-@pytest.mark.parametrize("corrected", [False, True])
-def test_sample_average_fixed_point_matches_the_enumerated_population_objective(corrected):
-    """N = 4, K = 2: minimise the exact E_{d+} E_S[l_L] (every ordered sample) in the test itself."""
-    p_N, proposal_N = np.array([0.5, 0.25, 0.15, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])
-    num_docs, num_negatives = 4, 2
-    samples = []
-    for pos in range(num_docs):
-        q_N = _sampling_q(proposal_N, pos, "exclude")
-        for sample in itertools.product(range(num_docs), repeat=num_negatives):
-            if pos not in sample:
-                offsets = [math.log(num_negatives * q_N[j]) if corrected else 0.0 for j in sample]
-                samples.append((pos, list(sample), offsets, p_N[pos] * np.prod(q_N[list(sample)])))
-
-    def objective(s_N):
-        return sum(w * (scipy.special.logsumexp([s_N[d]] + [s_N[j] - c for j, c in zip(neg, off)]) - s_N[d])
-                   for d, neg, off, w in samples)
-
-    s_N = scipy.optimize.minimize(objective, np.zeros(num_docs), method="BFGS", options=dict(gtol=1e-10)).x
-    reference_N = s_N - scipy.special.logsumexp(s_N)
-    fp = population_fixed_point(p_N, num_negatives, proposal_N, corrected, num_samples=20_000,
-                                key=jax.random.key(13))
-    assert fp.converged
-    np.testing.assert_allclose(fp.scores, reference_N, atol=0.02)
+@pytest.mark.parametrize("num_docs", [2, 5, 7])
+@pytest.mark.parametrize("mass", [0.5, 0.3, 0.9, 1.0])
+def test_confusers_match_enumeration_over_subsets(num_docs, mass):
+    rng = np.random.default_rng(num_docs)
+    for trial in range(20):
+        scores_N = rng.normal(size=num_docs) * (0.5 + trial / 4)   # flat to peaked
+        pos = int(rng.integers(num_docs))
+        p_N = scipy.special.softmax(scores_N)
+        k, order_N1 = confusers(scores_N, pos, mass)
+        assert sorted(order_N1.tolist()) == [j for j in range(num_docs) if j != pos]
+        assert np.all(np.diff(p_N[order_N1]) <= 0)
+        # Away from exact ties with the target, rounding cannot move the subset count.
+        assert k == _brute_force_confusers(p_N, pos, mass)
 
 
-def _kl(log_a_N, log_b_N):
-    return float(np.sum(np.exp(log_a_N) * (log_a_N - log_b_N)))
-
-
-@pytest.fixture(scope="module")
-def popular():
-    p_N = _zipf(50)
-    q_N = np.random.default_rng(14).permutation(np.sqrt(p_N))
-    return p_N, q_N / q_N.sum()
-
-
-def test_corrected_fixed_point_approaches_log_p_as_k_grows(popular):
-    p_N, q_N = popular
-    kls = [population_fixed_point(p_N, k, q_N, True, num_samples=4096 // k, key=jax.random.key(15)).kl_to_truth
-           for k in (4, 64)]
-    assert kls[1] < 0.01 < 0.1 < kls[0]
-
-
-def test_uncorrected_popularity_fixed_point_sits_at_the_pmi_target(popular):
-    """Far from log p*, close to log p* - log q at every K. The residual at large K is O(max p*):
-    the positive is never its own negative, so the K -> infinity limit is PMI only to that order."""
-    p_N, q_N = popular
-    target_N = np.asarray(pmi_target(p_N, q_N))
-    assert _kl(target_N, np.log(p_N)) > 0.05
-    for k in (4, 64):
-        fp = population_fixed_point(p_N, k, q_N, False, num_samples=4096 // k, key=jax.random.key(16))
-        assert _kl(target_N, fp.scores) < 0.01
-        assert _kl(target_N, fp.scores) < 0.1 * fp.kl_to_truth
-
-
-def test_pmi_target_closed_forms():
-    p_N = _zipf(10)
-    np.testing.assert_allclose(pmi_target(p_N, p_N), np.full(10, -math.log(10)), atol=1e-12)
-    np.testing.assert_allclose(pmi_target(p_N, np.full(10, 0.1)), np.log(p_N), atol=1e-12)
+def test_confusers_break_ties_by_index_and_survive_a_dominant_positive():
+    k, order_N1 = confusers(np.zeros(5), 2)   # four documents at 1/4 each: half needs two
+    assert k == 2 and order_N1.tolist() == [0, 1, 3, 4]
+    # p+ = 1 in float64: the off-d+ shares are still 0.9 : 0.1 (d = 1 unreachable at -inf).
+    k, order_N1 = confusers(np.array([800.0, -np.inf, math.log(9.0), 0.0]), 0)
+    assert k == 1 and order_N1.tolist() == [2, 3, 1]
+    assert confusers(np.array([800.0, -np.inf, math.log(9.0), 0.0]), 0, mass=0.95)[0] == 2
 
 
 def test_validation_messages_name_the_argument():
@@ -248,7 +206,11 @@ def test_validation_messages_name_the_argument():
         normalizer_deficit(np.zeros(3), 0, 1, np.array([1.0, 0.0, 0.0]), False, exact=True)
     with pytest.raises(ValueError, match="exact enumeration"):
         expected_sampled_grad(np.zeros(50), 0, 8, np.ones(50), False, exact=True)
-    with pytest.raises(ValueError, match="p_true_N"):
-        population_fixed_point(np.array([0.5, 0.5, 0.0]))
     with pytest.raises(ValueError, match="num_confusers"):
         confuser_coverage(10, 2, 10)
+    with pytest.raises(ValueError, match="mass"):
+        confusers(np.zeros(3), 0, mass=0.0)
+    with pytest.raises(ValueError, match="pos"):
+        confusers(np.zeros(3), 3)
+    with pytest.raises(ValueError, match="scores_N"):
+        confusers(np.array([0.0, -np.inf]), 0)
