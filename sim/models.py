@@ -1,11 +1,14 @@
-"""The three models, in flax.nnx (DESIGN.md sections 1-2).
+"""The three models, in flax.nnx (docs/design.md, sections 1-2).
 
 - `DualEncoder` (DR): score(q, d) = <f(q), g(d)> / temperature (+ b_d). f is an MLP tower; g is a
   free table (N x D) or an MLP tower over document features.
 - `AtomicGR`: f(q) in R^H and an output table N x H plus a bias: a softmax over all N docids. It is
   a bi-encoder with a free table and a bias, which is why atomic GR shares DR's rank limit.
 - `SeqGR`: the docid c_1..c_L is decoded token by token; the state at step t depends on the query
-  and on the prefix c_<t, and the softmax runs over the valid children of that prefix only.
+  and on the prefix c_<t, and the softmax runs over the valid children of that prefix only. Its
+  norms (`SoftNorm`) do not collapse a narrow state as LayerNorm does, and the final one makes each
+  prefix node's state a different function of the query, so for generic parameters its
+  log-probability matrix reaches the trie rank bound (docs/design.md, section 1) at any H >= 1 and depth.
 
 DualEncoder and AtomicGR share one interface (`encode_queries`, `doc_table`): score = q . e_d + b_d,
 so the same objectives, exact top-k and metrics serve both.
@@ -21,7 +24,7 @@ from flax import nnx
 
 from sim.docids import Docids
 
-__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "make_model", "count_params"]
+__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params"]
 
 _KINDS = ("dr", "atomic_gr", "seq_gr")
 
@@ -37,7 +40,7 @@ class ModelConfig:
     doc_side: str = "tower"  # DR only: "table" (free N x D) or "tower" (MLP over doc features)
     temperature: float = 0.1  # DR only
     doc_bias: bool = False  # DR only; AtomicGR and SeqGR always carry output biases
-    decoder_depth: int = 1  # SeqGR: residual MLP blocks over (query state + prefix embedding)
+    decoder_depth: int = 1  # SeqGR: pre-norm residual MLP blocks over (query state + prefix embedding)
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -111,12 +114,39 @@ class AtomicGR(nnx.Module):
         return self.out_embed[doc_idx_K], self.bias[doc_idx_K]
 
 
+class SoftNorm(nnx.Module):
+    """n(x) = g * x / sqrt(1 + mean_H(x^2)): RMS normalisation with a unit floor under the mean square.
+
+    LayerNorm over a width-H state removes its mean and its scale, so at H = 1 it is a constant and
+    at H = 2 a sign; RMSNorm is a sign at H = 1. This map is bounded like RMSNorm for large states and
+    near the identity for small ones, and injective at every width: with g = 1 its inverse is
+    y / sqrt(1 - mean_H(y^2)). Being nonlinear, it also makes the state a nonlinear function of its input.
+    """
+
+    def __init__(self, width: int):
+        self.scale = nnx.Param(jnp.ones((width,)))
+
+    def __call__(self, x_xH):
+        inv_rms_x1 = jax.lax.rsqrt(1.0 + jnp.mean(jnp.square(x_xH), axis=-1, keepdims=True))
+        return self.scale[...].reshape((1,) * (x_xH.ndim - 1) + (-1,)) * x_xH * inv_rms_x1
+
+
 class SeqGR(nnx.Module):
     """Prefix-conditioned decoder over docid tokens.
 
-    State at level t: x_t = f(q) + level_t + sum_{s<t} E[s, c_s], then `decoder_depth` residual MLP
-    blocks; logits_t = W_t h_t + b_t over the V tokens, masked to the valid children of c_<t. All L
-    levels are computed at once under teacher forcing (the prefix sums are a cumulative sum).
+    State at level t: x_t = f(q) + level_t + sum_{s<t} E[s, c_s]; then `decoder_depth` pre-norm
+    residual MLP blocks x <- x + MLP(n(x)); h_t = n_final(x_t); logits_t = W_t h_t + b_t over the V
+    tokens, masked to the valid children of c_<t. All L levels are computed at once under teacher
+    forcing (the prefix sums are an exclusive cumulative sum).
+
+    The norms are `SoftNorm`, not LayerNorm: LayerNorm made the block input a constant at H = 1 and a
+    sign at H = 2. The final norm is the decoder's nonlinearity even at decoder_depth = 0: without it
+    that decoder's state is f(q) plus a per-node constant, the same function of the query at every
+    prefix node, and the log-probability matrix has rank <= H + 1 + (number of last-level nodes).
+    With it, each node's state is a different function of the query, and for generic parameters the
+    rank reaches the sharp trie bound beta + sum over last-level nodes of min(children, H + 1)
+    (`theory.trie_rank_bound` with `leaf_children_per_node`; beta = 1 once the output bias, which
+    starts at zero, is nonzero).
     """
 
     def __init__(self, cfg: ModelConfig, docids: Docids, feature_dim: int, *, rngs: nnx.Rngs):
@@ -126,7 +156,8 @@ class SeqGR(nnx.Module):
         self.token_embed = nnx.Param(jax.random.normal(rngs.params(), (L, V, H)) / np.sqrt(H))
         self.level_embed = nnx.Param(jnp.zeros((L, H)))
         self.blocks = nnx.List([MLP(H, 2 * H, H, 1, rngs=rngs) for _ in range(cfg.decoder_depth)])
-        self.norms = nnx.List([nnx.LayerNorm(H, rngs=rngs) for _ in range(cfg.decoder_depth)])
+        self.norms = nnx.List([SoftNorm(H) for _ in range(cfg.decoder_depth)])
+        self.final_norm = SoftNorm(H)
         self.out_embed = nnx.Param(jax.random.normal(rngs.params(), (L, V, H)) / np.sqrt(H))
         self.out_bias = nnx.Param(jnp.zeros((L, V)))
 
@@ -134,9 +165,10 @@ class SeqGR(nnx.Module):
         return self.query_tower(query_features_BxF)
 
     def hidden_states(self, x_xH):
+        """The decoder state h of inputs x = query state + prefix sum, for any leading shape."""
         for norm, block in zip(self.norms, self.blocks):
             x_xH = x_xH + block(norm(x_xH))
-        return x_xH
+        return self.final_norm(x_xH)
 
     def level_logits(self, h_xH, level):
         """Token logits at a (static or traced) level for states h of any leading shape."""
