@@ -1,56 +1,81 @@
 """Free embeddings of dimension d solve all k = 2 top-2 queries only up to a critical n(d) that grows like a cubic in d; SeqGR at hidden width d goes further.
 
-The free-embedding protocol of Weller et al. 2025 (DESIGN.md section 1, "The combinatorial limit"):
-every pair of n documents is a query; free query and document vectors are optimised directly with
-full-softmax InfoNCE (temperature 0.1, Adam lr 0.01, unit norm after every step, early stop), and
-n is feasible when some seed reaches 100% top-2 accuracy. For each d a galloping search (doubling
-or halving from n0(d) until the outcome flips) and then a binary search finds the largest feasible
-n. SeqGR runs the same search with its free query vector as the hidden state (width d) and a random
-V-ary docid tree, trained by maximum likelihood. The sign-rank bounds of the all-pairs qrel matrix
+The free-embedding protocol of Weller et al. 2025 (docs/design.md, section 1, "The combinatorial limit"),
+with the settings of their published script (google-deepmind/limit, `free_embedding_experiment.py`)
+as defaults, every one a Config field stored in each probe record: every pair of n documents is a
+query; free query and document vectors are optimised directly with full-batch, full-softmax
+InfoNCE (temperature 0.1, Adam lr 0.01, unit norm after every step) for up to 100,000 steps, early
+stopped when the loss has not fallen 1e-5 below its best for 1,000 steps; n is solved when top-2
+accuracy (argsort, ties to the lower index) reaches 1, read every 50 steps and on the final tables.
+One run per n (seed 42, their initial draws); more seeds are restarts (n is solved
+when any solves it). The strict criterion (margin > 0) is stored beside LIMIT's and can drive the
+search instead (`success`). Their search: from n0, gallop by +1, +2, +4, ... while solved (or
+-1, -2, -4, ... while failed), binary search between the last solved and the first failed n, then
+a sweep of n* - 4 ... n* + 5 around the result n*; critical n is n*, and the sweep's outcome and
+every non-monotone outcome (a solved n above a failed one) are stored beside it. SeqGR runs the
+same search with its free query vector as the hidden state (width d) and a random V-ary docid tree,
+trained by maximum likelihood. The sign-rank bounds of the all-pairs qrel matrix
 (theory.sign_rank_bounds) are stored with every probe, and n(d) is fitted by a cubic
-(numpy.polyfit, degree 3, least squares on the measured critical n of each d).
+(numpy.polyfit, degree 3, least squares on the measured critical n of each d). DR's galloping
+starts below Weller et al.'s published cubic (n0 = start_fraction x cubic(d)), SeqGR's at
+gr_start_per_dim x d; for a monotone outcome the result does not depend on n0, only the number of
+probes does (near n*, outcomes need not be monotone: the boundary is chaotic in the seed).
 
 Records: the sweep has one point per search (model, d), whose record (`record = "critical"`) holds
-critical_n (censored when n_max itself was solved) and the probed n; while it runs, the search
-writes one record per (model, d, n, seed) probe (`record = "probe"`: top-2 accuracy, margin reached,
-steps, loss, bounds, temperature, optimizer), so an interrupted search resumes at its first
-unstored probe and the figure can show the whole search.
+critical_n (censored when n_max itself was solved), the largest solved n, the non-monotone count,
+the probes and the steps they used; while it runs, the search writes one record per
+(model, d, n, seed) probe (`record = "probe"`: top-2 accuracy, both success criteria, margin,
+steps and why training stopped, loss, bounds and the whole budget), so an interrupted search
+resumes at its first unstored probe and the figure can show the whole search. Probes are padded to
+buckets of n (`bucket`, `gr_bucket`) so that one compiled program serves several n (results equal
+the unpadded ones up to float rounding).
 
 Command:  grdr run critical_n --preset quick --out results
-Quick preset on 2 cores: 145 s for 7 searches (5 DR dimensions, 2 SeqGR widths, 2 seeds), 2026-11-27,
-within `grdr demo --jobs 1`; most of it is one XLA compile per probed n.
-Headline (quick, last run): DR's critical n = 3, 9, 27, 48, 75 at d = 2, 4, 8, 12, 16 (Weller et
-al.'s fit gives 27 at d = 8 and 82 at d = 16); SeqGR: 4 and 13 at widths 2 and 4 against DR's 3
-and 9 (inconclusive at 2 seeds).
+Quick preset on 2 cores: 120 s wall (191 s CPU) for 8 searches (6 DR dimensions, 2 SeqGR widths,
+75 probes, 1 seed), 2026-12-02, alone (other users' jobs on the machine, load 2.6-4).
+Headline (quick, last run): DR's critical n = 3, 4, 9, 29, 50, 81 at d = 2, 3, 4, 8, 12, 16;
+Weller et al.'s cubic gives 26.9, 51.7, 82.4 at d = 8, 12, 16 (+7.7%, -3.3%, -1.7%). At d = 8, 29
+is not seed 42's luck: 8 of 9 seeds solve 29, 1 of 9 solves 30, none 31. At d = 16 the sweep
+found 81 solved although 79 and 80 failed (non-monotone). SeqGR: 5 and 11 at widths 2 and 3
+against DR's 3 and 4 (inconclusive at 2 widths).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import lru_cache
 
 import numpy as np
 
-from experiments.common import require_known
-from sim.free_embedding import FreeEmbeddingConfig, all_pairs, train_free_embedding
+from experiments.limit_search import critical_from, cubic_fit, next_n, non_monotone, weller_cubic
+from experiments.points import RecordPoint, require_known
+from sim.free_embedding import STOP_REASONS, FreeEmbeddingConfig, all_pairs, train_free_embedding
 
 NAME = "critical_n"
+AXES = ("record", "dim", "n_docs")
 _KIND = {"dr_global": "dr", "seq_gr": "seq_gr"}
-
+_SUCCESS = ("topk", "margin")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     dims: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16)  # DR's d
     gr_dims: tuple[int, ...] = (2, 4, 8)  # SeqGR's hidden width (its search is costlier)
     models: tuple[str, ...] = ("dr_global", "seq_gr")
-    seeds: tuple[int, ...] = (0, 1)  # restarts: n is feasible when any seed solves it
+    seeds: tuple[int, ...] = (42,)  # LIMIT's single run; more seeds are restarts (solved when any solves)
     temperature: float = 0.1
     learning_rate: float = 0.01
-    max_steps: int = 2_000
-    patience: int = 100
-    n_max: int = 96  # the search stops (censored) when n_max itself is solved
-    gr_n_max: int = 48
-    start_per_dim: float = 3.0  # galloping starts at n0 = max(3, round(start_per_dim * d))
+    max_steps: int = 100_000  # LIMIT's num_iterations
+    patience: int = 1_000  # LIMIT's early_stopping_patience (steps)
+    min_delta: float = 1e-5  # LIMIT's early_stopping_min_delta (loss)
+    eval_every: int = 50  # LIMIT's log_interval: steps between reads of top-2 accuracy
+    success: str = "topk"  # what solves a probe: "topk" (LIMIT's argsort top-2) or "margin" (strict margin > 0)
+    sweep_below: int = 4  # the final sweep probes n* - sweep_below ... n* + sweep_above (LIMIT: 4 and 5)
+    sweep_above: int = 5
+    n_max: int = 256  # the search stops (censored) when n_max itself is solved
+    gr_n_max: int = 64
+    start_fraction: float = 0.9  # DR's galloping starts at n0 = max(3, round(start_fraction * weller_cubic(d)))
+    gr_start_per_dim: float = 3.0  # SeqGR's at n0 = max(3, round(gr_start_per_dim * d)) (no published law)
+    bucket: int = 8  # DR probes pad n up to a multiple of bucket: one compiled program per bucket (1: no padding)
+    gr_bucket: int = 16  # SeqGR's (its steps cost little at these n; its compilations cost more)
     docid_vocab: int = 4
     decoder_depth: int = 1
 
@@ -58,60 +83,52 @@ class Config:
         require_known(self, "models", _KIND)
         if not self.seeds:
             raise ValueError("Config.seeds: expected at least one seed")
+        if self.success not in _SUCCESS:
+            raise ValueError(f"Config.success={self.success!r}: expected one of {_SUCCESS}")
         for field in ("dims", "gr_dims"):
             if any(d < 1 for d in getattr(self, field)):
                 raise ValueError(f"Config.{field}={getattr(self, field)}: every d must be >= 1")
         for field in ("n_max", "gr_n_max"):
             if getattr(self, field) < 3:
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected >= 3")
-        if self.start_per_dim <= 0:
-            raise ValueError(f"Config.start_per_dim={self.start_per_dim}: expected > 0")
+        for field in ("max_steps", "patience", "eval_every", "bucket", "gr_bucket"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected >= 1")
+        for field in ("sweep_below", "sweep_above"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected >= 0")
+        for field in ("start_fraction", "gr_start_per_dim"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected > 0")
+        if self.min_delta < 0:
+            raise ValueError(f"Config.min_delta={self.min_delta}: expected >= 0")
 
 
 PRESETS = {
-    "smoke": Config(dims=(1, 2), gr_dims=(2,), seeds=(0,), max_steps=500, patience=100, n_max=4, gr_n_max=4,
-                    decoder_depth=0),
-    "quick": Config(dims=(2, 4, 8, 12, 16), gr_dims=(2, 4)),
-    "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 4, 8, 12, 16, 24, 32), seeds=(0, 1, 2),
-                    max_steps=20_000, patience=500, n_max=1_024, gr_n_max=512),
+    "smoke": Config(dims=(1, 2), gr_dims=(2,), max_steps=2_000, patience=200, n_max=4, gr_n_max=4, decoder_depth=0),
+    "quick": Config(dims=(2, 3, 4, 8, 12, 16), gr_dims=(2, 3)),
+    "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 4, 8, 12, 16, 24, 32), n_max=1_024, gr_n_max=512),
 }
 
 
-# ---------------------------------------------------------------------------------------------
-# The search: a pure function of the outcomes seen so far, so that it resumes from stored records.
+def start_n(cfg: Config, model: str, d: int) -> int:
+    """Where galloping starts: near Weller et al.'s cubic for DR, at a multiple of d for SeqGR."""
+    if _KIND[model] == "dr":
+        return max(3, round(cfg.start_fraction * float(weller_cubic(d))))
+    return max(3, round(cfg.gr_start_per_dim * d))
 
 
-def next_n(outcomes: dict[int, bool], n0: int, n_max: int, n_min: int = 2) -> int | None:
-    """The next n to probe, or None when the search has ended.
-
-    Galloping: from n0, double while solved (up to n_max) or halve while failed (down to n_min);
-    then bisect between the largest solved n below the smallest failed n and that failure.
-    Feasibility is assumed monotone in n; n_min is taken as solved without a probe (for k = 2,
-    n = 2 has one query whose two relevant documents are all there is).
-    """
-    if not outcomes:
-        return min(n0, n_max)
-    failed = [n for n, ok in outcomes.items() if not ok]
-    hi = min(failed) if failed else None
-    lo = max([n for n, ok in outcomes.items() if ok and (hi is None or n < hi)] + [n_min])
-    if hi is None:  # no failure yet: gallop up
-        return None if lo >= n_max else min(n_max, 2 * lo)
-    if hi - lo <= 1:
-        return None
-    if not any(outcomes.values()):  # nothing solved yet: gallop down
-        return max(n_min + 1, hi // 2)
-    return (lo + hi) // 2
-
-
-def critical_from(outcomes: dict[int, bool], n_min: int = 2) -> int:
-    """The largest solved n below the smallest failed n (n_min when nothing above it was solved)."""
-    failed = [n for n, ok in outcomes.items() if not ok]
-    hi = min(failed) if failed else math.inf
-    return max([n for n, ok in outcomes.items() if ok and n < hi] + [n_min])
-
-
-def start_n(cfg: Config, d: int) -> int:
-    return max(3, round(cfg.start_per_dim * d))
+def pad_n(cfg: Config, kind: str, n: int) -> int:
+    """Document slots of a probe's compiled program: n rounded up to the bucket, and for SeqGR no
+    further than the V-ary tree of n's docid length (the decoder's shapes depend on the length)."""
+    bucket = cfg.bucket if kind == "dr" else cfg.gr_bucket
+    padded = -(-n // bucket) * bucket
+    if kind == "seq_gr":
+        V, L = cfg.docid_vocab, 1
+        while V**L < n:
+            L += 1
+        padded = min(padded, V**L)
+    return padded
 
 
 @lru_cache(maxsize=256)
@@ -139,11 +156,12 @@ def _searches(cfg: Config):
 def _probe_point(cfg: Config, model: str, d: int, n: int, seed: int) -> dict:
     kind = _KIND[model]
     return {
-        "record": "probe", "model": model, "kind": kind, "protocol": "free_embedding", "dim": d, "hidden": d,
+        "record": "probe", "model": model, "kind": kind, "protocol": "limit_free_embedding", "dim": d, "hidden": d,
         "n_docs": n, "k": 2, "n_queries": n * (n - 1) // 2,
         "objective": "global" if kind == "dr" else "mle", "optimizer": "adam",
         "temperature": cfg.temperature if kind == "dr" else None, "learning_rate": cfg.learning_rate,
-        "max_steps": cfg.max_steps, "patience": cfg.patience, "normalize": "unit",
+        "max_steps": cfg.max_steps, "patience": cfg.patience, "min_delta": cfg.min_delta,
+        "eval_every": cfg.eval_every, "success": cfg.success, "normalize": "unit",
         "docid_vocab": cfg.docid_vocab if kind == "seq_gr" else None,
         "decoder_depth": cfg.decoder_depth if kind == "seq_gr" else None, "seed": seed,
     }
@@ -151,70 +169,86 @@ def _probe_point(cfg: Config, model: str, d: int, n: int, seed: int) -> dict:
 
 def _search_point(cfg: Config, model: str, d: int, n_max: int) -> dict:
     point = {k: v for k, v in _probe_point(cfg, model, d, 0, None).items() if k not in ("n_docs", "n_queries")}
-    return {**point, "record": "critical", "seeds": list(cfg.seeds), "n_max": n_max, "n0": start_n(cfg, d)}
+    return {**point, "record": "critical", "seeds": list(cfg.seeds), "n_max": n_max, "n0": start_n(cfg, model, d),
+            "search": "limit", "sweep_below": cfg.sweep_below, "sweep_above": cfg.sweep_above}
 
 
 def sweep(cfg: Config):
-    """One point per search (model, d); `run_point` runs the search, one stored record per probe."""
+    """One point per search (model, d); `run_group` runs the search, one stored record per probe."""
     for model, d, n_max in _searches(cfg):
-        yield _search_point(cfg, model, d, n_max)
+        yield RecordPoint.of(**_search_point(cfg, model, d, n_max))
 
 
 def _train_probe(cfg: Config, points):
-    """Train one probe (same model, d and n) for all its seeds; one (metrics, extra) pair per seed."""
+    """Train one probe (same model, d and n) for all its seeds; one (metrics, derived) pair per seed."""
     p = points[0]
     fe_cfg = FreeEmbeddingConfig(dim=p["dim"], kind=p["kind"], temperature=cfg.temperature,
                                  learning_rate=p["learning_rate"], max_steps=p["max_steps"], patience=p["patience"],
+                                 min_delta=p["min_delta"], eval_every=p["eval_every"], success=p["success"],
                                  docid_vocab=cfg.docid_vocab, decoder_depth=cfg.decoder_depth)
-    result = train_free_embedding(fe_cfg, p["n_docs"], [q["seed"] for q in points])
-    bounds = _bounds(p["n_docs"])
+    n = p["n_docs"]
+    result = train_free_embedding(fe_cfg, n, [q["seed"] for q in points], pad_to=pad_n(cfg, p["kind"], n))
+    bounds = _bounds(n)
     out = []
     for i in range(len(points)):
+        stop = STOP_REASONS[int(result.stop_S[i])]
         metrics = {"top2_accuracy": result.accuracy_S[i], "margin": result.margin_S[i],
-                   "solved": float(result.solved_S[i]), "steps": result.steps_S[i], "final_loss": result.loss_S[i],
-                   **bounds}
-        out.append((metrics, {"params": result.params, "train_seconds": result.seconds / len(points)}))
+                   "solved": float(result.solved_S[i]), "solved_topk": float(result.solved_topk_S[i]),
+                   "solved_margin": float(result.solved_margin_S[i]), "steps": result.steps_S[i],
+                   "stopped_by_patience": float(stop == "patience"), "stopped_by_max_steps": float(stop == "max_steps"),
+                   "final_loss": result.loss_S[i], **bounds}
+        out.append((metrics, {"params": result.params, "n_padded": result.n_padded}))
     return out, result.seconds
 
 
-def _search(cfg: Config, point: dict, out) -> tuple[dict[int, bool], float]:
+def _search(cfg: Config, point: dict, out) -> tuple[dict[int, bool], dict[int, int], float]:
     """Run one search to its end. With `out`, every probe's records are read from / written to the
-    store, so an interrupted search resumes at its first unstored probe."""
+    store, so an interrupted search resumes at its first unstored probe. Returns the outcome and the
+    steps (summed over seeds) of every probed n."""
     from experiments import store
 
     outcomes: dict[int, bool] = {}
+    steps: dict[int, int] = {}
     seconds = 0.0
-    while (n := next_n(outcomes, point["n0"], point["n_max"])) is not None:
+    args = (point["n0"], point["n_max"], 2, point["sweep_below"], point["sweep_above"])
+    while (n := next_n(outcomes, *args)) is not None:
         probes = [_probe_point(cfg, point["model"], point["dim"], n, s) for s in point["seeds"]]
         todo = [q for q in probes if out is None or not store.exists(out, NAME, q)]
-        solved = []
+        metrics_by_seed = {}
         if todo:
             results, secs = _train_probe(cfg, todo)
             seconds += secs
-            for q, (metrics, extra) in zip(todo, results):
-                solved.append(metrics["solved"] > 0)
+            for q, (metrics, derived) in zip(todo, results):
+                metrics_by_seed[q["seed"]] = metrics
                 if out is not None:
-                    store.write_record(out, NAME, q, metrics, secs / len(todo), {"params": extra.pop("params")},
-                                       train=extra)
+                    store.write_record(out, NAME, q, metrics, secs / len(todo), derived)
         for q in probes:
             if q not in todo:
                 rec = store.read_record(store.record_path(out, NAME, store.run_id(NAME, q)))
-                solved.append(rec["metrics"]["solved"] > 0)
-        outcomes[n] = any(solved)  # feasible when any restart solves it
-    return outcomes, seconds
+                metrics_by_seed[q["seed"]] = rec["metrics"]
+        outcomes[n] = any(m["solved"] > 0 for m in metrics_by_seed.values())  # any restart
+        steps[n] = int(sum(m["steps"] for m in metrics_by_seed.values()))
+    return outcomes, steps, seconds
 
 
-def run_point(cfg: Config, points, out=None):
+def run_group(cfg: Config, points, out=None):
     """Run the search of each point (one per (model, d)) and return its critical-n record's metrics."""
     results, seconds = [], 0.0
-    for point in points:
-        outcomes, secs = _search(cfg, point, out)
+    for point in (p.record() for p in points):
+        outcomes, steps, secs = _search(cfg, point, out)
         seconds += secs
-        crit = critical_from(outcomes)
+        args = (point["n0"], point["n_max"], 2, point["sweep_below"], point["sweep_above"])
+        crit = critical_from(outcomes, *args)
         b = _bounds(max(crit, 3))
+        solved_n = sorted(n for n, ok in outcomes.items() if ok)
+        bumps = non_monotone(outcomes)
         metrics = {"critical_n": crit, "censored": float(crit >= point["n_max"]), "probes": len(outcomes),
+                   "max_solved_n": max(solved_n, default=2), "non_monotone": len(bumps),
+                   "steps_total": sum(steps.values()), "steps_max": max(steps.values(), default=0),
+                   "weller_cubic": float(weller_cubic(point["dim"])),
                    **{f"{k}_at_critical": v for k, v in b.items()}}
-        results.append((metrics, {"probed_n": sorted(outcomes), "solved_n": sorted(n for n, ok in outcomes.items() if ok)}))
+        results.append((metrics, {"probed_n": sorted(outcomes), "solved_n": solved_n, "non_monotone_n": bumps,
+                                  "steps_by_n": {str(n): s for n, s in sorted(steps.items())}}))
     return results, seconds
 
 
@@ -222,37 +256,67 @@ def run_point(cfg: Config, points, out=None):
 # Fit and report.
 
 
-def cubic_fit(crit_df) -> dict[str, np.ndarray]:
-    """Per model: numpy.polyfit(d, critical n, 3) coefficients (highest power first), over the
-    uncensored searches; absent when fewer than 4 dimensions are uncensored."""
-    fits = {}
-    if crit_df.empty or "critical_n" not in crit_df:
-        return fits
-    for model, g in crit_df[crit_df["censored"] == 0].groupby("model"):
-        if g["dim"].nunique() >= 4:
-            fits[model] = np.polyfit(g["dim"].to_numpy(float), g["critical_n"].to_numpy(float), 3)
-    return fits
+def _stopped_by(r) -> str:
+    if r["solved"] > 0:
+        return "solved"
+    return "max_steps" if r.get("stopped_by_max_steps", 0) > 0 else "patience"
+
+
+def _outcome_row(g) -> str:
+    """'n' for solved, '~~n~~' for failed, in order of n (any restart solves)."""
+    solved = g.groupby("n_docs")["solved"].max()
+    return " ".join(f"{int(n)}" if ok > 0 else f"~~{int(n)}~~" for n, ok in solved.items())
+
+
+def findings(df) -> list:
+    """DR's n(d) against the published cubic (within 5%), and SeqGR's n against DR's at the same width."""
+    from experiments.report import Finding
+    from experiments.stats import Verdict, effect_verdict
+
+    crit = df[df["record"] == "critical"]
+    found = []
+    for _, r in crit[(crit["model"] == "dr_global") & (crit["dim"] >= 8)].sort_values("dim").iterrows():
+        rel = r["critical_n"] / r["weller_cubic"] - 1
+        found.append(Finding(NAME, f"DR's critical n at d = {int(r['dim'])} within 5% of Weller et al.'s cubic",
+                             Verdict("held" if abs(rel) <= 0.05 else "did not hold", float(rel), float("nan"),
+                                     float("nan"), 1, why=f"n = {int(r['critical_n'])} against {r['weller_cubic']:.1f}"),
+                             "relative difference", f"cubic {r['weller_cubic']:.1f}",
+                             f"one seed, LIMIT's budget ({int(r['probes'])} probes)"))
+    both = crit.pivot_table(index="dim", columns="model", values="critical_n")
+    if {"dr_global", "seq_gr"} <= set(both.columns):
+        diff = (both["seq_gr"] - both["dr_global"]).dropna()
+        found.append(Finding(NAME, "SeqGR's critical n exceeds DR's at the same width",
+                             effect_verdict(diff.to_numpy()), "SeqGR minus DR, one pair per width",
+                             "sign-rank bounds (uninformative)", f"{len(diff)} widths (each width one pair)"))
+    return found
 
 
 def report(df) -> str:
-    """Report section: critical n per d for each model, the cubic fit, the bounds, and verdicts."""
-    from experiments.common import LABELS
+    """Report section: critical n per d for each model against the published cubic, every probe with
+    the budget it used, the cubic fit, the bounds, non-monotone outcomes and verdicts."""
     from experiments.report import paired_verdict
+    from experiments.variants import label
+
+    LABELS = {m: label(m) for m in set(df["model"])}
 
     crit = df[df["record"] == "critical"].sort_values(["model", "dim"])
-    probes = df[df["record"] == "probe"]
+    probes = df[df["record"] == "probe"].sort_values(["model", "dim", "n_docs", "seed"])
     lines = [
         "Prediction: with free embeddings (no encoder), DR of dimension d solves all k = 2 top-2 queries on",
         "n documents only up to a critical n(d), growing roughly like a cubic in d (Weller et al. 2025 fit",
         "n(d) = -10.53 + 4.03 d + 0.052 d^2 + 0.0037 d^3); SeqGR at hidden width d is not bound by d alone",
         "(its trie gives each prefix node its own log-normalizer), so its critical n should be larger.",
+        "Protocol: LIMIT's search (gallop +1, +2, +4, ..., binary search, sweep n*-4 ... n*+5); critical n = n*.",
         "",
-        "| model | d | critical n | censored (n_max solved) | probes | Forster bound at n | d lower bound at n |",
-        "|---|---|---|---|---|---|---|",
+        "| model | d | critical n | Weller et al. cubic | largest solved n | non-monotone | probes "
+        "| steps (total, max) | censored (n_max solved) | Forster bound at n | d lower bound at n |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in crit.iterrows():
         lines.append(f"| {LABELS.get(r['model'], r['model'])} | {int(r['dim'])} | {int(r['critical_n'])} | "
-                     f"{'yes' if r['censored'] else 'no'} | {int(r['probes'])} | {r['forster_at_critical']:.2f} | "
+                     f"{float(weller_cubic(r['dim'])):.1f} | {int(r['max_solved_n'])} | {int(r['non_monotone'])} | "
+                     f"{int(r['probes'])} | {int(r['steps_total']):,}, {int(r['steps_max']):,} | "
+                     f"{'yes' if r['censored'] else 'no'} | {r['forster_at_critical']:.2f} | "
                      f"{int(r['dim_lower_at_critical'])} |")
     fits = cubic_fit(crit)
     lines.append("")
@@ -260,9 +324,34 @@ def report(df) -> str:
         lines.append(f"- Cubic fit (numpy.polyfit, degree 3) for {LABELS.get(model, model)}: "
                      f"n(d) = {c[3]:+.2f} {c[2]:+.3f} d {c[1]:+.4f} d^2 {c[0]:+.5f} d^3")
     if not probes.empty:
+        for (model, d), g in probes.groupby(["model", "dim"]):
+            outcomes = g.groupby("n_docs")["solved"].max().gt(0).to_dict()
+            bumps = non_monotone({int(k): v for k, v in outcomes.items()})
+            note = f"; NON-MONOTONE: solved above a failure at n = {bumps}" if bumps else ""
+            lines.append(f"- {LABELS.get(model, model)}, d = {int(d)}: probed n (struck out = failed): "
+                         f"{_outcome_row(g)}{note}")
         solved = probes[probes["solved"] > 0]
-        lines.append(f"- Margin reached by solved probes: median {solved['margin'].median():.4f} "
-                     f"(scores at temperature 0.1 for DR, log-probabilities for SeqGR); Adam, unit norm after each step.")
+        lines.append(f"- Margin reached by solved probes: median {solved['margin'].median():.4f} (scores at "
+                     "temperature 0.1 for DR, log-probabilities for SeqGR); Adam, unit norm after each step.")
+        differ = probes[probes["solved_topk"] != probes["solved_margin"]]
+        lines.append(f"- Probes where LIMIT's top-2 (argsort) and the strict margin > 0 disagree: {len(differ)} "
+                     f"of {len(probes)} (the search used `{probes['success'].iloc[0]}`).")
+        budget = probes.drop_duplicates(["max_steps", "patience", "min_delta", "eval_every"])
+        for _, b in budget.iterrows():
+            lines.append(f"- Budget: up to {int(b['max_steps']):,} steps, early stop after {int(b['patience']):,} "
+                         f"steps without the loss falling {b['min_delta']:g} below its best, top-2 read every "
+                         f"{int(b['eval_every'])} steps; Adam lr {b['learning_rate']:g}; "
+                         f"seeds {sorted(set(int(s) for s in probes['seed']))}.")
+        lines += ["", "Every probe and the budget it used:", "",
+                  "| model | d | n | seed | solved (top-2 / margin) | top-2 accuracy | margin | steps used "
+                  "| stopped by |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for _, r in probes.iterrows():
+            lines.append(f"| {LABELS.get(r['model'], r['model'])} | {int(r['dim'])} | {int(r['n_docs'])} | "
+                         f"{int(r['seed'])} | {'yes' if r['solved_topk'] else 'no'} / "
+                         f"{'yes' if r['solved_margin'] else 'no'} | {r['top2_accuracy']:.4f} | {r['margin']:+.3f} | "
+                         f"{int(r['steps']):,} of {int(r['max_steps']):,} | {_stopped_by(r)} |")
+        lines.append("")
     # Theorem-level check: d below the sign-rank lower bound cannot solve; probes must agree.
     bad = probes[(probes["solved"] > 0) & (probes["dim"] < probes["dim_lower"]) & (probes["kind"] == "dr")]
     lines.append(f"- DR probes solved below the sign-rank lower bound on d: {len(bad)} (a theorem says 0).")

@@ -1,11 +1,13 @@
-"""Figure of critical_n: the critical n(d) of each model with its cubic fit and the sign-rank bound
-(left), and every probe of the search, solved or not (right). Reads stored records only."""
+"""Figure of critical_n: the critical n(d) of each model with its cubic fit, Weller et al.'s published
+cubic and the sign-rank bounds (left), and every probe of the search, solved or not, with the
+non-monotone ones ringed (right); the title gives the budget the probes ran under. Reads stored
+records only."""
 from __future__ import annotations
 
 import numpy as np
 
-from experiments.critical_n import cubic_fit
-from figures.common import LABELS, plt
+from experiments.limit_search import cubic_fit, non_monotone, weller_cubic
+from figures.common import label, plt
 
 EXPERIMENT = "critical_n"
 
@@ -19,16 +21,16 @@ def plot(df):
     fits = cubic_fit(crit)
     for model, g in (crit.groupby("model") if "critical_n" in crit else []):
         color = _COLORS.get(model)
-        label = LABELS.get(model, model)
+        name = label(model)
         open_ = g[g["censored"] == 0]
-        ax.plot(open_["dim"], open_["critical_n"], "o-", color=color, label=f"{label}: critical n")
+        ax.plot(open_["dim"], open_["critical_n"], "o-", color=color, label=f"{name}: critical n")
         cens = g[g["censored"] > 0]
         if not cens.empty:
             ax.plot(cens["dim"], cens["critical_n"], "^", color=color, mfc="none", ms=9,
-                    label=f"{label}: n_max solved (n(d) >= this)")
+                    label=f"{name}: n_max solved (n(d) >= this)")
         if model in fits:
             d = np.linspace(g["dim"].min(), g["dim"].max(), 100)
-            ax.plot(d, np.polyval(fits[model], d), "--", color=color, alpha=0.7, label=f"{label}: cubic fit")
+            ax.plot(d, np.polyval(fits[model], d), "--", color=color, alpha=0.7, label=f"{name}: cubic fit")
     if not probes.empty:
         # Sign-rank bounds of each probed n's qrels: d >= dim_lower(n) is necessary, d >= dim_upper(n)
         # sufficient, so n(d) lies between the two curves read sideways.
@@ -40,8 +42,7 @@ def plot(df):
         ax.set_ylim(0, 1.1 * max(probes["n_docs"]))
     if not crit.empty:  # the published reference: Weller et al. 2025's cubic fit of their free-embedding n(d)
         d = np.linspace(2, max(crit["dim"]), 100)
-        ax.plot(d, -10.5322 + 4.0309 * d + 0.0520 * d**2 + 0.0037 * d**3, "-.", color="gray", lw=1,
-                label="Weller et al. 2025 cubic fit (reference)")
+        ax.plot(d, weller_cubic(d), "-.", color="gray", lw=1, label="Weller et al. 2025 cubic fit (reference)")
     ax.set_xlabel("dimension d (DR) / hidden width d (SeqGR)")
     ax.set_ylabel("critical n (largest n with 100% top-2 accuracy)")
     ax.set_title("Free embeddings, k = 2, all pairs as queries")
@@ -53,13 +54,25 @@ def plot(df):
         for ok, marker in ((1.0, "o"), (0.0, "x")):
             s = any_solved[(any_solved["solved"] > 0) == bool(ok)]
             ax_probe.scatter(s["dim"] + shift, s["n_docs"], marker=marker, color=_COLORS.get(model),
-                             label=f"{LABELS.get(model, model)}: {'solved' if ok else 'not solved'}")
+                             label=f"{label(model)}: {'solved' if ok else 'not solved'}")
+        for d, gd in any_solved.groupby("dim"):
+            bumps = non_monotone({int(n): ok > 0 for n, ok in zip(gd["n_docs"], gd["solved"])})
+            if bumps:
+                ax_probe.scatter([d + shift] * len(bumps), bumps, s=140, facecolors="none", edgecolors="black",
+                                 label="solved above a failed n (non-monotone)")
     ax_probe.set_yscale("log")
     ax_probe.set_xlabel("dimension d")
-    ax_probe.set_ylabel("probed n (log scale; galloping, then binary search)")
+    ax_probe.set_ylabel("probed n (log scale)")
     ax_probe.set_title("Every probe of the search (solved by any seed)")
     ax_probe.grid(alpha=0.3)
-    ax_probe.legend(fontsize=7)
+    handles, labels = ax_probe.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax_probe.legend(unique.values(), unique.keys(), fontsize=7)
     temps = sorted({t for t in df.get("temperature", []) if t == t and t is not None})
-    fig.suptitle(f"Critical n(d): Adam lr {sorted(set(df['learning_rate']))}, temperature {temps}, unit norm after each step")
+    budget = ""
+    if not probes.empty and "min_delta" in probes:
+        budget = (f"; up to {int(probes['max_steps'].max()):,} steps, patience {int(probes['patience'].max()):,}, "
+                  f"min_delta {probes['min_delta'].max():g}, seeds {sorted(int(s) for s in set(probes['seed']))}")
+    fig.suptitle(f"Critical n(d): Adam lr {sorted(set(df['learning_rate']))}, temperature {temps}, unit norm after "
+                 f"each step{budget}")
     return fig

@@ -1,5 +1,6 @@
-"""critical_n: the search finds a planted threshold with a fake oracle; the smoke preset runs end
-to end, resumes without retraining, and its records respect what is a theorem."""
+"""critical_n: the search is LIMIT's (replayed from stored outcomes, it probes in their order and finds a
+planted threshold with a fake oracle, and reports a non-monotone outcome); the smoke preset runs end
+to end, resumes without retraining, and its records carry their budget and respect what is a theorem."""
 import math
 
 import pytest
@@ -8,21 +9,43 @@ from experiments import critical_n, store
 from experiments.runner import run_experiment
 
 
-def _search(threshold, n0, n_max):
-    outcomes = {}
+def _search(oracle, n0, n_max):
+    outcomes, order = {}, []
     while (n := critical_n.next_n(outcomes, n0, n_max)) is not None:
         assert n not in outcomes, "the search probed the same n twice"
-        outcomes[n] = n <= threshold
-    return critical_n.critical_from(outcomes), len(outcomes)
+        assert 2 < n <= n_max
+        outcomes[n] = oracle(n)
+        order.append(n)
+    return critical_n.critical_from(outcomes, n0, n_max), order, outcomes
 
 
 @pytest.mark.parametrize("n0", [3, 5, 12, 40])
 @pytest.mark.parametrize("n_max", [7, 64, 1000])
 def test_search_finds_a_planted_threshold(n0, n_max):
     for threshold in [2, 3, 4, 5, 9, 17, 31, 63, 64, 65, 200, 999, 5000]:
-        found, probes = _search(threshold, n0, n_max)
+        found, order, outcomes = _search(lambda n: n <= threshold, n0, n_max)
         assert found == min(threshold, n_max)
-        assert probes <= 2 * math.ceil(math.log2(max(n_max, n0))) + 2
+        assert critical_n.non_monotone(outcomes) == []
+        # galloping and bisection take O(log) probes; the final sweep adds at most 10
+        assert len(order) <= 2 * math.ceil(math.log2(max(n_max, n0))) + 2 + 10
+        if found < n_max:  # the sweep covers n* - 4 ... n* + 5 (within 2 < n <= n_max)
+            assert {n for n in range(found - 4, found + 6) if 2 < n <= n_max} <= set(outcomes)
+
+
+def test_search_probes_in_limits_order():
+    # LIMIT's free_embedding_experiment.py, phase by phase, with the threshold at 20.
+    # From below: gallop 10, 11, 13, 17, 25 (+1, +2, +4, +8); bisect [17, 25]: 21, 18, 19, 20;
+    # sweep 16 ... 25: the unprobed 16, 22, 23, 24.
+    assert _search(lambda n: n <= 20, 10, 100)[1] == [10, 11, 13, 17, 25, 21, 18, 19, 20, 16, 22, 23, 24]
+    # From above: gallop 30, 29, 27, 23, 15 (-1, -2, -4, -8); bisect [15, 23]: 19, 21, 20; sweep.
+    assert _search(lambda n: n <= 20, 30, 100)[1] == [30, 29, 27, 23, 15, 19, 21, 20, 16, 17, 18, 22, 24, 25]
+
+
+def test_a_non_monotone_outcome_is_kept_and_reported():
+    # 22 is solved although 21 is not: the binary search says 20, the sweep finds 22.
+    found, order, outcomes = _search(lambda n: n <= 20 or n == 22, 10, 100)
+    assert found == 20 and outcomes[22] and not outcomes[21]
+    assert critical_n.non_monotone(outcomes) == [22]
 
 
 def test_config_names_the_bad_field():
@@ -30,6 +53,29 @@ def test_config_names_the_bad_field():
         critical_n.Config(models=("dr_local_uniform",))
     with pytest.raises(ValueError, match="n_max"):
         critical_n.Config(n_max=2)
+    with pytest.raises(ValueError, match="success"):
+        critical_n.Config(success="argmax")
+    with pytest.raises(ValueError, match="gr_bucket"):
+        critical_n.Config(gr_bucket=0)
+
+
+def test_defaults_are_limits_protocol():
+    cfg = critical_n.Config()
+    assert (cfg.seeds, cfg.temperature, cfg.learning_rate, cfg.max_steps, cfg.patience, cfg.min_delta,
+            cfg.eval_every, cfg.success, cfg.sweep_below, cfg.sweep_above) == (
+        (42,), 0.1, 0.01, 100_000, 1_000, 1e-5, 50, "topk", 4, 5)
+    assert critical_n.PRESETS["quick"].max_steps == 100_000 and critical_n.PRESETS["quick"].patience == 1_000
+    assert {8, 12, 16} <= set(critical_n.PRESETS["quick"].dims)
+
+
+def test_buckets_cover_n_and_keep_seq_gr_within_its_docid_length():
+    cfg = critical_n.Config(bucket=8, gr_bucket=16, docid_vocab=4)
+    for n in range(3, 200):
+        dr, gr = critical_n.pad_n(cfg, "dr", n), critical_n.pad_n(cfg, "seq_gr", n)
+        assert n <= dr < n + 8 and dr % 8 == 0
+        L = math.ceil(math.log(n, 4) - 1e-9)
+        assert n <= gr <= 4**L and (gr == 4**L or gr % 16 == 0)
+    assert critical_n.weller_cubic(16) == pytest.approx(-10.5322 + 4.0309 * 16 + 0.0520 * 16**2 + 0.0037 * 16**3)
 
 
 def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
@@ -57,26 +103,44 @@ def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
 
     df = store.load(tmp_path, "critical_n")
     probes, crit = df[df["record"] == "probe"], df[df["record"] == "critical"]
-    for col in ("model", "dim", "n_docs", "seed", "temperature", "optimizer", "learning_rate", "top2_accuracy",
-                "margin", "solved", "steps", "forster", "dim_lower", "dim_upper", "params"):
+    for col in ("model", "dim", "n_docs", "seed", "temperature", "optimizer", "learning_rate", "max_steps", "patience",
+                "min_delta", "eval_every", "success", "top2_accuracy", "margin", "solved", "solved_topk",
+                "solved_margin", "steps", "stopped_by_patience", "stopped_by_max_steps", "forster", "dim_lower",
+                "dim_upper", "params", "n_padded"):
         assert col in probes, col
+    # every probe carries the budget it ran under, and used no more of it
+    assert (probes["max_steps"] == cfg.max_steps).all() and (probes["patience"] == cfg.patience).all()
+    assert (probes["min_delta"] == cfg.min_delta).all() and (probes["eval_every"] == cfg.eval_every).all()
+    assert ((probes["steps"] >= 1) & (probes["steps"] <= probes["max_steps"])).all()
+    assert (probes["n_padded"] >= probes["n_docs"]).all()
     assert set(crit["model"]) == set(cfg.models)
     assert len(crit) == len(cfg.dims) + len(cfg.gr_dims)
-    assert ((probes["solved"] > 0) == (probes["margin"] > 0)).all()
-    assert ((probes["solved"] > 0) == (probes["top2_accuracy"] == 1.0)).all()
+    assert ((probes["solved"] > 0) == (probes["solved_topk"] > 0)).all()  # the search used LIMIT's criterion
+    assert ((probes["solved_topk"] > 0) == (probes["top2_accuracy"] == 1.0)).all()
+    assert ((probes["solved_margin"] > 0) == (probes["margin"] > 0)).all()
+    assert not ((probes["solved_margin"] > 0) & (probes["solved_topk"] == 0)).any()  # margin > 0 implies top-2
+    stopped = probes["solved"] + probes["stopped_by_patience"] + probes["stopped_by_max_steps"]
+    assert (stopped >= 1).all()
     for _, r in crit.iterrows():  # each critical record agrees with its own search's probes
         g = probes[(probes["model"] == r["model"]) & (probes["dim"] == r["dim"])]
-        outcomes = g.groupby("n_docs")["solved"].max().gt(0).to_dict()
-        assert r["critical_n"] == critical_n.critical_from({int(k): v for k, v in outcomes.items()})
+        outcomes = {int(k): v for k, v in g.groupby("n_docs")["solved"].max().gt(0).to_dict().items()}
+        args = (int(r["n0"]), int(r["n_max"]), 2, int(r["sweep_below"]), int(r["sweep_above"]))
+        assert critical_n.next_n(outcomes, *args) is None  # the search ended
+        assert r["critical_n"] == critical_n.critical_from(outcomes, *args)
+        assert r["probes"] == len(outcomes) and r["steps_total"] == g["steps"].sum()
+        assert r["non_monotone"] == len(critical_n.non_monotone(outcomes))
     dr = crit[crit["model"] == "dr_global"].set_index("dim")["critical_n"]
-    # Theorems: unit vectors in 1-D are +-1 (n = 3 always ties), and on the circle the top-2 of a
-    # query are neighbours in angular order (n = 4 has 6 pairs but 4 neighbouring pairs).
+    # Theorems: unit vectors in 1-D are +-1, so n = 3 fails even with LIMIT's ties to the lower index
+    # (query {1, 2} needs v1 = v2 != v0, query {0, 2} needs v2 != v1), and on the circle the top-2 of
+    # a query are neighbours in angular order (n = 4 has 6 pairs but 4 neighbouring pairs).
     assert dr[1] == 2 and dr[2] <= 3
     dr_probes = probes[probes["kind"] == "dr"]
     assert not ((dr_probes["solved"] > 0) & (dr_probes["dim"] < dr_probes["dim_lower"])).any()
 
     text = critical_n.report(df)
-    assert "critical n" in text and "DR global" in text
+    assert "critical n" in text and "Weller et al. cubic" in text
+    assert "Every probe and the budget it used" in text
+    assert text.count(f"of {cfg.max_steps:,} |") == len(probes)  # one row per probe: steps used of the budget
 
     from figures import critical_n as fig_module
 

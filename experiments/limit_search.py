@@ -1,0 +1,110 @@
+"""LIMIT's search for the critical n, as a pure function of the outcomes seen so far (so that an
+interrupted search resumes from stored records), and the published cubic it is read against.
+
+Weller, Boratko, Naim, Lee (2025), "On the Theoretical Limitations of Embedding-Based Retrieval":
+gallop from n0 by +1, +2, +4, ... (or down), binary search, then a sweep of n - 4 ... n + 5 around
+the result. No JAX here: figures import it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["WELLER_CUBIC", "weller_cubic", "next_n", "critical_from", "non_monotone", "cubic_fit"]
+
+# Weller et al. 2025's cubic fit of their free-embedding critical n(d) (k = 2), highest power first.
+WELLER_CUBIC = (0.0037, 0.0520, 4.0309, -10.5322)
+
+
+def weller_cubic(d) -> np.ndarray:
+    """The published n(d): -10.5322 + 4.0309 d + 0.0520 d^2 + 0.0037 d^3."""
+    return np.polyval(WELLER_CUBIC, np.asarray(d, float))
+
+
+class _Unprobed(Exception):
+    def __init__(self, n: int):
+        self.n = n
+
+
+def _limit_search(solved, n0: int, n_max: int, n_min: int, below: int, above: int) -> int:
+    """LIMIT's three phases on an oracle `solved(n)`; returns n*, the binary search's result.
+
+    n <= n_min counts as solved without a probe (for k = 2, n = 2 has one query whose two relevant
+    documents are all there is); no n above n_max is probed, and a solved n_max ends the gallop.
+    """
+    def ok(n):
+        return n <= n_min or solved(n)
+
+    n0 = min(max(n0, n_min + 1), n_max)
+    lo = hi = None
+    if ok(n0):  # gallop up: n0 + 1, n0 + 3, n0 + 7, ...
+        lo, step = n0, 1
+        while lo < n_max:
+            n = min(lo + step, n_max)
+            if not ok(n):
+                hi = n
+                break
+            lo, step = n, 2 * step
+    else:  # gallop down: n0 - 1, n0 - 3, n0 - 7, ...
+        hi, step = n0, 1
+        while lo is None:
+            n = max(hi - step, n_min)
+            if ok(n):
+                lo = n
+            else:
+                hi, step = n, 2 * step
+    crit = lo
+    if hi is not None:  # binary search over [lo, hi], as LIMIT's (outcomes already seen are reused)
+        low, high = lo, hi
+        while low <= high:
+            mid = (low + high) // 2
+            if ok(mid):
+                crit, low = mid, mid + 1
+            else:
+                high = mid - 1
+    for n in range(crit - below, crit + above + 1):  # the final sweep around n*
+        if n_min < n <= n_max:
+            ok(n)
+    return crit
+
+
+def _replay(outcomes: dict[int, bool], n0: int, n_max: int, n_min: int, below: int, above: int):
+    def solved(n):
+        if n not in outcomes:
+            raise _Unprobed(n)
+        return outcomes[n]
+
+    return _limit_search(solved, n0, n_max, n_min, below, above)
+
+
+def next_n(outcomes: dict[int, bool], n0: int, n_max: int, n_min: int = 2, below: int = 4,
+           above: int = 5) -> int | None:
+    """The next n to probe, or None when the search has ended (a pure function of the outcomes)."""
+    try:
+        _replay(outcomes, n0, n_max, n_min, below, above)
+    except _Unprobed as need:
+        return need.n
+    return None
+
+
+def critical_from(outcomes: dict[int, bool], n0: int, n_max: int, n_min: int = 2, below: int = 4,
+                  above: int = 5) -> int:
+    """n*: the result of LIMIT's search on these outcomes (every n it needs must be in them)."""
+    return _replay(outcomes, n0, n_max, n_min, below, above)
+
+
+def non_monotone(outcomes: dict[int, bool]) -> list[int]:
+    """The solved n above the smallest failed n: where feasibility was not monotone in n."""
+    failed = [n for n, ok in outcomes.items() if not ok]
+    return sorted(n for n, ok in outcomes.items() if ok and failed and n > min(failed))
+
+
+def cubic_fit(crit_df) -> dict[str, np.ndarray]:
+    """Per model: numpy.polyfit(d, critical n, 3) coefficients (highest power first), over the
+    uncensored searches; absent when fewer than 4 dimensions are uncensored."""
+    fits = {}
+    if crit_df.empty or "critical_n" not in crit_df:
+        return fits
+    for model, g in crit_df[crit_df["censored"] == 0].groupby("model"):
+        if g["dim"].nunique() >= 4:
+            fits[model] = np.polyfit(g["dim"].to_numpy(float), g["critical_n"].to_numpy(float), 3)
+    return fits
