@@ -36,7 +36,7 @@ def sweep_pass(cfg, out, label):
 
 def time_demo(preset):
     with tempfile.TemporaryDirectory() as out:
-        code = f"from experiments.cli import cmd_demo; from pathlib import Path; cmd_demo(Path({out!r}), {preset!r}, False)"
+        code = f"from grdr.cli import cmd_demo; from pathlib import Path; cmd_demo(Path({out!r}), {preset!r}, False)"
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if proc.returncode:

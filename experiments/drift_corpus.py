@@ -1,140 +1,207 @@
-"""With K fixed, DR trained with local normalization degrades faster as N grows than the same DR trained with global normalization, and than GR.
+"""With K fixed, DR trained with a sampled softmax degrades faster as N grows than the same DR trained with the full softmax, and than GR.
 
-Optimization drift (DESIGN.md section 1): a sampled softmax with K negatives sees the documents
-that decide the top-1 with probability about K k / N, and its normalizer is biased by about
-log((N-1)/K), so its fixed point drifts from p* as the corpus grows; the full softmax (DR-global,
+Optimization drift (docs/design.md, section 1): a sampled softmax with K negatives sees the
+documents that decide the top-1 with probability about K k / N, and its normalizer is biased by
+about log((N-1)/K), so its fit to p* worsens as the corpus grows; the full softmax (DR-global,
 AtomicGR) and SeqGR's exactly normalised factorisation do not sample at all.
 
-Grid: N x model (DR-local with uniform, in-batch and hard negatives; DR-global; AtomicGR; SeqGR
-with semantic docids) x seed, with D >= R so that capacity is not the limit.
+Matched controls: each comparison changes one thing. DR with a document tower, global against
+local (uniform, popularity with and without logQ, raw and denoised hard negatives); DR with a free
+document table, global against local (the exact twin of AtomicGR, which is a free table with a bias
+and a full softmax); AtomicGR and SeqGR against the local DRs. Every model at one N gets the same
+steps, so the same training pairs per document (`pairs_per_doc` raises the steps with N).
+
+Verdicts (experiments.stats): per seed (each seed its own corpus), the slope of the paired gap
+against log10 N over every N, on KL and on Success@1 as a fraction of the corpus's feasible
+ceiling (sim.ceilings); with a 95% interval over seeds.
 
 Command:  grdr run drift_corpus --preset quick --out results
-Quick preset on 2 cores: 232 s for 54 runs (N = 1e3, 1e4, 1e5 x 6 models x 3 seeds), 2026-11-27,
-within `grdr demo --jobs 1`.
-Last headline (quick): Success@1 at N = 1e3 -> 1e5: DR-global 0.198 -> 0.037, DR-local uniform
-0.190 -> 0.026, in-batch 0.176 -> 0.024, hard 0.006 -> 0.000, AtomicGR 0.038 -> 0.000, SeqGR
-0.024 -> 0.001; KL(p*||model) DR-global 0.158 -> 0.170, DR-local uniform 0.190 -> 0.206 nats. The
-local-versus-global difference in degradation was inconclusive at this budget (3 seeds); GR is
-undertrained at quick (300 steps of 64 pairs) and sits near the floor.
+Quick preset on 2 cores: see docs/report-quick.md for the last measured time and numbers.
 """
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
-from experiments.common import VARIANTS, require_known, spec_fields, train_and_evaluate
+from experiments.points import corpus_seed, point, require_known, require_seeds, require_unswept
+from experiments.predictions import FixedPointBudget, truth_predictions
+from experiments.variants import VARIANTS
 from sim.corpus import CorpusSpec
+from sim.docids import DocidSpec
 from sim.models import ModelConfig
 from sim.train import TrainConfig
 
 NAME = "drift_corpus"
+AXES = ("n_docs",)
+NEGLIGIBLE_SLOPE = 0.02  # per decade of N, on KL (nats) and on Success@1 / ceiling: smaller is no effect
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    n_docs: tuple[int, ...] = (1_000, 10_000, 100_000)
-    models: tuple[str, ...] = ("dr_local_uniform", "dr_local_inbatch", "dr_local_hard", "dr_global", "atomic_gr", "seq_gr")
-    seeds: tuple[int, ...] = (0, 1, 2)
-    latent_rank: int = 8
-    dim: int = 16
-    hidden: int = 32
-    depth: int = 1
-    num_negatives: int = 16
-    steps: int = 500
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    n_train_queries: int = 20_000
-    n_test_queries: int = 500
-    beta: float = 12.0
-    zipf: float = 0.0
-    docid_vocab: int = 10
-    corpus_seed: int = 0
+    n_docs: tuple[int, ...] = (100, 300, 1_000, 3_000)
+    """Corpus sizes N (a log grid: verdicts read slopes in log10 N)."""
+    models: tuple[str, ...] = ("dr_global", "dr_local_uniform", "dr_table_global", "dr_table_local_uniform",
+                               "atomic_gr")
+    """Model variants (experiments.variants)."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds: initialisation, sampling and the corpus."""
+    pairs_per_doc: float = 100.0
+    """Training pairs per document at the least (steps grow with N; train.steps is the minimum)."""
+    theory_queries: int = 1
+    """Test queries whose p* gives the theory's predictions for each local objective."""
+    fixed_point: FixedPointBudget = FixedPointBudget(samples=64)
+    """How each local objective's population fixed point is solved."""
+    corpus: CorpusSpec = CorpusSpec(latent_rank=8, beta=60.0, query_feature_noise=0.01, doc_feature_noise=0.01,
+                                    n_train_queries=50_000, n_test_queries=500, train_top_k=64)
+    model: ModelConfig = ModelConfig(dim=16, hidden=32, depth=1)
+    train: TrainConfig = TrainConfig(steps=2_000, batch_size=128, learning_rate=3e-3, num_negatives=16)
+    docids: DocidSpec = DocidSpec()
 
     def __post_init__(self):
         require_known(self, "models", VARIANTS)
-        if self.dim < self.latent_rank:
-            raise ValueError(f"Config.dim={self.dim} < latent_rank={self.latent_rank}: capacity would confound drift")
+        require_seeds(self)
+        require_unswept(self.corpus, "corpus", {"n_docs": "--n-docs"})
+        require_unswept(self.model, "model", {"kind": "--models", "doc_side": "--models"})
+        require_unswept(self.train, "train", {"objective": "--models", "sampler": "--models", "logq": "--models"})
+        if not self.n_docs or min(self.n_docs) < 2:
+            raise ValueError(f"Config.n_docs={self.n_docs}: expected corpus sizes >= 2")
+        if self.model.dim < self.corpus.latent_rank:
+            raise ValueError(f"Config.model.dim={self.model.dim} < corpus.latent_rank={self.corpus.latent_rank}: "
+                             "capacity would confound drift")
+        if self.train.num_negatives >= min(self.n_docs):
+            raise ValueError(f"Config.train.num_negatives={self.train.num_negatives} must be below every N "
+                             f"(smallest {min(self.n_docs)})")
+        if not 0 <= self.theory_queries <= self.corpus.n_test_queries:
+            raise ValueError(f"Config.theory_queries={self.theory_queries}: expected in [0, corpus.n_test_queries]")
+        if self.pairs_per_doc < 0:
+            raise ValueError(f"Config.pairs_per_doc={self.pairs_per_doc}: expected >= 0")
 
 
+_SMOKE_CORPUS = CorpusSpec(n_train_queries=1_000, n_test_queries=50, latent_rank=4, beta=30.0, train_top_k=16)
 PRESETS = {
-    "smoke": Config(n_docs=(200, 800), seeds=(0, 1), steps=60, n_train_queries=1_000, n_test_queries=50, hidden=16,
-                    latent_rank=4, dim=8, docid_vocab=6),
-    "quick": Config(n_train_queries=10_000, n_test_queries=300, steps=300, batch_size=64),
-    "paper": Config(n_docs=(1_000, 10_000, 100_000, 1_000_000), seeds=(0, 1, 2, 3, 4), latent_rank=16, dim=32, hidden=64,
-                    depth=2, steps=4_000, n_train_queries=100_000, n_test_queries=2_000),
+    "smoke": Config(n_docs=(100, 200), seeds=(0, 1), pairs_per_doc=0.0, corpus=_SMOKE_CORPUS,
+                    fixed_point=FixedPointBudget(samples=16, max_iter=100),
+                    model=ModelConfig(dim=8, hidden=16, depth=1), train=TrainConfig(steps=40, batch_size=32,
+                    num_negatives=8, hard_pool=8), docids=DocidSpec(vocab=6)),
+    "quick": Config(),
+    "paper": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000), seeds=tuple(range(10)),
+                    models=("dr_global", "dr_local_uniform", "dr_local_popularity", "dr_local_popularity_logq",
+                            "dr_local_hard", "dr_local_hard_denoised", "dr_table_global", "dr_table_local_uniform",
+                            "atomic_gr", "seq_gr"),
+                    theory_queries=4, fixed_point=FixedPointBudget(samples=256),
+                    corpus=dataclasses.replace(Config().corpus, n_train_queries=500_000, n_test_queries=2_000)),
 }
 
 
-def corpus_spec(cfg: Config, n_docs: int) -> CorpusSpec:
-    return CorpusSpec(n_docs=n_docs, n_train_queries=cfg.n_train_queries, n_test_queries=cfg.n_test_queries,
-                      latent_rank=cfg.latent_rank, beta=cfg.beta, zipf=cfg.zipf, seed=cfg.corpus_seed)
-
-
 def sweep(cfg: Config):
-    """One flat record config per (N, model, seed)."""
     for n in cfg.n_docs:
         for name in cfg.models:
-            kind, objective, sampler, logq = VARIANTS[name]
             for seed in cfg.seeds:
-                yield {
-                    "model": name, "kind": kind, "objective": objective, "sampler": sampler, "logq": logq,
-                    "dim": cfg.dim if kind == "dr" else cfg.hidden, "hidden": cfg.hidden, "depth": cfg.depth,
-                    "num_negatives": cfg.num_negatives if objective == "local" else 0,
-                    "steps": cfg.steps, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
-                    "docids": "semantic" if kind == "seq_gr" else "atomic", "docid_vocab": cfg.docid_vocab,
-                    **spec_fields(corpus_spec(cfg, n)), "seed": seed,
-                }
+                yield point(name, cfg, n, seed, pairs_per_doc=cfg.pairs_per_doc, extra=(
+                    ("theory_queries", cfg.theory_queries),
+                    *((f"fixed_point_{f.name}", getattr(cfg.fixed_point, f.name))
+                      for f in dataclasses.fields(FixedPointBudget))))
 
 
-def run_point(cfg: Config, points):
-    p = points[0]
-    spec = corpus_spec(cfg, p["n_docs"])
-    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"], depth=p["depth"])
-    train_cfg = TrainConfig(objective=p["objective"], sampler=p["sampler"], logq=p["logq"],
-                            num_negatives=max(p["num_negatives"], 1), steps=p["steps"], batch_size=p["batch_size"],
-                            learning_rate=p["learning_rate"])
-    return train_and_evaluate(spec, model_cfg, train_cfg, [q["seed"] for q in points],
-                              docid_kind=p["docids"], vocab=p["docid_vocab"])
+def measure(model, corpus, docids, p) -> dict:
+    """The theory's predictions for a local objective, from the truth of this corpus."""
+    if p.train.objective != "local" or not dict(p.extra).get("theory_queries"):
+        return {}
+    x = dict(p.extra)
+    budget = FixedPointBudget(**{f.name: x[f"fixed_point_{f.name}"] for f in dataclasses.fields(FixedPointBudget)})
+    # on the corpus of seed 0 for every seed: a prediction for the corpus family, solved once per N
+    reference = dataclasses.replace(p.corpus, seed=corpus_seed(p.corpus.seed, 0))
+    return _predictions(reference, p.train.sampler, p.train.logq, p.train.num_negatives, x["theory_queries"], budget)
 
 
-def report(df) -> str:
-    """Report section: Success@1 and KL tables, and a verdict per comparison at the largest N."""
-    from experiments.common import LABELS
-    from experiments.report import mean_table, paired_verdict
+@lru_cache(maxsize=128)
+def _predictions(spec: CorpusSpec, sampler: str, logq: bool, K: int, n_queries: int, budget) -> dict:
+    """Shared by the variants with one objective on one corpus (a tower and a table DR)."""
+    from experiments.pipeline import corpus_for
 
-    df = df.assign(label=df["model"].map(LABELS))
-    n_lo, n_hi = df["n_docs"].min(), df["n_docs"].max()
+    return truth_predictions(corpus_for(spec), sampler, logq, K, n_queries, budget, seed=spec.seed % 2**31)
 
-    def drop(model, value="Success@1"):
-        d = df[df["model"] == model].pivot_table(index="seed", columns="n_docs", values=value)
-        return (d[n_lo] - d[n_hi]) if {n_lo, n_hi} <= set(d.columns) else pd.Series(dtype=float)
 
+# ---------------------------------------------------------------------------------------------
+# Verdicts and report
+
+# (local model, reference): the reference trains the same architecture with a normalised objective,
+# or is GR; > 0 means the local model falls further behind as N grows.
+COMPARISONS = (
+    ("dr_local_uniform", "dr_global", "DR tower: sampled (uniform) vs full softmax"),
+    ("dr_table_local_uniform", "dr_table_global", "DR free table: sampled (uniform) vs full softmax"),
+    ("dr_table_local_uniform", "atomic_gr", "DR free table, sampled vs AtomicGR (matched pairs per document)"),
+    ("dr_local_uniform", "atomic_gr", "DR tower, sampled vs AtomicGR (matched pairs per document)"),
+    ("dr_local_popularity", "dr_global", "DR tower: sampled (popularity) vs full softmax"),
+    ("dr_local_popularity_logq", "dr_global", "DR tower: sampled (popularity + logQ) vs full softmax"),
+    ("dr_local_hard", "dr_global", "DR tower: sampled (raw hard) vs full softmax"),
+    ("dr_local_hard_denoised", "dr_global", "DR tower: sampled (denoised hard) vs full softmax"),
+    ("dr_local_uniform", "seq_gr", "DR tower, sampled vs SeqGR"),
+)
+
+
+def add_relative(df: pd.DataFrame) -> pd.DataFrame:
+    """Success@1 as a fraction of the feasible ceiling, and the KL of a uniform model (the floor)."""
+    return df.assign(rel_success1=df["Success@1"] / df["feasible_success1"],
+                     kl_uniform=np.log(df["n_docs"]) - np.log(df["eff_docs"]))
+
+
+def findings(df: pd.DataFrame) -> list:
+    from experiments.report import slope_finding
+
+    df = add_relative(df)
+    found = []
+    present = set(df["model"])
+    for local, ref, title in COMPARISONS:
+        if {local, ref} <= present:
+            for metric, higher in (("kl_true", False), ("rel_success1", True)):
+                found.append(slope_finding(NAME, df, local, ref, metric, title, higher_is_better=higher,
+                                           negligible=NEGLIGIBLE_SLOPE))
+    return found
+
+
+def report(df: pd.DataFrame) -> str:
+    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.variants import label
+
+    df = add_relative(df).assign(label=df["model"].map(label))
+    K = sorted(set(df.loc[df["num_negatives"] > 0, "num_negatives"]))
     lines = [
-        "Prediction: with K fixed, the Success@1 of DR trained with a sampled softmax falls more from the",
-        f"smallest to the largest N (here {n_lo:,} to {n_hi:,}) than that of DR-global, AtomicGR and SeqGR.",
+        f"Prediction: with K = {', '.join(map(str, K)) or '-'} negatives fixed, DR trained with a sampled softmax "
+        "falls further behind the same DR trained with the full softmax (and behind GR) as N grows: the paired "
+        "gap grows with log N.",
         "",
-        "Success@1 (mean ± 95% interval over seeds):",
+        "Ceilings of the corpora (mean over seeds; each seed is its own corpus):",
         "",
-        mean_table(df, "label", "n_docs", "Success@1"),
+        ceiling_table(df),
         "",
-        "KL(p* || model) in nats:",
+        "KL(p* || model) in nats (mean ± 95% interval over seeds):",
         "",
         mean_table(df, "label", "n_docs", "kl_true"),
         "",
-        "Verdicts (difference of the Success@1 drop, paired by seed; > 0 means the local model degrades more):",
+        "Success@1 as a fraction of the feasible ceiling:",
+        "",
+        mean_table(df, "label", "n_docs", "rel_success1"),
+        "",
+        "Success@1:",
+        "",
+        mean_table(df, "label", "n_docs", "Success@1"),
         "",
     ]
-    locals_ = [m for m in ("dr_local_uniform", "dr_local_inbatch", "dr_local_hard") if m in set(df["model"])]
-    refs = [m for m in ("dr_global", "atomic_gr", "seq_gr") if m in set(df["model"])]
-    for local in locals_:
-        for ref in refs:
-            v = paired_verdict((drop(local) - drop(ref)).to_numpy())
-            lines.append(f"- {LABELS[local]} vs {LABELS[ref]}: {v}")
-    lines += ["", "The same comparison on KL to the truth (growth of KL from the smallest to the largest N,",
-              "paired by seed; > 0 means the local model's KL grows more):", ""]
-    for local in locals_:
-        for ref in refs:
-            v = paired_verdict((drop(ref, "kl_true") - drop(local, "kl_true")).to_numpy())
-            lines.append(f"- {LABELS[local]} vs {LABELS[ref]}: {v}")
+    local = df[df["objective"] == "local"]
+    if "fixed_point_kl" in local and local["fixed_point_kl"].notna().any():
+        lines += ["The theory's predictions from the truth of the first test queries: the KL of each local "
+                  "objective's population fixed point (the drift no training removes), and the chance K k / N "
+                  "that K negatives hold one of the k confusers that decide the top-1:", "",
+                  mean_table(local, "label", "n_docs", "fixed_point_kl"), "",
+                  mean_table(local, "label", "n_docs", "predicted_coverage"), ""]
+    if "pool_false_negatives" in df and df["pool_false_negatives"].notna().any():
+        lines += ["Share of the hard-negative pool inside the query's top p* mass (false negatives):", "",
+                  mean_table(df[df["pool_false_negatives"].notna()], "label", "n_docs", "pool_false_negatives"), ""]
+    lines += ["Verdicts: slope of the paired gap per decade of N (> 0: the sampled model falls further behind):",
+              ""]
+    lines += finding_lines(findings(df))
     return "\n".join(lines)

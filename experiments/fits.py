@@ -17,7 +17,7 @@ import pandas as pd
 from experiments import store
 from theory import fit_power_law
 
-__all__ = ["Fit", "FITS", "COLUMNS", "fit_table", "write_fits", "format_fits"]
+__all__ = ["Fit", "FITS", "COLUMNS", "fit_rows", "fit_table", "write_fits", "format_fits"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,13 +37,13 @@ FITS = (
     Fit("drift_corpus", "n_docs", "Success@1"),
     Fit("drift_corpus", "n_docs", "kl_true"),
     Fit("capacity_dim", "dim", "kl_true", by=("model", "corpus_latent_rank", "corpus_zipf")),
-    Fit("model_scale", "params", "kl_true"),
-    Fit("model_scale", "params", "Success@1"),
+    Fit("model_scale", "params", "kl_true", by=("model", "depth")),
+    Fit("model_scale", "params", "Success@1", by=("model", "depth")),
     Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),
 )
 
 COLUMNS = ["experiment", "model", "x", "metric", "a", "a_low", "a_high", "alpha", "alpha_low", "alpha_high",
-           "c", "c_low", "c_high", "r2", "n_points", "converged", "message"]
+           "c", "c_low", "c_high", "r2", "n_points", "converged", "at_bound", "message"]
 
 
 def _curve_name(fit: Fit, key) -> str:
@@ -52,7 +52,8 @@ def _curve_name(fit: Fit, key) -> str:
     return head + (f" ({', '.join(rest)})" if rest else "")
 
 
-def _fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int, seed: int) -> list[dict]:
+def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0) -> list[dict]:
+    """One row per curve of `fit` in `df` (COLUMNS); the reason in `message` where none could be fitted."""
     missing = [c for c in (fit.x, fit.metric, *fit.by) if c not in df.columns]
     if missing:
         return [{"experiment": fit.experiment, "model": "", "x": fit.x, "metric": fit.metric, "converged": False,
@@ -71,7 +72,7 @@ def _fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int, seed: int) -> list[dic
         rows.append({**row, "a": law.a, "a_low": law.a_ci[0], "a_high": law.a_ci[1], "alpha": law.alpha,
                      "alpha_low": law.alpha_ci[0], "alpha_high": law.alpha_ci[1], "c": law.c, "c_low": law.c_ci[0],
                      "c_high": law.c_ci[1], "r2": law.r2, "n_points": law.n_points, "converged": law.converged,
-                     "message": law.message})
+                     "at_bound": ",".join(law.at_bound), "message": law.message})
     return rows
 
 
@@ -97,7 +98,7 @@ def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: 
             loaded[fit.experiment] = store.load(out, fit.experiment)
         if loaded[fit.experiment].empty:
             continue  # not run (yet), or not written: nothing to fit
-        rows += _fit_rows(fit, loaded[fit.experiment], bootstrap, seed)
+        rows += fit_rows(fit, loaded[fit.experiment], bootstrap, seed)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -116,9 +117,10 @@ def format_fits(table: pd.DataFrame) -> str:
             return ""
         return f"{r[name]:.3g} [{r[f'{name}_low']:.3g}, {r[f'{name}_high']:.3g}]"
 
-    lines = ["| experiment | model | metric vs x | a | alpha | c | R^2 | n | note |", "|---" * 9 + "|"]
+    lines = ["| experiment | model | metric vs x | a | alpha | c | R^2 | n | on a bound | note |", "|---" * 10 + "|"]
     for _, r in table.iterrows():
         r2 = f"{r['r2']:.3f}" if np.isfinite(r["r2"]) else ""
         lines.append(f"| {r['experiment']} | {r['model']} | {r['metric']} vs {r['x']} | {cell(r, 'a')} | "
-                     f"{cell(r, 'alpha')} | {cell(r, 'c')} | {r2} | {int(r['n_points'])} | {r['message']} |")
+                     f"{cell(r, 'alpha')} | {cell(r, 'c')} | {r2} | {int(r['n_points'])} | "
+                     f"{r['at_bound'] if isinstance(r.get('at_bound'), str) and r['at_bound'] else 'no'} | {r['message']} |")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """With D fixed, a larger DR tower does not lower its error much, while GR's error keeps falling with parameters.
 
-Model-size effect (DESIGN.md section 1): a DR scorer at embedding dimension D has rank <= D whatever
+Model-size effect (docs/design.md, section 1): a DR scorer at embedding dimension D has rank <= D whatever
 the width and depth of its towers, so its row-shifted error against the true log-posterior stays
 above the Eckart-Young floor at rank D; AtomicGR with H = width has rank H+1 and SeqGR's hidden
 state depends on the docid prefix, so both gain capacity with H. Towers of width H and depth 1-2
@@ -20,178 +20,173 @@ every document alike, KL only the likely ones, which is why a rank-capped DR can
 from __future__ import annotations
 
 import dataclasses
-import time
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from experiments.capacity_dim import ey_floors, model_log_probs
-from experiments.common import LABELS, VARIANTS, corpus_for, docids_for, require_known, spec_fields
-from sim.corpus import CorpusSpec, log_posterior_rows
-from sim.evaluate import evaluate_model
-from sim.models import ModelConfig, count_params
-from sim.train import TrainConfig, TrainData, model_at, train
-from theory import fit_power_law
+from experiments.capacity_dim import ey_floors
+from experiments.points import point, require_known, require_seeds, require_unswept
+from sim.corpus import CorpusSpec
+from sim.docids import DocidSpec
+from sim.logprobs import low_rank_kl, model_log_probs, rowshift_sq_err, true_log_probs
+from sim.models import ModelConfig
+from sim.train import TrainConfig
 
 NAME = "model_scale"
+AXES = ("hidden", "depth")
 MODELS = ("dr_global", "atomic_gr", "seq_gr")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    n_docs: int = 1_000
-    latent_rank: int = 16
-    dim: int = 4  # DR's fixed embedding dimension, well below R
-    widths: tuple[int, ...] = (8, 32, 128)
-    depths: tuple[int, ...] = (1, 2)
+    widths: tuple[int, ...] = (8, 16, 32, 64, 128)
+    """Tower widths H swept (DR's towers; AtomicGR's and SeqGR's hidden width)."""
+    depths: tuple[int, ...] = (1,)
+    """Tower depths swept."""
     models: tuple[str, ...] = MODELS
-    seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 500
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    n_train_queries: int = 10_000
-    n_test_queries: int = 200
-    beta: float = 12.0
-    zipf: float = 0.0
-    docid_vocab: int = 10
-    corpus_seed: int = 0
+    """Model variants (DR is trained with the full softmax, so drift is not the cause)."""
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    """Seeds: initialisation, sampling and the corpus."""
+    corpus: CorpusSpec = CorpusSpec(n_docs=1_000, latent_rank=16, n_train_queries=20_000, n_test_queries=200,
+                                    beta=30.0, query_feature_noise=0.01, doc_feature_noise=0.01)
+    """The corpus (n_docs at most 5,000: the M x N log-posterior is exact)."""
+    model: ModelConfig = ModelConfig(dim=4)
+    """dim: DR's fixed embedding dimension D, below the corpus's latent rank R."""
+    train: TrainConfig = TrainConfig(steps=1_000, batch_size=128, learning_rate=3e-3)
+    docids: DocidSpec = DocidSpec()
 
     def __post_init__(self):
         require_known(self, "models", MODELS)
-        if not 2 <= self.n_docs <= 5_000:
-            raise ValueError(f"Config.n_docs={self.n_docs}: expected 2..5000 (the M x N log-posterior is exact)")
+        require_seeds(self)
+        require_unswept(self.model, "model", {"kind": "--models", "doc_side": "--models", "hidden": "--widths",
+                                              "depth": "--depths"})
+        require_unswept(self.train, "train", {"objective": "--models", "sampler": "--models", "logq": "--models"})
+        if not 2 <= self.corpus.n_docs <= 5_000:
+            raise ValueError(f"Config.corpus.n_docs={self.corpus.n_docs}: expected 2..5000 (the M x N log-posterior "
+                             "is exact)")
         if not self.widths or min(self.widths) < 1 or not self.depths or min(self.depths) < 1:
             raise ValueError(f"Config.widths={self.widths} / depths={self.depths}: expected sizes >= 1")
-        if self.dim >= self.latent_rank:
-            raise ValueError(f"Config.dim={self.dim} >= latent_rank={self.latent_rank}: DR would not be rank-capped")
+        if self.model.dim >= self.corpus.latent_rank:
+            raise ValueError(f"Config.model.dim={self.model.dim} >= corpus.latent_rank={self.corpus.latent_rank}: "
+                             "DR would not be rank-capped")
 
 
 PRESETS = {
-    "smoke": Config(n_docs=64, latent_rank=4, dim=2, widths=(4, 8, 16), depths=(1,), seeds=(0, 1), steps=20,
-                    n_train_queries=300, n_test_queries=32, docid_vocab=4),
-    "quick": Config(depths=(1,)),
-    "paper": Config(n_docs=4_000, latent_rank=32, dim=8, widths=(8, 16, 32, 64, 128, 256, 512), depths=(1, 2, 3),
-                    seeds=(0, 1, 2, 3, 4), steps=4_000, n_train_queries=100_000, n_test_queries=500),
+    "smoke": Config(widths=(4, 8, 16), seeds=(0, 1), corpus=CorpusSpec(n_docs=64, latent_rank=4, n_train_queries=300,
+                    n_test_queries=32), model=ModelConfig(dim=2), train=TrainConfig(steps=20),
+                    docids=DocidSpec(vocab=4)),
+    "quick": Config(),
+    "paper": Config(widths=(8, 16, 32, 64, 128, 256, 512), depths=(1, 2, 3), seeds=tuple(range(10)),
+                    corpus=CorpusSpec(n_docs=4_000, latent_rank=32, n_train_queries=200_000, n_test_queries=500,
+                                      beta=30.0, query_feature_noise=0.01, doc_feature_noise=0.01),
+                    model=ModelConfig(dim=8), train=TrainConfig(steps=8_000)),
 }
 
 
-def corpus_spec(cfg: Config) -> CorpusSpec:
-    return CorpusSpec(n_docs=cfg.n_docs, n_train_queries=cfg.n_train_queries, n_test_queries=cfg.n_test_queries,
-                      latent_rank=cfg.latent_rank, beta=cfg.beta, zipf=cfg.zipf, seed=cfg.corpus_seed)
-
-
 def sweep(cfg: Config):
-    """One flat record config per (width, depth, model, seed); `params` is added to each record."""
+    """One point per (width, depth, model, seed); the record's `params` is the model's size."""
     for width in cfg.widths:
         for depth in cfg.depths:
             for name in cfg.models:
-                kind, objective, sampler, logq = VARIANTS[name]
                 for seed in cfg.seeds:
-                    yield {
-                        "model": name, "kind": kind, "objective": objective, "sampler": sampler, "logq": logq,
-                        "dim": cfg.dim if kind == "dr" else width, "hidden": width, "depth": depth,
-                        "width": width, "num_negatives": 0, "steps": cfg.steps, "batch_size": cfg.batch_size,
-                        "learning_rate": cfg.learning_rate,
-                        "docids": "semantic" if kind == "seq_gr" else "atomic", "docid_vocab": cfg.docid_vocab,
-                        **spec_fields(corpus_spec(cfg)), "seed": seed,
-                    }
+                    yield point(name, cfg, cfg.corpus.n_docs, seed, hidden=width, depth=depth,
+                                extra=(("width", width),))
 
 
-def run_point(cfg: Config, points):
-    p = points[0]
-    spec = corpus_spec(cfg)
-    corpus = corpus_for(spec)
-    docids = docids_for("semantic", spec, p["docid_vocab"]) if p["kind"] == "seq_gr" else None
-    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"], depth=p["depth"])
-    train_cfg = TrainConfig(objective=p["objective"], sampler=p["sampler"], steps=p["steps"],
-                            batch_size=p["batch_size"], learning_rate=p["learning_rate"])
-    t0 = time.perf_counter()
-    seeds = [q["seed"] for q in points]
-    result = train(model_cfg, train_cfg, TrainData.from_corpus(corpus, docids), seeds)
-    target_MxN = log_posterior_rows(corpus, corpus.test, 0, corpus.test.size).astype(np.float64)
-    M = target_MxN.shape[0]
-    floor = ey_floors(target_MxN, (cfg.dim,))[cfg.dim] / M
-    out = []
-    for i in range(len(seeds)):
-        model = model_at(result, i)
-        t1 = time.perf_counter()
-        metrics = evaluate_model(model, corpus, docids=docids, k=min(100, corpus.n_docs))
-        resid_MxN = target_MxN - model_log_probs(model, corpus, docids)
-        resid_MxN -= resid_MxN.mean(axis=1, keepdims=True)
-        metrics.update(rowshift_sq_err=float(np.sum(np.square(resid_MxN))) / M, dr_floor=floor)
-        extra = {"params": count_params(model), "final_loss": float(result.losses_SxT[i, -1]),
-                 "train_seconds": result.seconds / len(seeds), "eval_seconds": time.perf_counter() - t1,
-                 "compiles": result.compiles}
-        out.append((metrics, extra))
-    return out, time.perf_counter() - t0
+@lru_cache(maxsize=32)
+def _floors(spec: CorpusSpec, dim: int) -> tuple[float, float]:
+    """(Eckart-Young floor per query, least KL of free rank-D factors) of a corpus at D = dim."""
+    from experiments.pipeline import corpus_for
+
+    target_MxN = true_log_probs(corpus_for(spec))
+    return ey_floors(target_MxN, (dim,))[dim] / target_MxN.shape[0], low_rank_kl(target_MxN, dim)
+
+
+def measure(model, corpus, docids, p) -> dict:
+    dim = p.model_cfg.dim
+    floor, kl_floor = _floors(corpus.spec, dim)
+    return {"rowshift_sq_err": rowshift_sq_err(true_log_probs(corpus), model_log_probs(model, corpus, docids)),
+            "dr_floor": floor, "dr_kl_floor": kl_floor}
 
 
 def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.DataFrame:
     """One fitted law value = a params^-alpha + c per model (every seed a point), as a table."""
-    rows = []
-    for model in [m for m in MODELS if m in set(df["model"])]:
-        sub = df[df["model"] == model]
-        try:
-            f = fit_power_law(sub["params"].to_numpy(float), sub[value].to_numpy(float), bootstrap=bootstrap)
-        except ValueError as e:  # too few distinct sizes (a tiny override): say so rather than fail
-            rows.append({"experiment": NAME, "model": model, "x": "params", "metric": value, "message": str(e)})
-            continue
-        rows.append({"experiment": NAME, "model": model, "x": "params", "metric": value, "a": f.a, "alpha": f.alpha,
-                     "c": f.c, "a_low": f.a_ci[0], "a_high": f.a_ci[1], "alpha_low": f.alpha_ci[0],
-                     "alpha_high": f.alpha_ci[1], "c_low": f.c_ci[0], "c_high": f.c_ci[1], "r2": f.r2,
-                     "n_points": f.n_points, "converged": f.converged, "message": f.message})
-    return pd.DataFrame(rows)
+    from experiments.fits import COLUMNS, Fit, fit_rows
+
+    return pd.DataFrame(fit_rows(Fit(NAME, "params", value), df, bootstrap), columns=COLUMNS)
 
 
-def _interval_verdict(low_gap: float, high_gap: float) -> str:
-    """'held' if the whole interval of (DR minus GR) is above 0, 'did not hold' if below."""
-    return "held" if low_gap > 0 else "did not hold" if high_gap < 0 else "inconclusive"
+def _slopes(df, model):
+    """Per seed, the slope of KL against log10(width)."""
+    from experiments.stats import slope_effects
+
+    d = df[df["model"] == model][["seed", "width", "kl_true"]].rename(columns={"kl_true": "gap"})
+    return slope_effects(d, "width")
+
+
+def findings(df) -> list:
+    from experiments.report import Finding
+    from experiments.stats import Verdict, effect_verdict
+    from experiments.variants import label
+
+    found = []
+    if "dr_global" in set(df["model"]):
+        dr = df[df["model"] == "dr_global"]
+        ok = bool((dr["rowshift_sq_err"] >= dr["dr_floor"] * (1 - 1e-4)).all())
+        found.append(Finding(NAME, "DR's row-shifted error stays above its rank-D Eckart-Young floor at every width",
+                             Verdict("held" if ok else "did not hold", 0.0, float("nan"), float("nan"), len(dr)),
+                             "runs below the floor", "the floor itself", "exact (no sampling)"))
+    widest = df["width"].max()
+    top = df[df["width"] == widest].pivot_table(index="seed", columns="model", values="kl_true")
+    floor = df[df["width"] == widest].groupby("seed")["dr_kl_floor"].mean()
+    dim = int(df["dim"][df["kind"] == "dr"].iloc[0]) if (df["kind"] == "dr").any() else None
+    for gr in [m for m in ("seq_gr", "atomic_gr") if m in set(df["model"])]:
+        if "dr_global" in set(df["model"]):
+            found.append(Finding(NAME, f"{label(gr)}'s KL falls faster with width than DR's at D = {dim}",
+                                 effect_verdict((_slopes(df, gr) - _slopes(df, "dr_global")).mul(-1).dropna()),
+                                 "DR's slope minus GR's, per decade of width (nats)", "feasible KL",
+                                 f"{df['width'].nunique()} widths"))
+            found.append(Finding(NAME, f"{label(gr)} below DR in KL at width {widest}",
+                                 effect_verdict((top["dr_global"] - top[gr]).dropna()), "KL difference (nats)",
+                                 "feasible KL", "training budget"))
+        found.append(Finding(NAME, f"{label(gr)} at width {widest} below DR's rank-{dim} KL floor (free factors)",
+                             effect_verdict((floor - top[gr]).dropna()), "floor minus GR's KL (nats)",
+                             "DR's rank-D KL floor", "the floor is an optimised estimate"))
+    return found
 
 
 def report(df) -> str:
-    """Report section: KL per size, the fitted laws, and verdicts on the drop and the asymptote."""
-    from experiments.report import mean_table, paired_verdict
+    """Report section: KL per size, the floors, the fitted laws, and verdicts."""
+    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.variants import label
 
-    df = df.assign(label=[f"{LABELS[m]}, depth {d}" for m, d in zip(df["model"], df["depth"])])
-    small = df.groupby("model")["params"].transform("min") == df["params"]
-    large = df.groupby("model")["params"].transform("max") == df["params"]
-    drop = (df[small].set_index(["model", "seed"])["kl_true"] - df[large].set_index(["model", "seed"])["kl_true"])
+    df = df.assign(label=[f"{label(m)}, depth {d}" for m, d in zip(df["model"], df["depth"])])
     dim = int(df.loc[df["kind"] == "dr", "dim"].iloc[0]) if (df["kind"] == "dr").any() else None
     table = fits(df)
     lines = [
-        f"Prediction: at fixed D = {dim}, DR's KL to the truth barely moves as its towers grow (its rank stays <= D),",
-        "while AtomicGR (H = width) and SeqGR (H = width) keep improving with parameters.",
+        f"Prediction: at fixed D = {dim}, DR's KL to the truth cannot fall below its rank-D floor however wide its",
+        "towers grow, while AtomicGR (H = width) and SeqGR (H = width) keep improving with parameters.",
         "",
-        "KL(p* || model) in nats by tower width (columns) and depth (mean ± 95% interval over seeds):",
+        "Ceilings of the corpus (N fixed):", "", ceiling_table(df), "",
+        "KL(p* || model) in nats by tower width (mean ± 95% interval over seeds):",
         "",
         mean_table(df, "label", "width", "kl_true"),
         "",
-        "Fitted laws KL = a · params^-alpha + c (95% bootstrap-t intervals; every seed is a point):",
+        f"DR's KL floor at rank {dim} (free factors fitted to each corpus's test queries): "
+        f"{df['dr_kl_floor'].mean():.3f} nats (mean over seeds).",
         "",
-        "| model | alpha | c | R² | note |",
-        "|---|---|---|---|---|",
+        "Fitted laws KL = a · params^-alpha + c (95% intervals; every seed is a point; a parameter on its bound",
+        "means the law is not resolved and is not drawn):",
+        "",
+        "| model | alpha | c | R² | on a bound | note |",
+        "|---|---|---|---|---|---|",
     ]
     for r in table.itertuples():
         if pd.isna(getattr(r, "alpha", np.nan)):
-            lines.append(f"| {LABELS[r.model]} | | | | {r.message} |")
+            lines.append(f"| {label(r.model)} | | | | | {r.message} |")
             continue
-        lines.append(f"| {LABELS[r.model]} | {r.alpha:.2f} [{r.alpha_low:.2f}, {r.alpha_high:.2f}] | "
-                     f"{r.c:.3f} [{r.c_low:.3f}, {r.c_high:.3f}] | {r.r2:.2f} | {r.message} |")
-    lines += ["", "Verdicts:", ""]
-    if "dr_global" in set(df["model"]):
-        theorem = bool((df.loc[df["model"] == "dr_global", "rowshift_sq_err"]
-                        >= df.loc[df["model"] == "dr_global", "dr_floor"] * (1 - 1e-4)).all())
-        lines.append(f"- DR's row-shifted squared error stays above the Eckart-Young floor at rank {dim} at every "
-                     f"size (a theorem): **{'held' if theorem else 'did not hold'}**.")
-        fit_by = table.set_index("model")
-        for gr in [m for m in ("atomic_gr", "seq_gr") if m in set(df["model"])]:
-            v = paired_verdict((drop[gr] - drop["dr_global"]).dropna().to_numpy())
-            lines.append(f"- {LABELS[gr]}'s KL drop from its smallest to its largest model exceeds DR's: {v}")
-            if {"c_low", "c_high"} <= set(fit_by.columns) and not pd.isna(fit_by.loc[gr].get("c_low", np.nan)) \
-                    and not pd.isna(fit_by.loc["dr_global"].get("c_low", np.nan)):
-                lo = fit_by.loc["dr_global", "c_low"] - fit_by.loc[gr, "c_high"]
-                hi = fit_by.loc["dr_global", "c_high"] - fit_by.loc[gr, "c_low"]
-                lines.append(f"- {LABELS[gr]}'s fitted asymptote c lies below DR's: "
-                             f"**{_interval_verdict(lo, hi)}** (DR's c minus GR's c lies in [{lo:+.3f}, {hi:+.3f}] "
-                             "by the two intervals)")
+        lines.append(f"| {label(r.model)} | {r.alpha:.2f} [{r.alpha_low:.2f}, {r.alpha_high:.2f}] | "
+                     f"{r.c:.3f} [{r.c_low:.3f}, {r.c_high:.3f}] | {r.r2:.2f} | {r.at_bound or 'no'} | {r.message} |")
+    lines += ["", "Verdicts (paired by seed; each seed its own corpus):", ""] + finding_lines(findings(df))
     return "\n".join(lines)

@@ -1,9 +1,9 @@
 """On real text, as on synthetic corpora, DR trained with a sampled softmax loses more than DR-global and GR as the corpus grows, and on LIMIT-small DR needs a larger D than GR needs H.
 
-The real-data counterpart of drift_corpus and capacity_dim (DESIGN.md sections 1 and 3). Each
+The real-data counterpart of drift_corpus and capacity_dim (docs/design.md, sections 1 and 3). Each
 collection is read as distributed (MS MARCO, NQ320k, BEIR/MTEB JSON lines) and cut into nested
 corpora that all hold the judged documents of the evaluation queries and of the training pairs,
-padded with seeded distractors, so only N changes between points (experiments.real.protocol).
+padded with seeded distractors, so only N changes between points (realdata.protocol).
 The towers read hashed word + bigram TF-IDF features (or MiniLM-L6 embeddings); SeqGR's
 semantic docids are hierarchical k-means over the documents' features. Training pairs come
 from the collection's train split where it has one, otherwise from the evaluation queries
@@ -18,28 +18,28 @@ seed at fixed D and H; and on `dim_collections` (LIMIT-small) at the full corpus
 D for DR and H for GR, scored by R@2 (the share of each query's two relevant documents in its
 top 2). LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0.
 
-Command:  grdr real --format beir --path experiments/real/fixtures/limit-small --dims 4 8 16 32 64
+Command:  grdr real --format beir --path realdata/fixtures/limit-small --dims 4 8 16 32 64
           grdr run real_scaling --preset quick --out results
 Quick preset: 52 runs in 163 s on 2 cores (2026-11-27, within `grdr demo --jobs 1`).
 Last printed (LIMIT-small, R@2 at D = H = 64, two seeds): DR-local 0.818, DR-global 0.891, AtomicGR 0.972, SeqGR 0.940,
-BM25 0.991; the full D / H table is in experiments/real/README.md.
+BM25 0.991; the full D / H table is in realdata/README.md.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
-import types
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-import experiments.real
+import realdata
 from experiments import store
-from experiments.common import LABELS, VARIANTS, require_known
-from experiments.real.bm25 import bm25_topk
-from experiments.real.protocol import Prepared, RealSpec, docid_features, prepare
-from experiments.real.trec import trec_id, write_qrels, write_run
+from experiments.points import RecordPoint, require_known
+from experiments.variants import VARIANTS, label, variant
+from realdata.bm25 import bm25_topk
+from realdata.protocol import Prepared, RealSpec, docid_features, prepare
+from realdata.trec import trec_id, write_qrels, write_run
 from sim.docids import make_docids
 from sim.evaluate import retrieve
 from sim.metrics import evaluate
@@ -47,7 +47,8 @@ from sim.models import ModelConfig, count_params
 from sim.train import TrainConfig, TrainData, model_at, train
 
 NAME = "real_scaling"
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+AXES = ("path", "sweep", "n_docs", "dim")
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 LIMIT_SMALL = f"beir:{FIXTURES / 'limit-small'}"
 MEASURES = ("Success@1", "RR@10", "nDCG@10", "R@2", "R@100")
 BM25 = {"model": "bm25", "kind": "bm25", "bm25_k1": 1.5, "bm25_b": 0.75, "bm25_method": "lucene", "bm25_stopwords": "en"}
@@ -87,7 +88,7 @@ class Config:
     on_unknown: Literal["error", "drop"] = "error"
 
     def __post_init__(self):
-        require_known(self, "models", VARIANTS)
+        require_known(self, "models", VARIANTS, allow_empty=True)
         for field in ("collections", "dim_collections"):
             for entry in getattr(self, field):
                 fmt, sep, path = entry.partition(":")
@@ -144,11 +145,12 @@ def _collection_fields(prep: Prepared) -> dict:
 
 
 def _model_fields(cfg: Config, name: str, width: int | None) -> dict:
-    kind, objective, sampler, logq = VARIANTS[name]
+    v = variant(name)
+    kind, objective, sampler, logq = v.kind, v.objective, v.sampler, v.logq
     dim, hidden = (cfg.dim, cfg.hidden) if width is None else (width, cfg.hidden if kind == "dr" else width)
     return {
         "model": name, "kind": kind, "objective": objective, "sampler": sampler, "logq": logq,
-        "dim": dim if kind == "dr" else hidden, "hidden": hidden, "depth": cfg.depth,
+        "dim": dim if kind == "dr" else hidden, "hidden": hidden, "depth": cfg.depth, "doc_side": v.doc_side,
         "num_negatives": cfg.num_negatives if objective == "local" else 0,
         "steps": cfg.steps, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
         "index_pairs": cfg.index_pairs, "docids": "semantic" if kind == "seq_gr" else "atomic",
@@ -168,12 +170,12 @@ def sweep(cfg: Config):
             key = (spec, n)
             if cfg.bm25 and key not in baselines:
                 baselines.add(key)
-                yield {**data, **BM25, "sweep": "baseline", "n_docs": n, "k": cfg.k, "seed": 0}
+                yield RecordPoint.of(**data, **BM25, sweep="baseline", n_docs=n, k=cfg.k, seed=0)
             for width in widths:
                 for name in cfg.models:
                     for seed in cfg.seeds:
-                        yield {**data, **_model_fields(cfg, name, width), "sweep": kind, "n_docs": n, "k": cfg.k,
-                               "seed": seed}
+                        yield RecordPoint.of(**data, **_model_fields(cfg, name, width), sweep=kind, n_docs=n,
+                                             k=cfg.k, seed=seed)
 
 
 def _prepared_for(cfg: Config, point: dict) -> Prepared:
@@ -185,7 +187,7 @@ def _prepared_for(cfg: Config, point: dict) -> Prepared:
     raise ValueError(f"no collection of the config matches the point {point}")
 
 
-def run_point(cfg: Config, points, out: str | Path | None = None):
+def run_group(cfg: Config, points, out: str | Path | None = None):
     """Train the points (equal but for the seed) together; evaluate and, given `out`, write their runs.
 
     Runs and qrels name queries and documents by `trec_id` (whitespace percent-encoded), and the
@@ -215,8 +217,9 @@ def run_point(cfg: Config, points, out: str | Path | None = None):
     return results, time.perf_counter() - t0
 
 
-def _write_files(folder: Path, point: dict, run: dict, qrels: dict) -> dict:
+def _write_files(folder: Path, point: RecordPoint, run: dict, qrels: dict) -> dict:
     """The run as runs/<run_id>.trec and the split's qrels as runs/<collection>-<hash>.qrels."""
+    point = point.record()
     (folder / "runs").mkdir(parents=True, exist_ok=True)
     run_file = Path("runs") / f"{store.run_id(NAME, point)}.trec"
     write_run(folder / run_file, run, tag=f"{point['model']}.s{point['seed']}")
@@ -238,7 +241,8 @@ def _train_and_rank(prep: Prepared, corpus, points):
     if p["index_pairs"]:
         query_TxF = np.concatenate([query_TxF, corpus.doc_features_NxF])
         pos_T = np.concatenate([pos_T, np.arange(N)])
-    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"], depth=p["depth"])
+    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"], depth=p["depth"],
+                            doc_side=p["doc_side"] if p["kind"] == "dr" else "tower")
     train_cfg = TrainConfig(objective=p["objective"], sampler=p["sampler"], logq=p["logq"],
                             num_negatives=max(p["num_negatives"], 1), steps=p["steps"], batch_size=p["batch_size"],
                             learning_rate=p["learning_rate"], hard_pool=min(32, N))
@@ -257,21 +261,29 @@ def _train_and_rank(prep: Prepared, corpus, points):
     return rankings, extras
 
 
-def run(cfg: Config, out: str | Path, progress: bool = True) -> dict:
-    """`experiments.runner.run_experiment` with the TREC runs written next to the records."""
-    from experiments.runner import run_experiment
+def findings(df) -> list:
+    """Per collection swept over N: does each sampled-softmax DR fall further behind (Success@1)?"""
+    from experiments.report import slope_finding
 
-    module = types.SimpleNamespace(__name__=__name__, sweep=sweep,
-                                   run_point=lambda c, points: run_point(c, points, out=out))
-    return run_experiment(module, cfg, out, progress=progress)
+    found = []
+    sized = df[df["sweep"] == "size"]
+    for path, d in sized.groupby("path", sort=True):
+        if d["n_docs"].nunique() < 2:
+            continue
+        models = set(d["model"])
+        for local in [m for m in VARIANTS if VARIANTS[m].objective == "local" and m in models]:
+            for ref in [m for m in ("dr_global", "atomic_gr", "seq_gr") if m in models]:
+                title = f"{d['collection'].iloc[0]}: {label(local)} vs {label(ref)}"
+                found.append(slope_finding(NAME, d, local, ref, "Success@1", title, higher_is_better=True,
+                                           negligible=0.02))
+    return found
 
 
 def report(df) -> str:
     """Report section: metrics against N per collection, and R@2 against D / H on the dim collections."""
-    from experiments.report import mean_table
+    from experiments.report import finding_lines, mean_table
 
-    labels = {**LABELS, "bm25": "BM25"}
-    df = df.assign(label=df["model"].map(lambda m: labels.get(m, m)))
+    df = df.assign(label=df["model"].map(lambda m: "BM25" if m == "bm25" else label(m)))
     lines = []
     dims = df[df["sweep"] == "dim"]
     for path, d in df[df["sweep"].isin(["size", "baseline"])].groupby("path", sort=True):
@@ -283,7 +295,6 @@ def report(df) -> str:
         lines += [f"**{d['collection'].iloc[0]}** ({d['format'].iloc[0]}, trained on its {d['train_on'].iloc[0]} "
                   "queries), Success@1 and nDCG@10 against N (mean ± 95% interval over seeds):", "",
                   mean_table(d, "label", "n_docs", "Success@1"), "", mean_table(d, "label", "n_docs", "nDCG@10"), ""]
-        lines += _drop_verdicts(d[sized.reindex(d.index, fill_value=False)], labels)
     if not dims.empty:
         dims = dims.assign(dim=dims["dim"].astype(int))
     for path, d in dims.groupby("path", sort=True):
@@ -301,25 +312,8 @@ def report(df) -> str:
         if "limit" in name.lower():
             lines += ["", "LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0."]
         lines.append("")
+    found = findings(df)
+    if found:
+        lines += ["Verdicts: slope per decade of N of the paired Success@1 gap (> 0: the sampled DR falls further "
+                  "behind as the collection grows):", ""] + finding_lines(found)
     return "\n".join(lines)
-
-
-def _drop_verdicts(d, labels) -> list[str]:
-    """Paired-by-seed verdicts: does DR-local lose more Success@1 from the smallest to the largest N?"""
-    from experiments.report import paired_verdict
-
-    if d.empty or d["n_docs"].nunique() < 2:
-        return []
-    n_lo, n_hi = d["n_docs"].min(), d["n_docs"].max()
-
-    def drop(model):
-        t = d[d["model"] == model].pivot_table(index="seed", columns="n_docs", values="Success@1")
-        return t[n_lo] - t[n_hi]
-
-    lines = []
-    models = set(d["model"])
-    for local in [m for m in VARIANTS if m.startswith("dr_local") and m in models]:
-        for ref in [m for m in ("dr_global", "atomic_gr", "seq_gr") if m in models]:
-            lines.append(f"- {labels[local]} loses more Success@1 from N = {n_lo:,} to {n_hi:,} than {labels[ref]}: "
-                         f"{paired_verdict((drop(local) - drop(ref)).to_numpy())}")
-    return lines + [""] if lines else []

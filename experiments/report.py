@@ -1,5 +1,11 @@
-"""The demo report: one section per theory claim, with the prediction, the measured figure and
-table, and a plain verdict decided by a 95% interval (held / did not hold / inconclusive)."""
+"""The demo report: one summary table of every claim's verdict, then one section per experiment
+with its prediction, figure, tables (beside the ceilings) and verdicts (experiments.stats).
+
+An experiment module contributes `findings(df) -> [Finding]` (its claims and verdicts, which the
+summary table collects) and `report(df) -> str` (its section). Records of one cell run under
+different settings are never pooled: the report keeps each cell's most recent configuration and
+says how many records it left out.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,51 +13,113 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from experiments import store
-from experiments.runner import EXPERIMENTS, load_experiment
+from experiments.runner import EXPERIMENTS, claim, load_experiment
+from experiments.stats import (Verdict, effect_verdict, not_testable, one_config_per_cell, paired_verdict,
+                               seed_summary, slope_effects)
+from experiments.variants import label
 
-__all__ = ["Verdict", "paired_verdict", "mean_table", "write_report"]
+__all__ = ["Finding", "slope_finding", "finding_lines", "summary_table", "mean_table", "ceiling_table",
+           "load_for_report", "write_report", "paired_verdict"]
+
+FLOOR_FRACTION = 0.1  # below this fraction of the ceiling a model has learned too little to compare
+KL_FLOOR_FRACTION = 0.9  # above this fraction of a uniform model's KL, likewise
 
 
 @dataclasses.dataclass(frozen=True)
-class Verdict:
-    word: str  # "held" | "did not hold" | "inconclusive"
-    estimate: float
-    low: float
-    high: float
-    n: int
+class Finding:
+    """One claim's verdict, with what it was measured against."""
 
-    def __str__(self):
-        return f"**{self.word}** (estimate {self.estimate:+.3f}, 95% interval [{self.low:+.3f}, {self.high:+.3f}], n = {self.n})"
+    experiment: str
+    claim: str
+    verdict: Verdict
+    effect: str = ""  # what the estimate measures (units)
+    ceiling: str = ""  # the ceiling the levels are read against
+    limits: str = ""  # what limits the comparison here
 
 
-def paired_verdict(differences) -> Verdict:
-    """The claim 'difference > 0', judged by a t-interval over paired (per-seed) differences."""
-    d = np.asarray(differences, float)
-    d = d[np.isfinite(d)]
-    n = len(d)
-    if n < 2:
-        return Verdict("inconclusive", float(d.mean()) if n else float("nan"), float("nan"), float("nan"), n)
-    half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n)
-    lo, hi = d.mean() - half, d.mean() + half
-    word = "held" if lo > 0 else "did not hold" if hi < 0 else "inconclusive"
-    return Verdict(word, float(d.mean()), float(lo), float(hi), n)
+def _pivot(df: pd.DataFrame, model: str, metric: str, x: str) -> pd.DataFrame:
+    return df[df["model"] == model].pivot_table(index="seed", columns=x, values=metric)
+
+
+def _levels(df, model, metric, x):
+    return df[df["model"] == model].groupby(x)[metric].mean()
+
+
+def slope_finding(experiment: str, df: pd.DataFrame, local: str, ref: str, metric: str, title: str, *,
+                  higher_is_better: bool, negligible: float, x: str = "n_docs") -> Finding:
+    """Does `local` fall further behind `ref` on `metric` as log10(x) grows? (slope of the paired gap)"""
+    a, b = _pivot(df, local, metric, x), _pivot(df, ref, metric, x)
+    gap = (b - a) if higher_is_better else (a - b)
+    long = gap.stack().rename("gap").reset_index()
+    what = "Success@1 / ceiling" if metric == "rel_success1" else "KL" if metric == "kl_true" else metric
+    claim_text = f"{title}: gap on {what} grows with log N"
+    effect = f"slope of the gap per decade of {x}"
+    xs = sorted(set(df[x]))
+    lo_a, lo_b = _levels(df, local, metric, x), _levels(df, ref, metric, x)
+    if metric == "rel_success1":
+        ceiling = "feasible Success@1 " + _range(df, "feasible_success1", x)
+        top = max(lo_a.max(), lo_b.max())
+        limits = f"models reach {min(lo_a.min(), lo_b.min()):.2f}-{top:.2f} of the ceiling"
+    else:
+        ceiling = "feasible KL " + _range(df, "feasible_kl", x) + " nats"
+        limits = f"KL {min(lo_a.min(), lo_b.min()):.3f}-{max(lo_a.max(), lo_b.max()):.3f} nats"
+    pair = df[df["model"].isin([local, ref])]
+    if "converged" in pair and (pair["converged"] == 0).any():
+        bad = pair[pair["converged"] == 0]
+        where = ", ".join(f"{label(m)} at {x} = {n:,}" for m, n in sorted(set(zip(bad["model"], bad[x]))))
+        verdict = not_testable(f"{len(bad)} of {len(pair)} runs had not converged ({where})", len(gap))
+    elif not xs or len(xs) < 2:
+        verdict = not_testable(f"one {x} only", len(gap))
+    elif metric == "rel_success1" and min(lo_a.get(xs[0], np.nan), lo_b.get(xs[0], np.nan)) < FLOOR_FRACTION:
+        verdict = not_testable(f"a model sits below {FLOOR_FRACTION:.0%} of the ceiling already at {x} = {xs[0]:,}",
+                               len(gap))
+    elif metric == "kl_true" and "kl_uniform" in df and max(lo_a.get(xs[0], 0), lo_b.get(xs[0], 0)) > \
+            KL_FLOOR_FRACTION * df.loc[df[x] == xs[0], "kl_uniform"].mean():
+        verdict = not_testable(f"a model is near a uniform guess already at {x} = {xs[0]:,}", len(gap))
+    else:
+        verdict = effect_verdict(slope_effects(long, x).to_numpy(), negligible)
+    return Finding(experiment, claim_text, verdict, effect, ceiling, limits)
+
+
+def _range(df, column, x) -> str:
+    if column not in df:
+        return "(not recorded)"
+    m = df.groupby(x)[column].mean()
+    return f"{m.iloc[0]:.3g}" if len(m) == 1 or np.isclose(m.min(), m.max(), rtol=0.005) else \
+        f"{m.iloc[0]:.3g} -> {m.iloc[-1]:.3g}"
+
+
+def finding_lines(findings: list[Finding]) -> list[str]:
+    return [f"- {f.claim}: {f.verdict}" for f in findings]
+
+
+def summary_table(findings: list[Finding]) -> str:
+    lines = ["| experiment | claim | verdict | effect [95% interval] | ceiling | seeds | what limits it |",
+             "|---|---|---|---|---|---|---|"]
+    for f in findings:
+        v = f.verdict
+        limit = v.why if v.word == "not testable here" else f.limits
+        if v.word == "inconclusive" and np.isfinite(v.mde):
+            limit = (f"minimum detectable effect {v.mde:.3f}"
+                     + (f"; ~{v.seeds_needed} seeds would resolve it" if v.seeds_needed else "") + f"; {f.limits}")
+        effect = "" if v.word == "not testable here" else f"{v.interval()} ({f.effect})"
+        lines.append(f"| {f.experiment} | {f.claim} | **{v.word}** | {effect} | {f.ceiling} | {v.n} | {limit} |")
+    return "\n".join(lines)
 
 
 def mean_table(df: pd.DataFrame, index: str, columns: str, value: str, fmt: str = "{:.3f}") -> str:
-    """A markdown table of mean ± 95% half-width across seeds."""
-    from figures.common import seed_summary
-
+    """A markdown table of mean ± 95% half-width across seeds (no interval with one seed)."""
     s = seed_summary(df, [index, columns], value)
     cols = sorted(s[columns].unique())
-    lines = [f"| {index} | " + " | ".join(str(c) for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines = [f"| {index} | " + " | ".join(f"{c:,}" if isinstance(c, (int, np.integer)) else str(c) for c in cols)
+             + " |", "|---" * (len(cols) + 1) + "|"]
     for key, rows in s.groupby(index, sort=False):
         cells = []
         for c in cols:
             r = rows[rows[columns] == c]
-            if r.empty:
+            if r.empty or not np.isfinite(r["mean"].iloc[0]):
                 cells.append("")
             else:
                 m, h = r["mean"].iloc[0], r["ci"].iloc[0]
@@ -60,20 +128,58 @@ def mean_table(df: pd.DataFrame, index: str, columns: str, value: str, fmt: str 
     return "\n".join(lines)
 
 
+CEILINGS = (("bayes_success1", "Bayes Success@1 (E max p*)"), ("eff_docs", "effective documents exp H(p*)"),
+            ("top_gap", "top-1/top-2 log gap (nats)"), ("feasible_success1", "feasible Success@1 (from features)"),
+            ("feasible_kl", "feasible KL (nats, irreducible)"))
+
+
+def ceiling_table(df: pd.DataFrame, x: str = "n_docs") -> str:
+    """The corpora's ceilings against x (one row per ceiling)."""
+    present = [(c, name) for c, name in CEILINGS if c in df]
+    if not present:
+        return "(no ceilings recorded)"
+    one = df.drop_duplicates(["seed", x])
+    xs = sorted(one[x].unique())
+    lines = ["| ceiling | " + " | ".join(f"{v:,}" for v in xs) + " |", "|---" * (len(xs) + 1) + "|"]
+    for column, name in present:
+        m = one.groupby(x)[column].mean()
+        lines.append(f"| {name} | " + " | ".join(f"{m[v]:.3g}" for v in xs) + " |")
+    return "\n".join(lines)
+
+
+def load_for_report(out, name: str, module) -> tuple[pd.DataFrame, int]:
+    """The records of one experiment, one configuration per cell (see the module docstring)."""
+    df = store.load(out, name)
+    cell = ["model", *getattr(module, "AXES", ())]
+    return one_config_per_cell(df, cell)
+
+
 def write_report(out, preset: str = "quick", seconds: float | None = None) -> Path:
     out = Path(out)
-    parts = ["# grdr report", ""]
-    if seconds is not None:
-        parts += [f"Preset `{preset}`; {seconds:.0f} s of wall time for this demo run.", ""]
+    sections, findings = [], []
     for name in EXPERIMENTS:
         module = load_experiment(name)
-        df = store.load(out, name)
+        df, dropped = load_for_report(out, name, module)
         if df.empty:
             continue
-        parts += [f"## {name}", "", f"Claim: {(module.__doc__ or '').strip().splitlines()[0]}", ""]
+        if hasattr(module, "findings"):
+            findings += module.findings(df)
+        body = [f"## {name}", "", f"Claim: {claim(module)}", ""]
+        if dropped:
+            body += [f"({dropped} older records of the same cells under other settings are left out; "
+                     "seeds are pooled only within one configuration.)", ""]
         if (out / "figures" / f"{name}.png").exists():
-            parts += [f"![{name}](figures/{name}.png)", ""]
-        parts += [module.report(df), ""]
+            body += [f"![{name}](figures/{name}.png)", ""]
+        sections += body + [module.report(df), ""]
+    head = ["# grdr report", ""]
+    if seconds is not None:
+        head += [f"Preset `{preset}`; {seconds:.0f} s of wall time for this demo run.", ""]
+    if findings:
+        decided = sum(f.verdict.decisive for f in findings)
+        head += ["## Summary", "",
+                 f"{decided} of {len(findings)} claims decided (held or did not hold). Verdicts read a 95% "
+                 "interval over seeds (each seed its own corpus); see the sections below for the tables.", "",
+                 summary_table(findings), ""]
     path = out / "report.md"
-    path.write_text("\n".join(parts))
+    path.write_text("\n".join(head + sections))
     return path

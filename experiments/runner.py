@@ -1,10 +1,14 @@
 """Runs an experiment's sweep: groups points that differ only in seed (trained together under
 vmap), skips points whose record exists, writes one record per run as soon as its group is done.
+
+An experiment module provides NAME, Config, PRESETS, `sweep(cfg)` (yielding points with a
+`record()` flat config and a `seed`), `report(df)`, and either `measure(model, corpus, docids,
+point)` (extra metrics for the shared train-and-evaluate path of experiments.pipeline) or its own
+`run_group(cfg, points, out)` (experiments that are not "train a model on a synthetic corpus").
 """
 from __future__ import annotations
 
 import importlib
-import inspect
 import time
 from collections import OrderedDict
 
@@ -12,7 +16,7 @@ from tqdm.auto import tqdm
 
 from experiments import store
 
-__all__ = ["EXPERIMENTS", "load_experiment", "run_experiment"]
+__all__ = ["EXPERIMENTS", "load_experiment", "claim", "groups", "run_experiment"]
 
 EXPERIMENTS = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling")
 
@@ -27,28 +31,40 @@ def claim(module) -> str:
     return (module.__doc__ or "").strip().splitlines()[0]
 
 
+def groups(module, cfg) -> list[list]:
+    """The sweep's points, grouped by everything but the seed (one vmapped training each)."""
+    found: OrderedDict = OrderedDict()
+    for point in module.sweep(cfg):
+        key = point.group_key()
+        found.setdefault(key, []).append(point)
+    return list(found.values())
+
+
+def _run_group(module, cfg, points, out):
+    if hasattr(module, "run_group"):
+        return module.run_group(cfg, points, out)
+    from experiments.pipeline import train_and_evaluate
+
+    return train_and_evaluate(points, getattr(module, "measure", None))
+
+
 def run_experiment(module, cfg, out, progress: bool = True) -> dict:
     """Run every point of module.sweep(cfg) not yet stored under `out`. Returns counts."""
-    name = module.__name__.rsplit(".", 1)[-1]
-    groups: OrderedDict = OrderedDict()
-    for point in module.sweep(cfg):
-        key = tuple(sorted((k, repr(v)) for k, v in point.items() if k != "seed"))
-        groups.setdefault(key, []).append(point)
+    name = module.NAME
+    todo_groups = groups(module, cfg)
     done = skipped = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=sum(len(g) for g in groups.values()), desc=name, disable=not progress, unit="run")
-    for points in groups.values():
-        todo = [p for p in points if not store.exists(out, name, p)]
+    bar = tqdm(total=sum(len(g) for g in todo_groups), desc=name, disable=not progress, unit="run")
+    for points in todo_groups:
+        todo = [p for p in points if not store.exists(out, name, p.record())]
         skipped += len(points) - len(todo)
         bar.update(len(points) - len(todo))
         if not todo:
             continue
-        # experiments that write files beside their records (e.g. TREC runs) take the results folder
-        wants_out = "out" in inspect.signature(module.run_point).parameters
-        results, seconds = module.run_point(cfg, todo, out=out) if wants_out else module.run_point(cfg, todo)
+        results, seconds = _run_group(module, cfg, todo, out)
         for point, (metrics, extra) in zip(todo, results):
-            derived = {"params": extra.pop("params")} if "params" in extra else None
-            store.write_record(out, name, point, metrics, seconds / len(todo), derived, train=extra)
+            derived = {k: extra.pop(k) for k in ("params", "corpus_seed_used") if k in extra} or None
+            store.write_record(out, name, point.record(), metrics, seconds / len(todo), derived, train=extra)
         done += len(todo)
         bar.update(len(todo))
     bar.close()

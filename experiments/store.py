@@ -1,4 +1,4 @@
-"""Results store: one JSON record per run at <out>/<experiment>/<run_id>.json (DESIGN.md section 3).
+"""Results store: one JSON record per run at <out>/<experiment>/<run_id>.json (docs/design.md, section 3).
 
 run_id is a hash of the full resolved configuration, so a rerun of the same point finds its record
 and skips it. Writes go to a temporary file in the same folder and are renamed into place, so an
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["run_id", "record_path", "exists", "write_record", "read_record", "load", "versions"]
+__all__ = ["run_id", "config_id", "record_path", "exists", "write_record", "read_record", "load", "versions"]
 
 _PACKAGES = ("grdr", "jax", "jaxlib", "flax", "optax", "numpy")
 
@@ -86,11 +86,19 @@ def read_record(path) -> dict:
             raise ValueError(f"{path}: not a valid results record ({e})") from e
 
 
+def config_id(config: Mapping) -> str:
+    """A hash of a flat config without its seed: the runs that may be pooled across seeds."""
+    return run_id("", {k: v for k, v in config.items() if k != "seed"})
+
+
 def load(out, experiment: str) -> pd.DataFrame:
-    """A tidy DataFrame: one row per run, config and metrics as columns (plus run_id, seconds)."""
+    """A tidy DataFrame: one row per run, config and metrics as columns, plus run_id, seconds,
+    config_id (the config without its seed) and mtime (when the record was written)."""
     folder = Path(out) / experiment
     rows = []
     for path in sorted(folder.glob("*.json")):
         rec = read_record(path)
-        rows.append({"run_id": rec["run_id"], **rec["config"], **rec["metrics"], "seconds": rec["seconds"]})
+        config = {k: v for k, v in rec["config"].items() if k != "params"}
+        rows.append({"run_id": rec["run_id"], **rec["config"], **rec["metrics"], "seconds": rec["seconds"],
+                     "config_id": config_id(config), "mtime": path.stat().st_mtime})
     return pd.DataFrame(rows)

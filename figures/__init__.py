@@ -10,13 +10,14 @@ __all__ = ["FIGURES", "render_all"]
 FIGURES = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling")
 
 
-def render_all(out) -> list[Path]:
-    """Render every figure whose experiment has records under `out`; return the PNG paths."""
+def render_all(out, only=None) -> list[Path]:
+    """Render every figure (or those named in `only`) whose experiment has records under `out`;
+    return the PNG paths."""
     from experiments.store import load
     from figures.common import plt
 
     paths = []
-    for name in FIGURES:
+    for name in FIGURES if only is None else [f for f in FIGURES if f in only]:
         module = importlib.import_module(f"figures.{name}")
         df = load(out, module.EXPERIMENT)
         if df.empty:

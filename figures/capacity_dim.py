@@ -2,19 +2,11 @@
 corpus, with the Eckart-Young floor at rank D and the transition at D = R (R+1) marked."""
 from __future__ import annotations
 
-from experiments.capacity_dim import LABELS, transition_dim
-from figures.common import plt, seed_summary
+from experiments.variants import VARIANTS
+from figures.common import line_with_band, plt
+from theory.rank import dr_transition_dim
 
 EXPERIMENT = "capacity_dim"
-
-_COLORS = {"dr_global_table": "tab:blue", "dr_global": "tab:cyan", "atomic_gr": "tab:green", "seq_gr": "tab:red"}
-
-
-def _line(ax, df, value, model):
-    s = seed_summary(df[df["model"] == model], ["dim"], value).sort_values("dim")
-    color = _COLORS.get(model)
-    ax.plot(s["dim"], s["mean"], marker="o", label=LABELS.get(model, model), color=color)
-    ax.fill_between(s["dim"], s["mean"] - s["ci"].fillna(0), s["mean"] + s["ci"].fillna(0), alpha=0.2, color=color)
 
 
 def plot(df):
@@ -22,14 +14,14 @@ def plot(df):
     fig, axes = plt.subplots(len(corpora), 3, figsize=(15, 4.2 * len(corpora)), constrained_layout=True, squeeze=False)
     panels = [("kl_true", "KL(p* || model)  [nats]"), ("Success@1", "Success@1 (top-1 = argmax of p*)"),
               ("rowshift_sq_err", "min over row shifts of ||log p* - log p||²  per query  [nats²]")]
-    models = [m for m in LABELS if m in set(df["model"])]
+    models = [m for m in VARIANTS if m in set(df["model"])]
     for row, (rank, zipf) in zip(axes, corpora):
         sub = df[(df["corpus_latent_rank"] == rank) & (df["corpus_zipf"] == zipf)]
         bias = bool(sub.loc[sub["kind"] == "dr", "doc_bias"].any())
-        d_star = transition_dim(int(rank), float(zipf), bias)
+        d_star = dr_transition_dim(int(rank), float(zipf) > 0, bias)
         for ax, (value, label) in zip(row, panels):
             for model in models:
-                _line(ax, sub, value, model)
+                line_with_band(ax, sub, "dim", value, model)
             if value == "rowshift_sq_err":
                 floor = sub.groupby("dim")["ey_floor_dim"].mean().sort_index()
                 ax.plot(floor.index, floor.to_numpy(), "k--", label="Eckart-Young floor at rank D (theory)")

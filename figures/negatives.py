@@ -21,7 +21,7 @@ def _line(ax, df, value, sampler, logq, **style):
     color = _COLORS[sampler]
     ax.plot(s["n_docs"], s["mean"], color=color, marker="o" if logq else "s", linestyle="-" if logq else "--",
             **style)
-    ax.fill_between(s["n_docs"], s["mean"] - s["ci"].fillna(0), s["mean"] + s["ci"].fillna(0), color=color,
+    ax.fill_between(s["n_docs"], s["low"].fillna(s["mean"]), s["high"].fillna(s["mean"]), color=color,
                     alpha=0.15)
 
 

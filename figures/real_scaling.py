@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from matplotlib.ticker import NullFormatter
 
-from figures.common import LABELS, line_with_band, plt, seed_summary
+from experiments.variants import VARIANTS
+from figures.common import label, line_with_band, plt, seed_summary
 
 EXPERIMENT = "real_scaling"
 LIMIT_CREDIT = "LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0"
@@ -46,7 +47,7 @@ def plot(df):
         d = df[df["path"] == path]
         base = d[d["model"] == "bm25"]
         runs = d[d["sweep"] == kind]
-        models = [m for m in LABELS if m in set(runs["model"])]
+        models = [m for m in VARIANTS if m in set(runs["model"])]
         credit |= "limit" in path.lower()
         if kind == "size":
             if not runs.empty:
@@ -90,12 +91,12 @@ def _dim_table(ax, runs):
     """The R@2 means as a small table: the numbers the note reports."""
     s = seed_summary(runs, ["model", "dim"], "R@2")
     widths = sorted(s["dim"].unique())
-    models = [m for m in LABELS if m in set(s["model"])]
+    models = [m for m in VARIANTS if m in set(s["model"])]
     cells = [[f"{s[(s['model'] == m) & (s['dim'] == w)]['mean'].iloc[0]:.3f}"
               if ((s["model"] == m) & (s["dim"] == w)).any() else "" for w in widths] for m in models]
     ax.axis("off")
     ax.grid(False)
-    table = ax.table(cellText=cells, rowLabels=[LABELS[m] for m in models],
+    table = ax.table(cellText=cells, rowLabels=[label(m) for m in models],
                      colLabels=[f"{int(w)}" for w in widths], loc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)

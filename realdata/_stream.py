@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.real.errors import FormatError, snippet
+from realdata.errors import FormatError, snippet
 
 
 def require_file(path: Path, layout: str) -> Path:

@@ -13,10 +13,10 @@ import json
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from experiments.real._stream import IdIndex, iter_jsonl, iter_tsv, parse_relevance, require_file
-from experiments.real.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
+from realdata._stream import IdIndex, iter_jsonl, iter_tsv, parse_relevance, require_file
+from realdata.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
                                          gather_queries)
-from experiments.real.errors import FormatError
+from realdata.errors import FormatError
 
 LAYOUT = ("BEIR layout: corpus.jsonl, queries.jsonl and qrels/<split>.tsv (or qrels.jsonl)")
 QRELS_HEADER = ["query-id", "corpus-id", "score"]

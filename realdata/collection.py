@@ -7,7 +7,7 @@ from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from experiments.real.errors import DroppedQrelsWarning, FormatError
+from realdata.errors import DroppedQrelsWarning, FormatError
 
 OnUnknown = Literal["error", "drop"]
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from experiments.real._stream import IdIndex, iter_csv_tsv, iter_tsv, require_file
-from experiments.real.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
+from realdata._stream import IdIndex, iter_csv_tsv, iter_tsv, require_file
+from realdata.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
                                          gather_queries)
-from experiments.real.errors import FormatError
+from realdata.errors import FormatError
 
 LAYOUT = "NQ320k layout of NCI: NQ_doc_content.tsv and nq_<split>_doc_newid.tsv"
 DOCS_FILE = "NQ_doc_content.tsv"

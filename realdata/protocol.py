@@ -21,10 +21,10 @@ from typing import Literal
 
 import numpy as np
 
-from experiments.real.collection import Collection
-from experiments.real.corpus_size import nested_corpora
-from experiments.real.features import HashTfidfConfig, fit_hash_tfidf
-from experiments.real.readers import read_collection, scan_doc_ids
+from realdata.collection import Collection
+from realdata.corpus_size import nested_corpora
+from realdata.features import HashTfidfConfig, fit_hash_tfidf
+from realdata.readers import read_collection, scan_doc_ids
 
 __all__ = ["RealSpec", "Prepared", "CorpusPoint", "prepare", "auto_sizes", "docid_features"]
 
@@ -262,7 +262,7 @@ def _anchor(head: Collection, train_docs: set[str]) -> Collection:
 
 def _featurizer(spec: RealSpec, doc_texts):
     if spec.features == "minilm":
-        from experiments.real.minilm import load_minilm
+        from realdata.minilm import load_minilm
 
         model = load_minilm()
         return lambda texts: model.encode(list(texts))

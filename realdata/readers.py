@@ -5,10 +5,10 @@ from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Literal
 
-from experiments.real.beir import iter_beir_doc_ids, read_beir
-from experiments.real.collection import Collection, OnUnknown
-from experiments.real.msmarco import iter_msmarco_doc_ids, read_msmarco
-from experiments.real.nq320k import iter_nq320k_doc_ids, read_nq320k
+from realdata.beir import iter_beir_doc_ids, read_beir
+from realdata.collection import Collection, OnUnknown
+from realdata.msmarco import iter_msmarco_doc_ids, read_msmarco
+from realdata.nq320k import iter_nq320k_doc_ids, read_nq320k
 
 Format = Literal["msmarco", "nq320k", "beir"]
 _READERS = {"msmarco": (read_msmarco, iter_msmarco_doc_ids, "dev"),

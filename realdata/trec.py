@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.real._stream import iter_tsv, parse_relevance
-from experiments.real.collection import QrelsBuilder
-from experiments.real.errors import FormatError
+from realdata._stream import iter_tsv, parse_relevance
+from realdata.collection import QrelsBuilder
+from realdata.errors import FormatError
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]

@@ -2,7 +2,7 @@
 
 A `CorpusSpec` fixes everything; `make_corpus(spec)` is deterministic in `spec.seed`.
 
-Generative story (DESIGN.md section 1, notation R = latent rank):
+Generative story (docs/design.md, section 1, notation R = latent rank):
 - documents sit around a hierarchy of cluster centres (`branching` children per node, `depth`
   levels), so that semantic docids built from document features have meaning: z_d is the unit
   normalisation of its leaf centre plus noise, z_d in R^R;
@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CorpusSpec", "Corpus", "QuerySet", "make_corpus", "log_posterior_chunks", "log_posterior_rows"]
+__all__ = ["CorpusSpec", "Corpus", "QuerySet", "make_corpus", "log_posterior_chunks", "log_posterior_rows",
+           "posterior_marginal"]
 
 _FEATURE_MAPS = ("linear", "mlp")
 _POSITIVES = ("sample", "argmax")
@@ -37,24 +38,47 @@ class CorpusSpec:
     """Every knob of a synthetic corpus. Invalid values fail here, naming the field."""
 
     n_docs: int = 10_000
+    """N, the number of documents."""
     n_train_queries: int = 20_000
+    """Training queries; each carries one positive drawn from p*(.|q) (or its argmax)."""
     n_test_queries: int = 500
+    """Test queries, judged by the top `qrels_k` documents of p*(.|q)."""
     latent_rank: int = 16
+    """R, the true rank of the log-posterior (dimension of the query and document latents)."""
     branching: int = 8
+    """Children per node of the hierarchy of cluster centres the documents sit around."""
     depth: int = 2
+    """Levels of that hierarchy."""
     cluster_spread: float = 0.6
+    """Scale of each level's centres relative to the level above."""
     doc_noise: float = 0.5
+    """Spread of a document's latent around its leaf centre (relative to the leaf level's scale)."""
     beta: float = 12.0
+    """Sharpness: log p*(d|q) = beta u_q . z_d + ...; larger beta gives a peakier posterior."""
     zipf: float = 0.0
+    """Popularity exponent: pi_d ~ rank^-zipf (0: every document equally popular)."""
     popularity_weight: float = 1.0
+    """Weight of log pi_d in the log-posterior."""
     query_noise: float = 0.5
+    """Spread of a query's latent around the document it is about (sets how flat p* is)."""
     feature_dim: int = 32
+    """F, the dimension of the observed query and document features."""
     feature_map: str = "linear"
-    feature_noise: float = 0.05
+    """Map from latents to features: "linear" or "mlp" (a random tanh MLP)."""
+    query_feature_noise: float = 0.05
+    """Gaussian noise on observed query features: the irreducible part of any model's error."""
+    doc_feature_noise: float = 0.05
+    """Gaussian noise on observed document features (a free document table does not see it)."""
     positives: str = "sample"
+    """Training positives: "sample" (drawn from p*(.|q)) or "argmax"."""
     qrels_k: int = 1
+    """Relevant documents per test query: the top qrels_k of p*."""
+    train_top_k: int = 0
+    """Top documents of p* stored per training query (with their log p*), for denoised hard negatives."""
     chunk_size: int = 16_384
+    """Documents per chunk of the streamed posterior (memory, not results)."""
     seed: int = 0
+    """Seed of the corpus: latents, features, queries and positives."""
 
     def __post_init__(self):
         def need(ok, field, expected):
@@ -67,13 +91,16 @@ class CorpusSpec:
         need(self.latent_rank >= 1, "latent_rank", "at least 1")
         need(self.branching >= 2, "branching", "at least 2")
         need(self.depth >= 1, "depth", "at least 1")
-        for field in ("cluster_spread", "doc_noise", "query_noise", "feature_noise", "zipf", "beta"):
+        for field in ("cluster_spread", "doc_noise", "query_noise", "query_feature_noise", "doc_feature_noise", "zipf",
+                      "beta", "popularity_weight"):
             need(getattr(self, field) >= 0, field, "a non-negative number")
         need(self.feature_dim >= 1, "feature_dim", "at least 1")
         need(self.feature_map in _FEATURE_MAPS, "feature_map", f"one of {_FEATURE_MAPS}")
         need(self.positives in _POSITIVES, "positives", f"one of {_POSITIVES}")
         need(1 <= self.qrels_k <= self.n_docs, "qrels_k", f"an integer in [1, n_docs={self.n_docs}]")
+        need(0 <= self.train_top_k <= self.n_docs, "train_top_k", f"an integer in [0, n_docs={self.n_docs}]")
         need(self.chunk_size >= 1, "chunk_size", "at least 1")
+        need(self.seed >= 0, "seed", "a non-negative integer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +111,8 @@ class QuerySet:
     features_MxF: np.ndarray
     log_normalizer_M: np.ndarray  # log Z_q of the true posterior
     pos_M: np.ndarray  # training: d+ per query; test: argmax of p*
-    qrels_MxQ: np.ndarray  # top-qrels_k documents of p*, best first (test queries)
+    qrels_MxQ: np.ndarray  # top documents of p*, best first (test: qrels_k; training: train_top_k)
+    top_log_p_MxQ: np.ndarray  # log p* of those documents
 
     @property
     def size(self) -> int:
@@ -211,12 +239,13 @@ def _scan_posterior(key, q_MxR, z_CxcxR, bias_Cxc, *, n_docs, qrels_k):
         jnp.zeros((M,), jnp.int32),
     )
     starts = jnp.arange(n_chunks, dtype=jnp.int32) * c
-    (lse_M, _, top_i_MxK, draw_M), _ = jax.lax.scan(body, init, (z_CxcxR, bias_Cxc, starts))
-    return lse_M, top_i_MxK, draw_M
+    (lse_M, top_s_MxK, top_i_MxK, draw_M), _ = jax.lax.scan(body, init, (z_CxcxR, bias_Cxc, starts))
+    return lse_M, top_s_MxK - lse_M[:, None], top_i_MxK, draw_M
 
 
 def _posterior_pass(spec, key, u_MxR, z_NxR, bias_N, top_k, query_block=1024):
-    """log Z, top-k and a draw of p* for every query, in query blocks x document chunks."""
+    """log Z, the top-k of p* (log-probabilities and documents) and a draw of p* for every query,
+    in query blocks x document chunks."""
     c = min(spec.chunk_size, z_NxR.shape[0])
     z_CxcxR = jnp.asarray(_padded_chunks(z_NxR, c))
     bias_Cxc = jnp.asarray(_padded_chunks(bias_N, c))
@@ -228,8 +257,7 @@ def _posterior_pass(spec, key, u_MxR, z_NxR, bias_N, top_k, query_block=1024):
                         n_docs=z_NxR.shape[0], qrels_k=top_k)
         for i, q in enumerate(q_all)
     ]
-    lse, top, draw = (np.concatenate([np.asarray(o[j]) for o in outs])[:M] for j in range(3))
-    return lse, top, draw
+    return tuple(np.concatenate([np.asarray(o[j]) for o in outs])[:M] for j in range(4))
 
 
 def make_corpus(spec: CorpusSpec) -> Corpus:
@@ -242,21 +270,22 @@ def make_corpus(spec: CorpusSpec) -> Corpus:
     log_pi_N -= np.logaddexp.reduce(log_pi_N)
     bias_N = (spec.popularity_weight * log_pi_N).astype(np.float32)
     fmap = _feature_map(spec, rng)
-    doc_features = _features(fmap, z_NxR, spec.feature_noise, rng)
+    doc_features = _features(fmap, z_NxR, spec.doc_feature_noise, rng)
 
     def queries(m, key, top_k):
         target_M = rng.choice(spec.n_docs, size=m, p=np.exp(log_pi_N))
         u = _unit(z_NxR[target_M] + spec.query_noise * rng.standard_normal((m, spec.latent_rank)) / np.sqrt(spec.latent_rank))
         u = u.astype(np.float32)
-        lse, top, draw = _posterior_pass(spec, key, u, z_NxR, bias_N, top_k)
-        return u, _features(fmap, u, spec.feature_noise, rng), lse, top, draw
+        lse, top_log_p, top, draw = _posterior_pass(spec, key, u, z_NxR, bias_N, top_k)
+        return u, _features(fmap, u, spec.query_feature_noise, rng), lse, top_log_p, top, draw
 
-    train_k = 0 if spec.positives == "sample" else 1
-    u, f, lse, top, draw = queries(spec.n_train_queries, jax.random.fold_in(key, 1), train_k)
+    train_k = max(spec.train_top_k, int(spec.positives == "argmax"))
+    u, f, lse, top_log_p, top, draw = queries(spec.n_train_queries, jax.random.fold_in(key, 1), train_k)
     pos = draw if spec.positives == "sample" else top[:, 0]
-    train = QuerySet(u, f, lse, pos.astype(np.int32), top.astype(np.int32))
-    u, f, lse, top, _ = queries(spec.n_test_queries, jax.random.fold_in(key, 2), spec.qrels_k)
-    test = QuerySet(u, f, lse, top[:, 0].astype(np.int32), top.astype(np.int32))
+    keep = spec.train_top_k
+    train = QuerySet(u, f, lse, pos.astype(np.int32), top[:, :keep].astype(np.int32), top_log_p[:, :keep])
+    u, f, lse, top_log_p, top, _ = queries(spec.n_test_queries, jax.random.fold_in(key, 2), spec.qrels_k)
+    test = QuerySet(u, f, lse, top[:, 0].astype(np.int32), top.astype(np.int32), top_log_p)
     return Corpus(spec, z_NxR, doc_features, bias_N, np.exp(log_pi_N), path, train, test)
 
 
@@ -274,3 +303,13 @@ def log_posterior_rows(corpus: Corpus, queries: QuerySet, start: int, stop: int)
     q_mxR = corpus.spec.beta * queries.latents_MxR[start:stop]
     logits = q_mxR @ corpus.doc_latents_NxR.T + corpus.doc_log_prior_N[None, :]
     return logits - queries.log_normalizer_M[start:stop, None]
+
+
+def posterior_marginal(corpus: Corpus, queries: QuerySet, block: int = 1_000) -> np.ndarray:
+    """E_q p*(d|q) over `queries` (float64, sums to one): the population popularity proposal,
+    which in-batch negatives of i.i.d. batches draw from, strictly positive unlike its sample."""
+    total_N = np.zeros(corpus.n_docs)
+    for start in range(0, queries.size, block):
+        stop = min(start + block, queries.size)
+        total_N += np.exp(log_posterior_rows(corpus, queries, start, stop).astype(np.float64)).sum(axis=0)
+    return total_N / total_N.sum()

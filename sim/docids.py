@@ -1,6 +1,6 @@
 """Document identifiers for generative retrieval, and the trie tables that decoding uses.
 
-Three schemes (DESIGN.md section 2):
+Three schemes (docs/design.md, section 2):
 - atomic: one token per document (L = 1, V = N), a softmax over all docids;
 - random: a random balanced V-ary tree, L = ceil(log_V N) tokens;
 - semantic: balanced hierarchical k-means over document features, so that documents sharing a
@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Docids", "atomic_docids", "random_tree_docids", "semantic_docids", "make_docids"]
+__all__ = ["Docids", "DocidSpec", "SCHEMES", "atomic_docids", "random_tree_docids", "semantic_docids", "make_docids"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,13 +152,41 @@ def semantic_docids(features_NxF: np.ndarray, vocab: int, seed: int = 0) -> Doci
     return trie_from_codes("semantic", codes, vocab)
 
 
+@dataclasses.dataclass(frozen=True)
+class DocidSpec:
+    """Which docids a generative model decodes (SeqGR; AtomicGR's are always atomic)."""
+
+    scheme: str = "semantic"
+    """atomic, random (a random balanced V-ary tree) or semantic (hierarchical k-means of features)."""
+    vocab: int = 10
+    """V, children per trie node (random and semantic)."""
+    seed: int = 0
+    """Seed of the random tree or of k-means."""
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"DocidSpec.scheme={self.scheme!r}: expected one of {tuple(SCHEMES)}")
+        if self.vocab < 2:
+            raise ValueError(f"DocidSpec.vocab={self.vocab}: expected at least 2 children per node")
+        if self.seed < 0:
+            raise ValueError(f"DocidSpec.seed={self.seed}: expected a non-negative integer")
+
+
+def _semantic(n_docs, vocab, features_NxF, seed):
+    if features_NxF is None:
+        raise ValueError("semantic docids need document features (features_NxF)")
+    return semantic_docids(features_NxF, vocab, seed)
+
+
+# scheme -> builder(n_docs, vocab, features_NxF, seed): a new scheme is one function and one entry
+SCHEMES = {
+    "atomic": lambda n_docs, vocab, features_NxF, seed: atomic_docids(n_docs),
+    "random": lambda n_docs, vocab, features_NxF, seed: random_tree_docids(n_docs, vocab, seed),
+    "semantic": _semantic,
+}
+
+
 def make_docids(kind: str, n_docs: int, *, vocab: int = 10, features_NxF: np.ndarray | None = None, seed: int = 0) -> Docids:
-    if kind == "atomic":
-        return atomic_docids(n_docs)
-    if kind == "random":
-        return random_tree_docids(n_docs, vocab, seed)
-    if kind == "semantic":
-        if features_NxF is None:
-            raise ValueError("semantic docids need document features (features_NxF)")
-        return semantic_docids(features_NxF, vocab, seed)
-    raise ValueError(f"docid kind={kind!r}: expected 'atomic', 'random' or 'semantic'")
+    if kind not in SCHEMES:
+        raise ValueError(f"docid kind={kind!r}: expected one of {tuple(SCHEMES)}")
+    return SCHEMES[kind](n_docs, vocab, features_NxF, seed)

@@ -1,6 +1,6 @@
 """Ranking metrics that agree with ir_measures, and the streamed KL to the true posterior.
 
-DESIGN.md sections 2-3. Two entry points compute the same numbers:
+docs/design.md, sections 2-3. Two entry points compute the same numbers:
 `ranking_metrics` on arrays (simulation: document indices, M up to ~1e4, K up to ~1000) and
 `evaluate` on ir_measures-style dicts (real data). Names follow ir_measures spelling:
 Success@k, P@k, R@k, RR, RR@k, AP, AP@k, nDCG, nDCG@k (relevance level 1, linear gains).

@@ -1,6 +1,6 @@
 """Exact top-k retrieval over a corpus in document chunks: one device, streamed, or sharded.
 
-DESIGN.md sections 2 and 4: no M x N score matrix is ever built. Scores are
+docs/design.md, sections 2 and 4: no M x N score matrix is ever built. Scores are
 s(q, d) = q.d / temperature + bias(d); the corpus is scanned in chunks (`lax.scan`, compiled
 once per shape), so memory is O(M * chunk) scores plus, for `topk`, O(M * merge_size / b)
 block maxima and ~16 MB of rescored rows.
@@ -321,7 +321,7 @@ def topk_sharded(
     merge_size: int = _DEFAULT_MERGE,
     temperature: float = 1.0,
 ) -> tuple[jax.Array, jax.Array]:
-    """`topk` with the document table sharded along N over `mesh` (DESIGN.md section 4).
+    """`topk` with the document table sharded along N over `mesh` (docs/design.md, section 4).
 
     Each shard runs the chunked top-k on its contiguous slice of documents; the S per-shard
     lists are all-gathered in shard order and merged by one more top_k, which keeps the

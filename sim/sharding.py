@@ -1,4 +1,4 @@
-"""Sharding along the document axis N over every device (DESIGN.md section 4).
+"""Sharding along the document axis N over every device (docs/design.md, section 4).
 
 A one-axis mesh named "docs" holds all devices. Arrays indexed by document (the document
 features, a free document table, AtomicGR's output table and biases, and their optimizer moments)

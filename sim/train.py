@@ -2,15 +2,18 @@
 
 `train(model_cfg, train_cfg, data, seeds)` returns the trained parameters of every seed (stacked
 along a leading axis) and the loss curve. DR and AtomicGR train with either objective
-(`global`: full softmax over all N; `local`: sampled softmax with K negatives from a proposal,
-logQ-corrected or not), so the objective can be isolated from the architecture; SeqGR trains by
-maximum likelihood over its trie-masked factorisation (`mle`), which is globally normalised by
-construction.
+(`global`: full softmax over all N; `local`: sampled softmax with K negatives from a proposal in
+`sim.samplers`, logQ-corrected or not), so the objective can be isolated from the architecture;
+SeqGR trains by maximum likelihood over its trie-masked factorisation (`mle`), which is globally
+normalised by construction. `data` is one TrainData shared by every seed, or one per seed (each
+seed its own corpus, same shapes), vmapped along with the parameters. A free document table can be
+updated row-sparsely (`sparse_table=True`, see `sim.sparse_train`). See docs/design.md, section 4.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
+import time
+from collections.abc import Sequence
 from functools import lru_cache, partial
 
 import jax
@@ -21,8 +24,9 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from sim.docids import Docids
+from sim.hard_pool import exclusions, hard_pool, pool_false_negatives
 from sim.models import ModelConfig, make_model
-from sim.negatives import SAMPLERS, needs_pool, popularity_cdf, sample_negatives
+from sim.samplers import SAMPLERS, get_sampler
 from sim.softmax import full_softmax_loss
 from theory.objectives import sampled_loss
 
@@ -38,25 +42,41 @@ class TrainingDiverged(FloatingPointError):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     objective: str = "global"
+    """global (full softmax), local (sampled softmax) or mle (SeqGR's factorised likelihood)."""
     sampler: str = "uniform"
+    """Proposal of the local objective's negatives (sim.samplers.SAMPLERS)."""
     num_negatives: int = 16
+    """K, negatives per query of the local objective."""
     logq: bool = False
+    """Correct the local objective's logits by -log(K Q(d|q))."""
     batch_size: int = 128
+    """B, training pairs per step."""
     steps: int = 1000
+    """Optimizer steps."""
     learning_rate: float = 3e-3
+    """Step size of AdamW (or SGD)."""
     weight_decay: float = 0.0
-    hard_refresh: int = 200  # steps between refreshes of the hard-negative pool
-    hard_pool: int = 32  # P: the pool is the model's top-P documents of each training query
-    steps_per_call: int = 100  # steps fused into one compiled scan (progress and NaN checks between)
-    optimizer: str = "adamw"  # "adamw" or "sgd"
-    sparse_table: bool = False  # row-sparse updates of a free document table (local objective only)
+    """AdamW's decoupled weight decay."""
+    hard_refresh: int = 200
+    """Steps between refreshes of the hard-negative pool."""
+    hard_pool: int = 32
+    """P: the pool is the model's top-P documents of each training query."""
+    denoise_mass: float = 0.5
+    """hard_denoised: the pool leaves out the top documents of p* that hold this much of its mass."""
+    steps_per_call: int = 100
+    """Steps fused into one compiled scan (progress, loss curve and NaN checks between calls)."""
+    optimizer: str = "adamw"
+    """adamw or sgd."""
+    sparse_table: bool = False
+    """Row-sparse updates of a free document table (local objective only)."""
     progress: bool = False
+    """Show a progress bar."""
 
     def __post_init__(self):
         if self.objective not in _OBJECTIVES:
             raise ValueError(f"TrainConfig.objective={self.objective!r}: expected one of {_OBJECTIVES}")
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"TrainConfig.sampler={self.sampler!r}: expected one of {SAMPLERS}")
+            raise ValueError(f"TrainConfig.sampler={self.sampler!r}: expected one of {tuple(SAMPLERS)}")
         for field in ("num_negatives", "batch_size", "steps", "hard_refresh", "hard_pool", "steps_per_call"):
             if getattr(self, field) < 1:
                 raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
@@ -68,16 +88,26 @@ class TrainConfig:
             raise ValueError("TrainConfig.sparse_table with weight_decay > 0: decay would have to touch every row")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate={self.learning_rate}: expected > 0")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"TrainConfig.weight_decay={self.weight_decay}: expected >= 0")
+        if not 0 < self.denoise_mass <= 1:
+            raise ValueError(f"TrainConfig.denoise_mass={self.denoise_mass}: expected in (0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainData:
-    """Training pairs and document side information, as arrays."""
+    """Training pairs and document side information, as arrays.
+
+    top_docs_MxT / top_log_p_MxT: the top documents of p* of each training query and their log p*
+    (synthetic corpora only), which the denoised hard-negative pool leaves out.
+    """
 
     query_features_MxF: np.ndarray
     pos_M: np.ndarray
     doc_features_NxF: np.ndarray
     docids: Docids | None = None
+    top_docs_MxT: np.ndarray | None = None
+    top_log_p_MxT: np.ndarray | None = None
 
     @property
     def n_docs(self) -> int:
@@ -85,7 +115,9 @@ class TrainData:
 
     @classmethod
     def from_corpus(cls, corpus, docids=None):
-        return cls(corpus.train.features_MxF, corpus.train.pos_M, corpus.doc_features_NxF, docids)
+        t = corpus.train
+        return cls(t.features_MxF, t.pos_M, corpus.doc_features_NxF, docids,
+                   t.qrels_MxQ if t.qrels_MxQ.shape[1] else None, t.top_log_p_MxQ if t.qrels_MxQ.shape[1] else None)
 
 
 @dataclasses.dataclass
@@ -96,6 +128,33 @@ class TrainResult:
     seconds: float
     compiles: int  # training programs compiled by this call (0 when an earlier call's are reused)
     call_seconds: tuple[float, ...] = ()  # wall time of each compiled call (the first includes compiling)
+    pool_false_negatives_S: np.ndarray | None = None  # share of the last hard pool inside the top p* mass
+
+    def loss_change_S(self) -> np.ndarray:
+        """Relative change of the mean loss over the last quarter of the calls against the quarter
+        before (negative: still falling); NaN with fewer than 4 calls."""
+        last, before, _ = self._quarters()
+        if last is None:
+            return np.full(self.losses_SxT.shape[0], np.nan)
+        return (last.mean(1) - before.mean(1)) / np.maximum(np.abs(last.mean(1)), 1e-12)
+
+    def converged_S(self, tolerance: float = 0.01) -> np.ndarray:
+        """Whether each seed's loss has stopped falling: over the last quarter of the calls it fell by
+        less than `tolerance` (relative) plus twice the standard error of the two quarters' means
+        (the loss of a call is a noisy mean of sampled pairs). True with fewer than 4 calls."""
+        last, before, w = self._quarters()
+        if last is None:
+            return np.ones(self.losses_SxT.shape[0], bool)
+        se = np.sqrt(last.var(1, ddof=1) / w + before.var(1, ddof=1) / w)
+        drop = before.mean(1) - last.mean(1)
+        return drop <= tolerance * np.abs(last.mean(1)) + 2 * se
+
+    def _quarters(self):
+        T = self.losses_SxT.shape[1]
+        w = T // 4
+        if w < 2:
+            return None, None, 0
+        return self.losses_SxT[:, -w:], self.losses_SxT[:, -2 * w:-w], w
 
 
 def model_at(result: TrainResult, i: int) -> nnx.Module:
@@ -116,10 +175,8 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, 
         emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
         return full_softmax_loss(q_BxD, emb_NxD, bias_N, pos, allow_blocks=allow_blocks).mean()
     B, K = pos.shape[0], cfg.num_negatives
-    neg_BxK, log_q_BxK = sample_negatives(
-        cfg.sampler, key, B, K, consts["doc_features"].shape[0],
-        pop_cdf_N=consts.get("pop_cdf"), pop_log_q_N=consts.get("pop_log_q"), pool_BxP=batch.get("pool"),
-    )
+    neg_BxK, log_q_BxK = get_sampler(cfg.sampler).draw(key, B, K, consts["doc_features"].shape[0], consts,
+                                                       batch.get("pool"))
     idx_BxK1 = jnp.concatenate([pos[:, None], neg_BxK], axis=1)
     emb, bias = model.doc_table(idx_BxK1.reshape(-1), consts["doc_features"])
     s_BxK1 = jnp.einsum("bd,bkd->bk", q_BxD, emb.reshape(B, K + 1, -1)) + bias.reshape(B, K + 1)
@@ -142,31 +199,37 @@ def _optimizer(cfg: TrainConfig):
 
 def _step_key(cfg: TrainConfig) -> TrainConfig:
     """The fields a compiled step does not depend on are reset, so equal programs share one cache entry."""
-    return dataclasses.replace(cfg, steps=1, steps_per_call=1, hard_refresh=1, progress=False)
+    return dataclasses.replace(cfg, steps=1, steps_per_call=1, hard_refresh=1, progress=False, denoise_mass=0.5)
+
+
+def _batch_rows(key, batch_size, data, pool_MxP):
+    rows = jax.random.randint(key, (batch_size,), 0, data["pos"].shape[0])
+    batch = {"query_features": data["query_features"][rows], "pos": data["pos"][rows]}
+    if pool_MxP is not None:
+        batch["pool"] = pool_MxP[rows]
+    return batch
 
 
 @lru_cache(maxsize=64)
-def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, allow_blocks: bool = True):
+def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, allow_blocks: bool = True,
+                    data_axis: int | None = None):
     """A compiled function running n_steps optimizer steps for every seed at once.
 
+    data_axis=0 when every seed has its own data (vmapped with the parameters); None when shared.
     allow_blocks=False keeps the full softmax materialised at every size: on a device mesh the
     B x N scores are sharded along N (each device holds its own columns), which a loop of dynamic
     slices over the document table would gather instead."""
     opt = _optimizer(cfg)
+    loss_fn = partial(_loss_fn, graphdef, cfg=cfg, kind=kind, allow_blocks=allow_blocks)
 
     def one_seed(params, opt_state, key, data, consts, pool_MxP):
         _TRACES[0] += 1
+
         def step(carry, _):
             params, opt_state, key = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
-            rows = jax.random.randint(k_batch, (cfg.batch_size,), 0, data["pos"].shape[0])
-            batch = {"query_features": data["query_features"][rows], "pos": data["pos"][rows]}
-            if pool_MxP is not None:
-                batch["pool"] = pool_MxP[rows]
-            loss_fn = partial(_loss_fn, graphdef, cfg=cfg, kind=kind, allow_blocks=allow_blocks)
-            loss, grads = jax.value_and_grad(loss_fn)(
-                params, batch, k_neg, consts
-            )
+            batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
+            loss, grads = jax.value_and_grad(loss_fn)(params, batch, k_neg, consts)
             updates, opt_state = opt.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, key), loss
 
@@ -174,200 +237,159 @@ def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, allow_b
         return params, opt_state, key, losses.mean()
 
     # donating params and optimizer state lets XLA update them in place: no copy of an N-row table per call
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, None, None, 0)), donate_argnums=(0, 1))
+    in_axes = (0, 0, 0, data_axis, data_axis, 0)
+    return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1))
 
 
-_B1, _B2, _EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults, so lazy and dense Adam agree on touched rows
+def _stack(arrays: Sequence[np.ndarray], pad_value=0) -> np.ndarray:
+    """Stack per-seed arrays along a new axis 0, padding axis 0 to the longest (trie tables)."""
+    longest = max(a.shape[0] for a in arrays)
+    return np.stack([np.concatenate([a, np.full((longest - a.shape[0],) + a.shape[1:], pad_value, a.dtype)])
+                     for a in arrays])
 
 
-@lru_cache(maxsize=64)
-def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, temperature: float, n_steps: int, n_docs: int):
-    """Like _make_run_chunk for a DualEncoder with a free table, but the table (rows and biases, a
-    plain dict of N-row arrays) is updated only at the B(K+1) rows a step touches: exactly for
-    SGD, and as lazy Adam for "adamw" (moments of untouched rows are not decayed; the bias
-    correction uses the global step). The per-step cost then no longer grows with N."""
+def _device_data(datas: list[TrainData], cfg: TrainConfig, kind: str, shared: bool):
+    """(dev, consts, exclusions) as arrays; with a leading seed axis unless the data is shared."""
+    sampler = get_sampler(cfg.sampler)
+    local = cfg.objective == "local"
 
-    opt = _optimizer(cfg)
+    def one(d: TrainData):
+        dev = {"query_features": np.asarray(d.query_features_MxF), "pos": np.asarray(d.pos_M, np.int32)}
+        consts = {"doc_features": np.asarray(d.doc_features_NxF)}
+        if kind == "seq_gr":
+            consts.update(codes_NxL=d.docids.codes_NxL, prefix_NxL=d.docids.prefix_NxL, valid_PxV=d.docids.valid_PxV)
+        if local:
+            consts.update(sampler.constants(d.pos_M, d.n_docs))
+        return dev, consts, exclusions(d, cfg.sampler, cfg.denoise_mass)
 
-    def one_seed(tower, table, opt_state, moments, key, data, consts, pool_MxP):
-        _TRACES[0] += 1
-        def loss_fn(tower, rows, inv_BxK1, batch):
-            q_BxD = nnx.merge(tower_def, tower)(batch["query_features"]) / temperature
-            emb = rows["doc_embed"][inv_BxK1]
-            bias = rows["bias"][inv_BxK1] if "bias" in rows else jnp.zeros(inv_BxK1.shape, emb.dtype)
-            s_BxK1 = jnp.einsum("bd,bkd->bk", q_BxD, emb) + bias
-            pos, neg = batch["pos"], batch["neg"]
-            return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], batch["log_q"] if cfg.logq else None, neg != pos[:, None]).mean()
-
-        def gather(x, uniq_U):
-            return x.at[uniq_U].get(mode="fill", fill_value=0)
-
-        def scatter(x, uniq_U, rows):  # the padding index N is out of range and dropped
-            return x.at[uniq_U].set(rows, mode="drop")
-
-        def step(carry, _):
-            tower, table, opt_state, (m, v, t), key = carry
-            key, k_batch, k_neg = jax.random.split(key, 3)
-            rows_B = jax.random.randint(k_batch, (cfg.batch_size,), 0, data["pos"].shape[0])
-            pos = data["pos"][rows_B]
-            neg, log_q = sample_negatives(
-                cfg.sampler, k_neg, cfg.batch_size, cfg.num_negatives, n_docs,
-                pop_cdf_N=consts.get("pop_cdf"), pop_log_q_N=consts.get("pop_log_q"),
-                pool_BxP=None if pool_MxP is None else pool_MxP[rows_B],
-            )
-            idx_BxK1 = jnp.concatenate([pos[:, None], neg], axis=1)
-            uniq_U = jnp.unique(idx_BxK1.reshape(-1), size=idx_BxK1.size, fill_value=n_docs)
-            inv_BxK1 = jnp.searchsorted(uniq_U, idx_BxK1)
-            rows = {k: gather(x, uniq_U) for k, x in table.items()}
-            batch = {"query_features": data["query_features"][rows_B], "pos": pos, "neg": neg, "log_q": log_q}
-            loss, (g_tower, g_rows) = jax.value_and_grad(loss_fn, argnums=(0, 1))(tower, rows, inv_BxK1, batch)
-            updates, opt_state = opt.update(g_tower, opt_state, tower)
-            tower = optax.apply_updates(tower, updates)
-            t = t + 1
-            if cfg.optimizer == "sgd":
-                new_rows = {k: rows[k] - cfg.learning_rate * g_rows[k] for k in rows}
-            else:
-                m_rows = {k: _B1 * gather(m[k], uniq_U) + (1 - _B1) * g_rows[k] for k in rows}
-                v_rows = {k: _B2 * gather(v[k], uniq_U) + (1 - _B2) * g_rows[k] ** 2 for k in rows}
-                new_rows = {k: rows[k] - cfg.learning_rate * (m_rows[k] / (1 - _B1**t))
-                            / (jnp.sqrt(v_rows[k] / (1 - _B2**t)) + _EPS) for k in rows}
-                m = {k: scatter(m[k], uniq_U, m_rows[k]) for k in m}
-                v = {k: scatter(v[k], uniq_U, v_rows[k]) for k in v}
-            table = {k: scatter(table[k], uniq_U, new_rows[k]) for k in table}
-            return (tower, table, opt_state, (m, v, t), key), loss
-
-        (tower, table, opt_state, moments, key), losses = jax.lax.scan(
-            step, (tower, table, opt_state, moments, key), length=n_steps)
-        return tower, table, opt_state, moments, key, losses.mean()
-
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, 0, 0, 0, None, None, 0)), donate_argnums=(0, 1, 2, 3))
+    parts = [one(d) for d in (datas[:1] if shared else datas)]
+    if shared:
+        dev, consts, excl = parts[0]
+        return ({k: jnp.asarray(v) for k, v in dev.items()}, {k: jnp.asarray(v) for k, v in consts.items()},
+                jnp.asarray(excl))
+    excl_width = max(p[2].shape[1] for p in parts)
+    excl = np.stack([np.pad(p[2], ((0, 0), (0, excl_width - p[2].shape[1])), constant_values=-1) for p in parts])
+    stack = {k: jnp.asarray(_stack([p[i][k] for p in parts], False if k == "valid_PxV" else 0))
+             for i in (0, 1) for k in parts[0][i]}
+    dev = {k: stack[k] for k in parts[0][0]}
+    consts = {k: stack[k] for k in parts[0][1]}
+    return dev, consts, jnp.asarray(excl)
 
 
-@partial(jax.jit, static_argnames=("graphdef", "pool"))
-def _hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, pool):
-    """Top-P documents of every training query under each seed's current model (query blocks)."""
-
-    def one_seed(params):
-        model = nnx.merge(graphdef, params)
-        emb_NxD, bias_N = model.doc_table(None, doc_features_NxF)
-
-        def block(qf_bxF):
-            s = model.encode_queries(qf_bxF) @ emb_NxD.T + bias_N[None, :]
-            return jax.lax.top_k(s, pool)[1]
-
-        M, F = query_features_MxF.shape
-        blk = min(256, M)
-        n_blk = -(-M // blk)
-        qf = jnp.pad(query_features_MxF, ((0, n_blk * blk - M), (0, 0))).reshape(n_blk, blk, F)
-        return jax.lax.map(block, qf).reshape(n_blk * blk, pool)[:M]
-
-    return jax.vmap(one_seed)(params_S)
-
-
-def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData, seeds, *, mesh=None) -> TrainResult:
-    """Train one model per seed (under vmap) and return their parameters and loss curves.
-
-    With a `mesh` (sim.sharding.doc_mesh), every array indexed by document is sharded along N over
-    its devices; the compiled program and its results are the same as on one device.
-    """
-    import time
-
+def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], seeds: list[int], mesh) -> None:
     kind = model_cfg.kind
     if kind == "seq_gr" and cfg.objective != "mle":
         raise ValueError(f"SeqGR trains by maximum likelihood: objective={cfg.objective!r}, expected 'mle'")
     if kind != "seq_gr" and cfg.objective == "mle":
         raise ValueError(f"objective 'mle' is SeqGR's; {kind} takes 'global' or 'local'")
-    seeds = list(seeds)
-    t0 = time.perf_counter()
-    F = data.doc_features_NxF.shape[1]
-    graphdef, _ = nnx.split(make_model(model_cfg, n_docs=data.n_docs, feature_dim=F, docids=data.docids, seed=seeds[0]))
-    params = jax.tree.map(
-        lambda *xs: jnp.stack(xs),
-        *[nnx.state(make_model(model_cfg, n_docs=data.n_docs, feature_dim=F, docids=data.docids, seed=s), nnx.Param) for s in seeds],
-    )
-    opt = _optimizer(cfg)
-    traces_before = compile_count()
-    opt_state = jax.vmap(opt.init)(params)
-    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
-
-    dev = {"query_features": jnp.asarray(data.query_features_MxF), "pos": jnp.asarray(data.pos_M, jnp.int32)}
-    consts = {"doc_features": jnp.asarray(data.doc_features_NxF)}
-    if kind == "seq_gr":
-        consts.update(
-            codes_NxL=jnp.asarray(data.docids.codes_NxL),
-            prefix_NxL=jnp.asarray(data.docids.prefix_NxL),
-            valid_PxV=jnp.asarray(data.docids.valid_PxV),
-        )
-    local = cfg.objective == "local"
-    if local and cfg.sampler == "popularity":
-        cdf, log_q = popularity_cdf(data.pos_M, data.n_docs)
-        consts.update(pop_cdf=jnp.asarray(cdf), pop_log_q=jnp.asarray(log_q))
-    use_pool = local and needs_pool(cfg.sampler)
-    if use_pool and cfg.hard_pool > data.n_docs:
-        raise ValueError(f"TrainConfig.hard_pool={cfg.hard_pool} exceeds n_docs={data.n_docs}")
-
-    if mesh is not None:
-        from sim.sharding import shard_along_docs
-
-        params = shard_along_docs(params, data.n_docs, mesh, axis=1)  # axis 0 is the seed
-        opt_state = shard_along_docs(opt_state, data.n_docs, mesh, axis=1)
-        consts = shard_along_docs(consts, data.n_docs, mesh)
-        dev = shard_along_docs(dev, data.n_docs, mesh)
-
-    sparse = cfg.sparse_table
-    if sparse:
+    if len(datas) != len(seeds):
+        raise ValueError(f"{len(datas)} TrainData for {len(seeds)} seeds: give one, or one per seed")
+    shapes = {(d.query_features_MxF.shape, d.doc_features_NxF.shape) for d in datas}
+    if len(shapes) > 1:
+        raise ValueError(f"per-seed TrainData must share their shapes, got {sorted(shapes)}")
+    if cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool and cfg.hard_pool > datas[0].n_docs:
+        raise ValueError(f"TrainConfig.hard_pool={cfg.hard_pool} exceeds n_docs={datas[0].n_docs}")
+    if cfg.sparse_table:
         if kind != "dr" or model_cfg.doc_side != "table":
             raise ValueError("TrainConfig.sparse_table needs a DualEncoder with doc_side='table'")
         if mesh is not None:
             raise ValueError("TrainConfig.sparse_table is single-device; drop the mesh")
-        tower_def = nnx.graphdef(make_model(model_cfg, n_docs=2, feature_dim=F, seed=0).query_tower)
-        pure = nnx.to_pure_dict(params)
-        tower = params["query_tower"]
-        table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
-        opt_state = jax.vmap(opt.init)(tower)
-        # separate buffers for the two moments: both are donated to the compiled call
-        moments = tuple({k: jnp.zeros_like(x) for k, x in table.items()} for _ in range(2)) + (
-            jnp.zeros((len(seeds),), jnp.float32),)
 
-        def assemble():
-            full = jax.tree.map(lambda x: x, params)
-            nnx.replace_by_pure_dict(full, {"query_tower": nnx.to_pure_dict(tower), **table})
-            return full
 
-    chunk = min(cfg.steps_per_call, cfg.steps, cfg.hard_refresh if use_pool else cfg.steps)
-    runners = {}
+class _DenseState:
+    """Parameters and optimizer state of every seed, advanced by compiled calls of n steps."""
+
+    def __init__(self, graphdef, params, cfg, kind, mesh, data_axis):
+        self.graphdef, self.params, self.cfg, self.kind = graphdef, params, cfg, kind
+        self.opt_state = jax.vmap(_optimizer(cfg).init)(params)
+        self.allow_blocks, self.data_axis = mesh is None, data_axis
+
+    def shard(self, mesh, n_docs):
+        from sim.sharding import shard_along_docs
+
+        self.params = shard_along_docs(self.params, n_docs, mesh, axis=1)  # axis 0 is the seed
+        self.opt_state = shard_along_docs(self.opt_state, n_docs, mesh, axis=1)
+
+    def current(self):
+        return self.params
+
+    def run(self, n, keys, dev, consts, pool):
+        fn = _make_run_chunk(self.graphdef, _step_key(self.cfg), self.kind, n, self.allow_blocks, self.data_axis)
+        self.params, self.opt_state, keys, loss_S = fn(self.params, self.opt_state, keys, dev, consts, pool)
+        return keys, loss_S
+
+
+def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[TrainData], seeds, *,
+          mesh=None) -> TrainResult:
+    """Train one model per seed (under vmap) and return their parameters and loss curves.
+
+    Args:
+      model_cfg, cfg: the model and how to train it.
+      data: one TrainData for every seed, or a sequence of one per seed (same shapes).
+      seeds: initialisation and sampling seeds, one model each.
+      mesh: optional sim.sharding.doc_mesh; every array indexed by document is then sharded
+        along N over its devices (shared data only); the compiled program and its results are
+        the same as on one device.
+    """
+    seeds = list(seeds)
+    shared = isinstance(data, TrainData)
+    datas = [data] * len(seeds) if shared else list(data)
+    shared = shared or all(d is datas[0] for d in datas)
+    _check(model_cfg, cfg, datas, seeds, mesh)
+    if mesh is not None and not shared:
+        raise ValueError("a device mesh needs one TrainData shared by every seed")
+    kind, n_docs = model_cfg.kind, datas[0].n_docs
+    t0 = time.perf_counter()
+    F = datas[0].doc_features_NxF.shape[1]
+    models = [make_model(model_cfg, n_docs=n_docs, feature_dim=F, docids=d.docids, seed=s) for d, s in zip(datas, seeds)]
+    graphdef, _ = nnx.split(models[0])
+    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.state(m, nnx.Param) for m in models])
+    traces_before = compile_count()
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
+    dev, consts, exclude = _device_data(datas, cfg, kind, shared)
+    data_axis = None if shared else 0
+    use_pool = cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool
+
+    if cfg.sparse_table:
+        from sim.sparse_train import SparseState
+
+        state = SparseState(model_cfg, params, cfg, n_docs, F, data_axis)
+    else:
+        state = _DenseState(graphdef, params, cfg, kind, mesh, data_axis)
+    if mesh is not None:
+        from sim.sharding import shard_along_docs
+
+        state.shard(mesh, n_docs)
+        consts = shard_along_docs(consts, n_docs, mesh)
+        dev = shard_along_docs(dev, n_docs, mesh)
+
     losses, call_seconds = [], []
-    done = 0
-    pool = None
+    done, pool = 0, None
     bar = tqdm(total=cfg.steps, desc=f"train {kind}/{cfg.objective}", disable=not cfg.progress, leave=False)
     while done < cfg.steps:
-        n = min(chunk, cfg.steps - done)
-        if use_pool and done % cfg.hard_refresh == 0:
-            current = assemble() if sparse else params
-            pool = _hard_pool(graphdef, current, dev["query_features"], consts["doc_features"], cfg.hard_pool)
-        if n not in runners:
-            runners[n] = (_make_run_chunk_sparse(tower_def, _step_key(cfg), model_cfg.temperature, n, data.n_docs) if sparse
-                          else _make_run_chunk(graphdef, _step_key(cfg), kind, n, allow_blocks=mesh is None))
+        # a call never crosses a pool refresh, so the pool is rebuilt exactly every hard_refresh steps
+        n = min(cfg.steps_per_call, cfg.steps - done)
+        if use_pool:
+            n = min(n, cfg.hard_refresh - done % cfg.hard_refresh)
+            if done % cfg.hard_refresh == 0:
+                pool = hard_pool(graphdef, state.current(), dev["query_features"], consts["doc_features"], exclude,
+                                  pool=cfg.hard_pool, data_axis=data_axis)
         start = time.perf_counter()
-        if sparse:
-            tower, table, opt_state, moments, keys, loss_S = runners[n](tower, table, opt_state, moments, keys, dev, consts, pool)
-        else:
-            params, opt_state, keys, loss_S = runners[n](params, opt_state, keys, dev, consts, pool)
+        keys, loss_S = state.run(n, keys, dev, consts, pool)
         loss_S = np.asarray(loss_S)  # waits for the call: its losses are its last output
         call_seconds.append(time.perf_counter() - start)
         if not np.all(np.isfinite(loss_S)):
             bar.close()
             raise TrainingDiverged(
                 f"loss became {loss_S} at steps {done}-{done + n} (seeds {seeds}); "
-                f"model={model_cfg}, train={cfg}. Lower the learning rate or raise the temperature."
-            )
+                f"model={model_cfg}, train={cfg}. Lower the learning rate or raise the temperature.")
         losses.append(loss_S)
         done += n
         bar.update(n)
         bar.set_postfix(loss=float(loss_S.mean()))
     bar.close()
-    if sparse:
-        params = assemble()
+    params = state.current()
     jax.block_until_ready(params)
+    false_neg = pool_false_negatives(pool, datas, cfg.denoise_mass) if pool is not None else None
     return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0,
-                       compile_count() - traces_before, tuple(call_seconds))
+                       compile_count() - traces_before, tuple(call_seconds), false_neg)

@@ -9,7 +9,8 @@ from scipy.special import logsumexp
 from experiments import capacity_dim, store
 from experiments.runner import run_experiment
 from figures import capacity_dim as capacity_figure
-from sim.corpus import CorpusSpec, log_posterior_rows, make_corpus
+from experiments.points import corpus_spec_of
+from sim.corpus import log_posterior_rows, make_corpus
 
 CFG = capacity_dim.PRESETS["smoke"]
 
@@ -29,6 +30,7 @@ def df(out):
 
 def test_one_record_per_run_with_the_contract_fields(out, df):
     assert len(df) == len(CFG.latent_ranks) * len(CFG.zipfs) * len(CFG.dims) * len(CFG.models) * len(CFG.seeds)
+    assert (df["corpus_seed_used"].nunique()) == len(CFG.seeds)  # each seed its own corpus
     rec = json.loads(next((out / "capacity_dim").glob("*.json")).read_text())
     assert {"experiment", "run_id", "config", "metrics", "seconds", "versions"} <= set(rec)
     for field in ("model", "objective", "n_docs", "dim", "hidden", "params", "seed", "corpus_latent_rank", "doc_side"):
@@ -49,38 +51,33 @@ def test_measured_error_is_never_below_the_eckart_young_floor(df):
 
 def test_floor_matches_a_numpy_svd_of_the_true_log_posterior(df):
     row = df.iloc[0]
-    spec = CorpusSpec(**{k.removeprefix("corpus_"): row[k] for k in df.columns if k.startswith("corpus_")},
-                      n_docs=int(row["n_docs"]))
+    spec = corpus_spec_of(row)
     corpus = make_corpus(spec)
     target_MxN = log_posterior_rows(corpus, corpus.test, 0, corpus.test.size).astype(np.float64)
     centred_MxN = target_MxN - target_MxN.mean(axis=1, keepdims=True)
     sigma = np.linalg.svd(centred_MxN, compute_uv=False)
     M = target_MxN.shape[0]
-    for dim, floor in df.groupby("dim")["ey_floor_dim"].first().items():
+    mine = df[df["corpus_seed_used"] == row["corpus_seed_used"]]
+    for dim, floor in mine.groupby("dim")["ey_floor_dim"].first().items():
         assert floor == pytest.approx(np.sum(sigma[dim:] ** 2) / M, rel=1e-6, abs=1e-9)
     # True rank R (no popularity in the smoke corpus): the floor vanishes from D = R on.
     assert np.sum(sigma[spec.latent_rank:] ** 2) <= 1e-8 * np.sum(sigma ** 2)
 
 
 def test_model_log_probs_are_normalised_over_the_corpus():
-    from experiments.common import corpus_for, docids_for
+    from experiments.pipeline import corpus_for, docids_for
+    from sim.logprobs import model_log_probs
     from sim.models import ModelConfig, make_model
 
-    spec = capacity_dim.corpus_spec(CFG, CFG.latent_ranks[0], 0.0)
+    spec = next(capacity_dim.sweep(CFG)).corpus_spec()
     corpus = corpus_for(spec)
-    docids = docids_for("semantic", spec, CFG.docid_vocab)
+    docids = docids_for(CFG.docids, spec)
     for kind in ("dr", "atomic_gr", "seq_gr"):
         model = make_model(ModelConfig(kind=kind, dim=3, hidden=4, depth=1), n_docs=corpus.n_docs,
                            feature_dim=corpus.doc_features_NxF.shape[1], docids=docids)
-        logp_MxN = capacity_dim.model_log_probs(model, corpus, docids if kind == "seq_gr" else None)
+        logp_MxN = model_log_probs(model, corpus, docids if kind == "seq_gr" else None)
         assert logp_MxN.shape == (corpus.test.size, corpus.n_docs)
         np.testing.assert_allclose(logsumexp(logp_MxN, axis=1), 0.0, atol=1e-4)
-
-
-def test_transition_dim_counts_the_popularity_dimension():
-    assert capacity_dim.transition_dim(8, 0.0, False) == 8
-    assert capacity_dim.transition_dim(8, 1.0, False) == 9
-    assert capacity_dim.transition_dim(8, 1.0, True) == 8
 
 
 def test_rerun_skips_finished_runs(out):
@@ -94,11 +91,11 @@ def test_figure_and_report(df, tmp_path):
     fig.savefig(path, dpi=80)
     assert path.stat().st_size > 10_000
     text = capacity_dim.report(df)
-    assert "Theorem check" in text and "**held**" in text and "KL(p* || model)" in text
+    assert "Eckart-Young floor at its rank" in text and "**held**" in text and "KL(p* || model)" in text
 
 
 def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="models"):
         capacity_dim.Config(models=("dr_magic",))
-    with pytest.raises(ValueError, match="n_docs"):
-        capacity_dim.Config(n_docs=100_000)
+    with pytest.raises(ValueError, match="corpus.n_docs"):
+        capacity_dim.Config(corpus=capacity_dim.CorpusSpec(n_docs=100_000))

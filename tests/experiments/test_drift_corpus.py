@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from experiments import store
-from experiments.cli import main
+from experiments import drift_corpus, store
+from grdr.cli import main
 
-ARGS = ["--preset", "smoke", "--n-docs", "150", "--seeds", "0", "1", "--steps", "20", "--no-progress"]
+ARGS = ["--preset", "smoke", "--n-docs", "150", "--seeds", "0", "1", "--train.steps", "20", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -18,19 +18,20 @@ def out(tmp_path_factory):
 
 def test_one_record_per_run_with_the_contract_fields(out):
     df = store.load(out, "drift_corpus")
-    assert len(df) == 1 * 2 * 6  # N x seeds x models
+    assert len(df) == 1 * 2 * len(drift_corpus.PRESETS["smoke"].models)  # N x seeds x models
     rec = json.loads(next((out / "drift_corpus").glob("*.json")).read_text())
     assert {"experiment", "run_id", "config", "metrics", "seconds", "versions"} <= set(rec)
     for field in ("model", "objective", "sampler", "n_docs", "dim", "hidden", "params", "num_negatives", "seed"):
         assert field in rec["config"], field
-    for metric in ("Success@1", "RR@10", "nDCG@10", "R@100", "kl_true"):
+    for metric in ("Success@1", "RR@10", "nDCG@10", "R@100", "kl_true", "bayes_success1", "eff_docs", "top_gap",
+                   "feasible_success1", "feasible_kl", "pairs_per_doc", "converged"):
         assert metric in rec["metrics"], metric
     assert ((df["Success@1"] >= 0) & (df["Success@1"] <= 1)).all() and (df["kl_true"] >= -1e-4).all()
 
 
 def test_rerun_skips_finished_runs(out, capsys):
     main(["run", "drift_corpus", "--out", str(out), *ARGS])
-    assert "0 runs done, 12 already stored" in capsys.readouterr().out
+    assert f"0 runs done, {2 * len(drift_corpus.PRESETS['smoke'].models)} already stored" in capsys.readouterr().out
 
 
 def test_figures_and_report(out):
@@ -48,3 +49,24 @@ def test_unknown_experiment_and_bad_override(out):
         main(["run", "no_such_experiment"])
     with pytest.raises(SystemExit):
         main(["run", "drift_corpus", "--out", str(out), "--preset", "smoke", "--models", "dr_magic"])
+
+
+def test_a_swept_field_cannot_be_set_in_its_section():
+    with pytest.raises(ValueError, match=r"Config.train.sampler='hard' is set by --models"):
+        drift_corpus.Config(train=drift_corpus.TrainConfig(sampler="hard"))
+
+
+def test_nested_overrides_reach_the_records(tmp_path):
+    args = ["run", "drift_corpus", "--out", str(tmp_path), "--preset", "smoke", "--n-docs", "120", "--seeds", "3",
+            "--models", "dr_global", "--corpus.beta", "7.5", "--train.steps", "10", "--no-progress"]
+    assert main(args) == 0
+    df = store.load(tmp_path, "drift_corpus")
+    assert list(df["corpus_beta"]) == [7.5] and list(df["steps"]) == [10] and list(df["seed"]) == [3]
+
+
+def test_each_seed_trains_on_its_own_corpus(out):
+    recs = [json.loads(p.read_text()) for p in (out / "drift_corpus").glob("*.json")]
+    used = {(r["config"]["model"], r["config"]["seed"]): r["config"]["corpus_seed_used"] for r in recs}
+    one = [used[(m, s)] for (m, s) in used if m == "dr_global"]
+    assert len(set(one)) == 2  # two seeds, two corpora
+    assert len(set(used.values())) == 2  # every model of one seed saw the same corpus

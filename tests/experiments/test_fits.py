@@ -56,11 +56,11 @@ def test_missing_experiments_are_skipped_and_grouping_names_the_curve(out, tmp_p
     assert set(fit_table(out, bootstrap=0)["experiment"]) == {"drift_corpus"}  # model_scale etc. absent
     for zipf in (0.0, 1.0):
         for n in XS:
-            store.write_record(tmp_path, "negatives", {"model": "dr_local_inbatch", "corpus_zipf": zipf, "n_docs": n,
+            store.write_record(tmp_path, "negatives", {"model": "dr_local_popularity", "corpus_zipf": zipf, "n_docs": n,
                                                        "seed": 0}, {"kl_true": 2.0 * n ** -0.3 + zipf}, 0.0)
     table = fit_table(tmp_path, fits=(Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),),
                       bootstrap=0)
-    assert sorted(table["model"]) == ["dr_local_inbatch (corpus_zipf=0.0)", "dr_local_inbatch (corpus_zipf=1.0)"]
+    assert sorted(table["model"]) == ["dr_local_popularity (corpus_zipf=0.0)", "dr_local_popularity (corpus_zipf=1.0)"]
     np.testing.assert_allclose(table["alpha"], 0.3, rtol=1e-4)
     np.testing.assert_allclose(sorted(table["c"]), [0.0, 1.0], atol=1e-4)
 

@@ -30,13 +30,13 @@ def test_one_record_per_run_with_the_contract_fields(out, df):
     assert {"experiment", "run_id", "config", "metrics", "seconds", "versions"} <= set(rec)
     for field in ("model", "objective", "n_docs", "dim", "hidden", "width", "depth", "params", "seed"):
         assert field in rec["config"], field
-    for metric in ("Success@1", "kl_true", "rowshift_sq_err", "dr_floor"):
+    for metric in ("Success@1", "kl_true", "rowshift_sq_err", "dr_floor", "dr_kl_floor", "feasible_kl"):
         assert metric in rec["metrics"], metric
 
 
 def test_dr_keeps_its_dimension_while_parameters_grow(df):
     dr = df[df["model"] == "dr_global"]
-    assert (dr["dim"] == CFG.dim).all()
+    assert (dr["dim"] == CFG.model.dim).all()
     for model, sub in df.groupby("model"):
         by_width = sub.groupby("width")["params"].first().sort_index()
         assert np.all(np.diff(by_width.to_numpy()) > 0), model  # x = parameters grows with the width
@@ -65,6 +65,13 @@ def test_fits_table_has_one_law_per_model_with_intervals():
         assert col in table.columns
 
 
+def test_dr_kl_floor_lies_below_every_dr_run_and_above_zero(df):
+    # free rank-D factors fitted to the test queries are at least as good as any trained DR at D
+    dr = df[df["model"] == "dr_global"]
+    assert (dr["dr_kl_floor"] > 0).all()
+    assert (dr["kl_true"] >= dr["dr_kl_floor"] - 1e-3).all()
+
+
 def test_rerun_skips_finished_runs(out):
     assert run_experiment(model_scale, CFG, out, progress=False)["ran"] == 0
 
@@ -76,11 +83,13 @@ def test_figure_and_report(df, tmp_path):
     fig.savefig(path, dpi=80)
     assert path.stat().st_size > 10_000
     text = model_scale.report(df)
-    assert "Fitted laws" in text and "Eckart-Young floor" in text and "**" in text
+    assert "Fitted laws" in text and "Eckart-Young floor" in text and "**" in text and "KL floor at rank" in text
 
 
 def test_config_validation_names_the_field():
-    with pytest.raises(ValueError, match="dim"):
-        model_scale.Config(dim=32, latent_rank=16)
+    with pytest.raises(ValueError, match="model.dim"):
+        model_scale.Config(model=model_scale.ModelConfig(dim=32))
+    with pytest.raises(ValueError, match="model.hidden=7 is set by --widths"):
+        model_scale.Config(model=model_scale.ModelConfig(dim=2, hidden=7))
     with pytest.raises(ValueError, match="models"):
         model_scale.Config(models=("dr_local_uniform",))

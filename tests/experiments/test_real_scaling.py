@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from experiments import real_scaling, store
-from experiments.real import read_qrels, read_run
+from experiments.runner import run_experiment
+from realdata import read_qrels, read_run
 from figures import real_scaling as figure
 
 SMOKE = real_scaling.PRESETS["smoke"]
@@ -23,7 +24,7 @@ CFGS = (dataclasses.replace(SMOKE, models=(), sizes=(100, 285), dim_collections=
 def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     for cfg in CFGS:
-        summary = real_scaling.run(cfg, out, progress=False)
+        summary = run_experiment(real_scaling, cfg, out, progress=False)
         assert summary["ran"] == len(list(real_scaling.sweep(cfg))) and summary["skipped"] == 0
     return out
 
@@ -91,7 +92,7 @@ def test_bm25_on_limit_small_is_the_near_perfect_lexical_baseline(records):
 
 def test_a_rerun_skips_every_finished_run(out):
     before = {p: p.stat().st_mtime_ns for p in (out / real_scaling.NAME).rglob("*") if p.is_file()}
-    summaries = [real_scaling.run(cfg, out, progress=False) for cfg in CFGS]
+    summaries = [run_experiment(real_scaling, cfg, out, progress=False) for cfg in CFGS]
     assert sum(s["ran"] for s in summaries) == 0
     assert sum(s["skipped"] for s in summaries) == len(before) - len(list((out / real_scaling.NAME / "runs").iterdir()))
     assert {p: p.stat().st_mtime_ns for p in (out / real_scaling.NAME).rglob("*") if p.is_file()} == before

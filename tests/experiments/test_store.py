@@ -38,10 +38,12 @@ def test_a_failed_write_leaves_no_record(tmp_path, monkeypatch):
 SLOW_EXPERIMENT = textwrap.dedent('''
     """A toy experiment whose runs take a moment each."""
     import time
+    from experiments.points import RecordPoint
+    NAME = "slow_exp"
     def sweep(cfg):
         for i in range(cfg):
-            yield {"point": i, "seed": 0}
-    def run_point(cfg, points):
+            yield RecordPoint.of(point=i, seed=0)
+    def run_group(cfg, points, out):
         time.sleep(0.4)
         return [({"value": p["point"] * 2.0}, {}) for p in points], 0.4
 ''')

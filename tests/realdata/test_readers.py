@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-import experiments.real
-from experiments.real import Collection, read_collection, scan_doc_ids
+import realdata
+from realdata import Collection, read_collection, scan_doc_ids
 
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 
 
 def _tsv(path, sep="\t"):
@@ -109,7 +109,7 @@ def test_nq320k_train_split_and_without_train():
     root = FIXTURES / "nq320k"
     train = read_collection("nq320k", root, "train")
     assert train.n_queries == len(train.train_pairs) == 700
-    bare = experiments.real.nq320k.read_nq320k(root, with_train=False)
+    bare = realdata.nq320k.read_nq320k(root, with_train=False)
     assert bare.train_pairs is None and bare.n_queries == 60
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from ir_measures import RR, nDCG
 
-import experiments.real
-from experiments.real import (FormatError, read_collection, read_qrels, read_run,
+import realdata
+from realdata import (FormatError, read_collection, read_qrels, read_run,
                               run_from_topk, write_qrels, write_run)
 
-FIXTURES = Path(experiments.real.__file__).parent / "fixtures"
+FIXTURES = Path(realdata.__file__).parent / "fixtures"
 
 
 def test_run_is_written_by_score_then_docid_descending(tmp_path):
@@ -97,7 +97,7 @@ def test_trec_id_escapes_whitespace_one_to_one():
 
     from hypothesis import given, strategies as st
 
-    from experiments.real.trec import trec_id
+    from realdata.trec import trec_id
 
     @given(st.text(min_size=1))
     def check(value):

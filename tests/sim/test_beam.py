@@ -1,4 +1,3 @@
-import itertools
 
 import jax.numpy as jnp
 import numpy as np

@@ -10,7 +10,6 @@ from sim.corpus import CorpusSpec, make_corpus
 from sim.docids import random_tree_docids
 from sim.models import ModelConfig
 from sim.train import TrainConfig, TrainData, TrainingDiverged, _loss_fn, model_at, train
-from theory.objectives import global_loss, sampled_loss
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +18,41 @@ def data():
     return TrainData.from_corpus(c, random_tree_docids(60, 4))
 
 
-def test_sampled_loss_with_every_other_document_equals_global_loss():
-    rng = np.random.default_rng(0)
-    N, B = 7, 5
-    scores = rng.standard_normal((B, N))
-    pos = rng.integers(0, N, B)
-    neg = np.stack([np.delete(np.arange(N), p) for p in pos])  # K = N-1 distinct negatives
-    got = sampled_loss(jnp.asarray(scores[np.arange(B), pos]), jnp.asarray(np.take_along_axis(scores, neg, 1)))
-    np.testing.assert_allclose(got, global_loss(jnp.asarray(scores), jnp.asarray(pos)), rtol=1e-6)
+def test_the_local_objective_with_every_other_document_as_negatives_is_the_global_one(data, monkeypatch):
+    """sim.train's sampled-softmax path (gather of d+ and its negatives, scores, masking) equals its
+    full-softmax path when the sampler returns the N-1 other documents, uncorrected."""
+    from sim.models import make_model
+    from sim.samplers import Sampler
+
+    N, B = data.n_docs, 12
+    pos = jnp.asarray(data.pos_M[:B])
+
+    def every_other(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
+        others = jnp.stack([jnp.delete(jnp.arange(N), p, assume_unique_indices=True) for p in np.asarray(pos)])
+        return others, jnp.full(others.shape, -np.log(N))
+
+    monkeypatch.setattr(Sampler, "draw", every_other)
+    model_cfg = ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table", doc_bias=True)
+    graphdef, params = nnx.split(make_model(model_cfg, n_docs=N, feature_dim=6, seed=1), nnx.Param)
+    batch = {"query_features": jnp.asarray(data.query_features_MxF[:B]), "pos": pos}
+    consts = {"doc_features": jnp.asarray(data.doc_features_NxF)}
+    local = _loss_fn(graphdef, params, batch, jax.random.key(0), consts,
+                     TrainConfig(objective="local", num_negatives=N - 1), "dr")
+    full = _loss_fn(graphdef, params, batch, jax.random.key(0), consts, TrainConfig(objective="global"), "dr")
+    np.testing.assert_allclose(local, full, rtol=1e-5)
+
+
+def test_per_seed_data_equals_training_each_seed_on_its_own(data):
+    """Each seed may train on its own corpus (same shapes): vmapped together equals one at a time."""
+    other = make_corpus(CorpusSpec(n_docs=60, n_train_queries=300, n_test_queries=10, latent_rank=3, feature_dim=6,
+                                   seed=9))
+    datas = [data, TrainData.from_corpus(other, data.docids)]
+    model_cfg, cfg = ModelConfig(kind="dr", dim=4, hidden=8), TrainConfig(objective="local", steps=4, steps_per_call=2)
+    both = train(model_cfg, cfg, datas, [3, 4])
+    for i, (d, seed) in enumerate(zip(datas, [3, 4])):
+        alone = train(model_cfg, cfg, d, [seed])
+        np.testing.assert_allclose(both.losses_SxT[i], alone.losses_SxT[0], rtol=2e-4, atol=1e-5)
+    assert not np.allclose(both.losses_SxT[0], both.losses_SxT[1])
 
 
 CASES = [

@@ -1,0 +1,68 @@
+"""`grdr run NAME --dry-run`: a sweep's points and a rough estimate of what they cost.
+
+The estimate counts the floating-point work of each group of points (forward and backward of the
+towers, the score matrix, a dense Adam update of any per-document table, the evaluation's M x N
+pass) and converts it at an assumed sustained rate, plus a fixed compile cost per group. The rate
+is what small shapes sustain on the 2-core development machine, far below its matmul peak; on an
+accelerator divide by its speed-up. It is an order of magnitude to plan a sweep, not a benchmark.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from experiments.points import Point
+
+__all__ = ["describe", "group_flops"]
+
+SUSTAINED_FLOPS = 8e9  # per second, small shapes on 2 CPU cores (calibrated on the quick presets)
+COMPILE_SECONDS = 4.0  # per group: training step, retrieval and evaluation programs
+
+
+def _tower(f_in: int, hidden: int, out: int, depth: int) -> float:
+    sizes = [f_in] + [hidden] * depth + [out]
+    return 2.0 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def group_flops(p: Point, n_seeds: int) -> float:
+    """Floating-point operations to train and evaluate a group of `n_seeds` points like p."""
+    m, t, c = p.model_cfg, p.train, p.corpus
+    v = p.variant
+    N, B, K, F = c.n_docs, t.batch_size, t.num_negatives, c.feature_dim
+    width = m.dim if v.kind == "dr" else m.hidden
+    query = B * _tower(F, m.hidden, width, m.depth)
+    docs = N if t.objective == "global" else B * (K + 1)
+    if v.kind == "seq_gr":
+        step = query + B * 10 * (2 * m.hidden * 2 * m.hidden * 2 * m.decoder_depth + 2 * m.hidden * p.docids.vocab)
+    else:
+        doc_side = docs * _tower(F, m.hidden, width, m.depth) if v.doc_side == "tower" and v.kind == "dr" else 0.0
+        step = query + doc_side + 2.0 * B * docs * width
+    step *= 3.0  # forward and backward
+    if v.has_doc_table:
+        step += 10.0 * N * width  # a dense Adam update of the table
+    evaluation = c.n_test_queries * N * (2.0 * width + 20.0)
+    return n_seeds * (t.steps * step + evaluation)
+
+
+def describe(module, cfg) -> str:
+    """The points of module.sweep(cfg), grouped as the runner trains them, with a cost estimate."""
+    from experiments.runner import groups
+
+    found = groups(module, cfg)
+    lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]
+    total = 0.0
+    counts: Counter = Counter()
+    for g in found:
+        p = g[0]
+        if not isinstance(p, Point):
+            counts["(not estimated)"] += len(g)
+            lines.append(f"  {len(g)} x {p.record()}")
+            continue
+        seconds = group_flops(p, len(g)) / SUSTAINED_FLOPS + COMPILE_SECONDS
+        total += seconds
+        counts[p.model] += len(g)
+        lines.append(f"  {p.model:28s} N={p.corpus.n_docs:<8,} steps={p.train.steps:<6} B={p.train.batch_size:<4} "
+                     f"pairs/doc={p.pairs_per_doc:<8.1f} seeds={[q.seed for q in g]}  ~{seconds:,.0f} s")
+    if total:
+        lines.append(f"estimated total: ~{total / 60:,.1f} min on 2 CPU cores (rough: {SUSTAINED_FLOPS / 1e9:.0f} "
+                     f"GFLOP/s sustained + {COMPILE_SECONDS:.0f} s compile per group)")
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""The one train-and-evaluate path of the synthetic experiments.
+
+`train_and_evaluate(points, measure)` trains a group of points that differ only in seed (each seed
+on its own corpus, all under one vmap), evaluates every model on its corpus (ir_measures metrics
+and KL to p*), adds the corpus's ceilings (sim.ceilings) and whatever the experiment's `measure`
+computes, and returns one (metrics, extra) pair per point. Corpora, docids and ceilings are cached,
+since several variants share them. Experiments compose this; no math lives here.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import lru_cache
+
+from experiments.points import Point
+from sim.ceilings import ceilings
+from sim.corpus import Corpus, CorpusSpec, make_corpus
+from sim.docids import DocidSpec, Docids, make_docids
+from sim.evaluate import evaluate_model
+from sim.models import count_params
+from sim.train import TrainData, model_at, train
+
+__all__ = ["corpus_for", "docids_for", "ceilings_for", "train_and_evaluate"]
+
+Measure = Callable[[object, Corpus, Docids | None, Point], dict]
+
+
+@lru_cache(maxsize=32)
+def corpus_for(spec: CorpusSpec) -> Corpus:
+    return make_corpus(spec)
+
+
+@lru_cache(maxsize=32)
+def docids_for(spec: DocidSpec, corpus_spec: CorpusSpec) -> Docids:
+    corpus = corpus_for(corpus_spec)
+    return make_docids(spec.scheme, corpus.n_docs, vocab=spec.vocab, features_NxF=corpus.doc_features_NxF,
+                       seed=spec.seed)
+
+
+@lru_cache(maxsize=64)
+def ceilings_for(spec: CorpusSpec) -> dict[str, float]:
+    return ceilings(corpus_for(spec))
+
+
+def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100):
+    """Train `points` (one group: same everything but seed) under vmap and evaluate each.
+
+    Returns ([(metrics, extra) per point], seconds).
+    """
+    t0 = time.perf_counter()
+    p = points[0]
+    specs = [q.corpus_spec() for q in points]
+    corpora = [corpus_for(s) for s in specs]
+    seq = p.variant.kind == "seq_gr"
+    docids = [docids_for(p.docids, s) if seq else None for s in specs]
+    data = [TrainData.from_corpus(c, d) for c, d in zip(corpora, docids)]
+    result = train(p.model_cfg, p.train, data, [q.seed for q in points])
+    change_S, converged_S = result.loss_change_S(), result.converged_S()
+    out = []
+    for i, (q, corpus) in enumerate(zip(points, corpora)):
+        model = model_at(result, i)
+        t1 = time.perf_counter()
+        metrics = evaluate_model(model, corpus, docids=docids[i], k=min(k, corpus.n_docs))
+        metrics.update(ceilings_for(specs[i]))
+        if measure is not None:
+            metrics.update(measure(model, corpus, docids[i], q))
+        metrics.update(pairs_per_doc=q.pairs_per_doc, loss_change=float(change_S[i]), converged=float(converged_S[i]))
+        if result.pool_false_negatives_S is not None:
+            metrics["pool_false_negatives"] = float(result.pool_false_negatives_S[i])
+        extra = {
+            "params": count_params(model),
+            "final_loss": float(result.losses_SxT[i, -1]),
+            "corpus_seed_used": specs[i].seed,
+            "train_seconds": result.seconds / len(points),
+            "eval_seconds": time.perf_counter() - t1,
+            "compiles": result.compiles,
+        }
+        out.append((metrics, extra))
+    return out, time.perf_counter() - t0

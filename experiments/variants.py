@@ -1,0 +1,86 @@
+"""Every named model variant, with its label and colour: one definition per name.
+
+A variant fixes what a sweep point trains (model kind, objective, proposal, logQ, DR's document
+side); the experiments sweep over variant names, the records store the name, and figures and the
+report read labels and colours from here. This module imports nothing heavy (no JAX), so figures
+can use it without loading the training stack. Adding a variant is one entry in `_build`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["Variant", "VARIANTS", "variant", "label", "color", "dr_local", "global_twin"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    kind: str  # "dr" | "atomic_gr" | "seq_gr"
+    objective: str  # "global" | "local" | "mle"
+    sampler: str = "uniform"
+    logq: bool = False
+    doc_side: str = "tower"  # DR: MLP tower over document features, or a free "table"
+
+    @property
+    def has_doc_table(self) -> bool:
+        """A free per-document table (AtomicGR, SeqGR's leaves, DR with doc_side 'table'): its
+        training budget is counted in pairs per document."""
+        return self.kind != "dr" or self.doc_side == "table"
+
+
+_SAMPLER_LABELS = {"uniform": "uniform", "popularity": "popularity", "hard": "hard",
+                   "hard_denoised": "hard, denoised", "mixed": "mixed"}
+
+
+def dr_local(sampler: str, logq: bool = False, doc_side: str = "tower") -> str:
+    """The name of DR trained with a sampled softmax under `sampler` (and logQ)."""
+    return f"dr_{'table_' if doc_side == 'table' else ''}local_{sampler}" + ("_logq" if logq else "")
+
+
+def _build() -> dict[str, Variant]:
+    out = {}
+    for side, side_label in (("tower", "DR"), ("table", "DR table")):
+        name = "dr_global" if side == "tower" else "dr_table_global"
+        out[name] = Variant(name, f"{side_label}, global", "dr", "global", doc_side=side)
+        for sampler, words in _SAMPLER_LABELS.items():
+            for logq in (False, True):
+                name = dr_local(sampler, logq, side)
+                out[name] = Variant(name, f"{side_label}, local ({words}{' + logQ' if logq else ''})", "dr", "local",
+                                    sampler, logq, side)
+    out["atomic_gr"] = Variant("atomic_gr", "GR atomic", "atomic_gr", "global", doc_side="table")
+    out["seq_gr"] = Variant("seq_gr", "GR sequential", "seq_gr", "mle", doc_side="table")
+    return out
+
+
+VARIANTS: dict[str, Variant] = _build()
+
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf")
+_MAIN = ("dr_global", "dr_local_uniform", "dr_local_popularity", "dr_local_hard", "dr_local_hard_denoised",
+         "dr_table_global", "dr_table_local_uniform", "atomic_gr", "seq_gr", "dr_local_popularity_logq")
+_COLORS = dict(zip(_MAIN, _PALETTE))
+
+
+def variant(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown model variant {name!r}; known: {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def label(name: str) -> str:
+    """The display label of a variant (the name itself for anything else, e.g. 'bm25')."""
+    return VARIANTS[name].label if name in VARIANTS else name
+
+
+def color(name: str) -> str | None:
+    """A fixed colour for the main variants (None: let matplotlib choose)."""
+    return _COLORS.get(name)
+
+
+def global_twin(name: str) -> str | None:
+    """The variant that differs from `name` only in training with the full softmax (DR-local only)."""
+    v = variant(name)
+    if v.kind != "dr" or v.objective != "local":
+        return None
+    return "dr_table_global" if v.doc_side == "table" else "dr_global"

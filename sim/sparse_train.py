@@ -1,0 +1,120 @@
+"""Row-sparse training of a DualEncoder with a free document table (`TrainConfig(sparse_table=True)`).
+
+A sampled-softmax step touches only the B(K+1) rows of its positives and negatives. Here the table
+(rows and biases, a plain dict of N-row arrays) is updated only at those rows: exactly for SGD, and
+as lazy Adam for "adamw" (moments of untouched rows are not decayed; the bias correction uses the
+global step). The per-step cost then no longer grows with N (docs/design.md, section 4).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from sim.models import make_model
+from sim.samplers import get_sampler
+from sim.train import _TRACES, TrainConfig, _batch_rows, _optimizer, _step_key
+from theory.objectives import sampled_loss
+
+__all__ = ["SparseState"]
+
+_B1, _B2, _EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults, so lazy and dense Adam agree on touched rows
+
+
+def _gather(x, uniq_U):
+    return x.at[uniq_U].get(mode="fill", fill_value=0)
+
+
+def _scatter(x, uniq_U, rows):  # the padding index N is out of range and dropped
+    return x.at[uniq_U].set(rows, mode="drop")
+
+
+def _lazy_adam(cfg: TrainConfig, rows, g_rows, moments, uniq_U):
+    """New rows and moments: Adam on the touched rows only (SGD when cfg.optimizer == 'sgd')."""
+    m, v, t = moments
+    t = t + 1
+    if cfg.optimizer == "sgd":
+        return {k: rows[k] - cfg.learning_rate * g_rows[k] for k in rows}, (m, v, t)
+    m_rows = {k: _B1 * _gather(m[k], uniq_U) + (1 - _B1) * g_rows[k] for k in rows}
+    v_rows = {k: _B2 * _gather(v[k], uniq_U) + (1 - _B2) * g_rows[k] ** 2 for k in rows}
+    new_rows = {k: rows[k] - cfg.learning_rate * (m_rows[k] / (1 - _B1**t)) / (jnp.sqrt(v_rows[k] / (1 - _B2**t)) + _EPS)
+                for k in rows}
+    m = {k: _scatter(m[k], uniq_U, m_rows[k]) for k in m}
+    v = {k: _scatter(v[k], uniq_U, v_rows[k]) for k in v}
+    return new_rows, (m, v, t)
+
+
+@lru_cache(maxsize=64)
+def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, temperature: float, n_steps: int, n_docs: int,
+                           data_axis: int | None = None):
+    """Like sim.train._make_run_chunk, for the query tower plus a row-sparse table."""
+    opt = _optimizer(cfg)
+    sampler = get_sampler(cfg.sampler)
+
+    def loss_fn(tower, rows, inv_BxK1, batch):
+        q_BxD = nnx.merge(tower_def, tower)(batch["query_features"]) / temperature
+        emb = rows["doc_embed"][inv_BxK1]
+        bias = rows["bias"][inv_BxK1] if "bias" in rows else jnp.zeros(inv_BxK1.shape, emb.dtype)
+        s_BxK1 = jnp.einsum("bd,bkd->bk", q_BxD, emb) + bias
+        pos, neg = batch["pos"], batch["neg"]
+        return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], batch["log_q"] if cfg.logq else None, neg != pos[:, None]).mean()
+
+    def one_seed(tower, table, opt_state, moments, key, data, consts, pool_MxP):
+        _TRACES[0] += 1
+
+        def step(carry, _):
+            tower, table, opt_state, moments, key = carry
+            key, k_batch, k_neg = jax.random.split(key, 3)
+            batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
+            neg, log_q = sampler.draw(k_neg, cfg.batch_size, cfg.num_negatives, n_docs, consts, batch.get("pool"))
+            idx_BxK1 = jnp.concatenate([batch["pos"][:, None], neg], axis=1)
+            uniq_U = jnp.unique(idx_BxK1.reshape(-1), size=idx_BxK1.size, fill_value=n_docs)
+            inv_BxK1 = jnp.searchsorted(uniq_U, idx_BxK1)
+            rows = {k: _gather(x, uniq_U) for k, x in table.items()}
+            batch.update(neg=neg, log_q=log_q)
+            loss, (g_tower, g_rows) = jax.value_and_grad(loss_fn, argnums=(0, 1))(tower, rows, inv_BxK1, batch)
+            updates, opt_state = opt.update(g_tower, opt_state, tower)
+            tower = optax.apply_updates(tower, updates)
+            new_rows, moments = _lazy_adam(cfg, rows, g_rows, moments, uniq_U)
+            table = {k: _scatter(table[k], uniq_U, new_rows[k]) for k in table}
+            return (tower, table, opt_state, moments, key), loss
+
+        (tower, table, opt_state, moments, key), losses = jax.lax.scan(
+            step, (tower, table, opt_state, moments, key), length=n_steps)
+        return tower, table, opt_state, moments, key, losses.mean()
+
+    in_axes = (0, 0, 0, 0, 0, data_axis, data_axis, 0)
+    return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1, 2, 3))
+
+
+class SparseState:
+    """The query tower (dense AdamW) and the free table (row-sparse) of every seed."""
+
+    def __init__(self, model_cfg, params, cfg: TrainConfig, n_docs: int, feature_dim: int, data_axis):
+        self.cfg, self.n_docs, self.data_axis = cfg, n_docs, data_axis
+        self.temperature = model_cfg.temperature
+        self.tower_def = nnx.graphdef(make_model(model_cfg, n_docs=2, feature_dim=feature_dim, seed=0).query_tower)
+        self.params = params  # the layout that current() fills in
+        pure = nnx.to_pure_dict(params)
+        self.tower = params["query_tower"]
+        self.table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
+        self.opt_state = jax.vmap(_optimizer(cfg).init)(self.tower)
+        n_seeds = next(iter(self.table.values())).shape[0]
+        # separate buffers for the two moments: both are donated to the compiled call
+        self.moments = tuple({k: jnp.zeros_like(x) for k, x in self.table.items()} for _ in range(2)) + (
+            jnp.zeros((n_seeds,), jnp.float32),)
+
+    def current(self):
+        full = jax.tree.map(lambda x: x, self.params)
+        nnx.replace_by_pure_dict(full, {"query_tower": nnx.to_pure_dict(self.tower), **self.table})
+        return full
+
+    def run(self, n, keys, dev, consts, pool):
+        fn = _make_run_chunk_sparse(self.tower_def, _step_key(self.cfg), self.temperature, n, self.n_docs,
+                                    self.data_axis)
+        self.tower, self.table, self.opt_state, self.moments, keys, loss_S = fn(
+            self.tower, self.table, self.opt_state, self.moments, keys, dev, consts, pool)
+        return keys, loss_S
