@@ -42,14 +42,18 @@ NEGLIGIBLE_SLOPE = 0.02  # per decade of N, on KL (nats) and on Success@1 / ceil
 @dataclasses.dataclass(frozen=True)
 class Config:
     n_docs: tuple[int, ...] = (100, 300, 1_000, 3_000)
-    """Corpus sizes N (a log grid: verdicts read slopes in log10 N)."""
+    """Corpus sizes N of the variants with a document tower (a log grid: verdicts read slopes in log10 N)."""
+    table_n_docs: tuple[int, ...] = (100, 300, 1_000)
+    """Corpus sizes N of the variants with a per-document table (AtomicGR, SeqGR, DR with a free table),
+    which need pairs_per_doc x N training pairs to converge."""
     models: tuple[str, ...] = ("dr_global", "dr_local_uniform", "dr_table_global", "dr_table_local_uniform",
                                "atomic_gr")
     """Model variants (experiments.variants)."""
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     """Seeds: initialisation, sampling and the corpus."""
-    pairs_per_doc: float = 100.0
-    """Training pairs per document at the least (steps grow with N; train.steps is the minimum)."""
+    pairs_per_doc: float = 1_000.0
+    """Training pairs per document of the variants with a per-document table, at the least (their steps
+    grow with N; train.steps is the minimum, and every variant with a tower trains train.steps)."""
     theory_queries: int = 1
     """Test queries whose p* gives the theory's predictions for each local objective."""
     fixed_point: FixedPointBudget = FixedPointBudget(samples=64)
@@ -57,7 +61,8 @@ class Config:
     corpus: CorpusSpec = CorpusSpec(latent_rank=8, beta=60.0, query_feature_noise=0.01, doc_feature_noise=0.01,
                                     n_train_queries=50_000, n_test_queries=500, train_top_k=64)
     model: ModelConfig = ModelConfig(dim=16, hidden=32, depth=1)
-    train: TrainConfig = TrainConfig(steps=2_000, batch_size=128, learning_rate=3e-3, num_negatives=16)
+    train: TrainConfig = TrainConfig(steps=2_000, batch_size=128, learning_rate=3e-3, schedule="cosine",
+                                     num_negatives=16, heldout=1_000)
     docids: DocidSpec = DocidSpec()
 
     def __post_init__(self):
@@ -66,14 +71,18 @@ class Config:
         require_unswept(self.corpus, "corpus", {"n_docs": "--n-docs"})
         require_unswept(self.model, "model", {"kind": "--models", "doc_side": "--models"})
         require_unswept(self.train, "train", {"objective": "--models", "sampler": "--models", "logq": "--models"})
-        if not self.n_docs or min(self.n_docs) < 2:
-            raise ValueError(f"Config.n_docs={self.n_docs}: expected corpus sizes >= 2")
+        for field in ("n_docs", "table_n_docs"):
+            if min(getattr(self, field), default=2) < 2:
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected corpus sizes >= 2")
         if self.model.dim < self.corpus.latent_rank:
             raise ValueError(f"Config.model.dim={self.model.dim} < corpus.latent_rank={self.corpus.latent_rank}: "
                              "capacity would confound drift")
-        if self.train.num_negatives >= min(self.n_docs):
+        smallest = min(self.n_docs + self.table_n_docs, default=0)
+        if not smallest:
+            raise ValueError("Config.n_docs and Config.table_n_docs are both empty: no corpus size to run")
+        if self.train.num_negatives >= smallest:
             raise ValueError(f"Config.train.num_negatives={self.train.num_negatives} must be below every N "
-                             f"(smallest {min(self.n_docs)})")
+                             f"(smallest {smallest})")
         if not 0 <= self.theory_queries <= self.corpus.n_test_queries:
             raise ValueError(f"Config.theory_queries={self.theory_queries}: expected in [0, corpus.n_test_queries]")
         if self.pairs_per_doc < 0:
@@ -82,12 +91,13 @@ class Config:
 
 _SMOKE_CORPUS = CorpusSpec(n_train_queries=1_000, n_test_queries=50, latent_rank=4, beta=30.0, train_top_k=16)
 PRESETS = {
-    "smoke": Config(n_docs=(100, 200), seeds=(0, 1), pairs_per_doc=0.0, corpus=_SMOKE_CORPUS,
+    "smoke": Config(n_docs=(100, 200), table_n_docs=(100, 200), seeds=(0, 1), pairs_per_doc=0.0, corpus=_SMOKE_CORPUS,
                     fixed_point=FixedPointBudget(samples=16, max_iter=100),
                     model=ModelConfig(dim=8, hidden=16, depth=1), train=TrainConfig(steps=40, batch_size=32,
-                    num_negatives=8, hard_pool=8), docids=DocidSpec(vocab=6)),
+                    num_negatives=8, hard_pool=8, heldout=100, steps_per_call=10), docids=DocidSpec(vocab=6)),
     "quick": Config(),
-    "paper": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000), seeds=tuple(range(10)),
+    "paper": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000), table_n_docs=(100, 300, 1_000, 3_000,
+                    10_000, 30_000, 100_000), seeds=tuple(range(10)),
                     models=("dr_global", "dr_local_uniform", "dr_local_popularity", "dr_local_popularity_logq",
                             "dr_local_hard", "dr_local_hard_denoised", "dr_table_global", "dr_table_local_uniform",
                             "atomic_gr", "seq_gr"),
@@ -97,10 +107,13 @@ PRESETS = {
 
 
 def sweep(cfg: Config):
-    for n in cfg.n_docs:
+    for n in sorted(set(cfg.n_docs) | set(cfg.table_n_docs)):
         for name in cfg.models:
+            table = VARIANTS[name].has_doc_table
+            if n not in (cfg.table_n_docs if table else cfg.n_docs):
+                continue
             for seed in cfg.seeds:
-                yield point(name, cfg, n, seed, pairs_per_doc=cfg.pairs_per_doc, extra=(
+                yield point(name, cfg, n, seed, pairs_per_doc=cfg.pairs_per_doc if table else 0.0, extra=(
                     ("theory_queries", cfg.theory_queries),
                     *((f"fixed_point_{f.name}", getattr(cfg.fixed_point, f.name))
                       for f in dataclasses.fields(FixedPointBudget))))
@@ -134,12 +147,11 @@ COMPARISONS = (
     ("dr_local_uniform", "dr_global", "DR tower: sampled (uniform) vs full softmax"),
     ("dr_table_local_uniform", "dr_table_global", "DR free table: sampled (uniform) vs full softmax"),
     ("dr_table_local_uniform", "atomic_gr", "DR free table, sampled vs AtomicGR (matched pairs per document)"),
-    ("dr_local_uniform", "atomic_gr", "DR tower, sampled vs AtomicGR (matched pairs per document)"),
     ("dr_local_popularity", "dr_global", "DR tower: sampled (popularity) vs full softmax"),
     ("dr_local_popularity_logq", "dr_global", "DR tower: sampled (popularity + logQ) vs full softmax"),
     ("dr_local_hard", "dr_global", "DR tower: sampled (raw hard) vs full softmax"),
     ("dr_local_hard_denoised", "dr_global", "DR tower: sampled (denoised hard) vs full softmax"),
-    ("dr_local_uniform", "seq_gr", "DR tower, sampled vs SeqGR"),
+    ("dr_table_local_uniform", "seq_gr", "DR free table, sampled vs SeqGR (matched pairs per document)"),
 )
 
 

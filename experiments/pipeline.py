@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from experiments.points import Point
+from experiments.stats import converged
 from sim.ceilings import ceilings
 from sim.corpus import Corpus, CorpusSpec, make_corpus
 from sim.docids import DocidSpec, Docids, make_docids
@@ -55,7 +56,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
     docids = [docids_for(p.docids, s) if seq else None for s in specs]
     data = [TrainData.from_corpus(c, d) for c, d in zip(corpora, docids)]
     result = train(p.model_cfg, p.train, data, [q.seed for q in points])
-    change_S, converged_S = result.loss_change_S(), result.converged_S()
+    last_fall_S, total_fall_S = result.heldout_falls_S()
     out = []
     for i, (q, corpus) in enumerate(zip(points, corpora)):
         model = model_at(result, i)
@@ -64,7 +65,9 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
         metrics.update(ceilings_for(specs[i]))
         if measure is not None:
             metrics.update(measure(model, corpus, docids[i], q))
-        metrics.update(pairs_per_doc=q.pairs_per_doc, loss_change=float(change_S[i]), converged=float(converged_S[i]))
+        metrics.update(pairs_per_doc=q.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),
+                       heldout_total_fall=float(total_fall_S[i]),
+                       converged=converged(last_fall_S[i], total_fall_S[i]))
         if result.pool_false_negatives_S is not None:
             metrics["pool_false_negatives"] = float(result.pool_false_negatives_S[i])
         extra = {

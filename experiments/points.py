@@ -28,7 +28,8 @@ __all__ = ["SCHEMA", "Point", "RecordPoint", "corpus_seed", "corpus_spec_of", "r
 
 SCHEMA = 2  # 2: nested configs, per-seed corpora, separate query/document feature noise, ceilings
 
-_TRAIN_RECORDED = ("steps", "batch_size", "learning_rate", "weight_decay", "optimizer")
+_TRAIN_RECORDED = ("steps", "batch_size", "learning_rate", "schedule", "final_lr_fraction", "weight_decay", "optimizer",
+                   "heldout")
 _CORPUS_SKIPPED = ("n_docs", "seed", "chunk_size")  # n_docs keeps its contract name; chunk_size changes no number
 
 

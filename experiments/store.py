@@ -86,9 +86,12 @@ def read_record(path) -> dict:
             raise ValueError(f"{path}: not a valid results record ({e})") from e
 
 
+_DERIVED = ("params", "corpus_seed_used")  # config fields that follow from the rest (not in the run_id)
+
+
 def config_id(config: Mapping) -> str:
-    """A hash of a flat config without its seed: the runs that may be pooled across seeds."""
-    return run_id("", {k: v for k, v in config.items() if k != "seed"})
+    """A hash of a flat config without its seed and derived fields: the runs that may be pooled across seeds."""
+    return run_id("", {k: v for k, v in config.items() if k != "seed" and k not in _DERIVED})
 
 
 def load(out, experiment: str) -> pd.DataFrame:
@@ -98,7 +101,6 @@ def load(out, experiment: str) -> pd.DataFrame:
     rows = []
     for path in sorted(folder.glob("*.json")):
         rec = read_record(path)
-        config = {k: v for k, v in rec["config"].items() if k != "params"}
         rows.append({"run_id": rec["run_id"], **rec["config"], **rec["metrics"], "seconds": rec["seconds"],
-                     "config_id": config_id(config), "mtime": path.stat().st_mtime})
+                     "config_id": config_id(rec["config"]), "mtime": path.stat().st_mtime})
     return pd.DataFrame(rows)

@@ -271,12 +271,35 @@ def cmd_real(
     return 0
 
 
+def compile_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache, so a second run compiles almost nothing.
+
+    GRDR_COMPILE_CACHE names its folder (default: $XDG_CACHE_HOME/grdr/xla, or ~/.cache/grdr/xla);
+    GRDR_COMPILE_CACHE=off turns it off. Returns the folder in use, or None.
+    """
+    import os
+
+    path = os.environ.get("GRDR_COMPILE_CACHE")
+    if path is not None and path.strip().lower() in ("", "0", "off", "no", "false"):
+        return None
+    if path is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "grdr", "xla")
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
     cmd, rest = argv[0], argv[1:]
+    if cmd in ("run", "demo", "real", "check"):
+        compile_cache()
     commands = {"list": cmd_list, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check, "real": cmd_real,
                 "fit": cmd_fit}
     if cmd == "fit" and rest and not rest[0].startswith("-"):

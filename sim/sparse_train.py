@@ -16,7 +16,7 @@ from flax import nnx
 
 from sim.models import make_model
 from sim.samplers import get_sampler
-from sim.train import _TRACES, TrainConfig, _batch_rows, _optimizer, _step_key
+from sim.train import _TRACES, TrainConfig, _batch_rows, _optimizer, _step_key, learning_rate
 from theory.objectives import sampled_loss
 
 __all__ = ["SparseState"]
@@ -35,12 +35,14 @@ def _scatter(x, uniq_U, rows):  # the padding index N is out of range and droppe
 def _lazy_adam(cfg: TrainConfig, rows, g_rows, moments, uniq_U):
     """New rows and moments: Adam on the touched rows only (SGD when cfg.optimizer == 'sgd')."""
     m, v, t = moments
+    schedule = learning_rate(cfg)
+    lr = schedule(t) if callable(schedule) else schedule  # optax counts from 0 before the update
     t = t + 1
     if cfg.optimizer == "sgd":
-        return {k: rows[k] - cfg.learning_rate * g_rows[k] for k in rows}, (m, v, t)
+        return {k: rows[k] - lr * g_rows[k] for k in rows}, (m, v, t)
     m_rows = {k: _B1 * _gather(m[k], uniq_U) + (1 - _B1) * g_rows[k] for k in rows}
     v_rows = {k: _B2 * _gather(v[k], uniq_U) + (1 - _B2) * g_rows[k] ** 2 for k in rows}
-    new_rows = {k: rows[k] - cfg.learning_rate * (m_rows[k] / (1 - _B1**t)) / (jnp.sqrt(v_rows[k] / (1 - _B2**t)) + _EPS)
+    new_rows = {k: rows[k] - lr * (m_rows[k] / (1 - _B1**t)) / (jnp.sqrt(v_rows[k] / (1 - _B2**t)) + _EPS)
                 for k in rows}
     m = {k: _scatter(m[k], uniq_U, m_rows[k]) for k in m}
     v = {k: _scatter(v[k], uniq_U, v_rows[k]) for k in v}

@@ -30,7 +30,8 @@ from sim.samplers import SAMPLERS, get_sampler
 from sim.softmax import full_softmax_loss
 from theory.objectives import sampled_loss
 
-__all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count"]
+__all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count",
+           "learning_rate"]
 
 _OBJECTIVES = ("global", "local", "mle")
 
@@ -54,7 +55,11 @@ class TrainConfig:
     steps: int = 1000
     """Optimizer steps."""
     learning_rate: float = 3e-3
-    """Step size of AdamW (or SGD)."""
+    """Step size of AdamW (or SGD); the peak of the schedule."""
+    schedule: str = "constant"
+    """constant, or cosine: decay from learning_rate to final_lr_fraction of it over the steps."""
+    final_lr_fraction: float = 0.1
+    """Where the cosine schedule ends, as a fraction of learning_rate."""
     weight_decay: float = 0.0
     """AdamW's decoupled weight decay."""
     hard_refresh: int = 200
@@ -65,6 +70,9 @@ class TrainConfig:
     """hard_denoised: the pool leaves out the top documents of p* that hold this much of its mass."""
     steps_per_call: int = 100
     """Steps fused into one compiled scan (progress, loss curve and NaN checks between calls)."""
+    heldout: int = 0
+    """Training queries held out of the batches; after every call their full-softmax NLL (= H(p*) + KL
+    to the truth, on average) is measured: the convergence diagnostic."""
     optimizer: str = "adamw"
     """adamw or sgd."""
     sparse_table: bool = False
@@ -80,6 +88,12 @@ class TrainConfig:
         for field in ("num_negatives", "batch_size", "steps", "hard_refresh", "hard_pool", "steps_per_call"):
             if getattr(self, field) < 1:
                 raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
+        if self.heldout < 0:
+            raise ValueError(f"TrainConfig.heldout={self.heldout}: expected >= 0")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"TrainConfig.schedule={self.schedule!r}: expected 'constant' or 'cosine'")
+        if not 0 <= self.final_lr_fraction <= 1:
+            raise ValueError(f"TrainConfig.final_lr_fraction={self.final_lr_fraction}: expected in [0, 1]")
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"TrainConfig.optimizer={self.optimizer!r}: expected 'adamw' or 'sgd'")
         if self.sparse_table and self.objective != "local":
@@ -129,32 +143,20 @@ class TrainResult:
     compiles: int  # training programs compiled by this call (0 when an earlier call's are reused)
     call_seconds: tuple[float, ...] = ()  # wall time of each compiled call (the first includes compiling)
     pool_false_negatives_S: np.ndarray | None = None  # share of the last hard pool inside the top p* mass
+    heldout_SxT: np.ndarray | None = None  # held-out full-softmax NLL before training and after each call
 
-    def loss_change_S(self) -> np.ndarray:
-        """Relative change of the mean loss over the last quarter of the calls against the quarter
-        before (negative: still falling); NaN with fewer than 4 calls."""
-        last, before, _ = self._quarters()
-        if last is None:
-            return np.full(self.losses_SxT.shape[0], np.nan)
-        return (last.mean(1) - before.mean(1)) / np.maximum(np.abs(last.mean(1)), 1e-12)
-
-    def converged_S(self, tolerance: float = 0.01) -> np.ndarray:
-        """Whether each seed's loss has stopped falling: over the last quarter of the calls it fell by
-        less than `tolerance` (relative) plus twice the standard error of the two quarters' means
-        (the loss of a call is a noisy mean of sampled pairs). True with fewer than 4 calls."""
-        last, before, w = self._quarters()
-        if last is None:
-            return np.ones(self.losses_SxT.shape[0], bool)
-        se = np.sqrt(last.var(1, ddof=1) / w + before.var(1, ddof=1) / w)
-        drop = before.mean(1) - last.mean(1)
-        return drop <= tolerance * np.abs(last.mean(1)) + 2 * se
-
-    def _quarters(self):
-        T = self.losses_SxT.shape[1]
+    def heldout_falls_S(self) -> tuple[np.ndarray, np.ndarray]:
+        """(fall of the held-out NLL over the last quarter of the calls, its fall over all of training),
+        in nats, per seed: the mean of the last quarter's calls against the quarter before, and
+        against the NLL before training. NaN without a held-out set or with fewer than 4 calls."""
+        curve = self.heldout_SxT
+        T = 0 if curve is None else curve.shape[1] - 1
+        if T < 4:
+            nan = np.full(self.losses_SxT.shape[0], np.nan)
+            return nan, nan
         w = T // 4
-        if w < 2:
-            return None, None, 0
-        return self.losses_SxT[:, -w:], self.losses_SxT[:, -2 * w:-w], w
+        last = curve[:, -w:].mean(1)
+        return curve[:, -2 * w:-w].mean(1) - last, curve[:, 0] - last
 
 
 def model_at(result: TrainResult, i: int) -> nnx.Module:
@@ -191,15 +193,41 @@ def compile_count() -> int:
     return _TRACES[0]
 
 
+def learning_rate(cfg: TrainConfig):
+    """The step size: a float, or an optax schedule of the step count."""
+    if cfg.schedule == "constant":
+        return cfg.learning_rate
+    return optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps, alpha=cfg.final_lr_fraction)
+
+
 def _optimizer(cfg: TrainConfig):
     if cfg.optimizer == "sgd":
-        return optax.sgd(cfg.learning_rate)
-    return optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
+        return optax.sgd(learning_rate(cfg))
+    return optax.adamw(learning_rate(cfg), weight_decay=cfg.weight_decay)
 
 
 def _step_key(cfg: TrainConfig) -> TrainConfig:
-    """The fields a compiled step does not depend on are reset, so equal programs share one cache entry."""
-    return dataclasses.replace(cfg, steps=1, steps_per_call=1, hard_refresh=1, progress=False, denoise_mass=0.5)
+    """The fields a compiled step does not depend on are reset, so equal programs share one cache entry
+    (the steps stay when a schedule depends on them)."""
+    return dataclasses.replace(cfg, steps=1 if cfg.schedule == "constant" else cfg.steps, steps_per_call=1,
+                               hard_refresh=1, progress=False, denoise_mass=0.5, heldout=0)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "kind", "data_axis"))
+def _heldout_nll(graphdef, params_S, heldout, consts, *, kind, data_axis):
+    """Per seed, the mean full-softmax NLL of the held-out pairs (SeqGR: of their docids)."""
+
+    def one_seed(params, heldout, consts):
+        model = nnx.merge(graphdef, params)
+        q = model.encode_queries(heldout["query_features"])
+        pos = heldout["pos"]
+        if kind == "seq_gr":
+            valid = consts["valid_PxV"][consts["prefix_NxL"][pos]]
+            return -model.log_prob(q, consts["codes_NxL"][pos], valid).mean()
+        emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
+        return full_softmax_loss(q, emb_NxD, bias_N, pos).mean()
+
+    return jax.vmap(one_seed, in_axes=(0, data_axis, data_axis))(params_S, heldout, consts)
 
 
 def _batch_rows(key, batch_size, data, pool_MxP):
@@ -249,31 +277,31 @@ def _stack(arrays: Sequence[np.ndarray], pad_value=0) -> np.ndarray:
 
 
 def _device_data(datas: list[TrainData], cfg: TrainConfig, kind: str, shared: bool):
-    """(dev, consts, exclusions) as arrays; with a leading seed axis unless the data is shared."""
+    """(train, heldout, consts, exclusions) as device arrays: the training rows, the last
+    `cfg.heldout` rows held out of the batches, the document side and the pool's exclusions; with a
+    leading seed axis unless the data is shared."""
     sampler = get_sampler(cfg.sampler)
-    local = cfg.objective == "local"
+    M = datas[0].pos_M.shape[0] - cfg.heldout
 
     def one(d: TrainData):
-        dev = {"query_features": np.asarray(d.query_features_MxF), "pos": np.asarray(d.pos_M, np.int32)}
+        rows = {"query_features": np.asarray(d.query_features_MxF), "pos": np.asarray(d.pos_M, np.int32)}
         consts = {"doc_features": np.asarray(d.doc_features_NxF)}
         if kind == "seq_gr":
             consts.update(codes_NxL=d.docids.codes_NxL, prefix_NxL=d.docids.prefix_NxL, valid_PxV=d.docids.valid_PxV)
-        if local:
-            consts.update(sampler.constants(d.pos_M, d.n_docs))
-        return dev, consts, exclusions(d, cfg.sampler, cfg.denoise_mass)
+        if cfg.objective == "local":
+            consts.update(sampler.constants(rows["pos"][:M], d.n_docs))
+        train = {k: v[:M] for k, v in rows.items()}
+        heldout = {k: v[M:] for k, v in rows.items()}
+        return train, heldout, consts, {"exclude": exclusions(d, cfg.sampler, cfg.denoise_mass)[:M]}
 
     parts = [one(d) for d in (datas[:1] if shared else datas)]
     if shared:
-        dev, consts, excl = parts[0]
-        return ({k: jnp.asarray(v) for k, v in dev.items()}, {k: jnp.asarray(v) for k, v in consts.items()},
-                jnp.asarray(excl))
-    excl_width = max(p[2].shape[1] for p in parts)
-    excl = np.stack([np.pad(p[2], ((0, 0), (0, excl_width - p[2].shape[1])), constant_values=-1) for p in parts])
-    stack = {k: jnp.asarray(_stack([p[i][k] for p in parts], False if k == "valid_PxV" else 0))
-             for i in (0, 1) for k in parts[0][i]}
-    dev = {k: stack[k] for k in parts[0][0]}
-    consts = {k: stack[k] for k in parts[0][1]}
-    return dev, consts, jnp.asarray(excl)
+        return tuple({k: jnp.asarray(v) for k, v in part.items()} for part in parts[0])
+    width = max(p[3]["exclude"].shape[1] for p in parts)
+    for p in parts:
+        p[3]["exclude"] = np.pad(p[3]["exclude"], ((0, 0), (0, width - p[3]["exclude"].shape[1])), constant_values=-1)
+    return tuple({k: jnp.asarray(_stack([p[i][k] for p in parts], False if k == "valid_PxV" else 0)) for k in parts[0][i]}
+                 for i in range(4))
 
 
 def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], seeds: list[int], mesh) -> None:
@@ -284,6 +312,9 @@ def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], see
         raise ValueError(f"objective 'mle' is SeqGR's; {kind} takes 'global' or 'local'")
     if len(datas) != len(seeds):
         raise ValueError(f"{len(datas)} TrainData for {len(seeds)} seeds: give one, or one per seed")
+    if not 0 <= cfg.heldout < datas[0].pos_M.shape[0]:
+        raise ValueError(f"TrainConfig.heldout={cfg.heldout} must leave training pairs of the "
+                         f"{datas[0].pos_M.shape[0]} given")
     shapes = {(d.query_features_MxF.shape, d.doc_features_NxF.shape) for d in datas}
     if len(shapes) > 1:
         raise ValueError(f"per-seed TrainData must share their shapes, got {sorted(shapes)}")
@@ -346,7 +377,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.state(m, nnx.Param) for m in models])
     traces_before = compile_count()
     keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
-    dev, consts, exclude = _device_data(datas, cfg, kind, shared)
+    dev, heldout, consts, exclude = _device_data(datas, cfg, kind, shared)
+    exclude = exclude["exclude"]
     data_axis = None if shared else 0
     use_pool = cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool
 
@@ -363,7 +395,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
         consts = shard_along_docs(consts, n_docs, mesh)
         dev = shard_along_docs(dev, n_docs, mesh)
 
-    losses, call_seconds = [], []
+    losses, call_seconds, heldout_nll = [], [], []
+    if cfg.heldout:
+        heldout_nll.append(np.asarray(_heldout_nll(graphdef, state.current(), heldout, consts, kind=kind,
+                                                   data_axis=data_axis)))
     done, pool = 0, None
     bar = tqdm(total=cfg.steps, desc=f"train {kind}/{cfg.objective}", disable=not cfg.progress, leave=False)
     while done < cfg.steps:
@@ -384,6 +419,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
                 f"loss became {loss_S} at steps {done}-{done + n} (seeds {seeds}); "
                 f"model={model_cfg}, train={cfg}. Lower the learning rate or raise the temperature.")
         losses.append(loss_S)
+        if cfg.heldout:
+            heldout_nll.append(np.asarray(_heldout_nll(graphdef, state.current(), heldout, consts, kind=kind,
+                                                       data_axis=data_axis)))
         done += n
         bar.update(n)
         bar.set_postfix(loss=float(loss_S.mean()))
@@ -392,4 +430,5 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     jax.block_until_ready(params)
     false_neg = pool_false_negatives(pool, datas, cfg.denoise_mass) if pool is not None else None
     return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0,
-                       compile_count() - traces_before, tuple(call_seconds), false_neg)
+                       compile_count() - traces_before, tuple(call_seconds), false_neg,
+                       np.stack(heldout_nll, axis=1) if heldout_nll else None)

@@ -6,7 +6,8 @@ import pytest
 from experiments import drift_corpus, store
 from grdr.cli import main
 
-ARGS = ["--preset", "smoke", "--n-docs", "150", "--seeds", "0", "1", "--train.steps", "20", "--no-progress"]
+ARGS = ["--preset", "smoke", "--n-docs", "150", "--table-n-docs", "150", "--seeds", "0", "1", "--train.steps", "20",
+        "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_a_swept_field_cannot_be_set_in_its_section():
 
 
 def test_nested_overrides_reach_the_records(tmp_path):
-    args = ["run", "drift_corpus", "--out", str(tmp_path), "--preset", "smoke", "--n-docs", "120", "--seeds", "3",
+    args = ["run", "drift_corpus", "--out", str(tmp_path), "--preset", "smoke", "--n-docs", "120", "--table-n-docs", "--seeds", "3",
             "--models", "dr_global", "--corpus.beta", "7.5", "--train.steps", "10", "--no-progress"]
     assert main(args) == 0
     df = store.load(tmp_path, "drift_corpus")

@@ -124,3 +124,26 @@ def test_same_shapes_compile_once(data):
     assert first.compiles <= 1 and again.compiles == 0
     # one timing per compiled call, as one loss per call: 6 steps in calls of 2
     assert len(again.call_seconds) == again.losses_SxT.shape[1] == 3 and min(again.call_seconds) > 0
+
+
+def test_heldout_pairs_are_not_trained_on_and_their_nll_is_the_full_softmax_cross_entropy(data):
+    cfg = TrainConfig(objective="local", steps=40, steps_per_call=10, heldout=50, schedule="cosine")
+    r = train(ModelConfig(kind="dr", dim=4, hidden=8), cfg, data, [0])
+    assert r.heldout_SxT.shape == (1, 1 + 4)  # before training and after each of the 4 calls
+    model = model_at(r, 0)
+    q = model.encode_queries(jnp.asarray(data.query_features_MxF[-50:]))
+    emb, bias = model.doc_table(None, jnp.asarray(data.doc_features_NxF))
+    s = np.asarray(q @ emb.T + bias[None, :], np.float64)
+    logp = s - np.logaddexp.reduce(s, axis=1, keepdims=True)
+    nll = -np.mean(logp[np.arange(50), data.pos_M[-50:]])
+    assert r.heldout_SxT[0, -1] == pytest.approx(nll, rel=1e-4)
+    last, total = r.heldout_falls_S()
+    assert np.isfinite(last[0]) and total[0] == pytest.approx(r.heldout_SxT[0, 0] - r.heldout_SxT[0, -1:].mean())
+
+
+def test_cosine_schedule_ends_at_its_final_fraction():
+    from sim.train import learning_rate
+
+    schedule = learning_rate(TrainConfig(steps=100, learning_rate=0.01, schedule="cosine", final_lr_fraction=0.1))
+    assert float(schedule(0)) == pytest.approx(0.01) and float(schedule(100)) == pytest.approx(0.001)
+    assert float(schedule(50)) == pytest.approx(0.001 + 0.009 * 0.5)
