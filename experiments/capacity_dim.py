@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments.points import point, require_known, require_seeds, require_unswept
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
-from sim.logprobs import model_log_probs, rowshift_sq_err, true_log_probs
+from sim.logprobs import eckart_young_floors, model_log_probs, rowshift_sq_err, true_log_probs
 from sim.models import ModelConfig
 from sim.train import TrainConfig
-from theory import eckart_young_floor, row_shifted_rank_bound
+from theory import row_shifted_rank_bound
 from theory.rank import dr_transition_dim
 
 NAME = "capacity_dim"
@@ -108,30 +106,23 @@ def sweep(cfg: Config):
                                     (cfg.model.doc_bias and not gr))
 
 
-def ey_floors(target_MxN: np.ndarray, ranks) -> dict[int, float]:
-    """The Eckart-Young floor (float64) of the row-centred target at each rank."""
-    with jax.enable_x64(True):
-        target = jnp.asarray(target_MxN, jnp.float64)
-        return {r: float(eckart_young_floor(target, int(min(r, min(target_MxN.shape))))) for r in set(ranks)}
-
-
-def rank_bound(p, docids) -> int:
+def rank_bound(point, docids) -> int:
     """The rank of the model's log-probabilities up to row shifts (where its floor is taken)."""
-    kind = p.variant.kind
+    kind = point.variant.kind
     if kind == "seq_gr":
         leaves_P = np.where(docids.depth_P == docids.length - 1, docids.children_per_node(), 0)
-        return row_shifted_rank_bound(kind, p.model_cfg.hidden, bias=True,
+        return row_shifted_rank_bound(kind, point.model_cfg.hidden, bias=True,
                                       children_per_node=docids.children_per_node(), leaf_children_per_node=leaves_P)
-    width = p.model_cfg.dim if kind == "dr" else p.model_cfg.hidden
-    return row_shifted_rank_bound(kind, width, bias=kind == "atomic_gr" or p.model_cfg.doc_bias)
+    width = point.model_cfg.dim if kind == "dr" else point.model_cfg.hidden
+    return row_shifted_rank_bound(kind, width, bias=kind == "atomic_gr" or point.model_cfg.doc_bias)
 
 
-def measure(model, corpus, docids, p) -> dict:
+def measure(model, corpus, docids, point) -> dict:
     """The row-shifted squared error and the Eckart-Young floors at the model's rank and at D."""
     target_MxN = true_log_probs(corpus)
-    rank = rank_bound(p, docids)
-    dim = p.model_cfg.dim if p.variant.kind == "dr" else p.model_cfg.hidden
-    floors = ey_floors(target_MxN, (rank, dim))
+    rank = rank_bound(point, docids)
+    dim = point.model_cfg.dim if point.variant.kind == "dr" else point.model_cfg.hidden
+    floors = eckart_young_floors(target_MxN, (rank, dim))
     M = target_MxN.shape[0]
     return {"rowshift_sq_err": rowshift_sq_err(target_MxN, model_log_probs(model, corpus, docids)),
             "ey_floor": floors[rank] / M, "ey_floor_dim": floors[dim] / M, "rank_bound": float(rank)}

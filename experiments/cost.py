@@ -8,8 +8,6 @@ accelerator divide by its speed-up. It is an order of magnitude to plan a sweep,
 """
 from __future__ import annotations
 
-from collections import Counter
-
 from experiments.points import Point
 
 __all__ = ["describe", "group_flops"]
@@ -23,16 +21,16 @@ def _tower(f_in: int, hidden: int, out: int, depth: int) -> float:
     return 2.0 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def group_flops(p: Point, n_seeds: int) -> float:
-    """Floating-point operations to train and evaluate a group of `n_seeds` points like p."""
-    m, t, c = p.model_cfg, p.train, p.corpus
-    v = p.variant
+def group_flops(point: Point, n_seeds: int) -> float:
+    """Floating-point operations to train and evaluate a group of `n_seeds` points like `point`."""
+    m, t, c = point.model_cfg, point.train, point.corpus
+    v = point.variant
     N, B, K, F = c.n_docs, t.batch_size, t.num_negatives, c.feature_dim
     width = m.dim if v.kind == "dr" else m.hidden
     query = B * _tower(F, m.hidden, width, m.depth)
     docs = N if t.objective == "global" else B * (K + 1)
     if v.kind == "seq_gr":
-        step = query + B * 10 * (2 * m.hidden * 2 * m.hidden * 2 * m.decoder_depth + 2 * m.hidden * p.docids.vocab)
+        step = query + B * 10 * (2 * m.hidden * 2 * m.hidden * 2 * m.decoder_depth + 2 * m.hidden * point.docids.vocab)
     else:
         doc_side = docs * _tower(F, m.hidden, width, m.depth) if v.doc_side == "tower" and v.kind == "dr" else 0.0
         step = query + doc_side + 2.0 * B * docs * width
@@ -50,18 +48,16 @@ def describe(module, cfg) -> str:
     found = groups(module, cfg)
     lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]
     total = 0.0
-    counts: Counter = Counter()
     for g in found:
-        p = g[0]
-        if not isinstance(p, Point):
-            counts["(not estimated)"] += len(g)
-            lines.append(f"  {len(g)} x {p.record()}")
+        first = g[0]
+        if not isinstance(first, Point):
+            lines.append(f"  {len(g)} x {first.record()}")
             continue
-        seconds = group_flops(p, len(g)) / SUSTAINED_FLOPS + COMPILE_SECONDS
+        seconds = group_flops(first, len(g)) / SUSTAINED_FLOPS + COMPILE_SECONDS
         total += seconds
-        counts[p.model] += len(g)
-        lines.append(f"  {p.model:28s} N={p.corpus.n_docs:<8,} steps={p.train.steps:<6} B={p.train.batch_size:<4} "
-                     f"pairs/doc={p.pairs_per_doc:<8.1f} seeds={[q.seed for q in g]}  ~{seconds:,.0f} s")
+        lines.append(f"  {first.model:28s} N={first.corpus.n_docs:<8,} steps={first.train.steps:<6} "
+                     f"B={first.train.batch_size:<4} pairs/doc={first.pairs_per_doc:<8.1f} "
+                     f"seeds={[pt.seed for pt in g]}  ~{seconds:,.0f} s")
     if total:
         lines.append(f"estimated total: ~{total / 60:,.1f} min on 2 CPU cores (rough: {SUSTAINED_FLOPS / 1e9:.0f} "
                      f"GFLOP/s sustained + {COMPILE_SECONDS:.0f} s compile per group)")

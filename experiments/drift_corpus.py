@@ -119,15 +119,15 @@ def sweep(cfg: Config):
                       for f in dataclasses.fields(FixedPointBudget))))
 
 
-def measure(model, corpus, docids, p) -> dict:
+def measure(model, corpus, docids, point) -> dict:
     """The theory's predictions for a local objective, from the truth of this corpus."""
-    if p.train.objective != "local" or not dict(p.extra).get("theory_queries"):
+    if point.train.objective != "local" or not dict(point.extra).get("theory_queries"):
         return {}
-    x = dict(p.extra)
+    x = dict(point.extra)
     budget = FixedPointBudget(**{f.name: x[f"fixed_point_{f.name}"] for f in dataclasses.fields(FixedPointBudget)})
     # on the corpus of seed 0 for every seed: a prediction for the corpus family, solved once per N
-    reference = dataclasses.replace(p.corpus, seed=corpus_seed(p.corpus.seed, 0))
-    return _predictions(reference, p.train.sampler, p.train.logq, p.train.num_negatives, x["theory_queries"], budget)
+    reference = dataclasses.replace(point.corpus, seed=corpus_seed(point.corpus.seed, 0))
+    return _predictions(reference, point.train.sampler, point.train.logq, point.train.num_negatives, x["theory_queries"], budget)
 
 
 @lru_cache(maxsize=128)

@@ -100,7 +100,7 @@ PRESETS = {
                     corpus=CorpusSpec(latent_rank=4, n_train_queries=600, n_test_queries=30),
                     model=ModelConfig(dim=6, hidden=8, depth=1), train=TrainConfig(steps=30, hard_pool=8,
                                                                                    num_negatives=8)),
-    "quick": Config(seeds=(0, 1)),
+    "quick": Config(zipfs=(1.1,), seeds=(0, 1, 2), mc_samples=2_000),
     "paper": Config(n_docs=(1_000, 3_000, 10_000, 30_000, 100_000), seeds=tuple(range(10)), theory_queries=8,
                     mc_samples=20_000, fixed_point_queries=4, fixed_point=FixedPointBudget(samples=256),
                     corpus=CorpusSpec(latent_rank=16, n_train_queries=100_000, n_test_queries=2_000),
@@ -125,15 +125,15 @@ def sweep(cfg: Config):
 _CACHE: dict = {}
 
 
-def measure(model, corpus, docids, p) -> dict:
+def measure(model, corpus, docids, point) -> dict:
     """The theory's drift quantities on the trained model's own scores (experiments.predictions)."""
-    x = dict(p.extra)
+    x = dict(point.extra)
     budget = FixedPointBudget(**{f.name: x[f"fixed_point_{f.name}"] for f in dataclasses.fields(FixedPointBudget)})
     if len(_CACHE) > 64:
         _CACHE.clear()
-    return model_predictions(model, corpus, p.train.sampler, p.train.logq, p.train.num_negatives,
+    return model_predictions(model, corpus, point.train.sampler, point.train.logq, point.train.num_negatives,
                              x["theory_queries"], mc_samples=x["mc_samples"],
-                             fixed_point_queries=x["fixed_point_queries"], pool_size=p.train.hard_pool, seed=p.seed,
+                             fixed_point_queries=x["fixed_point_queries"], pool_size=point.train.hard_pool, seed=point.seed,
                              budget=budget, cache=_CACHE)
 
 
@@ -154,7 +154,7 @@ def findings(df) -> list:
 
 def report(df) -> str:
     """Report section: KL and Success@1 tables, the logQ verdict and the fixed-point floor verdicts."""
-    from experiments.report import mean_table
+    from experiments.report import finding_lines, mean_table
     from experiments.stats import paired_verdict
     from experiments.variants import label
 
@@ -174,22 +174,18 @@ def report(df) -> str:
                   f"Population fixed point's KL on the first {int(part['fixed_point_queries'].iloc[0])} test queries "
                   "(the floor), beside the model's KL on the same queries:", "",
                   mean_table(part, "variant", "n_docs", "fixed_point_kl"), "",
-                  mean_table(part, "variant", "n_docs", "kl_fp_queries"), "",
+                  mean_table(part, "variant", "n_docs", "kl_fixed_point_queries"), "",
                   "Normalizer deficit E log Z_S - log Z on the model's scores: Monte Carlo, then the closed form:", "",
                   mean_table(part, "variant", "n_docs", "deficit_mc"), "",
                   mean_table(part, "variant", "n_docs", "deficit_approx"), "",
                   "Gradient bias |E grad l_L - grad l_G| and confuser coverage (run's proposal):", "",
                   mean_table(part, "variant", "n_docs", "grad_bias_norm"), "",
                   mean_table(part, "variant", "n_docs", "coverage_proposal"), ""]
+    found = findings(df)
     lines += ["Verdicts: logQ correction lowers KL under the popularity proposal on the Zipf corpus",
               "(KL without minus KL with, paired by seed; > 0 means the correction helps):", ""]
-    pop = df[(df["sampler"] == "popularity") & (df["corpus_zipf"] > 0)]
-    if pop.empty or pop["logq"].nunique() < 2:
-        lines.append("- not measured (needs the popularity sampler with and without logQ on a Zipf corpus)")
-    for (zipf, n), part in pop.groupby(["corpus_zipf", "n_docs"]):
-        kl = part.pivot_table(index="seed", columns="logq", values="kl_true")
-        if {False, True} <= set(kl.columns):
-            lines.append(f"- zipf = {zipf:g}, N = {n:,}: {paired_verdict((kl[False] - kl[True]).to_numpy())}")
+    lines += finding_lines(found) or ["- not measured (needs the popularity sampler with and without logQ on a Zipf "
+                                      "corpus)"]
     used = df["fixed_point_samples"].dropna() if "fixed_point_samples" in df else df["n_docs"].iloc[:0]
     lines += ["", "Verdicts: the model's KL lies above its population fixed point's KL on the same queries",
               "(model minus fixed point, paired by seed; > 0 means above the floor). The fixed point is a",
@@ -201,6 +197,6 @@ def report(df) -> str:
               "the theory; the paper preset uses 256 sets.", ""]
     floor = df[np.isfinite(df["fixed_point_kl"])]
     for (zipf, n, variant), part in floor.groupby(["corpus_zipf", "n_docs", "variant"]):
-        v = paired_verdict((part["kl_fp_queries"] - part["fixed_point_kl"]).to_numpy())
+        v = paired_verdict((part["kl_fixed_point_queries"] - part["fixed_point_kl"]).to_numpy())
         lines.append(f"- zipf = {zipf:g}, N = {n:,}, {variant}: {v}")
     return "\n".join(lines)

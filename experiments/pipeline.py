@@ -49,23 +49,23 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
     Returns ([(metrics, extra) per point], seconds).
     """
     t0 = time.perf_counter()
-    p = points[0]
-    specs = [q.corpus_spec() for q in points]
+    first = points[0]
+    specs = [pt.corpus_spec() for pt in points]
     corpora = [corpus_for(s) for s in specs]
-    seq = p.variant.kind == "seq_gr"
-    docids = [docids_for(p.docids, s) if seq else None for s in specs]
+    seq = first.variant.kind == "seq_gr"
+    docids = [docids_for(first.docids, s) if seq else None for s in specs]
     data = [TrainData.from_corpus(c, d) for c, d in zip(corpora, docids)]
-    result = train(p.model_cfg, p.train, data, [q.seed for q in points])
+    result = train(first.model_cfg, first.train, data, [pt.seed for pt in points])
     last_fall_S, total_fall_S = result.heldout_falls_S()
     out = []
-    for i, (q, corpus) in enumerate(zip(points, corpora)):
+    for i, (pt, corpus) in enumerate(zip(points, corpora)):
         model = model_at(result, i)
         t1 = time.perf_counter()
         metrics = evaluate_model(model, corpus, docids=docids[i], k=min(k, corpus.n_docs))
         metrics.update(ceilings_for(specs[i]))
         if measure is not None:
-            metrics.update(measure(model, corpus, docids[i], q))
-        metrics.update(pairs_per_doc=q.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),
+            metrics.update(measure(model, corpus, docids[i], pt))
+        metrics.update(pairs_per_doc=pt.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),
                        heldout_total_fall=float(total_fall_S[i]),
                        converged=converged(last_fall_S[i], total_fall_S[i]))
         if result.pool_false_negatives_S is not None:

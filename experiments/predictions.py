@@ -115,7 +115,7 @@ def model_predictions(model, corpus: Corpus, sampler: str, logq: bool, K: int, n
                       budget: FixedPointBudget = FixedPointBudget(), cache: dict | None = None) -> dict[str, float]:
     """The drift quantities on a trained model's own scores for the first `n_queries` test queries.
 
-    Returns flat metrics: kl_sample (the model's KL on these queries), kl_fp_queries (the same on the
+    Returns flat metrics: kl_sample (the model's KL on these queries), kl_fixed_point_queries (the same on the
     fixed-point queries only), fixed_point_kl, fixed_point_samples, grad_bias_norm, grad_bias_cosine,
     grad_direction_cosine, deficit_mc, deficit_se, deficit_approx, confusers, coverage_uniform,
     coverage_uniform_approx, coverage_proposal. `cache` shares fixed points between the seeds of a
@@ -152,7 +152,7 @@ def model_predictions(model, corpus: Corpus, sampler: str, logq: bool, K: int, n
             fp_kl, fp_s = cache[fp_key]
         kl = float(np.exp(logp_N) @ (logp_N - scipy.special.log_softmax(s_N)))
         rows.append({
-            "kl_sample": kl, "kl_fp_queries": kl if np.isfinite(fp_kl) else np.nan,
+            "kl_sample": kl, "kl_fixed_point_queries": kl if np.isfinite(fp_kl) else np.nan,
             "fixed_point_kl": fp_kl, "fixed_point_samples": fp_s,
             "grad_bias_norm": bias.norm, "grad_bias_cosine": bias.cosine,
             "grad_direction_cosine": bias.direction_cosine,

@@ -110,7 +110,7 @@ class Config:
 PRESETS = {
     "smoke": Config(sizes=(100, 285), dims=(8,), seeds=(0,), steps=20, feature_dim=256, max_train_pairs=40, dim=8,
                     hidden=16, k=20, docid_dims=16),
-    "quick": Config(sizes=(120, 200, 285), dims=(4, 16, 64), steps=600, seeds=(0, 1), max_train_pairs=60, feature_dim=1024),
+    "quick": Config(sizes=(120, 200, 285), dims=(4, 16, 64), steps=400, seeds=(0, 1), max_train_pairs=60, feature_dim=1024),
     # The shipped fixtures and LIMIT-small at full length; point `collections` at your own copies of
     # MS MARCO or NQ320k (or use `grdr real`) for the paper-scale runs.
     "paper": Config(collections=(f"msmarco:{FIXTURES / 'msmarco'}", f"nq320k:{FIXTURES / 'nq320k'}",

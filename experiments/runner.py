@@ -56,7 +56,7 @@ def run_experiment(module, cfg, out, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     bar = tqdm(total=sum(len(g) for g in todo_groups), desc=name, disable=not progress, unit="run")
     for points in todo_groups:
-        todo = [p for p in points if not store.exists(out, name, p.record())]
+        todo = [pt for pt in points if not store.exists(out, name, pt.record())]
         skipped += len(points) - len(todo)
         bar.update(len(points) - len(todo))
         if not todo:

@@ -189,10 +189,12 @@ def cmd_fit(name: str | None = None, out: Path = Path("results")) -> Path:
 
 
 def cmd_check(seed: int = 0) -> int:
-    """Run the derivation checks of theory/ and print a table; exit 1 if any fails."""
+    """Run the derivation checks of theory/ (and those of sim/ that need a model) and print a table;
+    exit 1 if any fails."""
+    from sim.checks import run_checks as model_checks
     from theory.checks import format_table, run_checks
 
-    results = run_checks(seed=seed)
+    results = run_checks(seed=seed) + model_checks(seed=seed)
     print(format_table(results))
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")

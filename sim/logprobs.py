@@ -16,7 +16,7 @@ from sim.corpus import Corpus, log_posterior_rows
 from sim.docids import Docids
 from sim.models import SeqGR
 
-__all__ = ["model_log_probs", "true_log_probs", "rowshift_sq_err", "low_rank_kl"]
+__all__ = ["model_log_probs", "true_log_probs", "eckart_young_floors", "rowshift_sq_err", "low_rank_kl"]
 
 MAX_ENTRIES = 50_000_000  # M x N float64 entries held at once (400 MB)
 
@@ -44,6 +44,17 @@ def true_log_probs(corpus: Corpus) -> np.ndarray:
     """log p*(d|q) of every test query and document (M x N, float64)."""
     _check(corpus)
     return log_posterior_rows(corpus, corpus.test, 0, corpus.test.size).astype(np.float64)
+
+
+def eckart_young_floors(target_MxN: np.ndarray, ranks) -> dict[int, float]:
+    """theory.eckart_young_floor of the row-centred target at each rank, in float64."""
+    import jax
+
+    from theory import eckart_young_floor
+
+    with jax.enable_x64(True):
+        target = jnp.asarray(target_MxN, jnp.float64)
+        return {r: float(eckart_young_floor(target, int(min(r, min(target_MxN.shape))))) for r in set(ranks)}
 
 
 def rowshift_sq_err(target_MxN: np.ndarray, logp_MxN: np.ndarray) -> float:

@@ -34,13 +34,21 @@ class ModelConfig:
     """Sizes of a model. `dim` is DR's embedding dimension D; `hidden` the tower width H."""
 
     kind: str = "dr"
+    """dr (DualEncoder), atomic_gr or seq_gr."""
     dim: int = 16
+    """D, DR's embedding dimension."""
     hidden: int = 64
-    depth: int = 2  # hidden layers of the query tower (and the document tower)
-    doc_side: str = "tower"  # DR only: "table" (free N x D) or "tower" (MLP over doc features)
-    temperature: float = 0.1  # DR only
-    doc_bias: bool = False  # DR only; AtomicGR and SeqGR always carry output biases
-    decoder_depth: int = 1  # SeqGR: pre-norm residual MLP blocks over (query state + prefix embedding)
+    """H, the towers' width (AtomicGR's and SeqGR's hidden width)."""
+    depth: int = 2
+    """Hidden layers of the query tower (and of DR's document tower)."""
+    doc_side: str = "tower"
+    """DR only: "table" (a free N x D table) or "tower" (an MLP over document features)."""
+    temperature: float = 0.1
+    """DR only: scores are <f(q), g(d)> / temperature."""
+    doc_bias: bool = False
+    """DR only: a per-document bias (AtomicGR and SeqGR always carry output biases)."""
+    decoder_depth: int = 1
+    """SeqGR: pre-norm residual MLP blocks over (query state + prefix embedding)."""
 
     def __post_init__(self):
         if self.kind not in _KINDS:

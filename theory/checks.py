@@ -1,5 +1,8 @@
 """`grdr check`: a fixed battery of derivation checks, closed form against brute force, in float64.
 
+(The checks that need a model, such as the trie bound against the real SeqGR, are in sim.checks;
+`grdr check` runs both.)
+
 Each check reports one scalar: the closed form (or the value the theory predicts), the numerical
 value (autodiff, enumeration, Monte Carlo, an optimiser, an SVD), their error and the tolerance the
 check allows; Monte Carlo tolerances are k standard errors, approximations carry a stated slack.
@@ -8,7 +11,6 @@ The battery runs in about 20 s on 2 cores (`quick=True` shrinks the Monte Carlo 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 
 import jax
@@ -21,7 +23,7 @@ import scipy.special
 from theory.drift import confuser_coverage, gradient_bias, normalizer_deficit
 from theory.fixed_point import pmi_target, population_fixed_point
 from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
-from theory.rank import dr_rank_bound, eckart_young_floor, numerical_rank, sign_rank_bounds, trie_rank_bound
+from theory.rank import dr_rank_bound, eckart_young_floor, numerical_rank, sign_rank_bounds
 from theory.scaling import fit_power_law
 
 __all__ = ["CheckResult", "run_checks", "format_table"]
@@ -159,44 +161,8 @@ def _rank_checks(rng):
     log_p_MxN = scores_MxN - scipy.special.logsumexp(scores_MxN, axis=1, keepdims=True)
     yield _result("DR log-prob rank, D=5 with bias: D+2", dr_rank_bound(5, bias=True),
                   numerical_rank(log_p_MxN, 1e-10), 0.0)
-    for vocab, hidden, bias in ((4, 1, False), (4, 3, True), (30, 3, True)):
-        depth = 1 if vocab == 30 else 2
-        log_p_MxN, b_P, leaves_P = _complete_trie_log_probs(rng, vocab, depth, hidden, bias)
-        bound = trie_rank_bound(b_P, hidden, bias, leaf_children_per_node=leaves_P)
-        name = "SeqGR, atomic docids" if depth == 1 else f"SeqGR {vocab}-ary depth 2"
-        yield _result(f"{name} log-prob rank, H={hidden} bias={bias}: trie bound", bound,
-                      numerical_rank(log_p_MxN, 1e-10), 0.0)
     bounds = sign_rank_bounds((scipy.linalg.hadamard(16) + 1) // 2)
     yield _result("Forster bound of a 16 x 16 Hadamard pattern: sqrt(N)", 4.0, bounds.forster, 1e-12)
-
-
-def _complete_trie_log_probs(rng, vocab, depth, hidden, bias, queries_per_doc=3):
-    """log p(d|q) of the real sim.models.SeqGR (float64, one decoder block) over a complete V-ary trie.
-
-    Generic parameters: the zero-initialised level embedding (and, with `bias`, the output bias) are
-    drawn at random; a zero output bias is the model without one (beta = 0).
-    """
-    # theory is the lowest layer: sim is imported here, by this check only, never at import time.
-    from flax import nnx
-    from sim.docids import trie_from_codes
-    from sim.models import ModelConfig, SeqGR
-
-    docids = trie_from_codes("random", np.array(list(itertools.product(range(vocab), repeat=depth))), vocab)
-    cfg = ModelConfig(kind="seq_gr", hidden=hidden, depth=1, decoder_depth=1)
-    model = SeqGR(cfg, docids, feature_dim=1, rngs=nnx.Rngs(params=int(rng.integers(2**31))))
-    nnx.update(model, jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), nnx.state(model, nnx.Param)))
-    model.level_embed[...] = jnp.asarray(rng.normal(size=model.level_embed.shape) / math.sqrt(hidden))
-    if bias:
-        model.out_bias[...] = jnp.asarray(rng.normal(size=model.out_bias.shape))
-    num_docs = docids.n_docs
-    num_queries = queries_per_doc * num_docs
-    query_MxH = jnp.asarray(2.0 * rng.normal(size=(num_queries, hidden)))
-    codes = jnp.asarray(np.tile(docids.codes_NxL, (num_queries, 1)))
-    valid = jnp.asarray(np.tile(docids.valid_PxV[docids.prefix_NxL], (num_queries, 1, 1)))
-    log_p = model.log_prob(jnp.repeat(query_MxH, num_docs, axis=0), codes, valid)
-    log_p_MxN = np.asarray(log_p, np.float64).reshape(num_queries, num_docs)
-    b_P = docids.children_per_node()
-    return log_p_MxN, b_P, np.where(docids.depth_P == depth - 1, b_P, 0)
 
 
 def _scaling_checks(rng, bootstrap):
@@ -226,7 +192,7 @@ def run_checks(seed: int = 0, quick: bool = False, groups: tuple[str, ...] = _GR
 
     >>> results = run_checks(groups=("rank",))
     >>> all(r.passed for r in results), len(results)
-    (True, 7)
+    (True, 4)
     """
     unknown = sorted(set(groups) - set(_GROUPS))
     if unknown:

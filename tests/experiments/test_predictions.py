@@ -47,7 +47,7 @@ def test_hard_negatives_have_no_fixed_point_but_every_other_quantity(tiny):
     corpus, model = tiny
     got = _predict(model, corpus, "hard", True, 1, fixed_point_queries=1)
     assert math.isnan(got["fixed_point_kl"]) and math.isnan(got["fixed_point_samples"])
-    others = {k: v for k, v in got.items() if not k.startswith("fixed_point") and k != "kl_fp_queries"}
+    others = {k: v for k, v in got.items() if not k.startswith("fixed_point") and k != "kl_fixed_point_queries"}
     assert all(math.isfinite(v) for v in others.values()), others
 
 

@@ -43,10 +43,15 @@ def test_same_seed_same_corpus_other_seed_other_corpus(corpus):
     assert not np.allclose(other.doc_features_NxF, corpus.doc_features_NxF)
 
 
-def test_streaming_draw_follows_the_posterior():
-    """Many training queries about one document: the drawn positives must follow p*(.|q) (chi-square)."""
-    spec = CorpusSpec(n_docs=50, n_train_queries=20_000, n_test_queries=1, latent_rank=3, beta=3.0,
-                      query_noise=0.0, chunk_size=16, branching=2, depth=1, doc_noise=3.0)
+@pytest.mark.parametrize("n_docs,chunk_size", [(50, 16), (700, 512)])
+def test_streaming_draw_follows_the_posterior(n_docs, chunk_size):
+    """Many training queries about one document: the drawn positives must follow p*(.|q) (chi-square).
+    Chunks of 512 documents hold four blocks of the two-level inverse-CDF draw, and a flat posterior
+    (beta 1) spreads the mass over all of them, so the block-level step is exercised."""
+    flat = n_docs > 128  # many queries about one target (zipf 2) whose posterior ignores popularity
+    spec = CorpusSpec(n_docs=n_docs, n_train_queries=20_000, n_test_queries=1, latent_rank=3,
+                      beta=1.0 if flat else 3.0, zipf=2.0 if flat else 0.0, popularity_weight=0.0 if flat else 1.0,
+                      query_noise=0.0, chunk_size=chunk_size, branching=2, depth=1, doc_noise=3.0)
     c = make_corpus(spec)
     # with query_noise 0 every query about target t has u = z_t: group queries by latent
     _, group = np.unique(np.round(c.train.latents_MxR, 5), axis=0, return_inverse=True)
@@ -54,6 +59,8 @@ def test_streaming_draw_follows_the_posterior():
     rows = np.flatnonzero(group.ravel() == big)
     p = np.exp(brute_log_posterior(c, c.train)[rows[0]])
     observed = np.bincount(c.train.pos_M[rows], minlength=spec.n_docs)
+    if flat:  # draws land in every block of the first chunk and in the second chunk
+        assert all(observed[b:b + 128].sum() > 0 for b in range(0, 640, 128))
     keep = p * len(rows) >= 5  # pool the rare cells, as the test requires
     obs = np.append(observed[keep], observed[~keep].sum())
     exp = np.append(p[keep], p[~keep].sum()) * len(rows)
