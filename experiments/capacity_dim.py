@@ -17,11 +17,12 @@ model's own rank bound (D, D+1 with a bias, H+1 for AtomicGR, the trie bound for
 floor at rank D, drawn in the figure as the DR floor.
 
 Command:  grdr run capacity_dim --preset quick --out results
-Quick preset on 2 cores: 86 s for 64 runs (2026-11-27, within `grdr demo --jobs 1`).
-Headline (quick, 2 seeds, R = 8, zipf 0): DR-tower KL 1.05 nats at D = 2, 0.47 at D = 4, 0.19 at
-D = 8 and 0.19 at D = 12 (flat past D = R: held); no run below its Eckart-Young floor (0 of 64:
-held); SeqGR at H = 2 against DR's free table at D = 2 (KL 1.46 vs 1.32): inconclusive, at 400
-steps SeqGR is limited by optimisation, not by rank.
+Quick preset on 2 cores: 75 s for 96 runs (3 seeds, each its own corpus), 2026-12-02, within
+`grdr demo`.
+Headline (quick, R = 8, zipf 0): DR-tower KL 1.14 nats at D = 2, 0.47 at D = 4, 0.21 at D = 8 and
+0.22 at D = 12 (flat past D = R: held); no run below its Eckart-Young floor (0 of 96: held); SeqGR
+at H = 2 against DR's free table at D = 2 (KL 1.54 vs 1.28): inconclusive on the flat corpus and
+did not hold on the Zipf one; at 400 steps SeqGR is limited by optimisation, not by rank.
 """
 from __future__ import annotations
 

@@ -25,11 +25,14 @@ biased upward (free scores fit the draws), so its sample count is stored beside 
 Grid: zipf x N x sampler x logQ x seed, DR with a tower and D >= R + 2 (so capacity is not the limit).
 
 Command:  grdr run negatives --preset quick --out results
-Quick preset on 2 cores: 108 s for 64 runs (2026-11-27, within `grdr demo --jobs 1`).
-Headline (quick, zipf = 1.1, K = 8, 2 seeds): logQ under the popularity (in-batch) proposal lowers
-KL from 1.65 to 1.16 nats at N = 300 (paired +0.49, 95% interval [+0.47, +0.51]: held) and from
-2.11 to 1.90 at N = 1,000 (inconclusive); the fixed-point floor is biased upward at quick's 16-45
-sample sets, so its "did not hold" rows are not evidence against the theory (see the report).
+Quick preset on 2 cores: 102 s for 48 runs (zipf 1.1, 3 seeds, each its own corpus), 2026-12-02,
+within `grdr demo`.
+Headline (quick, zipf = 1.1, K = 8): logQ under the popularity (in-batch) proposal lowers KL from
+1.45 to 1.08 nats at N = 300 (paired +0.37 [+0.28, +0.46]: held) and from 2.12 to 2.04 at N = 1,000
+(inconclusive, minimum detectable effect 0.68); logQ raises uniform sampling's KL (0.40 to 1.07 at
+N = 300), as the corrected loss's small-K fixed-point drift predicts. The fixed-point floor is
+biased upward at quick's 16-45 sample sets, so its "did not hold" rows are not evidence against the
+theory (see the report).
 """
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ top 2). LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0.
 
 Command:  grdr real --format beir --path realdata/fixtures/limit-small --dims 4 8 16 32 64
           grdr run real_scaling --preset quick --out results
-Quick preset: 52 runs in 163 s on 2 cores (2026-11-27, within `grdr demo --jobs 1`).
-Last printed (LIMIT-small, R@2 at D = H = 64, two seeds): DR-local 0.818, DR-global 0.891, AtomicGR 0.972, SeqGR 0.940,
-BM25 0.991; the full D / H table is in realdata/README.md.
+Quick preset: 52 runs in 118 s on 2 cores (400 steps), 2026-12-02, within `grdr demo`.
+Last printed (LIMIT-small, R@2 at D = H = 64, two seeds, quick): DR-local 0.766, DR-global 0.847, AtomicGR 0.956,
+SeqGR 0.867, BM25 0.991; the full D / H table of a longer run is in realdata/README.md.
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def plot(df):
         ax.set_ylabel(text)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    fig.suptitle(f"Model size: DR at fixed D = {dim} against AtomicGR and SeqGR with H = width "
-                 "(mean and 95% interval over seeds, each its own corpus; dashed: a fitted law, drawn only when no "
-                 "parameter sits on its bound)", fontsize=10)
+    fig.suptitle(f"Model size: DR at fixed D = {dim} against AtomicGR and SeqGR with H = width\n(mean and 95% "
+                 "interval over seeds, each its own corpus; dashed: a fitted law, drawn only when no parameter sits on "
+                 "its bound)", fontsize=10)
     return fig

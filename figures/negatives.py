@@ -2,15 +2,25 @@
 normalizer deficit (Monte Carlo against its closed form) against N, one row per corpus popularity."""
 from __future__ import annotations
 
+import zlib
+
 import matplotlib.lines as mlines
 
 from figures.common import plt, seed_summary
 
 EXPERIMENT = "negatives"
 
-_SAMPLERS = ("uniform", "popularity", "hard", "mixed")
-_COLORS = dict(zip(_SAMPLERS, plt.get_cmap("tab10").colors))
-_NAMES = {"uniform": "uniform", "popularity": "in-batch (popularity)", "hard": "hard", "mixed": "mixed"}
+_ORDER = ("uniform", "popularity", "hard", "hard_denoised", "mixed")  # known samplers first, any other after
+
+
+def _samplers(df) -> list[str]:
+    present = set(df["sampler"])
+    return [s for s in _ORDER if s in present] + sorted(present - set(_ORDER))
+
+
+def _color(sampler: str):
+    index = _ORDER.index(sampler) if sampler in _ORDER else zlib.crc32(sampler.encode())  # stable across runs
+    return plt.get_cmap("tab10").colors[index % 10]
 
 
 def _line(ax, df, value, sampler, logq, **style):
@@ -18,7 +28,7 @@ def _line(ax, df, value, sampler, logq, **style):
     if part[value].notna().sum() == 0:
         return
     s = seed_summary(part, ["n_docs"], value).sort_values("n_docs")
-    color = _COLORS[sampler]
+    color = _color(sampler)
     ax.plot(s["n_docs"], s["mean"], color=color, marker="o" if logq else "s", linestyle="-" if logq else "--",
             **style)
     ax.fill_between(s["n_docs"], s["low"].fillna(s["mean"]), s["high"].fillna(s["mean"]), color=color,
@@ -28,7 +38,7 @@ def _line(ax, df, value, sampler, logq, **style):
 def plot(df):
     zipfs = sorted(df["corpus_zipf"].unique())
     fig, axes = plt.subplots(len(zipfs), 3, figsize=(16, 4.4 * len(zipfs)), constrained_layout=True, squeeze=False)
-    samplers = [s for s in _SAMPLERS if s in set(df["sampler"])]
+    samplers = _samplers(df)
     for row, zipf in zip(axes, zipfs):
         part = df[df["corpus_zipf"] == zipf]
         for sampler in samplers:
@@ -49,7 +59,7 @@ def plot(df):
             ax.set_xlabel("corpus size N (documents)")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3, which="both")
-    handles = [mlines.Line2D([], [], color=_COLORS[s], label=_NAMES[s]) for s in samplers]
+    handles = [mlines.Line2D([], [], color=_color(s), label=s.replace("_", " ")) for s in samplers]
     handles += [mlines.Line2D([], [], color="k", linestyle="--", marker="s", label="plain"),
                 mlines.Line2D([], [], color="k", linestyle="-", marker="o", label="logQ-corrected")]
     axes[0][1].legend(handles=handles, fontsize=8)
