@@ -157,7 +157,7 @@ def findings(df) -> list:
 
 def report(df) -> str:
     """Report section: KL and Success@1 tables, the logQ verdict and the fixed-point floor verdicts."""
-    from experiments.report import finding_lines, mean_table
+    from experiments.report import ceiling_table, finding_lines, mean_table
     from experiments.stats import paired_verdict
     from experiments.variants import label
 
@@ -170,7 +170,7 @@ def report(df) -> str:
         "",
     ]
     for zipf, part in df.groupby("corpus_zipf"):
-        lines += [f"### zipf = {zipf:g}", "",
+        lines += [f"### zipf = {zipf:g}", "", "Ceilings of the corpora (mean over seeds):", "", ceiling_table(part), "",
                   "KL(p* || model) in nats, all test queries (mean ± 95% interval over seeds):", "",
                   mean_table(part, "variant", "n_docs", "kl_true"), "",
                   "Success@1:", "", mean_table(part, "variant", "n_docs", "Success@1"), "",

@@ -23,11 +23,11 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from sim.docids import Docids
-from sim.hard_pool import exclusions, hard_pool, pool_false_negatives
+from sim.hard_pool import hard_pool, pool_false_negatives
 from sim.models import ModelConfig, make_model
 from sim.samplers import SAMPLERS, get_sampler
 from sim.softmax import full_softmax_loss
+from sim.train_data import TrainData, device_data
 from theory.objectives import sampled_loss
 
 __all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count",
@@ -106,32 +106,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.weight_decay={self.weight_decay}: expected >= 0")
         if not 0 < self.denoise_mass <= 1:
             raise ValueError(f"TrainConfig.denoise_mass={self.denoise_mass}: expected in (0, 1]")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainData:
-    """Training pairs and document side information, as arrays.
-
-    top_docs_MxT / top_log_p_MxT: the top documents of p* of each training query and their log p*
-    (synthetic corpora only), which the denoised hard-negative pool leaves out.
-    """
-
-    query_features_MxF: np.ndarray
-    pos_M: np.ndarray
-    doc_features_NxF: np.ndarray
-    docids: Docids | None = None
-    top_docs_MxT: np.ndarray | None = None
-    top_log_p_MxT: np.ndarray | None = None
-
-    @property
-    def n_docs(self) -> int:
-        return self.doc_features_NxF.shape[0]
-
-    @classmethod
-    def from_corpus(cls, corpus, docids=None):
-        t = corpus.train
-        return cls(t.features_MxF, t.pos_M, corpus.doc_features_NxF, docids,
-                   t.qrels_MxQ if t.qrels_MxQ.shape[1] else None, t.top_log_p_MxQ if t.qrels_MxQ.shape[1] else None)
 
 
 @dataclasses.dataclass
@@ -269,41 +243,6 @@ def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, allow_b
     return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1))
 
 
-def _stack(arrays: Sequence[np.ndarray], pad_value=0) -> np.ndarray:
-    """Stack per-seed arrays along a new axis 0, padding axis 0 to the longest (trie tables)."""
-    longest = max(a.shape[0] for a in arrays)
-    return np.stack([np.concatenate([a, np.full((longest - a.shape[0],) + a.shape[1:], pad_value, a.dtype)])
-                     for a in arrays])
-
-
-def _device_data(datas: list[TrainData], cfg: TrainConfig, kind: str, shared: bool):
-    """(train, heldout, consts, exclusions) as device arrays: the training rows, the last
-    `cfg.heldout` rows held out of the batches, the document side and the pool's exclusions; with a
-    leading seed axis unless the data is shared."""
-    sampler = get_sampler(cfg.sampler)
-    M = datas[0].pos_M.shape[0] - cfg.heldout
-
-    def one(d: TrainData):
-        rows = {"query_features": np.asarray(d.query_features_MxF), "pos": np.asarray(d.pos_M, np.int32)}
-        consts = {"doc_features": np.asarray(d.doc_features_NxF)}
-        if kind == "seq_gr":
-            consts.update(codes_NxL=d.docids.codes_NxL, prefix_NxL=d.docids.prefix_NxL, valid_PxV=d.docids.valid_PxV)
-        if cfg.objective == "local":
-            consts.update(sampler.constants(rows["pos"][:M], d.n_docs))
-        train = {k: v[:M] for k, v in rows.items()}
-        heldout = {k: v[M:] for k, v in rows.items()}
-        return train, heldout, consts, {"exclude": exclusions(d, cfg.sampler, cfg.denoise_mass)[:M]}
-
-    parts = [one(d) for d in (datas[:1] if shared else datas)]
-    if shared:
-        return tuple({k: jnp.asarray(v) for k, v in part.items()} for part in parts[0])
-    width = max(p[3]["exclude"].shape[1] for p in parts)
-    for p in parts:
-        p[3]["exclude"] = np.pad(p[3]["exclude"], ((0, 0), (0, width - p[3]["exclude"].shape[1])), constant_values=-1)
-    return tuple({k: jnp.asarray(_stack([p[i][k] for p in parts], False if k == "valid_PxV" else 0)) for k in parts[0][i]}
-                 for i in range(4))
-
-
 def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], seeds: list[int], mesh) -> None:
     kind = model_cfg.kind
     if kind == "seq_gr" and cfg.objective != "mle":
@@ -377,7 +316,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.state(m, nnx.Param) for m in models])
     traces_before = compile_count()
     keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
-    dev, heldout, consts, exclude = _device_data(datas, cfg, kind, shared)
+    dev, heldout, consts, exclude = device_data(datas, cfg, kind, shared)
     exclude = exclude["exclude"]
     data_axis = None if shared else 0
     use_pool = cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool
