@@ -35,7 +35,10 @@ Quick preset on 2 cores: 120 s wall (191 s CPU) for 8 searches (6 DR dimensions,
 75 probes, 1 seed), 2026-12-02, alone (other users' jobs on the machine, load 2.6-4).
 Headline (quick, last run): DR's critical n = 3, 4, 9, 29, 50, 81 at d = 2, 3, 4, 8, 12, 16;
 Weller et al.'s cubic gives 26.9, 51.7, 82.4 at d = 8, 12, 16 (+7.7%, -3.3%, -1.7%). At d = 8, 29
-is not seed 42's luck: 8 of 9 seeds solve 29, 1 of 9 solves 30, none 31. At d = 16 the sweep
+is not seed 42's luck: 8 of 9 seeds solve 29, 1 of 9 solves 30, none 31; nor float32 against the
+TF32 matmuls that LIMIT's runs on NVIDIA GPUs used by default (`--matmul tf32` emulates them: 9, 30,
+51, 81 at d = 4, 8, 12, 16). The cubic is a fit over d up to 45, loose at small d: it gives 6.7 at
+d = 4, where both arithmetics solve 9 and LIMIT's script's own example starts its search at 11. At d = 16 the sweep
 found 81 solved although 79 and 80 failed (non-monotone). SeqGR: 5 and 11 at widths 2 and 3
 against DR's 3 and 4 (inconclusive at 2 widths).
 """
@@ -43,12 +46,13 @@ from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 
 from experiments.limit_search import critical_from, cubic_fit, next_n, non_monotone, weller_cubic
 from experiments.points import RecordPoint, require_known
-from sim.free_embedding import STOP_REASONS, FreeEmbeddingConfig, all_pairs, train_free_embedding
+from sim.free_embedding import MATMULS, STOP_REASONS, FreeEmbeddingConfig, all_pairs, train_free_embedding
 
 NAME = "critical_n"
 AXES = ("record", "dim", "n_docs")
@@ -78,9 +82,12 @@ class Config:
     gr_bucket: int = 16  # SeqGR's (its steps cost little at these n; its compilations cost more)
     docid_vocab: int = 4
     decoder_depth: int = 1
+    matmul: Literal["float32", "tf32"] = "float32"  # DR's score matmuls: "float32", or "tf32" as LIMIT's runs on NVIDIA GPUs computed them
 
     def __post_init__(self):
         require_known(self, "models", _KIND)
+        if self.matmul not in MATMULS:
+            raise ValueError(f"Config.matmul={self.matmul!r}: expected one of {MATMULS}")
         if not self.seeds:
             raise ValueError("Config.seeds: expected at least one seed")
         if self.success not in _SUCCESS:
@@ -162,6 +169,7 @@ def _probe_point(cfg: Config, model: str, d: int, n: int, seed: int) -> dict:
         "temperature": cfg.temperature if kind == "dr" else None, "learning_rate": cfg.learning_rate,
         "max_steps": cfg.max_steps, "patience": cfg.patience, "min_delta": cfg.min_delta,
         "eval_every": cfg.eval_every, "success": cfg.success, "normalize": "unit",
+        "matmul": cfg.matmul if kind == "dr" else "float32",
         "docid_vocab": cfg.docid_vocab if kind == "seq_gr" else None,
         "decoder_depth": cfg.decoder_depth if kind == "seq_gr" else None, "seed": seed,
     }
@@ -185,7 +193,7 @@ def _train_probe(cfg: Config, points):
     fe_cfg = FreeEmbeddingConfig(dim=p["dim"], kind=p["kind"], temperature=cfg.temperature,
                                  learning_rate=p["learning_rate"], max_steps=p["max_steps"], patience=p["patience"],
                                  min_delta=p["min_delta"], eval_every=p["eval_every"], success=p["success"],
-                                 docid_vocab=cfg.docid_vocab, decoder_depth=cfg.decoder_depth)
+                                 docid_vocab=cfg.docid_vocab, decoder_depth=cfg.decoder_depth, matmul=p["matmul"])
     n = p["n_docs"]
     result = train_free_embedding(fe_cfg, n, [q["seed"] for q in points], pad_to=pad_n(cfg, p["kind"], n))
     bounds = _bounds(n)

@@ -42,10 +42,12 @@ from flax import nnx
 from sim.docids import Docids, random_tree_docids
 from sim.models import ModelConfig, SeqGR, masked_log_softmax
 
-__all__ = ["FreeEmbeddingConfig", "FreeEmbeddingResult", "STOP_REASONS", "all_pairs", "train_free_embedding"]
+__all__ = ["FreeEmbeddingConfig", "FreeEmbeddingResult", "MATMULS", "STOP_REASONS", "all_pairs", "tf32_scores",
+           "train_free_embedding"]
 
 _KINDS = ("dr", "seq_gr")
 _SUCCESS = ("topk", "margin")
+MATMULS = ("float32", "tf32")
 STOP_REASONS = ("running", "solved", "patience", "max_steps")  # index = the stop code of a run
 _RUNNING, _SOLVED, _PATIENCE, _MAX_STEPS = range(4)
 
@@ -65,12 +67,15 @@ class FreeEmbeddingConfig:
     success: str = "topk"  # "topk": LIMIT's argsort top-2 (ties to the lower index); "margin": strict margin > 0
     docid_vocab: int = 4  # SeqGR: children per node of the random docid tree
     decoder_depth: int = 1  # SeqGR: residual MLP blocks (as in sim.models.SeqGR)
+    matmul: str = "float32"  # DR's score matmuls: "float32", or "tf32" (NVIDIA tensor cores' default, emulated)
 
     def __post_init__(self):
         if self.kind not in _KINDS:
             raise ValueError(f"FreeEmbeddingConfig.kind={self.kind!r}: expected one of {_KINDS}")
         if self.success not in _SUCCESS:
             raise ValueError(f"FreeEmbeddingConfig.success={self.success!r}: expected one of {_SUCCESS}")
+        if self.matmul not in MATMULS:
+            raise ValueError(f"FreeEmbeddingConfig.matmul={self.matmul!r}: expected one of {MATMULS}")
         for field in ("dim", "max_steps", "patience", "eval_every"):
             if getattr(self, field) < 1:
                 raise ValueError(f"FreeEmbeddingConfig.{field}={getattr(self, field)}: expected at least 1")
@@ -152,9 +157,38 @@ def _node_tables(docids: Docids):
     return rep_doc_P, rep_level_P
 
 
-def _dr_scores(temperature: float):
+def _tf32(x):
+    """x rounded to TensorFloat-32 (8 exponent bits, 10 mantissa bits, to nearest), as NVIDIA tensor
+    cores round float32 matmul inputs under JAX's default precision on Ampere and newer GPUs."""
+    return jax.lax.reduce_precision(x, exponent_bits=8, mantissa_bits=10)
+
+
+@jax.custom_vjp
+def tf32_scores(a_MxD, b_NxD):
+    """a @ b.T as a GPU computes it at default precision: TF32 inputs, float32 accumulation, in the
+    forward matmul and in both matmuls of the backward pass."""
+    return _tf32(a_MxD) @ _tf32(b_NxD).T
+
+
+def _tf32_fwd(a_MxD, b_NxD):
+    return tf32_scores(a_MxD, b_NxD), (a_MxD, b_NxD)
+
+
+def _tf32_bwd(res, g_MxN):
+    a_MxD, b_NxD = res
+    g_MxN = _tf32(g_MxN)
+    return g_MxN @ _tf32(b_NxD), g_MxN.T @ _tf32(a_MxD)
+
+
+tf32_scores.defvjp(_tf32_fwd, _tf32_bwd)
+
+
+def _dr_scores(temperature: float, matmul: str = "float32"):
     def scores(params, consts):
-        return params["queries"] @ params["docs"].T / temperature
+        if matmul == "tf32":
+            return tf32_scores(params["queries"], params["docs"]) / temperature
+        q_MxD, d_NxD = params["queries"], params["docs"]
+        return jnp.dot(q_MxD, d_NxD.T, precision=jax.lax.Precision.HIGHEST) / temperature
 
     return scores
 
@@ -298,7 +332,7 @@ def _make_program(cfg: FreeEmbeddingConfig, scores_fn):
 @lru_cache(maxsize=32)
 def _dr_program(cfg: FreeEmbeddingConfig):
     # One jitted function per config: every call with the same padded shapes reuses its compilation.
-    return _make_program(cfg, _dr_scores(cfg.temperature))
+    return _make_program(cfg, _dr_scores(cfg.temperature, cfg.matmul))
 
 
 @lru_cache(maxsize=32)

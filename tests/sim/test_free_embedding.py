@@ -14,7 +14,8 @@ from flax import nnx
 
 from sim.docids import random_tree_docids
 from sim.free_embedding import (STOP_REASONS, FreeEmbeddingConfig, _decoder_init, _margins, _seq_gr_consts,
-                                _seq_gr_scores, _tables_init, _top2_hits, all_pairs, train_free_embedding)
+                                _seq_gr_scores, _tables_init, _top2_hits, all_pairs, tf32_scores,
+                                train_free_embedding)
 
 
 def test_all_pairs_is_every_unordered_pair():
@@ -115,6 +116,34 @@ def test_the_loop_is_limits_step_for_step(n, d, patience, min_delta, eval_every)
     assert (int(r.steps_S[0]), r.stop_reasons[0], bool(r.solved_S[0])) == (steps, reason, solved)
     np.testing.assert_allclose(r.params_S["queries"][0], q_ref, atol=1e-8)
     np.testing.assert_allclose(r.params_S["docs"][0], d_ref, atol=1e-8)
+
+
+def _tf32_reference(x):
+    """float32 -> TF32 by integer arithmetic on the bits: keep 10 of 23 mantissa bits, round to nearest
+    even (finite, normal inputs)."""
+    u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0xFFF + ((u >> 13) & 1)) & ~np.uint64(0x1FFF)
+    return u.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def test_tf32_scores_round_every_matmul_input_as_tensor_cores_do():
+    rng = np.random.default_rng(0)
+    a, b, w = (rng.standard_normal(s).astype(np.float32) for s in ((7, 5), (9, 5), (7, 9)))
+    ra, rb, rw = _tf32_reference(a), _tf32_reference(b), _tf32_reference(w)
+    np.testing.assert_allclose(tf32_scores(a, b), ra @ rb.T, rtol=1e-6, atol=1e-6)
+    # the rounding is real: float32's exact product is farther from TF32's than float32 rounding
+    assert np.abs(a.astype(np.float64) @ b.T.astype(np.float64) - ra @ rb.T).max() > 1e-4
+    # both backward matmuls see TF32 inputs too (w is the upstream gradient)
+    da, db = jax.grad(lambda a, b: (jnp.asarray(w) * tf32_scores(a, b)).sum(), argnums=(0, 1))(a, b)
+    np.testing.assert_allclose(da, rw @ rb, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(db, rw.T @ ra, rtol=1e-6, atol=1e-6)
+
+
+def test_tf32_probes_train_with_rounded_scores():
+    r32 = train_free_embedding(FreeEmbeddingConfig(dim=3, max_steps=400), 7, [42], keep_params=True)
+    rtf = train_free_embedding(FreeEmbeddingConfig(dim=3, max_steps=400, matmul="tf32"), 7, [42], keep_params=True)
+    assert not np.array_equal(r32.params_S["docs"], rtf.params_S["docs"])
+    assert rtf.loss_S[0] < np.log(7)  # it trains: below the uniform softmax's loss
 
 
 def test_top2_breaks_ties_to_the_lower_index_and_the_margin_does_not():
