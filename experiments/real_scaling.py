@@ -10,7 +10,8 @@ from the collection's train split where it has one, otherwise from the evaluatio
 themselves (`train_on="test"`, the LIMIT paper's best-case protocol: LIMIT-small has only test
 queries; every record says which). With `index_pairs`, every document also trains as a query
 for itself, as in DSI's indexing task, so GR can learn documents that no training query names.
-BM25 (bm25s, Lucene variant) is the baseline, one record per corpus. Every run's ranking is
+BM25 (bm25s, Lucene variant; k1, b, stemmer and stopwords are Config fields, and BM25_SETTINGS
+["pyserini"] holds pyserini's BEIR defaults) is the baseline, one record per corpus. Every run's ranking is
 written in TREC form to <out>/real_scaling/runs/<run_id>.trec (by `run`, which `grdr real` calls).
 
 Grid: collections x N x model (DR local with uniform negatives, DR global, AtomicGR, SeqGR) x
@@ -27,6 +28,7 @@ SeqGR 0.867, BM25 0.991; the full D / H table of a longer run is in realdata/REA
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Literal
@@ -35,7 +37,7 @@ import numpy as np
 
 import realdata
 from experiments import store
-from experiments.points import RecordPoint, require_known
+from experiments.points import RecordPoint, require_known, require_seeds
 from experiments.variants import VARIANTS, label, variant
 from realdata.bm25 import bm25_topk
 from realdata.protocol import Prepared, RealSpec, docid_features, prepare
@@ -51,14 +53,20 @@ AXES = ("path", "sweep", "n_docs", "dim")
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 LIMIT_SMALL = f"beir:{FIXTURES / 'limit-small'}"
 MEASURES = ("Success@1", "RR@10", "nDCG@10", "R@2", "R@100")
-BM25 = {"model": "bm25", "kind": "bm25", "bm25_k1": 1.5, "bm25_b": 0.75, "bm25_method": "lucene", "bm25_stopwords": "en"}
-_FORMATS = ("msmarco", "nq320k", "beir")
+# BM25 settings as Config overrides: grdr's default, and pyserini's BEIR baseline (its Lucene analyzer:
+# Porter stemming, English stopwords; k1 0.9, b 0.4); realdata/README.md, "BM25", compares them.
+BM25_SETTINGS = {
+    "bm25s": {"bm25_k1": 1.5, "bm25_b": 0.75, "bm25_stemmer": "none", "bm25_stopwords": "en"},
+    "pyserini": {"bm25_k1": 0.9, "bm25_b": 0.4, "bm25_stemmer": "porter", "bm25_stopwords": "en"},
+}
+_FORMATS = ("msmarco", "nq320k", "beir", "irds")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     collections: tuple[str, ...] = (f"msmarco:{FIXTURES / 'msmarco'}",)
-    """Collections swept over corpus size, each as FORMAT:PATH (format msmarco, nq320k or beir)."""
+    """Collections swept over corpus size, each as FORMAT:PATH (format msmarco, nq320k or beir, PATH a
+    directory; or irds, PATH an ir_datasets id such as irds:beir/scifact/test)."""
     sizes: tuple[int, ...] = ()
     """Corpus sizes N for `collections`; () = from the anchored documents to the whole collection."""
     dim_collections: tuple[str, ...] = (LIMIT_SMALL,)
@@ -66,6 +74,14 @@ class Config:
     dims: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
     models: tuple[str, ...] = ("dr_local_uniform", "dr_global", "atomic_gr", "seq_gr")
     bm25: bool = True
+    bm25_k1: float = 1.5
+    """BM25 term-frequency saturation k1 (> 0); pyserini's BEIR runs use 0.9."""
+    bm25_b: float = 0.75
+    """BM25 length normalisation b, in [0, 1]; pyserini's BEIR runs use 0.4."""
+    bm25_stemmer: Literal["none", "porter"] = "none"
+    """BM25 stemmer: none, or porter (PyStemmer's, as Lucene's PorterStemFilter; pyserini's default)."""
+    bm25_stopwords: Literal["none", "en"] = "en"
+    """BM25 stopwords: none, or en (Lucene's 33 English stopwords, as pyserini)."""
     seeds: tuple[int, ...] = (0, 1)
     split: str = ""
     """Evaluation split; "" = dev (MS MARCO, NQ320k) or test (BEIR)."""
@@ -96,15 +112,27 @@ class Config:
                     raise ValueError(f"Config.{field}: {entry!r} is not FORMAT:PATH with FORMAT in {_FORMATS}")
         if not self.collections and not self.dim_collections:
             raise ValueError("Config.collections: no collection to run on (dim_collections is empty too)")
-        for field in ("dims", "sizes", "seeds"):
-            if any(v < (0 if field == "seeds" else 1) for v in getattr(self, field)):
-                raise ValueError(f"Config.{field}: {getattr(self, field)} holds a value out of range")
+        require_seeds(self)
+        for field in ("dims", "sizes"):
+            if any(v < 1 for v in getattr(self, field)):
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected values >= 1")
         for field in ("dim", "hidden", "depth", "num_negatives", "steps", "batch_size", "k", "docid_dims",
                       "feature_dim", "max_train_pairs"):
             if getattr(self, field) < 1:
-                raise ValueError(f"Config.{field}: {getattr(self, field)} < 1")
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected at least 1")
         if self.docid_vocab < 2:
-            raise ValueError(f"Config.docid_vocab: {self.docid_vocab} < 2")
+            raise ValueError(f"Config.docid_vocab={self.docid_vocab}: expected at least 2")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"Config.learning_rate={self.learning_rate}: expected a finite number > 0")
+        if self.corpus_seed < 0:
+            raise ValueError(f"Config.corpus_seed={self.corpus_seed}: expected >= 0")
+        if not (math.isfinite(self.bm25_k1) and self.bm25_k1 > 0):
+            raise ValueError(f"Config.bm25_k1={self.bm25_k1}: expected > 0")
+        if not 0 <= self.bm25_b <= 1:
+            raise ValueError(f"Config.bm25_b={self.bm25_b}: expected a number in [0, 1]")
+        for field, allowed in (("bm25_stemmer", ("none", "porter")), ("bm25_stopwords", ("none", "en"))):
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"Config.{field}={getattr(self, field)!r}: expected one of {allowed}")
 
 
 PRESETS = {
@@ -121,7 +149,8 @@ PRESETS = {
 
 def _spec(cfg: Config, entry: str, sizes: tuple[int, ...]) -> RealSpec:
     fmt, _, path = entry.partition(":")
-    return RealSpec(format=fmt, path=str(Path(path).expanduser().resolve()), split=cfg.split, features=cfg.features,
+    path = path.strip("/") if fmt == "irds" else str(Path(path).expanduser().resolve())  # an id, not a folder
+    return RealSpec(format=fmt, path=path, split=cfg.split, features=cfg.features,
                     feature_dim=cfg.feature_dim, train_on=cfg.train_on, max_train_pairs=cfg.max_train_pairs,
                     sizes=sizes, seed=cfg.corpus_seed, on_unknown=cfg.on_unknown)
 
@@ -136,7 +165,8 @@ def _collection_fields(prep: Prepared) -> dict:
     """What a record says about its data (the collection, split, features and training pairs)."""
     s = prep.spec
     return {
-        "format": s.format, "path": s.path, "collection": Path(s.path).name, "split": prep.split,
+        "format": s.format, "path": s.path, "split": prep.split,
+        "collection": s.path.replace("/", "-") if s.format == "irds" else Path(s.path).name,
         "features": s.features, "feature_dim": prep.feature_dim, "fit_docs": prep.sizes[-1],
         "train_on": prep.train_on, "max_train_pairs": s.max_train_pairs, "n_train_pairs": prep.n_train_pairs,
         "n_queries": len(prep.query_ids), "n_pool": prep.n_pool, "n_dropped_qrels": prep.n_dropped_qrels,
@@ -170,12 +200,31 @@ def sweep(cfg: Config):
             key = (spec, n)
             if cfg.bm25 and key not in baselines:
                 baselines.add(key)
-                yield RecordPoint.of(**data, **BM25, sweep="baseline", n_docs=n, k=cfg.k, seed=0)
+                yield RecordPoint.of(**data, **_bm25_fields(cfg), sweep="baseline", n_docs=n, k=cfg.k, seed=0)
             for width in widths:
                 for name in cfg.models:
                     for seed in cfg.seeds:
                         yield RecordPoint.of(**data, **_model_fields(cfg, name, width), sweep=kind, n_docs=n,
                                              k=cfg.k, seed=seed)
+
+
+def _bm25_fields(cfg: Config) -> dict:
+    """What a BM25 record says about its settings (bm25s' Lucene variant, realdata/bm25.py)."""
+    return {"model": "bm25", "kind": "bm25", "bm25_k1": cfg.bm25_k1, "bm25_b": cfg.bm25_b, "bm25_method": "lucene",
+            "bm25_stemmer": cfg.bm25_stemmer, "bm25_stopwords": cfg.bm25_stopwords}
+
+
+def _bm25_label(record) -> str:
+    """"BM25" for grdr's default settings, else the settings, so that two settings are not averaged together."""
+    values = [record.get(f"bm25_{k}") for k in ("k1", "b", "stemmer", "stopwords")]
+    values = [v for v in values if isinstance(v, str) or (v is not None and v == v)]  # NaN: older records
+    settings = dict(zip(("k1", "b", "stemmer", "stopwords"), values)) if len(values) == 4 else {}
+    default = {k.removeprefix("bm25_"): v for k, v in BM25_SETTINGS["bm25s"].items()}
+    if not settings or settings == default:
+        return "BM25"
+    if settings == {k.removeprefix("bm25_"): v for k, v in BM25_SETTINGS["pyserini"].items()}:
+        return "BM25 (pyserini)"
+    return f"BM25 (k1 {settings['k1']:g}, b {settings['b']:g}, {settings['stemmer']}, stopwords {settings['stopwords']})"
 
 
 def _prepared_for(cfg: Config, point: dict) -> Prepared:
@@ -202,7 +251,7 @@ def run_group(cfg: Config, points, out: str | Path | None = None):
     t0 = time.perf_counter()
     if p["model"] == "bm25":
         idx, scores = bm25_topk(corpus.doc_texts, prep.query_texts, p["k"], k1=p["bm25_k1"], b=p["bm25_b"],
-                                method=p["bm25_method"], stopwords=p["bm25_stopwords"])
+                                method=p["bm25_method"], stemmer=p["bm25_stemmer"], stopwords=p["bm25_stopwords"])
         rankings, extras = [(idx, scores)], [{}]
     else:
         rankings, extras = _train_and_rank(prep, corpus, points)
@@ -213,7 +262,7 @@ def run_group(cfg: Config, points, out: str | Path | None = None):
         extra["run_file"] = extra["qrels_file"] = None
         if out is not None:
             extra.update(_write_files(Path(out) / NAME, point, run, qrels))
-        results.append((evaluate(run, qrels, MEASURES), extra))
+        results.append((evaluate(qrels=qrels, run=run, measures=MEASURES), extra))
     return results, time.perf_counter() - t0
 
 
@@ -224,7 +273,7 @@ def _write_files(folder: Path, point: RecordPoint, run: dict, qrels: dict) -> di
     run_file = Path("runs") / f"{store.run_id(NAME, point)}.trec"
     write_run(folder / run_file, run, tag=f"{point['model']}.s{point['seed']}")
     key = store.run_id("qrels", {k: point[k] for k in ("format", "path", "split", "on_unknown")})
-    qrels_file = Path("runs") / f"{point['collection']}-{point['split']}-{key[:8]}.qrels"
+    qrels_file = Path("runs") / f"{'-'.join(filter(None, (point['collection'], point['split'], key[:8])))}.qrels"
     if not (folder / qrels_file).is_file():
         write_qrels(folder / qrels_file, qrels)
     return {"run_file": str(run_file), "qrels_file": str(qrels_file)}
@@ -283,7 +332,7 @@ def report(df) -> str:
     """Report section: metrics against N per collection, and R@2 against D / H on the dim collections."""
     from experiments.report import finding_lines, mean_table
 
-    df = df.assign(label=df["model"].map(lambda m: "BM25" if m == "bm25" else label(m)))
+    df = df.assign(label=[_bm25_label(r) if r["model"] == "bm25" else label(r["model"]) for _, r in df.iterrows()])
     lines = []
     dims = df[df["sweep"] == "dim"]
     for path, d in df[df["sweep"].isin(["size", "baseline"])].groupby("path", sort=True):

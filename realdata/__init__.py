@@ -5,11 +5,11 @@ from realdata.collection import Collection
 from realdata.corpus_size import nested_corpora
 from realdata.errors import DroppedQrelsWarning, FormatError
 from realdata.features import HashTfidf, HashTfidfConfig, fit_hash_tfidf
-from realdata.readers import read_collection, scan_doc_ids
+from realdata.readers import read_collection, scan_doc_ids, splits
 from realdata.trec import read_qrels, read_run, run_from_topk, write_qrels, write_run
 
 __all__ = [
     "Collection", "DroppedQrelsWarning", "FormatError", "HashTfidf", "HashTfidfConfig",
     "bm25_topk", "fit_hash_tfidf", "nested_corpora", "read_collection", "read_qrels",
-    "read_run", "run_from_topk", "scan_doc_ids", "write_qrels", "write_run",
+    "read_run", "run_from_topk", "scan_doc_ids", "splits", "write_qrels", "write_run",
 ]

@@ -3,14 +3,21 @@
 Files are read as bytes and decoded line by line, so invalid UTF-8 is reported at its line,
 only a newline ends a line (a stray carriage return or U+2028 inside a passage stays text),
 and nothing but the current line is held.
+
+Compressed files are read as distributed: a file whose name ends in `.gz` is decompressed as
+it streams, and where a layout names `X` but only `X.gz` is there, `require_file` and
+`existing` return `X.gz` (MS MARCO ships `collection.tsv.gz`, BEIR `corpus.jsonl.gz`). Line
+numbers and messages are those of the decompressed text, under the `.gz` file's name.
 """
 from __future__ import annotations
 
 import array
 import csv
+import gzip
 import hashlib
 import json
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +25,32 @@ import numpy as np
 from realdata.errors import FormatError, snippet
 
 
+def existing(path: Path) -> Path | None:
+    """`path` if it is a file, else `path` + ".gz" if that is one, else None."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    compressed = path.with_name(path.name + ".gz")
+    return compressed if compressed.is_file() else None
+
+
+def strip_gz(name: str) -> str:
+    """A file name without a trailing ".gz" (what the layout calls the file)."""
+    return name.removesuffix(".gz")
+
+
 def require_file(path: Path, layout: str) -> Path:
-    """`path` if it is a file, else FileNotFoundError naming the layout that was expected."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; expected the {layout}")
-    return path
+    """`path`, or `path.gz` when only that is there; else FileNotFoundError naming the layout."""
+    found = existing(path)
+    if found is None:
+        raise FileNotFoundError(f"{path}: no such file (nor {Path(path).name}.gz); expected the "
+                                f"{layout}")
+    return found
+
+
+def _open(path: Path):
+    """The file as bytes, decompressed as it is read when its name ends in .gz."""
+    return gzip.open(path, "rb") if Path(path).name.endswith(".gz") else open(path, "rb")
 
 
 def iter_lines(path: Path, expected: str) -> Iterator[tuple[int, str]]:
@@ -33,8 +61,8 @@ def iter_lines(path: Path, expected: str) -> Iterator[tuple[int, str]]:
       expected: what a line should hold, for the message about an empty file.
     """
     line_no = 0
-    with open(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
+    with _open(path) as f:
+        for line_no, raw in _numbered(f, path):
             raw = raw.removesuffix(b"\n").removesuffix(b"\r")
             try:
                 text = raw.decode("utf-8")
@@ -48,6 +76,23 @@ def iter_lines(path: Path, expected: str) -> Iterator[tuple[int, str]]:
             yield line_no, text
     if line_no == 0:
         raise FormatError(path, 1, "an empty file", expected)
+
+
+def _numbered(f, path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line) of an open file; a corrupt or cut-off gzip stream is a
+    FormatError at the line where decompression failed."""
+    line_no = 0
+    lines = iter(f)
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+            raise FormatError(path, line_no + 1, f"a corrupt or truncated gzip stream ({err})",
+                              "a complete gzip file") from None
+        line_no += 1
+        yield line_no, raw
 
 
 def iter_tsv(path: Path, columns: tuple[str, ...], sep: str | None = "\t"
@@ -143,34 +188,43 @@ class IdIndex:
     """Detects duplicate ids among millions in 24 bytes each, without holding the ids.
 
     A 128-bit hash stands for each id, so a false duplicate is out of reach (p < 1e-20 at 1e9
-    ids); when a duplicate is found the file is read again up to it to name it.
+    ids); when a duplicate is found the file is read again up to it to name it (a `.gz` file is
+    decompressed again from its start, as gzip streams cannot seek cheaply).
+
+    Args:
+      path: the file, for messages and to read again.
+      id_of_line: line text -> id, to name a duplicate.
+      lines: a zero-argument callable yielding (line number, text) again, for a source that is
+        not a file of lines (ir_datasets' iterators); None reads `path` with iter_lines.
     """
 
-    def __init__(self, path: Path, id_of_line):
+    def __init__(self, path: Path, id_of_line,
+                 lines: Callable[[], Iterable[tuple[int, str]]] | None = None):
         self._path = path
-        self._id_of_line = id_of_line  # line text -> id, to name a duplicate
+        self._id_of_line = id_of_line
+        self._lines = lines or (lambda: iter_lines(path, ""))
         self._hi = array.array("Q")
         self._lo = array.array("Q")
-        self._lines = array.array("Q")
+        self._line_nos = array.array("Q")
 
     def add(self, doc_id: str, line_no: int) -> None:
         digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=16).digest()
         self._hi.append(int.from_bytes(digest[:8], "little"))
         self._lo.append(int.from_bytes(digest[8:], "little"))
-        self._lines.append(line_no)
+        self._line_nos.append(line_no)
 
     def check(self, what: str) -> None:
         """FormatError at the second occurrence of the first duplicated id, if any."""
         hi = np.frombuffer(self._hi, dtype=np.uint64)
         lo = np.frombuffer(self._lo, dtype=np.uint64)
-        lines = np.frombuffer(self._lines, dtype=np.uint64)
+        lines = np.frombuffer(self._line_nos, dtype=np.uint64)
         order = np.lexsort((lines, lo, hi))
         same = (hi[order[1:]] == hi[order[:-1]]) & (lo[order[1:]] == lo[order[:-1]])
         if not same.any():
             return
         pairs = np.stack([lines[order[:-1]][same], lines[order[1:]][same]], axis=1)
         first, second = (int(x) for x in pairs[np.argmin(pairs[:, 1])])
-        text = next(t for n, t in iter_lines(self._path, "") if n == second)
+        text = next(t for n, t in self._lines() if n == second)
         raise FormatError(self._path, second, f"{what} {self._id_of_line(text)!r} again "
                           f"(first on line {first})", f"each {what} once")
 

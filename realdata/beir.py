@@ -5,7 +5,8 @@ Layout of the directory: `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl
 tab-separated) or, as MTEB ships some sets such as LIMIT, as one `qrels.jsonl` (`query-id`,
 `corpus-id`, `score`) that holds a single split. `qrels/<split>.tsv` wins when both exist.
 A document's text is its title and text joined by a space (the title alone if the text is
-empty), as BEIR's dense models encode them.
+empty), as BEIR's dense models encode them. Any of the files may be gzipped as BEIR ships them
+(`corpus.jsonl.gz`, `queries.jsonl.gz`; `X.gz` is read where `X` is missing).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import json
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from realdata._stream import IdIndex, iter_jsonl, iter_tsv, parse_relevance, require_file
+from realdata._stream import (IdIndex, existing, iter_jsonl, iter_tsv, parse_relevance,
+                              require_file)
 from realdata.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
                                          gather_queries)
 from realdata.errors import FormatError
@@ -43,8 +45,8 @@ def read_beir(path: str | Path, split: str = "test", *,
     root = Path(path)
     corpus_path = require_file(root / "corpus.jsonl", LAYOUT)
     queries_path = require_file(root / "queries.jsonl", LAYOUT)
-    qrels_path = root / "qrels" / f"{split}.tsv"
-    if qrels_path.is_file():
+    qrels_path = existing(root / "qrels" / f"{split}.tsv")
+    if qrels_path is not None:
         qrels_builder = _read_qrels_tsv(qrels_path)
     else:
         qrels_path = require_file(root / "qrels.jsonl", f"{LAYOUT}; no qrels/{split}.tsv either")

@@ -3,7 +3,8 @@
 Layout of the directory: `collection.tsv` (`pid<TAB>passage`), `queries.<split>.tsv`
 (`qid<TAB>text`) and `qrels.<split>.tsv` in TREC form (`qid 0 pid rel`, tabs or spaces), for a
 split such as `train`, `dev` or `dev.small`. The 8.8M-passage collection is streamed: only the
-passages that `doc_filter` keeps are held.
+passages that `doc_filter` keeps are held. Any of the files may be gzipped (`collection.tsv.gz`
+is read where `collection.tsv` is missing, and so on).
 """
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ Assumed layout, mirroring what the NCI repository's `NQ_dataset_Process.ipynb` w
   a plain tab join (no quoting).
 
 Each query judges exactly its one document with grade 1. The training pairs come from
-`nq_train_doc_newid.tsv`; semantic ids from both query files, checked to agree.
+`nq_train_doc_newid.tsv`; semantic ids from both query files, checked to agree. Any of the files
+may be gzipped (`X.gz` is read where `X` is missing).
 """
 from __future__ import annotations
 

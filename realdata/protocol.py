@@ -9,7 +9,8 @@ Training pairs come from the collection's train split when it has one (MS MARCO
 (`train_on="test"`, the best-case protocol of the LIMIT paper). The documents of the training
 pairs are held in every corpus, like the judged documents of the evaluation queries, so that the
 training set and the judged documents are the same at every N and only the distractors change.
-Features are fitted once, on the largest corpus, for the same reason.
+Features are fitted once, on the largest corpus, for the same reason. An ir_datasets collection
+("irds") is named by its id; given a split, it is `<id>/<split>` and its train split `<id>/train`.
 """
 from __future__ import annotations
 
@@ -21,15 +22,17 @@ from typing import Literal
 
 import numpy as np
 
+from realdata import irds
+from realdata._stream import existing
 from realdata.collection import Collection
 from realdata.corpus_size import nested_corpora
 from realdata.features import HashTfidfConfig, fit_hash_tfidf
-from realdata.readers import read_collection, scan_doc_ids
+from realdata.readers import read_collection, scan_doc_ids, splits
 
 __all__ = ["RealSpec", "Prepared", "CorpusPoint", "prepare", "auto_sizes", "docid_features"]
 
-FORMATS = ("msmarco", "nq320k", "beir")
-_DEFAULT_SPLIT = {"msmarco": "dev", "nq320k": "dev", "beir": "test"}
+FORMATS = ("msmarco", "nq320k", "beir", "irds")
+_DEFAULT_SPLIT = {"msmarco": "dev", "nq320k": "dev", "beir": "test", "irds": ""}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +40,9 @@ class RealSpec:
     """What to read and how to featurise it.
 
     Args:
-      format: "msmarco", "nq320k" or "beir".
-      path: the collection's directory, as distributed.
-      split: evaluation split; "" picks the format's default (dev, dev, test).
+      format: "msmarco", "nq320k", "beir" or "irds".
+      path: the collection's directory, as distributed; for "irds", the ir_datasets id.
+      split: evaluation split; "" picks the format's default (dev, dev, test; irds: the id itself).
       features: "hash" (hashed word + bigram TF-IDF) or "minilm" (all-MiniLM-L6-v2, 384-d).
       feature_dim: hash buckets F (ignored for minilm).
       train_on: "train" (the train split), "test" (the evaluation queries), or "auto" (train when
@@ -184,21 +187,31 @@ def docid_features(features_NxF: np.ndarray, rank: int, seed: int = 0) -> np.nda
 
 
 def has_train_split(fmt: str, path: str | Path, split: str) -> bool:
-    """Whether the directory ships training pairs other than the evaluation split."""
+    """Whether the directory ships training pairs other than the evaluation split (an irds id:
+    whether `<id>/train` exists with its files at hand, the evaluation split being `<id>/<split>`)."""
     root = Path(path)
     if split == "train":
         return False
+    if fmt == "irds":
+        if not split or "train" not in splits(fmt, path):
+            return False
+        try:
+            irds.check_available(irds.dataset_id(path, "train"), ("queries", "qrels"))
+        except (ValueError, FileNotFoundError):
+            return False
+        return True
     if fmt == "msmarco":
-        return (root / "queries.train.tsv").is_file() and (root / "qrels.train.tsv").is_file()
+        return bool(existing(root / "queries.train.tsv") and existing(root / "qrels.train.tsv"))
     if fmt == "nq320k":
-        return (root / "nq_train_doc_newid.tsv").is_file()
-    return (root / "qrels" / "train.tsv").is_file()
+        return bool(existing(root / "nq_train_doc_newid.tsv"))
+    return bool(existing(root / "qrels" / "train.tsv"))
 
 
 @functools.lru_cache(maxsize=2)
 def prepare(spec: RealSpec) -> Prepared:
     """Reads the collection of `spec` and builds every corpus of its size sweep."""
-    fmt, path = spec.format, Path(spec.path)
+    fmt = spec.format
+    path = spec.path if fmt == "irds" else Path(spec.path)
     split = spec.split or _DEFAULT_SPLIT[fmt]
     train_on = spec.train_on
     if train_on == "auto":
@@ -210,7 +223,7 @@ def prepare(spec: RealSpec) -> Prepared:
     head = read_collection(fmt, path, split, doc_filter=frozenset(), on_unknown=spec.on_unknown)
     pairs = _train_pairs(head, fmt, path, train_on, spec)
     anchor = _anchor(head, {d for _, d in pairs})
-    n_pool = sum(1 for _ in scan_doc_ids(fmt, path))
+    n_pool = (irds.docs_count(path) if fmt == "irds" else None) or sum(1 for _ in scan_doc_ids(fmt, path))
     n_anchor = len(anchor.judged_doc_ids())
     sizes = tuple(sorted(spec.sizes)) or auto_sizes(n_anchor, n_pool)
     corpora = nested_corpora(anchor, sizes, spec.seed, pool=scan_doc_ids(fmt, path))

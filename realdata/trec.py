@@ -1,9 +1,9 @@
 """TREC run and qrels files, in and out.
 
 Run lines are `qid Q0 docid rank score tag`; qrels lines are `qid 0 docid grade`. Both are
-whitespace-separated. Within a query a run is written by decreasing score, ties by decreasing
-docid, which is the order trec_eval and pytrec_eval re-sort it into, so the rank column agrees
-with how the run is scored.
+whitespace-separated; a `.gz` file is read as it is, and `X.gz` where `X` is missing. Within a
+query a run is written by decreasing score, ties by decreasing docid, which is the order
+trec_eval and pytrec_eval re-sort it into, so the rank column agrees with how the run is scored.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realdata._stream import iter_tsv, parse_relevance
+from realdata._stream import existing, iter_tsv, parse_relevance
 from realdata.collection import QrelsBuilder
 from realdata.errors import FormatError
 
@@ -35,7 +35,7 @@ def iter_trec_qrels(path: Path) -> QrelsBuilder:
 def read_qrels(path: str | Path) -> Qrels:
     """A TREC qrels file as query id -> document id -> grade."""
     qrels: Qrels = {}
-    for _, query_id, doc_id, grade in iter_trec_qrels(Path(path)).entries():
+    for _, query_id, doc_id, grade in iter_trec_qrels(existing(Path(path)) or Path(path)).entries():
         qrels.setdefault(query_id, {})[doc_id] = grade
     return qrels
 
@@ -53,7 +53,7 @@ def write_qrels(path: str | Path, qrels: Mapping[str, Mapping[str, int]]) -> Non
 
 def read_run(path: str | Path) -> Run:
     """A TREC run file as query id -> document id -> score (the rank column is checked, unused)."""
-    path = Path(path)
+    path = existing(Path(path)) or Path(path)
     run: Run = {}
     first_line: dict[tuple[str, str], int] = {}
     for line_no, (query_id, _, doc_id, rank, score, _) in iter_tsv(path, RUN_COLUMNS, sep=None):

@@ -268,21 +268,47 @@ def ranking_metrics(
 
 
 def evaluate(
-    run: Mapping[str, Mapping[str, float]],
-    qrels: Mapping[str, Mapping[str, int]],
+    *args,
+    qrels: Mapping[str, Mapping[str, int]] | None = None,
+    run: Mapping[str, Mapping[str, float]] | None = None,
     measures: Sequence = DEFAULT_MEASURES,
     per_query: bool = False,
-    *,
     average_over: str = "qrels",
 ) -> dict[str, float] | dict[str, dict[str, float]]:
-    """`ranking_metrics` on ir_measures-style dicts {qid: {docid: score}} and {qid: {docid: rel}}.
+    """`ranking_metrics` on ir_measures-style dicts {qid: {docid: rel}} and {qid: {docid: score}}.
+
+    Arguments are keyword-only: ir_measures takes `calc_aggregate(measures, qrels, run)`, and a
+    positional (run, qrels) order would read one for the other without a word. Grades must be
+    integers (as pytrec_eval requires); a float such as a run's score in the qrels is an error.
+
+    Args:
+      qrels: query id -> document id -> integer relevance grade.
+      run: query id -> document id -> score.
+      measures: ir_measures names ("nDCG@10") or measure objects.
+      per_query: return each averaged query's value instead of the mean.
+      average_over: "qrels", "run" or "all" (module docstring).
 
     Returns:
       dict name -> mean over the averaged queries, or name -> {qid: value} for those queries.
 
-    >>> evaluate({"q": {"d1": 2.0, "d2": 1.0}}, {"q": {"d2": 1}}, ["RR"])
+    Raises:
+      TypeError: positional arguments, or qrels or run missing.
+      ValueError: a grade that is not an integer, naming its query and document.
+
+    >>> evaluate(qrels={"q": {"d2": 1}}, run={"q": {"d1": 2.0, "d2": 1.0}}, measures=["RR"])
     {'RR': 0.5}
     """
+    if args:
+        raise TypeError(f"evaluate() takes keyword arguments only, got {len(args)} positional: call "
+                        "evaluate(qrels=..., run=..., measures=...) (ir_measures' order is "
+                        "calc_aggregate(measures, qrels, run); a positional order is easy to swap)")
+    if qrels is None or run is None:
+        raise TypeError("evaluate() needs both qrels= and run=")
+    for qid, judged in qrels.items():
+        for docid, grade in judged.items():
+            if isinstance(grade, bool) or not isinstance(grade, (int, np.integer)):
+                raise ValueError(f"qrels: grade {grade!r} of document {docid!r} for query {qid!r} is "
+                                 "not an integer (relevance grades are integers; were qrels and run swapped?)")
     if average_over not in _AVERAGE_OVER:
         raise ValueError(f"average_over: must be one of {_AVERAGE_OVER}, got {average_over!r}")
     if average_over == "qrels":

@@ -3,6 +3,8 @@ import csv
 import json
 from pathlib import Path
 
+import shutil
+
 import pytest
 
 import realdata
@@ -123,10 +125,16 @@ def test_scan_doc_ids_streams_the_corpus_in_file_order(fmt, folder):
 def test_unknown_format_and_missing_file(tmp_path):
     with pytest.raises(ValueError, match="fmt: 'trec'"):
         read_collection("trec", FIXTURES / "msmarco")
-    with pytest.raises(FileNotFoundError, match="queries.eval.tsv.*MS MARCO"):
+    # a split that is not there: the splits that are
+    with pytest.raises(FileNotFoundError, match="no split 'eval'; the splits there are dev, train"):
         read_collection("msmarco", FIXTURES / "msmarco", "eval")
-    with pytest.raises(FileNotFoundError, match="qrels.jsonl.*no qrels/dev.tsv"):
+    with pytest.raises(FileNotFoundError, match="no split 'dev'; the splits there are test"):
         read_collection("beir", FIXTURES / "beir", "dev")
+    # a split whose judgments are there but whose queries are not: the file and the layout
+    shutil.copytree(FIXTURES / "msmarco", tmp_path / "m")
+    (tmp_path / "m" / "qrels.dev.tsv").rename(tmp_path / "m" / "qrels.eval.tsv")
+    with pytest.raises(FileNotFoundError, match="queries.eval.tsv.*MS MARCO"):
+        read_collection("msmarco", tmp_path / "m", "eval")
 
 
 def test_collection_validates_fields_and_subsets():

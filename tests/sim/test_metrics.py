@@ -74,8 +74,8 @@ def runs_and_qrels(draw):
 def test_evaluate_equals_ir_measures(case):
     run, qrels, _ = case
     ref_per_query, ref_mean = reference(run, qrels)
-    ours_per_query = evaluate(run, qrels, MEASURES, per_query=True)
-    ours_mean = evaluate(run, qrels, MEASURES)
+    ours_per_query = evaluate(qrels=qrels, run=run, measures=MEASURES, per_query=True)
+    ours_mean = evaluate(qrels=qrels, run=run, measures=MEASURES)
     for name in MEASURES:
         assert ours_per_query[name] == pytest.approx(ref_per_query[name], abs=1e-12, nan_ok=True), name
         assert ours_mean[name] == pytest.approx(ref_mean[name], abs=1e-12, nan_ok=True), name
@@ -113,7 +113,7 @@ def test_average_over_run_equals_pytrec_eval_mean(case):
              "AP": "map", "nDCG@5": "ndcg_cut_5"}
     evaluator = pytrec_eval.RelevanceEvaluator(qrels, set(names.values()))
     raw = evaluator.evaluate(run)
-    ours = evaluate(run, qrels, list(names), average_over="run")
+    ours = evaluate(qrels=qrels, run=run, measures=list(names), average_over="run")
     qids = sorted(set(run) | set(qrels))
     ours_arrays = ranking_metrics(*to_arrays(run, qrels, qids, num_docs), list(names), average_over="run")
     for name, trec_name in names.items():
@@ -132,7 +132,7 @@ def test_average_over_all_counts_run_only_queries_as_zero(case):
     # ir_measures counts a qrels query whose only judgment is an unranked 0: the same thing.
     padded = {**{q: {"unranked": 0} for q in run}, **qrels}
     _, ref_mean = reference(run, padded)
-    ours = evaluate(run, qrels, MEASURES, average_over="all")
+    ours = evaluate(qrels=qrels, run=run, measures=MEASURES, average_over="all")
     for name in MEASURES:
         assert ours[name] == pytest.approx(ref_mean[name], abs=1e-12, nan_ok=True), name
 
@@ -152,7 +152,7 @@ def test_graded_gains_and_negative_judgments_hand_derived():
     # ranking b(-1), c(0), e(1), a(3), x(unjudged); judged d(2) never retrieved
     run = {"q": {"b": 5.0, "c": 4.0, "e": 3.0, "a": 2.0, "x": 1.5}}
     qrels = {"q": {"a": 3, "b": -1, "c": 0, "d": 2, "e": 1}}
-    out = evaluate(run, qrels, ["nDCG", "nDCG@3", "AP", "P@5", "R@2", "RR", "AP@3"])
+    out = evaluate(qrels=qrels, run=run, measures=["nDCG", "nDCG@3", "AP", "P@5", "R@2", "RR", "AP@3"])
     idcg = 3 + 2 / math.log2(3) + 1 / math.log2(4)
     assert out["nDCG"] == pytest.approx((1 / math.log2(4) + 3 / math.log2(5)) / idcg)
     assert out["nDCG@3"] == pytest.approx((1 / math.log2(4)) / idcg)  # negative gain counts 0
@@ -168,7 +168,8 @@ def test_all_negative_judgments():
 
     Not compared with ir_measures: trec_eval's form_res_rels leaves num_rel_levels stale for
     such a query, and its ndcg then reads uninitialised gain levels and can loop for hours."""
-    out = evaluate({"q": {"a": 1.0, "b": 0.5}}, {"q": {"a": -1, "c": -2}}, ["nDCG", "AP", "RR", "P@1"])
+    out = evaluate(qrels={"q": {"a": -1, "c": -2}}, run={"q": {"a": 1.0, "b": 0.5}},
+                   measures=["nDCG", "AP", "RR", "P@1"])
     assert out == {"nDCG": 0.0, "AP": 0.0, "RR": 0.0, "P@1": 0.0}
 
 
@@ -206,7 +207,7 @@ def test_parse_and_errors():
     with pytest.raises(ValueError, match="cutoff"):
         parse_measure("P")
     with pytest.raises(ValueError, match="average_over"):
-        evaluate({}, {}, average_over="everything")
+        evaluate(qrels={}, run={}, average_over="everything")
     with pytest.raises(ValueError, match="ranked_MxK"):
         ranking_metrics(np.array([[1, 1]]), np.zeros((1, 2)), np.array([[1]]), np.array([[1]]))
     with pytest.raises(ValueError, match="qrel_docs_MxR"):
@@ -252,3 +253,24 @@ def test_streaming_kl_edge_cases_and_scan():
     assert kl[0] == np.inf and kl[1] == np.inf  # p* on a -inf score; every score -inf
     uniform = np.log(1 / 3)
     assert kl[2] == pytest.approx(np.sum(np.exp(log_p[2]) * (log_p[2] - uniform)), abs=1e-12)
+
+
+def test_evaluate_cannot_be_called_with_qrels_and_run_swapped():
+    """Keyword-only, integer grades: the ir_measures order, the old (run, qrels) order and a
+    swapped keyword call all fail loudly, while the keyword call agrees with ir_measures."""
+    qrels = {"q1": {"d1": 2, "d3": 1}, "q2": {"d2": 1}}
+    run = {"q1": {"d1": 0.5, "d2": 2.0, "d3": 1.5}, "q2": {"d2": 3.0, "d4": 1.0}}
+    expected = ir_measures.calc_aggregate([ir_measures.nDCG @ 10, ir_measures.RR], qrels, run)
+    ours = evaluate(qrels=qrels, run=run, measures=["nDCG@10", "RR"])
+    assert ours == pytest.approx({str(m): v for m, v in expected.items()}, abs=1e-12)
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        evaluate(["nDCG@10"], qrels, run)  # ir_measures.calc_aggregate's order
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        evaluate(run, qrels)  # the order evaluate used to take
+    with pytest.raises(ValueError, match=r"grade 0\.5 of document 'd1' for query 'q1'"):
+        evaluate(qrels=run, run=qrels)
+    with pytest.raises(ValueError, match=r"grade 0\.5 of document 'b' for query 'q'"):
+        evaluate(qrels={"q": {"a": 1, "b": 0.5}}, run={"q": {"a": 1.0}})
+    with pytest.raises(ValueError, match="grade 1.0 of document 'a'"):
+        evaluate(qrels={"q": {"a": 1.0}}, run={"q": {"a": 1.0}})
+    assert evaluate(qrels={"q": {"a": np.int64(1)}}, run={"q": {"a": 1.0}}, measures=["RR"]) == {"RR": 1.0}
