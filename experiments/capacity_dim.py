@@ -77,7 +77,7 @@ class Config:
             raise ValueError(f"Config.dims={self.dims}: expected dimensions >= 1")
         if not self.latent_ranks or min(self.latent_ranks) < 1:
             raise ValueError(f"Config.latent_ranks={self.latent_ranks}: expected ranks >= 1")
-        if not self.zipfs or min(self.zipfs) < 0:
+        if not self.zipfs or not all(z >= 0 for z in self.zipfs):
             raise ValueError(f"Config.zipfs={self.zipfs}: expected non-negative exponents")
 
 

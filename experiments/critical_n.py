@@ -45,13 +45,14 @@ against DR's 3 and 4 (inconclusive at 2 widths).
 from __future__ import annotations
 
 import dataclasses
+import math
 from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from experiments.limit_search import critical_from, cubic_fit, next_n, non_monotone, weller_cubic
-from experiments.points import RecordPoint, require_known
+from experiments.points import RecordPoint, require_known, require_seeds
 from sim.free_embedding import MATMULS, STOP_REASONS, FreeEmbeddingConfig, all_pairs, train_free_embedding
 
 NAME = "critical_n"
@@ -88,8 +89,7 @@ class Config:
         require_known(self, "models", _KIND)
         if self.matmul not in MATMULS:
             raise ValueError(f"Config.matmul={self.matmul!r}: expected one of {MATMULS}")
-        if not self.seeds:
-            raise ValueError("Config.seeds: expected at least one seed")
+        require_seeds(self)
         if self.success not in _SUCCESS:
             raise ValueError(f"Config.success={self.success!r}: expected one of {_SUCCESS}")
         for field in ("dims", "gr_dims"):
@@ -104,11 +104,15 @@ class Config:
         for field in ("sweep_below", "sweep_above"):
             if getattr(self, field) < 0:
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected >= 0")
-        for field in ("start_fraction", "gr_start_per_dim"):
-            if getattr(self, field) <= 0:
-                raise ValueError(f"Config.{field}={getattr(self, field)}: expected > 0")
-        if self.min_delta < 0:
+        for field in ("start_fraction", "gr_start_per_dim", "temperature", "learning_rate"):
+            if not math.isfinite(getattr(self, field)) or getattr(self, field) <= 0:
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected a finite number > 0")
+        if not self.min_delta >= 0:
             raise ValueError(f"Config.min_delta={self.min_delta}: expected >= 0")
+        if self.docid_vocab < 2:
+            raise ValueError(f"Config.docid_vocab={self.docid_vocab}: expected at least 2")
+        if self.decoder_depth < 0:
+            raise ValueError(f"Config.decoder_depth={self.decoder_depth}: expected >= 0")
 
 
 PRESETS = {

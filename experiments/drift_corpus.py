@@ -91,7 +91,7 @@ class Config:
                              f"(smallest {smallest})")
         if not 0 <= self.theory_queries <= self.corpus.n_test_queries:
             raise ValueError(f"Config.theory_queries={self.theory_queries}: expected in [0, corpus.n_test_queries]")
-        if self.pairs_per_doc < 0:
+        if not self.pairs_per_doc >= 0:
             raise ValueError(f"Config.pairs_per_doc={self.pairs_per_doc}: expected >= 0")
 
 

@@ -76,7 +76,8 @@ def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0) -
     return rows
 
 
-def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: int = 0,
+              quarantine: bool = False) -> pd.DataFrame:
     """Fit every law in `fits` whose experiment has records under `out`.
 
     Args:
@@ -85,6 +86,7 @@ def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: 
       fits: the (experiment, x, metric, by) families.
       bootstrap: residual-bootstrap replicates per fit (95% intervals).
       seed: seed of the bootstrap.
+      quarantine: move unreadable record files aside (experiments.store.load) instead of raising.
 
     Returns:
       One row per curve with COLUMNS; estimates are NaN where the curve could not be fitted.
@@ -95,7 +97,7 @@ def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: 
         if wanted is not None and fit.experiment not in wanted:
             continue
         if fit.experiment not in loaded:
-            loaded[fit.experiment] = store.load(out, fit.experiment)
+            loaded[fit.experiment] = store.load(out, fit.experiment, missing_ok=True, quarantine=quarantine)
         if loaded[fit.experiment].empty:
             continue  # not run (yet), or not written: nothing to fit
         rows += fit_rows(fit, loaded[fit.experiment], bootstrap, seed)
@@ -103,10 +105,16 @@ def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: 
 
 
 def write_fits(out, experiments=None, **kwargs) -> Path:
-    """Write fit_table(out, experiments) to <out>/fits.csv and return its path."""
+    """Write fit_table(out, experiments) to <out>/fits.csv and return its path. With no records to
+    fit, raise StoreError and leave any existing fits.csv as it is."""
+    table = fit_table(out, experiments, **kwargs)
+    if table.empty:
+        which = "any experiment" if experiments is None else ", ".join(
+            [experiments] if isinstance(experiments, str) else experiments)
+        raise store.StoreError(f"{out}: no records of {which} to fit; {Path(out) / 'fits.csv'} left as it was")
     path = Path(out) / "fits.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fit_table(out, experiments, **kwargs).to_csv(path, index=False)
+    table.to_csv(path, index=False)
     return path
 
 

@@ -68,8 +68,11 @@ class Config:
         if not 2 <= self.corpus.n_docs <= 5_000:
             raise ValueError(f"Config.corpus.n_docs={self.corpus.n_docs}: expected 2..5000 (the M x N log-posterior "
                              "is exact)")
-        if not self.widths or min(self.widths) < 1 or not self.depths or min(self.depths) < 1:
-            raise ValueError(f"Config.widths={self.widths} / depths={self.depths}: expected sizes >= 1")
+        if not self.pairs_per_doc >= 0:
+            raise ValueError(f"Config.pairs_per_doc={self.pairs_per_doc}: expected >= 0")
+        for field in ("widths", "depths"):
+            if not getattr(self, field) or min(getattr(self, field)) < 1:
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected sizes >= 1, at least one")
         if self.model.dim >= self.corpus.latent_rank:
             raise ValueError(f"Config.model.dim={self.model.dim} >= corpus.latent_rank={self.corpus.latent_rank}: "
                              "DR would not be rank-capped")

@@ -95,6 +95,8 @@ class Config:
             raise ValueError(f"Config.fixed_point_queries={self.fixed_point_queries}: expected in [0, theory_queries]")
         if self.mc_samples < 2:
             raise ValueError(f"Config.mc_samples={self.mc_samples}: expected at least 2")
+        if not self.zipfs or not all(z >= 0 for z in self.zipfs):
+            raise ValueError(f"Config.zipfs={self.zipfs}: expected non-negative exponents, at least one")
 
 
 PRESETS = {

@@ -171,31 +171,49 @@ def ceiling_table(df: pd.DataFrame, x: str = "n_docs") -> str:
 
 def load_for_report(out, name: str, module) -> tuple[pd.DataFrame, int]:
     """The records of one experiment, one configuration per cell (see the module docstring)."""
-    df = store.load(out, name)
+    df = store.load(out, name, missing_ok=True)
     cell = ["model", *getattr(module, "AXES", ())]
     return one_config_per_cell(df, cell)
 
 
 def write_report(out, preset: str = "quick", seconds: float | None = None) -> Path:
     out = Path(out)
-    sections, findings = [], []
+    sections, findings, n_failed = [], [], 0
     for name in EXPERIMENTS:
         module = load_experiment(name)
         df, dropped = load_for_report(out, name, module)
+        failed = store.failures(out, name)
+        if df.empty and not failed:
+            continue
+        body = [f"## {name}", "", f"Claim: {claim(module)}", ""]
+        if failed:
+            errors = sorted({f.get("error", "?") for f in failed})
+            body += [f"**{len(failed)} point(s) failed** and are not in the tables below "
+                     f"(`grdr run {name} --retry-failed` runs them again): {'; '.join(errors[:3])}"
+                     f"{' ...' if len(errors) > 3 else ''}", ""]
+            n_failed += len(failed)
         if df.empty:
+            sections += body
             continue
         if hasattr(module, "findings"):
             findings += module.findings(df)
-        body = [f"## {name}", "", f"Claim: {claim(module)}", ""]
         if dropped:
             body += [f"({dropped} older records of the same cells under other settings are left out; "
                      "seeds are pooled only within one configuration.)", ""]
         if (out / "figures" / f"{name}.png").exists():
             body += [f"![{name}](figures/{name}.png)", ""]
+        if "compile_count" in df and df["compile_count"].notna().any():
+            share = 1.0 / df["compile_group_size"]
+            n_compiled, secs = (df["compile_count"] * share).sum(), (df["compile_seconds"] * share).sum()
+            hits = (df["compile_cache_hits"] * share).sum()
+            body += [f"Compiling: {n_compiled:.0f} XLA programs in {secs:.0f} s, {hits:.0f} loaded from the "
+                     f"persistent cache instead ({df['seconds'].sum():.0f} s of run time in all).", ""]
         sections += body + [module.report(df), ""]
     head = ["# grdr report", ""]
     if seconds is not None:
         head += [f"Preset `{preset}`; {seconds:.0f} s of wall time for this demo run.", ""]
+    if n_failed:
+        head += [f"**{n_failed} point(s) failed**; their experiments' sections say which.", ""]
     if findings:
         decided = sum(f.verdict.decisive for f in findings)
         head += ["## Summary", "",

@@ -10,16 +10,17 @@ __all__ = ["FIGURES", "render_all"]
 FIGURES = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling")
 
 
-def render_all(out, only=None) -> list[Path]:
+def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
     """Render every figure (or those named in `only`) whose experiment has records under `out`;
-    return the PNG paths."""
+    return the PNG paths. An unreadable record raises experiments.store.StoreError (naming it),
+    or with quarantine is moved aside."""
     from experiments.store import load
     from figures.common import plt
 
     paths = []
     for name in FIGURES if only is None else [f for f in FIGURES if f in only]:
         module = importlib.import_module(f"figures.{name}")
-        df = load(out, module.EXPERIMENT)
+        df = load(out, module.EXPERIMENT, missing_ok=True, quarantine=quarantine)
         if df.empty:
             continue
         fig = module.plot(df)

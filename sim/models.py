@@ -58,7 +58,7 @@ class ModelConfig:
         for field in ("dim", "hidden", "depth"):
             if getattr(self, field) < 1:
                 raise ValueError(f"ModelConfig.{field}={getattr(self, field)}: expected at least 1")
-        if self.temperature <= 0:
+        if not self.temperature > 0:
             raise ValueError(f"ModelConfig.temperature={self.temperature}: expected > 0")
         if self.decoder_depth < 0:
             raise ValueError(f"ModelConfig.decoder_depth={self.decoder_depth}: expected >= 0")

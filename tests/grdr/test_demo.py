@@ -30,6 +30,8 @@ def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch, ca
     assert (tmp_path / "report.md").exists()  # the report covers what was stored
 
 
-def test_negative_jobs_are_refused(tmp_path):
-    with pytest.raises(SystemExit, match="--jobs -1"):
+def test_negative_jobs_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
         cli.cmd_demo(tmp_path, "smoke", progress=False, jobs=-1)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "grdr demo: --jobs=-1: expected 0 (one per CPU) or a positive count\n"

@@ -1,0 +1,127 @@
+"""Command-line configs that fail before any work starts, in one line that names the flag.
+
+tyro builds an experiment's frozen Config (and its nested sections) from the preset and the flags.
+The Configs check themselves in `__post_init__`, naming the field (`TrainConfig.steps=0: expected
+at least 1`); while tyro builds them those checks are held back, then run bottom-up on the result,
+so that each failure can be reported as the flag a user typed (`--train.steps=0: expected at least
+1`), once, with exit status 2 and no traceback. Also here: the checks of a results folder that a
+command will write to or read from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import tempfile
+import typing
+from contextlib import contextmanager
+from pathlib import Path
+
+import tyro
+
+__all__ = ["UsageError", "parse_config", "checked", "validate", "flag_of", "usable_out", "readable_out", "fail"]
+
+
+class UsageError(ValueError):
+    """Bad input from the command line: the message is one line, to print as is (exit status 2)."""
+
+
+def fail(prog: str, err: Exception, status: int = 2):
+    """Print `prog: message` on one line to stderr and exit with `status`."""
+    message = " ".join(str(err).split())
+    print(f"{prog}: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
+
+
+def _dataclasses_in(cls, seen=None) -> list[type]:
+    """cls and every dataclass type among its fields, recursively."""
+    seen = [] if seen is None else seen
+    if not dataclasses.is_dataclass(cls) or cls in seen:
+        return seen
+    seen.append(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        _dataclasses_in(hints.get(f.name), seen)
+    return seen
+
+
+@contextmanager
+def _checks_held_back(classes):
+    saved = {c: c.__dict__["__post_init__"] for c in classes if "__post_init__" in c.__dict__}
+    try:
+        for c in saved:
+            c.__post_init__ = lambda self: None
+        yield
+    finally:
+        for c, f in saved.items():
+            c.__post_init__ = f
+
+
+_FIELD = re.compile(r"^[A-Z]\w*\.((?:[a-z_]\w*\.)*[a-z_]\w*)(.*)$", re.S)
+
+
+def flag_of(prefix: str, field_path: str) -> str:
+    """The command-line flag of a (nested) Config field: ("train.", "learning_rate") -> --train.learning-rate."""
+    return "--" + (prefix + field_path).replace("_", "-")
+
+
+def validate(cfg, prefix: str = "") -> None:
+    """Run cfg's checks (its sections' first); raise UsageError naming the flag of the bad field."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            validate(value, f"{prefix}{f.name}.")
+    check = getattr(type(cfg), "__post_init__", None)
+    if check is None:
+        return
+    try:
+        check(cfg)
+    except (ValueError, TypeError) as err:
+        text = " ".join(str(err).split())
+        m = _FIELD.match(text)
+        if m:
+            raise UsageError(f"{flag_of(prefix, m.group(1))}{m.group(2)}") from None
+        raise UsageError(f"{prefix.rstrip('.') or 'options'}: {text}") from None
+
+
+def parse_config(config_cls, args: list[str], default, prog: str):
+    """tyro's Config from args over a preset, then its checks; UsageError on a bad value."""
+    with _checks_held_back(_dataclasses_in(config_cls)):
+        cfg = tyro.cli(config_cls, args=args, default=default, prog=prog)
+    validate(cfg)
+    return cfg
+
+
+def checked(build, config_cls):
+    """build() (which constructs a config_cls) with its checks held back, then validated: UsageError
+    names the flag of the first bad field."""
+    with _checks_held_back(_dataclasses_in(config_cls)):
+        cfg = build()
+    validate(cfg)
+    return cfg
+
+
+def usable_out(out: Path) -> Path:
+    """A results folder that exists (created if need be) and takes files; UsageError otherwise."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file; expected a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".grdr-write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write there ({err.strerror or err})") from None
+    return out
+
+
+def readable_out(out: Path) -> Path:
+    """A results folder to read from; UsageError if it is missing or not a folder."""
+    out = Path(out)
+    if not out.exists():
+        raise UsageError(f"--out {out}: no such folder (run an experiment first: grdr run NAME --out {out})")
+    if not out.is_dir():
+        raise UsageError(f"--out {out}: is a file; expected a folder of results")
+    return out
