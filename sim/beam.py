@@ -15,7 +15,7 @@ from flax import nnx
 from sim.docids import Docids
 from sim.models import SeqGR, masked_log_softmax
 
-__all__ = ["beam_search", "all_doc_log_probs"]
+__all__ = ["beam_search", "all_doc_log_probs", "node_paths", "doc_logp_block"]
 
 
 def _tables(docids: Docids):
@@ -68,7 +68,7 @@ def beam_search(model: SeqGR, query_BxH, docids: Docids, k: int, beam: int | Non
     return docs, logp
 
 
-def _node_paths(docids: Docids):
+def node_paths(docids: Docids):
     """A representative document for every prefix node (any document below it shares its path)."""
     rep_P = np.zeros(docids.n_nodes, np.int64)
     for t in range(docids.length):
@@ -77,7 +77,9 @@ def _node_paths(docids: Docids):
 
 
 @partial(jax.jit, static_argnames=("graphdef",))
-def _doc_logp_block(graphdef, params, query_mxH, node_prefix_PxH, depth_P, valid_PxV, prefix_NxL, codes_NxL):
+def doc_logp_block(graphdef, params, query_mxH, node_prefix_PxH, depth_P, valid_PxV, prefix_NxL, codes_NxL):
+    """log p(d|q) of all N docids for m queries (m x N): each prefix node's next-token distribution once
+    per query (node_prefix_PxH: the prefix sums at `node_paths`' documents), summed along each docid."""
     model = nnx.merge(graphdef, params)
     h_mxPxH = model.hidden_states(query_mxH[:, None, :] + node_prefix_PxH[None])
     logits = jnp.einsum("mph,pvh->mpv", h_mxPxH, model.out_embed[depth_P]) + model.out_bias[depth_P][None]
@@ -92,7 +94,7 @@ def all_doc_log_probs(model: SeqGR, query_MxH, docids: Docids, query_block: int 
     so the cost is M x P x H^2, not M x N x L x H^2.
     """
     graphdef, params = nnx.split(model, nnx.Param)
-    rep_P = _node_paths(docids)
+    rep_P = node_paths(docids)
     depth_P = jnp.asarray(docids.depth_P)
     node_prefix = model.prefix_sums(jnp.asarray(docids.codes_NxL[rep_P]))[jnp.arange(docids.n_nodes), depth_P]
     tables = (depth_P, jnp.asarray(docids.valid_PxV), jnp.asarray(docids.prefix_NxL), jnp.asarray(docids.codes_NxL))
@@ -102,4 +104,4 @@ def all_doc_log_probs(model: SeqGR, query_MxH, docids: Docids, query_block: int 
         n = q.shape[0]
         if n < query_block:  # keep one compiled shape
             q = jnp.pad(q, ((0, query_block - n), (0, 0)))
-        yield s, np.asarray(_doc_logp_block(graphdef, params, q, node_prefix, *tables))[:n]
+        yield s, np.asarray(doc_logp_block(graphdef, params, q, node_prefix, *tables))[:n]

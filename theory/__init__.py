@@ -3,6 +3,8 @@
 objectives: the global and sampled losses and their score-space gradients.
 drift: expected sampled gradients, the sampled log-partition, confusers and their coverage.
 fixed_point: population fixed points of the sampled loss, the PMI target.
+two_level: the two-level score profile (one query, k confusers) and its exact drift quantities beside the
+  closed forms, with where the delta method breaks.
 rank: Eckart-Young floors, sign-rank bounds, DR and trie rank bounds, the row-shifted rank bound.
 scaling: power-law fits with profile-likelihood intervals.
 checks: the `grdr check` battery.
@@ -14,11 +16,15 @@ from theory.objectives import global_grad, global_loss, sampled_grad, sampled_lo
 from theory.rank import (dr_rank_bound, eckart_young_floor, numerical_rank, row_shifted_rank_bound, sign_rank_bounds,
                          trie_rank_bound)
 from theory.scaling import fit_power_law
+from theory.two_level import (closed_forms, delta_boundary, delta_relative_error, exact_deficit, exact_gradient_bias,
+                              two_level_scores, two_level_weights)
 
 __all__ = [
     "global_loss", "global_grad", "sampled_loss", "sampled_grad",
     "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "confuser_coverage", "confusers",
     "population_fixed_point", "pmi_target",
+    "two_level_weights", "two_level_scores", "exact_deficit", "exact_gradient_bias", "closed_forms",
+    "delta_relative_error", "delta_boundary",
     "eckart_young_floor", "numerical_rank", "sign_rank_bounds", "trie_rank_bound", "dr_rank_bound",
     "row_shifted_rank_bound",
     "fit_power_law",
