@@ -31,7 +31,7 @@ def _group_task(module_name: str, cfg, points, out: str, retry_failed: bool, tok
         import jax
 
         jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     module = importlib.import_module(module_name)
     with _heartbeats(out, module.NAME):
         return run_one_group(module, cfg, points, out, retry_failed, token=token)

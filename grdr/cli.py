@@ -143,7 +143,8 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
 
 
 # Longest first (measured quick times on 2 cores), so that a pool of workers finishes together.
-DEMO_ORDER = ("drift_corpus", "critical_n", "real_scaling", "negatives", "capacity_dim", "model_scale")
+DEMO_ORDER = ("drift_corpus", "critical_n", "real_scaling", "negatives", "capacity_dim", "model_scale",
+              "theory_curves")
 
 
 def _demo_one(name: str, preset: str, out: Path, progress: bool, announce: bool = False, **executor) -> dict:
@@ -427,7 +428,7 @@ def compile_cache() -> str | None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # every program: many are small
     return path
 
 
