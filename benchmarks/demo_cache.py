@@ -75,9 +75,12 @@ def main(argv=None):
     parser.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"))
     parser.add_argument("--experiments", nargs="*", default=None, help="run these (grdr run) instead of grdr demo")
     parser.add_argument("--out", default="results/benchmarks/demo_cache.csv")
+    parser.add_argument("--keep", default=None, help="keep the cache and both results folders here (new folder)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+        tmp = Path(args.keep or tmp)
+        if args.keep and tmp.exists():
+            raise SystemExit(f"--keep {tmp}: exists; expected a new folder")
         cold = run_pass("cold (empty cache)", args.preset, args.experiments, tmp / "cache", tmp / "cold")
         warm = run_pass("warm (same cache, new --out)", args.preset, args.experiments, tmp / "cache", tmp / "warm")
         per_d = critical_n_compiles(tmp / "cold")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from experiments.points import Point
 
-__all__ = ["describe", "group_flops"]
+__all__ = ["describe", "group_flops", "makespan"]
 
 SUSTAINED_FLOPS = 8e9  # per second, small shapes on 2 CPU cores (calibrated on the quick presets)
 COMPILE_SECONDS = 4.0  # per group: training step, retrieval and evaluation programs
@@ -41,13 +41,24 @@ def group_flops(point: Point, n_seeds: int) -> float:
     return n_seeds * (t.steps * step + evaluation)
 
 
+def makespan(seconds: list[float], workers: int) -> float:
+    """Wall time of groups of the given costs on `workers` equal workers, each group one task, the
+    longest first to the least loaded worker (the LPT rule: within 4/3 of the optimum)."""
+    if workers < 1:
+        raise ValueError(f"workers={workers}: expected at least 1")
+    loads = [0.0] * workers
+    for s in sorted(seconds, reverse=True):
+        loads[loads.index(min(loads))] += s
+    return max(loads)
+
+
 def describe(module, cfg) -> str:
     """The points of module.sweep(cfg), grouped as the runner trains them, with a cost estimate."""
     from experiments.runner import groups
 
     found = groups(module, cfg)
     lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]
-    total = 0.0
+    total, costs = 0.0, []
     for g in found:
         first = g[0]
         if not isinstance(first, Point):
@@ -55,10 +66,13 @@ def describe(module, cfg) -> str:
             continue
         seconds = group_flops(first, len(g)) / SUSTAINED_FLOPS + COMPILE_SECONDS
         total += seconds
+        costs.append(seconds)
         lines.append(f"  {first.model:28s} N={first.corpus.n_docs:<8,} steps={first.train.steps:<6} "
                      f"B={first.train.batch_size:<4} pairs/doc={first.pairs_per_doc:<8.1f} "
                      f"seeds={[pt.seed for pt in g]}  ~{seconds:,.0f} s")
     if total:
         lines.append(f"estimated total: ~{total / 60:,.1f} min on 2 CPU cores (rough: {SUSTAINED_FLOPS / 1e9:.0f} "
                      f"GFLOP/s sustained + {COMPILE_SECONDS:.0f} s compile per group)")
+        spans = ", ".join(f"{w} workers ~{makespan(costs, w) / 60:,.1f} min" for w in (4, 16, 64) if w <= 4 * len(costs))
+        lines.append(f"on N such workers (--executor ray, one task per group; the longest group bounds it): {spans}")
     return "\n".join(lines)
