@@ -20,7 +20,7 @@ from grdr.configs import UsageError, checked, fail, parse_config, readable_out, 
 
 Preset = Literal["smoke", "quick", "paper"]
 
-USAGE = """usage: grdr COMMAND [options]   (grdr COMMAND --help for a command's options)
+USAGE = """usage: grdr COMMAND [options]   (grdr COMMAND --help for a command's options; grdr --version)
 
 commands:
   list        experiments and the claims they test
@@ -77,12 +77,32 @@ def _resolve(name: str, args: list[str]):
                           return_unknown_args=True, prog=f"grdr run {name}")
     try:
         cfg = parse_config(module.Config, rest + (["--help"] if wants_help else []), module.PRESETS[opts.preset],
-                           prog=f"grdr run {name} [--preset P] [--out DIR]")
+                           prog=f"grdr run {name} [--preset P] [--out DIR]", description=_run_help(module))
         if not opts.dry_run:
             usable_out(opts.out)
     except UsageError as err:
         fail(f"grdr run {name}", err)
     return module, opts, cfg
+
+
+def _run_help(module) -> str:
+    """`grdr run NAME --help`'s description: the claim, then the run options (RunOptions), which
+    tyro parses apart from the experiment's Config."""
+    import typing
+
+    hints = typing.get_type_hints(RunOptions)
+    options = []
+    for f in dataclasses.fields(RunOptions):
+        kind = hints[f.name]
+        choices = typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
+        flag = "--" + ("no-" if f.default is True else "") + f.name.replace("_", "-")
+        if kind is bool:
+            options.append(flag)
+            continue
+        value = "{" + ",".join(choices) + "}" if choices else "VALUE"
+        options.append(f"{flag} {value} (default {f.default})")
+    return (f"{claim(module)}\n\nRun options: " + "; ".join(options) +
+            ".\nEvery field of the experiment's Config below can be overridden; nested sections by dotted names.")
 
 
 def _outcome(summary: dict) -> str:
@@ -436,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
+        return 0
+    if argv[0] in ("--version", "-V"):
+        from importlib.metadata import version
+
+        print(f"grdr {version('grdr')}")
         return 0
     cmd, rest = argv[0], argv[1:]
     if cmd in ("run", "demo", "real", "check"):

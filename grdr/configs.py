@@ -85,10 +85,10 @@ def validate(cfg, prefix: str = "") -> None:
         raise UsageError(f"{prefix.rstrip('.') or 'options'}: {text}") from None
 
 
-def parse_config(config_cls, args: list[str], default, prog: str):
+def parse_config(config_cls, args: list[str], default, prog: str, description: str | None = None):
     """tyro's Config from args over a preset, then its checks; UsageError on a bad value."""
     with _checks_held_back(_dataclasses_in(config_cls)):
-        cfg = tyro.cli(config_cls, args=args, default=default, prog=prog)
+        cfg = tyro.cli(config_cls, args=args, default=default, prog=prog, description=description)
     validate(cfg)
     return cfg
 
