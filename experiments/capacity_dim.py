@@ -62,7 +62,9 @@ class Config:
     model: ModelConfig = ModelConfig(hidden=64, depth=1)
     """DR's towers (hidden = tower width); AtomicGR and SeqGR take H = D."""
     train: TrainConfig = TrainConfig(steps=400, batch_size=128, learning_rate=1e-2)
+    """Training: steps, batch, learning rate and schedule, negatives K, held-out convergence check (sim.train.TrainConfig)."""
     docids: DocidSpec = DocidSpec(vocab=8)
+    """SeqGR's docids: scheme, vocabulary per level, k-means dimensions (sim.docids.DocidSpec)."""
 
     def __post_init__(self):
         require_known(self, "models", MODELS)

@@ -64,25 +64,25 @@ _SUCCESS = ("topk", "margin")
 class Config:
     dims: tuple[int, ...] = (2, 3, 4, 6, 8, 12, 16)  # DR's d
     gr_dims: tuple[int, ...] = (2, 4, 8)  # SeqGR's hidden width (its search is costlier)
-    models: tuple[str, ...] = ("dr_global", "seq_gr")
+    models: tuple[str, ...] = ("dr_global", "seq_gr")  # which searches run: DR (free embeddings) and/or SeqGR
     seeds: tuple[int, ...] = (42,)  # LIMIT's single run; more seeds are restarts (solved when any solves)
-    temperature: float = 0.1
-    learning_rate: float = 0.01
+    temperature: float = 0.1  # DR's InfoNCE temperature (LIMIT's 0.1)
+    learning_rate: float = 0.01  # Adam's learning rate (LIMIT's 0.01)
     max_steps: int = 100_000  # LIMIT's num_iterations
     patience: int = 1_000  # LIMIT's early_stopping_patience (steps)
     min_delta: float = 1e-5  # LIMIT's early_stopping_min_delta (loss)
     eval_every: int = 50  # LIMIT's log_interval: steps between reads of top-2 accuracy
     success: str = "topk"  # what solves a probe: "topk" (LIMIT's argsort top-2) or "margin" (strict margin > 0)
     sweep_below: int = 4  # the final sweep probes n* - sweep_below ... n* + sweep_above (LIMIT: 4 and 5)
-    sweep_above: int = 5
+    sweep_above: int = 5  # see sweep_below
     n_max: int = 256  # the search stops (censored) when n_max itself is solved
-    gr_n_max: int = 64
+    gr_n_max: int = 64  # SeqGR's n_max
     start_fraction: float = 0.9  # DR's galloping starts at n0 = max(3, round(start_fraction * weller_cubic(d)))
     gr_start_per_dim: float = 3.0  # SeqGR's at n0 = max(3, round(gr_start_per_dim * d)) (no published law)
     bucket: int = 8  # DR probes pad n up to a multiple of bucket: one compiled program per bucket (1: no padding)
     gr_bucket: int = 16  # SeqGR's (its steps cost little at these n; its compilations cost more)
-    docid_vocab: int = 4
-    decoder_depth: int = 1
+    docid_vocab: int = 4  # SeqGR: children per node of its random docid tree
+    decoder_depth: int = 1  # SeqGR: residual MLP blocks of its decoder
     matmul: Literal["float32", "tf32"] = "float32"  # DR's score matmuls: "float32", or "tf32" as LIMIT's runs on NVIDIA GPUs computed them
 
     def __post_init__(self):

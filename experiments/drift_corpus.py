@@ -66,10 +66,14 @@ class Config:
     """How each local objective's population fixed point is solved."""
     corpus: CorpusSpec = CorpusSpec(latent_rank=8, beta=60.0, query_feature_noise=0.01, doc_feature_noise=0.01,
                                     n_train_queries=50_000, n_test_queries=500, train_top_k=64)
+    """The synthetic corpus: latent rank, peakedness (beta), popularity, feature noise, query counts (sim.corpus.CorpusSpec)."""
     model: ModelConfig = ModelConfig(dim=16, hidden=32, depth=1)
+    """The models' sizes: DR's D, towers' hidden width and depth, temperature (sim.models.ModelConfig)."""
     train: TrainConfig = TrainConfig(steps=2_000, batch_size=128, learning_rate=3e-3, schedule="cosine",
                                      num_negatives=16, heldout=1_000)
+    """Training: steps, batch, learning rate and schedule, negatives K, held-out convergence check (sim.train.TrainConfig)."""
     docids: DocidSpec = DocidSpec()
+    """SeqGR's docids: scheme, vocabulary per level, k-means dimensions (sim.docids.DocidSpec)."""
 
     def __post_init__(self):
         require_known(self, "models", VARIANTS)

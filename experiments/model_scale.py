@@ -57,7 +57,9 @@ class Config:
     model: ModelConfig = ModelConfig(dim=4)
     """dim: DR's fixed embedding dimension D, below the corpus's latent rank R."""
     train: TrainConfig = TrainConfig(steps=1_000, batch_size=128, learning_rate=3e-3, schedule="cosine", heldout=500)
+    """Training: steps, batch, learning rate and schedule, negatives K, held-out convergence check (sim.train.TrainConfig)."""
     docids: DocidSpec = DocidSpec()
+    """SeqGR's docids: scheme, vocabulary per level, k-means dimensions (sim.docids.DocidSpec)."""
 
     def __post_init__(self):
         require_known(self, "models", MODELS)

@@ -72,11 +72,15 @@ class Config:
     fixed_point_queries: int = 1
     """Of the theory queries, how many get a population fixed point (each is an L-BFGS solve)."""
     fixed_point: FixedPointBudget = FixedPointBudget()
+    """How each local objective's population fixed point is solved (experiments.predictions.FixedPointBudget)."""
     corpus: CorpusSpec = CorpusSpec(latent_rank=8, n_train_queries=10_000, n_test_queries=300, beta=12.0)
+    """The synthetic corpus: latent rank, peakedness (beta), popularity, feature noise, query counts (sim.corpus.CorpusSpec)."""
     model: ModelConfig = ModelConfig(dim=16, hidden=32, depth=1)
     """DR with a document tower, D >= R + 2 (so capacity and the popularity term are not the limit)."""
     train: TrainConfig = TrainConfig(steps=300, batch_size=128, learning_rate=3e-3, num_negatives=8)
+    """Training: steps, batch, learning rate and schedule, negatives K, held-out convergence check (sim.train.TrainConfig)."""
     docids: DocidSpec = DocidSpec()
+    """SeqGR's docids: scheme, vocabulary per level, k-means dimensions (sim.docids.DocidSpec)."""
 
     def __post_init__(self):
         require_known(self, "samplers", SAMPLERS)
