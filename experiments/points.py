@@ -22,6 +22,7 @@ from experiments.variants import Variant, variant
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
 from sim.models import ModelConfig
+from sim.scorers import make_scorer
 from sim.train import TrainConfig
 
 __all__ = ["SCHEMA", "Point", "RecordPoint", "corpus_seed", "corpus_spec_of", "require_known", "require_unswept", "require_seeds", "point"]
@@ -73,6 +74,8 @@ class Point:
         flat.update(dim=m.dim if v.kind == "dr" else m.hidden, hidden=m.hidden, depth=m.depth)
         if v.kind == "dr":
             flat.update(doc_side=m.doc_side, doc_bias=m.doc_bias, temperature=m.temperature)
+            if m.scorer != "dot":  # absent at the default, so dot-product records keep their run_ids
+                flat.update(make_scorer(m).record_fields())
         if v.kind == "seq_gr":
             flat.update(decoder_depth=m.decoder_depth, docids=self.docids.scheme, docid_vocab=self.docids.vocab,
                         docid_seed=self.docids.seed)

@@ -163,8 +163,8 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
 
 
 # Longest first (measured quick times on 2 cores), so that a pool of workers finishes together.
-DEMO_ORDER = ("drift_corpus", "critical_n", "real_scaling", "negatives", "capacity_dim", "model_scale",
-              "theory_curves")
+DEMO_ORDER = ("drift_corpus", "critical_n", "real_scaling", "similarity", "negatives", "capacity_dim",
+              "model_scale", "theory_curves")
 
 
 def _demo_one(name: str, preset: str, out: Path, progress: bool, announce: bool = False, **executor) -> dict:

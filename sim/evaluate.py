@@ -1,6 +1,6 @@
 """Evaluation on a synthetic corpus: exact retrieval, ir_measures metrics, and KL to the truth.
 
-DR and AtomicGR rank by exact top-k over all N documents (chunked); SeqGR by trie-constrained
+DR and AtomicGR rank by exact top-k over all N documents (chunked, by the model's scorer, sim.scorers); SeqGR by trie-constrained
 beam search. `kl_true` is the mean over test queries of KL(p*(.|q) || p_model(.|q)), computed in
 document chunks (DR, AtomicGR) or query blocks (SeqGR), never as a full M x N matrix.
 """
@@ -16,7 +16,7 @@ from sim.corpus import Corpus, log_posterior_chunks, log_posterior_rows
 from sim.docids import Docids
 from sim.metrics import DEFAULT_MEASURES, StreamingKL, ranking_metrics
 from sim.models import SeqGR
-from sim.retrieve import topk
+from sim.scorers import scorer_of
 
 __all__ = ["evaluate_model", "retrieve"]
 
@@ -27,7 +27,7 @@ def retrieve(model, query_features_MxF, doc_features_NxF, k: int, *, docids: Doc
     if isinstance(model, SeqGR):
         return beam_search(model, q, docids, k, beam)
     emb_NxD, bias_N = model.doc_table(None, jnp.asarray(doc_features_NxF))
-    scores, idx = topk(q, emb_NxD, min(k, emb_NxD.shape[0]), doc_bias_N=bias_N)
+    scores, idx = scorer_of(model).topk(q, emb_NxD, min(k, emb_NxD.shape[0]), bias_N)
     return np.asarray(idx), np.asarray(scores)
 
 
@@ -42,10 +42,11 @@ def _kl_true(model, corpus: Corpus, docids: Docids | None, chunk_size: int) -> f
             kl.append(np.sum(np.where(p > 0, p * (logp_mxN - logq_mxN), 0.0), axis=1))
         return float(np.mean(np.concatenate(kl)))
     emb_NxD, bias_N = model.doc_table(None, jnp.asarray(corpus.doc_features_NxF))
+    scorer = scorer_of(model)
     acc = StreamingKL.init(queries.size)
     for s, logp_MxC in log_posterior_chunks(corpus, queries, chunk_size):
         e = s + logp_MxC.shape[1]
-        acc = acc.update(jnp.asarray(logp_MxC), q @ emb_NxD[s:e].T + bias_N[None, s:e])
+        acc = acc.update(jnp.asarray(logp_MxC), scorer.scores(q, emb_NxD[s:e]) + bias_N[None, s:e])
     return float(jnp.mean(acc.finalize()))
 
 

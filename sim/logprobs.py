@@ -25,6 +25,7 @@ from sim.beam import all_doc_log_probs, doc_logp_block, node_paths
 from sim.corpus import Corpus, CorpusSpec, log_posterior_rows, make_corpus
 from sim.docids import Docids, trie_from_codes
 from sim.models import ModelConfig, SeqGR
+from sim.scorers import scorer_of
 
 __all__ = ["model_log_probs", "true_log_probs", "eckart_young_floors", "rowshift_sq_err", "low_rank_kl",
            "corpus_true_log_probs", "corpus_floors", "complete_trie", "trie_children", "random_seq_gr_log_probs"]
@@ -46,7 +47,7 @@ def model_log_probs(model, corpus: Corpus, docids: Docids | None = None) -> np.n
     if isinstance(model, SeqGR):
         return np.concatenate([block for _, block in all_doc_log_probs(model, q_MxH, docids)]).astype(np.float64)
     emb_NxD, bias_N = model.doc_table(None, jnp.asarray(corpus.doc_features_NxF))
-    scores_MxN = np.asarray(q_MxH @ emb_NxD.T + bias_N[None, :], np.float64)
+    scores_MxN = np.asarray(scorer_of(model).scores(q_MxH, emb_NxD) + bias_N[None, :], np.float64)
     top_M = scores_MxN.max(axis=1, keepdims=True)
     return scores_MxN - top_M - np.log(np.exp(scores_MxN - top_M).sum(axis=1, keepdims=True))
 

@@ -1,7 +1,8 @@
 """The three models, in flax.nnx (docs/design.md, sections 1-2).
 
-- `DualEncoder` (DR): score(q, d) = <f(q), g(d)> / temperature (+ b_d). f is an MLP tower; g is a
-  free table (N x D) or an MLP tower over document features.
+- `DualEncoder` (DR): score(q, d) = <f(q), g(d)> / temperature (+ b_d), or another similarity of
+  `sim.scorers` (cosine, bilinear, rank-r bilinear, multi-vector MaxSim: ModelConfig.scorer). f is an
+  MLP tower; g is a free table (N x D) or an MLP tower over document features.
 - `AtomicGR`: f(q) in R^H and an output table N x H plus a bias: a softmax over all N docids. It is
   a bi-encoder with a free table and a bias, which is why atomic GR shares DR's rank limit.
 - `SeqGR`: the docid c_1..c_L is decoded token by token; the state at step t depends on the query
@@ -11,7 +12,8 @@
   log-probability matrix reaches the trie rank bound (docs/design.md, section 1) at any H >= 1 and depth.
 
 DualEncoder and AtomicGR share one interface (`encode_queries`, `doc_table`): score = q . e_d + b_d,
-so the same objectives, exact top-k and metrics serve both.
+so the same objectives, exact top-k and metrics serve both; a non-dot scorer's representations are
+scored by `sim.scorers.scorer_of(model)`.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 from flax import nnx
 
 from sim.docids import Docids
+from sim.scorers import make_scorer
 
 __all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params"]
 
@@ -49,6 +52,14 @@ class ModelConfig:
     """DR only: a per-document bias (AtomicGR and SeqGR always carry output biases)."""
     decoder_depth: int = 1
     """SeqGR: pre-norm residual MLP blocks over (query state + prefix embedding)."""
+    scorer: str = "dot"
+    """DR only: the similarity (sim.scorers.SCORERS): dot, cosine, bilinear, lowrank or maxsim."""
+    scorer_rank: int = 0
+    """DR with scorer lowrank: r, the rank of W = U V^T (independent of D)."""
+    vectors: int = 1
+    """DR with scorer maxsim: m, query vectors (each of dimension D)."""
+    doc_vectors: int = 0
+    """DR with scorer maxsim: m', document vectors (0: the same as m)."""
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -62,6 +73,17 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.temperature={self.temperature}: expected > 0")
         if self.decoder_depth < 0:
             raise ValueError(f"ModelConfig.decoder_depth={self.decoder_depth}: expected >= 0")
+        from sim.scorers import SCORERS
+
+        if self.scorer not in SCORERS:
+            raise ValueError(f"ModelConfig.scorer={self.scorer!r}: expected one of {tuple(SCORERS)}")
+        if self.scorer_rank < (1 if self.scorer == "lowrank" else 0):
+            raise ValueError(f"ModelConfig.scorer_rank={self.scorer_rank}: expected r >= 1 for the lowrank scorer "
+                             "(0 otherwise)")
+        if self.vectors < 1:
+            raise ValueError(f"ModelConfig.vectors={self.vectors}: expected m >= 1")
+        if self.doc_vectors < 0:
+            raise ValueError(f"ModelConfig.doc_vectors={self.doc_vectors}: expected m' >= 0 (0: m' = m)")
 
 
 class MLP(nnx.Module):
@@ -81,24 +103,34 @@ class MLP(nnx.Module):
 class DualEncoder(nnx.Module):
     def __init__(self, cfg: ModelConfig, n_docs: int, feature_dim: int, *, rngs: nnx.Rngs):
         self.cfg = cfg
-        self.query_tower = MLP(feature_dim, cfg.hidden, cfg.dim, cfg.depth, rngs=rngs)
+        self.scorer = scorer = make_scorer(cfg)
+        self.query_tower = MLP(feature_dim, cfg.hidden, scorer.query_out, cfg.depth, rngs=rngs)
         if cfg.doc_side == "table":
-            self.doc_embed = nnx.Param(jax.random.normal(rngs.params(), (n_docs, cfg.dim)) / np.sqrt(cfg.dim))
+            self.doc_embed = nnx.Param(jax.random.normal(rngs.params(), (n_docs, scorer.doc_out)) / np.sqrt(cfg.dim))
         else:
-            self.doc_tower = MLP(feature_dim, cfg.hidden, cfg.dim, cfg.depth, rngs=rngs)
+            self.doc_tower = MLP(feature_dim, cfg.hidden, scorer.doc_out, cfg.depth, rngs=rngs)
         if cfg.doc_bias:
             self.bias = nnx.Param(jnp.zeros((n_docs,)))
+        if scorer.num_params():  # drawn last, so the dot product's initialisation is unchanged
+            self.score_params = nnx.Dict({k: nnx.Param(v) for k, v in scorer.init(rngs.params()).items()})
+
+    def _score_params(self):
+        params = getattr(self, "score_params", None)
+        return {} if params is None else {k: v[...] for k, v in params.items()}
 
     def encode_queries(self, query_features_BxF):
-        return self.query_tower(query_features_BxF) / self.cfg.temperature
+        """The scorer's query representations (the dot product's: f(q) / temperature)."""
+        return self.scorer.queries(self._score_params(), self.query_tower(query_features_BxF))
 
     def doc_table(self, doc_idx_K, doc_features_NxF):
-        """(embeddings K x D, biases K) of the documents `doc_idx_K`; all N when doc_idx_K is None."""
+        """(the scorer's representations of the documents `doc_idx_K` (K x D for the dot product), biases K);
+        all N when doc_idx_K is None."""
         if self.cfg.doc_side == "table":
             emb = self.doc_embed[...] if doc_idx_K is None else self.doc_embed[doc_idx_K]
         else:
             feats = doc_features_NxF if doc_idx_K is None else doc_features_NxF[doc_idx_K]
             emb = self.doc_tower(feats)
+        emb = self.scorer.docs(self._score_params(), emb)
         if self.cfg.doc_bias:
             bias = self.bias[...] if doc_idx_K is None else self.bias[doc_idx_K]
         else:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from sim.hard_pool import hard_pool, pool_false_negatives
 from sim.models import ModelConfig, make_model
 from sim.samplers import SAMPLERS, get_sampler
-from sim.softmax import full_softmax_loss
+from sim.scorers import make_scorer, scorer_of
 from sim.train_data import TrainData, device_data
 from theory.objectives import sampled_loss
 
@@ -149,13 +149,13 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, 
     if cfg.objective == "global":
         # theory.objectives.global_loss; in blocks of documents, with no B x N matrix, at large B N
         emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
-        return full_softmax_loss(q_BxD, emb_NxD, bias_N, pos, allow_blocks=allow_blocks).mean()
+        return scorer_of(model).softmax_loss(q_BxD, emb_NxD, bias_N, pos, allow_blocks=allow_blocks).mean()
     B, K = pos.shape[0], cfg.num_negatives
     neg_BxK, log_q_BxK = get_sampler(cfg.sampler).draw(key, B, K, consts["doc_features"].shape[0], consts,
                                                        batch.get("pool"))
     idx_BxK1 = jnp.concatenate([pos[:, None], neg_BxK], axis=1)
     emb, bias = model.doc_table(idx_BxK1.reshape(-1), consts["doc_features"])
-    s_BxK1 = jnp.einsum("bd,bkd->bk", q_BxD, emb.reshape(B, K + 1, -1)) + bias.reshape(B, K + 1)
+    s_BxK1 = scorer_of(model).gathered(q_BxD, emb.reshape(B, K + 1, *emb.shape[1:])) + bias.reshape(B, K + 1)
     return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], log_q_BxK if cfg.logq else None, neg_BxK != pos[:, None]).mean()
 
 
@@ -199,7 +199,7 @@ def _heldout_nll(graphdef, params_S, heldout, consts, *, kind, data_axis):
             valid = consts["valid_PxV"][consts["prefix_NxL"][pos]]
             return -model.log_prob(q, consts["codes_NxL"][pos], valid).mean()
         emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
-        return full_softmax_loss(q, emb_NxD, bias_N, pos).mean()
+        return scorer_of(model).softmax_loss(q, emb_NxD, bias_N, pos).mean()
 
     return jax.vmap(one_seed, in_axes=(0, data_axis, data_axis))(params_S, heldout, consts)
 
@@ -259,7 +259,12 @@ def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], see
         raise ValueError(f"per-seed TrainData must share their shapes, got {sorted(shapes)}")
     if cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool and cfg.hard_pool > datas[0].n_docs:
         raise ValueError(f"TrainConfig.hard_pool={cfg.hard_pool} exceeds n_docs={datas[0].n_docs}")
+    if kind == "dr" and not make_scorer(model_cfg).dot_form and cfg.objective == "local" \
+            and get_sampler(cfg.sampler).needs_pool:
+        raise ValueError(f"the hard-negative pool scores by a dot product; scorer {model_cfg.scorer!r} is not one")
     if cfg.sparse_table:
+        if model_cfg.scorer != "dot":
+            raise ValueError(f"TrainConfig.sparse_table updates a dot-product table; scorer={model_cfg.scorer!r}")
         if kind != "dr" or model_cfg.doc_side != "table":
             raise ValueError("TrainConfig.sparse_table needs a DualEncoder with doc_side='table'")
         if mesh is not None:

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["SignRankBounds", "eckart_young_floor", "numerical_rank", "sign_rank_bounds",
-           "trie_rank_bound", "dr_rank_bound", "row_shifted_rank_bound"]
+           "trie_rank_bound", "dr_rank_bound", "row_shifted_rank_bound", "bilinear_rank_bound",
+           "bilinear_eckart_young_floor"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +205,49 @@ def dr_rank_bound(dim: int, bias: bool = False) -> int:
     if int(dim) < 0:
         raise ValueError(f"dim must be >= 0, got {dim}")
     return int(dim) + 1 + int(bool(bias))
+
+
+def bilinear_rank_bound(dim: int, rank: int, bias: bool = False) -> int:
+    """Rank bound min(r, D) + 1 + bias of the log-probability matrix of a rank-r bilinear scorer
+    s = f(q)^T U V^T g(d) with D-dimensional towers (U, V: D x r).
+
+    S = (F U)(G V)^T has rank <= min(r, D); the log-normalizer adds one column of ones' worth
+    (`dr_rank_bound`'s +1), a document bias one more. Up to a per-row shift (where the
+    Eckart-Young floor is taken, `bilinear_eckart_young_floor`) the bound is min(r, D) + bias.
+    At r >= D it is `dr_rank_bound(D, bias)`: a full D x D bilinear form is no richer than the
+    dot product in rank.
+
+    Args:
+      dim: D, the towers' output dimension.
+      rank: r, the rank of W = U V^T (any r >= 0, set independently of D).
+      bias: whether the scorer has a per-document bias.
+
+    Returns:
+      min(r, D) + 1 + bias.
+
+    Reference: docs/design.md, section 1 (low-rank capacity).
+
+    >>> bilinear_rank_bound(8, 3), bilinear_rank_bound(8, 12), bilinear_rank_bound(8, 3, bias=True)
+    (4, 9, 5)
+    """
+    if int(dim) < 0 or int(rank) < 0:
+        raise ValueError(f"dim and rank must be >= 0, got dim={dim}, rank={rank}")
+    return dr_rank_bound(min(int(rank), int(dim)), bias=bias)
+
+
+def bilinear_eckart_young_floor(target_MxN, dim: int, rank: int, *, bias: bool = False,
+                                center_rows: bool = True) -> jax.Array:
+    """Least squared error of a rank-r bilinear scorer with D-dimensional towers, up to per-row shifts:
+    `eckart_young_floor` at rank min(r, D) (+ 1 with a document bias, which the floor counts as one
+    more rank-one term, as `row_shifted_rank_bound` does for DR).
+
+    >>> import jax.numpy as jnp
+    >>> a = jnp.diag(jnp.array([3.0, 2.0, 1.0]))
+    >>> float(bilinear_eckart_young_floor(a, dim=8, rank=1, center_rows=False))   # 2^2 + 1^2
+    5.0
+    """
+    width = min(int(rank), int(dim)) + int(bool(bias))
+    return eckart_young_floor(jnp.asarray(target_MxN), min(width, min(target_MxN.shape)), center_rows)
 
 
 _KINDS = ("dr", "atomic_gr", "seq_gr")

@@ -4,6 +4,7 @@ against known cases (float64)."""
 import itertools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -240,3 +241,42 @@ def test_identity_qrels_need_two_dimensions_and_the_bounds_bracket_it():
     assert bounds.forster == pytest.approx(num / (num - 2), rel=1e-12)   # ||2I - J||_op = N - 2
     with pytest.raises(ValueError, match="binary"):
         sign_rank_bounds(np.full((2, 2), 0.5))
+
+
+# --- rank-r bilinear scorers (sim.scorers' lowrank): bound and floor ---------------------------------
+
+def test_bilinear_rank_bound_matches_the_numerical_rank_of_random_instances():
+    """log P = S - logsumexp(S) with S = F U V^T G^T (+ 1 b^T): its rank is min(min(r, D) + 1 + bias, M, N)
+    for generic factors, enumerated over small D, r, N; row-centred, min(r, D) + bias."""
+    from theory import bilinear_rank_bound
+
+    rng = np.random.default_rng(0)
+    M = 24
+    for dim in (1, 2, 3, 5):
+        for rank in (1, 2, 4, 6):
+            for n_docs in (3, 7, 12):
+                for bias in (False, True):
+                    F, G = rng.normal(size=(M, dim)), rng.normal(size=(n_docs, dim))
+                    U, V = rng.normal(size=(dim, rank)), rng.normal(size=(dim, rank))
+                    S = F @ U @ V.T @ G.T + (rng.normal(size=n_docs)[None, :] if bias else 0.0)
+                    logp = S - np.logaddexp.reduce(S, axis=1, keepdims=True)
+                    bound = bilinear_rank_bound(dim, rank, bias)
+                    assert bound == min(rank, dim) + 1 + bias
+                    where = (dim, rank, n_docs, bias)
+                    assert numerical_rank(logp, 1e-9) == min(bound, M, n_docs), where
+                    centred = logp - logp.mean(axis=1, keepdims=True)
+                    assert numerical_rank(centred, 1e-9) == min(bound - 1, n_docs - 1), where
+
+
+def test_bilinear_floor_is_the_eckart_young_tail_at_min_r_d():
+    from theory import bilinear_eckart_young_floor
+
+    rng = np.random.default_rng(1)
+    target = rng.normal(size=(15, 9))
+    sigma = np.linalg.svd(target - target.mean(axis=1, keepdims=True), compute_uv=False)
+    with jax.enable_x64(True):
+        for dim, rank in ((4, 2), (2, 4), (3, 3), (4, 20)):
+            got = float(bilinear_eckart_young_floor(jnp.asarray(target, jnp.float64), dim, rank))
+            np.testing.assert_allclose(got, np.sum(sigma[min(rank, dim):] ** 2), rtol=1e-10, atol=1e-12)
+        got = float(bilinear_eckart_young_floor(jnp.asarray(target, jnp.float64), 4, 2, bias=True))
+        np.testing.assert_allclose(got, np.sum(sigma[3:] ** 2), rtol=1e-10)

@@ -1,0 +1,313 @@
+"""Similarity design: a rank-r bilinear scorer is capped by its Eckart-Young floor at min(r, D), multi-vector MaxSim DR is not capped by D, and GR is compared with both at matched parameters.
+
+Low-rank capacity (docs/design.md, section 1) with DR's similarity as the knob (`sim.scorers`): on a
+corpus of known true rank R, at a fixed tower dimension D < R, every DR is trained with the global
+objective (full softmax), so sampling drift is not the cause.
+(a) The rank-r bilinear scorer s = f(q)^T U V^T g(d): its log-probabilities have rank
+    min(r, D) + 1 (`theory.bilinear_rank_bound`), so its row-shifted error cannot go below the
+    Eckart-Young floor at min(r, D) (`theory.bilinear_eckart_young_floor`), which is positive for
+    every r < R; r beyond D buys nothing. The dot product and the full D x D bilinear form are r = D.
+(b) Multi-vector late interaction (MaxSim, m = m' vectors of dimension D): not a bilinear form, so
+    its rank is not capped by D; does its error fall below the rank-D floor as m grows?
+(c) AtomicGR and SeqGR with their width chosen so that their parameter count matches the
+    single-vector DR's (the multi-vector DR's count is reported beside): is GR's advantage over
+    single-vector DR that of multi-vector-like scoring (Wu et al. 2024)?
+
+Measured per run beside KL and Success@1 (divided by the test queries M): `rowshift_sq_err`, the
+best row-shifted squared error of log p_model against log p*; `ey_floor`, the floor at the model's
+rank bound (NaN for MaxSim: no bound); `ey_floor_dim`, the floor at rank D; `logp_rank`, the
+numerical rank of the model's row-centred log-probabilities; `scorer_params`, the scorer's own
+parameters (W, U and V; the records' `params` is the whole model).
+
+Command:  grdr run similarity --preset quick --out results
+Quick preset on 2 cores: see the module's report (timings in the task report).
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import numpy as np
+
+from experiments.points import point, require_known, require_seeds, require_unswept
+from sim.corpus import CorpusSpec
+from sim.docids import DocidSpec
+from sim.logprobs import eckart_young_floors, model_log_probs, rowshift_sq_err, true_log_probs
+from sim.models import ModelConfig
+from sim.train import TrainConfig
+
+NAME = "similarity"
+AXES = ("scorer", "scorer_rank", "vectors")
+MODELS = ("dr_global", "atomic_gr", "seq_gr")
+LOGP_RTOL = 1e-5  # relative singular-value threshold of `logp_rank` (float32-trained scores)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    ranks: tuple[int, ...] = (1, 2, 4, 8)
+    """r of the rank-r bilinear scorer (r > D shows that r beyond D buys nothing)."""
+    vectors: tuple[int, ...] = (2, 4, 8)
+    """m = m' of multi-vector (MaxSim) DR; m = 1 is the dot product."""
+    full_bilinear: bool = True
+    """Also train the full D x D bilinear scorer (and the cosine scorer)."""
+    gr: tuple[str, ...] = ("atomic_gr", "seq_gr")
+    """GR variants trained at the single-vector DR's parameter count."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds: initialisation, sampling and the corpus."""
+    corpus: CorpusSpec = CorpusSpec(n_docs=300, latent_rank=8, n_train_queries=5_000, n_test_queries=150, beta=12.0)
+    """The corpus (n_docs at most 5,000: the M x N log-posterior is exact)."""
+    model: ModelConfig = ModelConfig(dim=4, hidden=64, depth=1)
+    """dim: DR's fixed D (below the corpus's R); hidden: DR's tower width."""
+    train: TrainConfig = TrainConfig(steps=400, batch_size=128, learning_rate=1e-2)
+    """Training: steps, batch, learning rate (sim.train.TrainConfig); every model the same."""
+    docids: DocidSpec = DocidSpec(vocab=8)
+    """SeqGR's docids (sim.docids.DocidSpec)."""
+
+    def __post_init__(self):
+        require_known(self, "gr", ("atomic_gr", "seq_gr"), allow_empty=True)
+        require_seeds(self)
+        require_unswept(self.model, "model", {"kind": "the sweep", "doc_side": "the sweep", "scorer": "the sweep",
+                                              "scorer_rank": "--ranks", "vectors": "--vectors",
+                                              "doc_vectors": "--vectors"})
+        require_unswept(self.train, "train", {"objective": "the sweep", "sampler": "the sweep", "logq": "the sweep"})
+        if not 2 <= self.corpus.n_docs <= 5_000:
+            raise ValueError(f"Config.corpus.n_docs={self.corpus.n_docs}: expected 2..5000 (the M x N log-posterior "
+                             "is exact)")
+        for field in ("ranks", "vectors"):
+            if min(getattr(self, field), default=1) < 1:
+                raise ValueError(f"Config.{field}={getattr(self, field)}: expected values >= 1")
+        if self.model.dim >= self.corpus.latent_rank:
+            raise ValueError(f"Config.model.dim={self.model.dim} >= corpus.latent_rank={self.corpus.latent_rank}: "
+                             "the rank-D floor would be zero, and nothing to escape")
+
+
+PRESETS = {
+    "smoke": Config(ranks=(1, 2), vectors=(2,), full_bilinear=False, seeds=(0, 1),
+                    corpus=CorpusSpec(n_docs=48, latent_rank=4, n_train_queries=300, n_test_queries=24),
+                    model=ModelConfig(dim=2, hidden=8, depth=1), train=TrainConfig(steps=20, learning_rate=1e-2),
+                    docids=DocidSpec(vocab=4)),
+    "quick": Config(vectors=(2, 4)),  # m = 8 costs 30 s a run (the global loss scores 128 x 300 x 64 vector pairs)
+    "paper": Config(ranks=(1, 2, 4, 8, 16), vectors=(2, 4, 8, 16), seeds=tuple(range(10)),
+                    corpus=CorpusSpec(n_docs=2_000, latent_rank=16, n_train_queries=50_000, n_test_queries=500),
+                    model=ModelConfig(dim=8, hidden=128, depth=2), train=TrainConfig(steps=3_000, learning_rate=1e-2)),
+}
+
+
+def _dr(cfg, seed, **scorer):
+    return point("dr_global", cfg, cfg.corpus.n_docs, seed, **scorer)
+
+
+@lru_cache(maxsize=16)
+def _params_of(cfg: Config, name: str, hidden: int) -> int:
+    """Parameter count of variant `name` (DR: single-vector dot product) at tower width `hidden`,
+    from shapes only (nnx.eval_shape; seed 0's corpus and docids)."""
+    from flax import nnx
+
+    from experiments.pipeline import corpus_for, docids_for
+    from sim.models import count_params, make_model
+
+    pt = point(name, cfg, cfg.corpus.n_docs, 0, **({"hidden": hidden} if name != "dr_global" else {}))
+    spec = pt.corpus_spec()
+    corpus = corpus_for(spec)
+    docids = docids_for(pt.docids, spec) if name == "seq_gr" else None
+    return count_params(nnx.eval_shape(lambda: make_model(pt.model_cfg, n_docs=corpus.n_docs,
+                                                          feature_dim=corpus.doc_features_NxF.shape[1],
+                                                          docids=docids)))
+
+
+def matched_width(cfg: Config, name: str) -> int:
+    """GR's width H whose parameter count is closest to the single-vector DR's.
+
+    A model's count is a quadratic in its width (every layer is linear in it, a hidden-to-hidden
+    one quadratic), so three counts fix it exactly; the chosen width's count is checked."""
+    target = _params_of(cfg, "dr_global", cfg.model.hidden)
+    a, b, c = np.polyfit([1, 2, 3], [_params_of(cfg, name, h) for h in (1, 2, 3)], 2)
+    widths = np.arange(1, 4097)
+    best = int(widths[np.argmin(np.abs(np.round(a * widths**2 + b * widths + c) - target))])
+    counted = _params_of(cfg, name, best)
+    if abs(counted - (a * best**2 + b * best + c)) > 0.5:
+        raise AssertionError(f"{name}: parameter count at H = {best} is {counted}, not quadratic in H")
+    return best
+
+
+def sweep(cfg: Config):
+    """Per seed: the dot product; cosine and the full bilinear form; the rank-r bilinear scorer at
+    every r; MaxSim at every m; GR at the single-vector DR's parameter count."""
+    widths = {name: matched_width(cfg, name) for name in cfg.gr}
+    for seed in cfg.seeds:
+        yield _dr(cfg, seed)
+        if cfg.full_bilinear:
+            yield _dr(cfg, seed, scorer="cosine")
+            yield _dr(cfg, seed, scorer="bilinear")
+        for r in cfg.ranks:
+            yield _dr(cfg, seed, scorer="lowrank", scorer_rank=r)
+        for m in cfg.vectors:
+            yield _dr(cfg, seed, scorer="maxsim", vectors=m, doc_vectors=m)
+        for name in cfg.gr:
+            yield point(name, cfg, cfg.corpus.n_docs, seed, hidden=widths[name])
+
+
+def rank_bound(pt, docids) -> float:
+    """Rank of the model's log-probabilities up to row shifts (where its floor is taken); NaN for MaxSim."""
+    from experiments.capacity_dim import rank_bound as capacity_rank_bound
+
+    m = pt.model_cfg
+    if pt.variant.kind == "dr" and m.scorer == "maxsim":
+        return float("nan")
+    if pt.variant.kind == "dr" and m.scorer == "lowrank":
+        from theory import bilinear_rank_bound
+
+        return float(bilinear_rank_bound(m.dim, m.scorer_rank, m.doc_bias) - 1)
+    return float(capacity_rank_bound(pt, docids))
+
+
+def measure(model, corpus, docids, pt) -> dict:
+    from sim.scorers import make_scorer
+    from theory import numerical_rank
+
+    target_MxN = true_log_probs(corpus)
+    logp_MxN = model_log_probs(model, corpus, docids)
+    rank = rank_bound(pt, docids)
+    dim = pt.model_cfg.dim
+    floors = eckart_young_floors(target_MxN, [dim] + ([int(rank)] if np.isfinite(rank) else []))
+    M = target_MxN.shape[0]
+    centred = logp_MxN - logp_MxN.mean(axis=1, keepdims=True)
+    return {"rowshift_sq_err": rowshift_sq_err(target_MxN, logp_MxN),
+            "ey_floor": floors[int(rank)] / M if np.isfinite(rank) else float("nan"),
+            "ey_floor_dim": floors[dim] / M, "rank_bound": rank,
+            "logp_rank": float(numerical_rank(centred, LOGP_RTOL)),
+            "scorer_params": float(make_scorer(pt.model_cfg).num_params() if pt.variant.kind == "dr" else 0)}
+
+
+def _design(df):
+    """One display name per scorer design: 'dot', 'cosine', 'bilinear', 'rank-r', 'MaxSim m', or the GR label."""
+    from experiments.variants import label
+
+    scorer = df["scorer"] if "scorer" in df else None
+    out = []
+    for i, row in enumerate(df.itertuples()):
+        if row.kind != "dr":
+            out.append(label(row.model))
+            continue
+        s = "dot" if scorer is None or not isinstance(scorer.iloc[i], str) else scorer.iloc[i]
+        if s == "lowrank":
+            out.append(f"rank-{int(row.scorer_rank)} bilinear")
+        elif s == "maxsim":
+            out.append(f"MaxSim m={int(row.vectors)}")
+        else:
+            out.append({"dot": "dot product", "cosine": "cosine", "bilinear": "full bilinear"}[s])
+    return out
+
+
+def with_design(df):
+    """df with `design` (display name), `r` (min(r, D) axis for the bilinear family) and `m` (vectors) columns."""
+    df = df.assign(design=_design(df))
+    scorer = df["scorer"].fillna("dot") if "scorer" in df else "dot"
+    df = df.assign(scorer=scorer)
+    dr = df["kind"] == "dr"
+    df["m"] = np.where(dr & (df["scorer"] == "maxsim"), df.get("vectors", 1), np.where(dr & (df["scorer"] == "dot"), 1,
+                                                                                          np.nan))
+    df["r"] = np.where(dr & (df["scorer"] == "lowrank"), df.get("scorer_rank", np.nan), np.nan)
+    return df
+
+
+def findings(df) -> list:
+    from experiments.report import Finding
+    from experiments.stats import Verdict, effect_verdict
+
+    df = with_design(df)
+    found = []
+    bounded = df[np.isfinite(df["ey_floor"])]
+    below = int((bounded["rowshift_sq_err"] < bounded["ey_floor"] * (1 - 1e-6) - 1e-6).sum())
+    found.append(Finding(NAME, "No run with a rank bound fits log p* below the Eckart-Young floor at its rank "
+                         "(min(r, D) for rank-r bilinear; a theorem)",
+                         Verdict("held" if below == 0 else "did not hold", float(below), float("nan"), float("nan"),
+                                 len(bounded), why=f"{below} of {len(bounded)} runs below"),
+                         "runs below the floor", "the floor itself", "exact (no sampling)"))
+    D = int(df.loc[df["kind"] == "dr", "dim"].iloc[0])
+    R = int(df["corpus_latent_rank"].iloc[0])
+
+    def by_seed(mask, value="kl_true"):
+        return df[mask].set_index("seed")[value]
+
+    ranks = sorted(df["r"].dropna().unique())
+    if len(ranks) >= 2:
+        lo_r = ranks[0]
+        hi_r = max([r for r in ranks if r <= D], default=ranks[-1])
+        if hi_r > lo_r:
+            found.append(Finding(NAME, f"The floor binds below R = {R}: rank-{int(lo_r)} bilinear above rank-{int(hi_r)} "
+                                 "in KL", effect_verdict((by_seed(df["r"] == lo_r) - by_seed(df["r"] == hi_r)).dropna()),
+                                 "KL difference (nats)", "feasible KL", "optimisation at small r"))
+        past = [r for r in ranks if r > D]
+        if past and hi_r == D:
+            diff = (by_seed(df["r"] == D) - by_seed(df["r"] == past[-1])).abs()
+            from experiments.capacity_dim import NEGLIGIBLE_KL
+
+            found.append(Finding(NAME, f"r beyond D buys nothing: rank-{D} and rank-{int(past[-1])} bilinear within "
+                                 f"{NEGLIGIBLE_KL} nats in KL", effect_verdict((NEGLIGIBLE_KL - diff).dropna()),
+                                 f"{NEGLIGIBLE_KL} nats minus the KL change", "feasible KL", "optimisation"))
+    ms = sorted(df.loc[df["scorer"] == "maxsim", "m"].dropna().unique())
+    if ms:
+        top = df["m"] == ms[-1]
+        found.append(Finding(NAME, f"MaxSim m={int(ms[-1])} escapes the rank-D floor: its row-shifted error below the "
+                             f"rank-{D} Eckart-Young floor",
+                             effect_verdict((by_seed(top, "ey_floor_dim") - by_seed(top, "rowshift_sq_err")).dropna()),
+                             "floor minus error (nats² per query)", "the rank-D floor", "optimisation"))
+        found.append(Finding(NAME, f"MaxSim m={int(ms[-1])} below the single-vector dot product in KL",
+                             effect_verdict((by_seed(df["m"] == 1) - by_seed(top)).dropna()),
+                             "KL difference (nats)", "feasible KL", "training budget"))
+    for gr in [g for g in ("atomic_gr", "seq_gr") if g in set(df["model"])]:
+        g = df["model"] == gr
+        lab = df.loc[g, "design"].iloc[0]
+        if (df["m"] == 1).any():
+            found.append(Finding(NAME, f"{lab} below single-vector DR in KL at matched parameters",
+                                 effect_verdict((by_seed(df["m"] == 1) - by_seed(g)).dropna()),
+                                 "KL difference (nats)", "feasible KL", "parameter matching is approximate"))
+        if ms:
+            found.append(Finding(NAME, f"{lab} below MaxSim DR m={int(ms[-1])} in KL (is GR's advantage multi-vector-like?)",
+                                 effect_verdict((by_seed(df["m"] == ms[-1]) - by_seed(g)).dropna()),
+                                 "KL difference (nats)", "feasible KL", "training budget"))
+    return found
+
+
+def random_maxsim_ranks(dim: int, vectors=(1, 2, 4, 8), n_docs=(8, 16, 32, 64, 128), n_queries: int = 256) -> str:
+    """Markdown table: numerical rank of random MaxSim log-probabilities (row-centred) against N, per m."""
+    from sim.scorers import maxsim_log_prob_rank
+
+    lines = ["| m = m' | " + " | ".join(f"N = {n}" for n in n_docs) + " |", "|---" * (len(n_docs) + 1) + "|"]
+    for m in vectors:
+        ranks = [maxsim_log_prob_rank(m, m, dim, n_queries, n, seed=0) for n in n_docs]
+        lines.append(f"| {m} | " + " | ".join(str(r) for r in ranks) + " |")
+    return "\n".join(lines)
+
+
+def report(df) -> str:
+    """Report section: KL, Success@1 and error against floors per scorer design, ranks, params, verdicts."""
+    from experiments.report import ceiling_table, finding_lines, mean_table
+
+    df = with_design(df)
+    D = int(df.loc[df["kind"] == "dr", "dim"].iloc[0])
+    R = int(df["corpus_latent_rank"].iloc[0])
+    order = list(dict.fromkeys(df.sort_values(["kind", "scorer", "r", "m"], na_position="first")["design"]))
+    df = df.assign(design=df["design"].astype("category").cat.set_categories(order))
+    one = df.assign(what="value")
+    lines = [
+        f"Prediction (R = {R}, D = {D}): a rank-r bilinear scorer's error stays above the Eckart-Young floor at",
+        "min(r, D), which is positive for r < R, and r > D buys nothing; MaxSim with m vectors is not a",
+        f"bilinear form and can fall below the rank-{D} floor; GR at matched parameters is compared with both.",
+        "",
+        "Ceilings of the corpus (N fixed):", "", ceiling_table(df, "n_docs"), "",
+        "Per design (mean ± 95% interval over seeds): KL(p* || model) in nats; Success@1; row-shifted squared",
+        "error per query; the floor at the model's rank bound; numerical rank of the row-centred log p",
+        f"(rtol {LOGP_RTOL:g}); parameters (model, and the scorer's own):", "",
+    ]
+    for value in ("kl_true", "Success@1", "rowshift_sq_err", "ey_floor", "logp_rank", "params", "scorer_params"):
+        if value in df:
+            lines += [f"`{value}`:", "", mean_table(one, "design", "what", value), ""]
+    lines += [f"The rank-{D} floor (single-vector DR): {df['ey_floor_dim'].mean():.3f} per query (mean over seeds).", "",
+              f"Random MaxSim scorers (D = {D}, Gaussian vectors, 256 queries): numerical rank of the row-centred "
+              "log-probabilities against N (m = 1 is the dot product, rank D):", "",
+              random_maxsim_ranks(D), "",
+              "Verdicts (paired by seed; each seed its own corpus):", ""]
+    lines += finding_lines(findings(df))
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""similarity end to end on a tiny config: record fields (scorer, r, m, parameter counts), the
+Eckart-Young theorem at min(r, D) on every trained bilinear model, matched GR widths, the report and
+the figure; dot-product records keep the fields (and run_ids) they had before scorers existed."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from experiments import similarity, store
+from experiments.points import point
+from experiments.runner import run_experiment
+from sim.corpus import CorpusSpec
+from sim.docids import DocidSpec
+from sim.models import ModelConfig
+from sim.train import TrainConfig
+
+CFG = dataclasses.replace(similarity.PRESETS["smoke"], ranks=(1, 2, 3), vectors=(2,), gr=("atomic_gr",),
+                          corpus=CorpusSpec(n_docs=40, latent_rank=4, n_train_queries=200, n_test_queries=20),
+                          model=ModelConfig(dim=2, hidden=8, depth=1), train=TrainConfig(steps=15, learning_rate=1e-2),
+                          docids=DocidSpec(vocab=4))
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    summary = run_experiment(similarity, CFG, out, progress=False)
+    assert summary["ran"] == len(list(similarity.sweep(CFG))) == 6 * len(CFG.seeds)
+    return out
+
+
+@pytest.fixture(scope="module")
+def df(out):
+    return store.load(out, "similarity")
+
+
+def test_records_carry_the_scorer_and_its_parameter_count(out, df):
+    recs = [json.loads(p.read_text()) for p in (out / "similarity").glob("*.json")]
+    low = [r for r in recs if r["config"].get("scorer") == "lowrank"]
+    assert {r["config"]["scorer_rank"] for r in low} == {1, 2, 3}
+    assert all(r["metrics"]["scorer_params"] == 2 * 2 * r["config"]["scorer_rank"] for r in low)
+    mv = [r for r in recs if r["config"].get("scorer") == "maxsim"]
+    assert mv and all(r["config"]["vectors"] == r["config"]["doc_vectors"] == 2 for r in mv)
+    dot = [r for r in recs if r["config"]["kind"] == "dr" and "scorer" not in r["config"]]
+    assert len(dot) == len(CFG.seeds)  # the dot product's record has no scorer field: old run_ids stand
+    for r in recs:
+        assert r["config"]["params"] > 0 or r["metrics"].get("params", 0) > 0 or "params" in r["config"]
+
+
+def test_no_bilinear_run_below_its_floor_at_min_r_d(df):
+    low = df[df["scorer"] == "lowrank"]
+    slack = 1e-5 * df["rowshift_sq_err"].max()
+    assert (low["rowshift_sq_err"] >= low["ey_floor"] - slack).all()
+    # rank 3 > D = 2: the bound and the floor are those of rank D
+    assert (low.loc[low["scorer_rank"] == 3, "rank_bound"] == 2).all()
+    np.testing.assert_allclose(low.loc[low["scorer_rank"] == 3, "ey_floor"].to_numpy(),
+                               low.loc[low["scorer_rank"] == 3, "ey_floor_dim"].to_numpy())
+    assert (low.loc[low["scorer_rank"] == 1, "ey_floor"].to_numpy() > low.loc[low["scorer_rank"] == 3, "ey_floor"].to_numpy()).all()
+    assert (low["logp_rank"] <= low["rank_bound"]).all()
+    assert df.loc[df["scorer"] == "maxsim", "ey_floor"].isna().all()
+
+
+def test_gr_width_matches_the_single_vector_dr_in_parameters(df):
+    dr = df[(df["kind"] == "dr") & df["scorer"].isna()]["params"].iloc[0]
+    gr = df[df["model"] == "atomic_gr"]
+    assert abs(gr["params"].iloc[0] - dr) / dr < 0.1
+    h = similarity.matched_width(CFG, "atomic_gr")
+    assert (gr["hidden"] == h).all()
+
+
+def test_report_findings_and_figure(df, tmp_path):
+    from figures import similarity as figure
+
+    text = similarity.report(df)
+    assert "rank-1 bilinear" in text and "MaxSim m=2" in text and "Verdicts" in text
+    claims = [f.claim for f in similarity.findings(df)]
+    assert any("below the Eckart-Young floor" in c for c in claims)
+    assert any("escapes the rank-D floor" in c for c in claims)
+    figure.plot(df).savefig(tmp_path / "similarity.png")
+    assert (tmp_path / "similarity.png").stat().st_size > 0
+
+
+def test_dot_product_point_record_has_no_scorer_fields():
+    pt = point("dr_global", CFG, 40, 0)
+    assert "scorer" not in pt.record()
+    lr = point("dr_global", CFG, 40, 0, scorer="lowrank", scorer_rank=2).record()
+    assert lr["scorer"] == "lowrank" and lr["scorer_rank"] == 2
+
+
+def test_config_rejects_a_dimension_at_or_above_the_true_rank():
+    with pytest.raises(ValueError, match="latent_rank"):
+        dataclasses.replace(CFG, model=ModelConfig(dim=4, hidden=8, depth=1))
