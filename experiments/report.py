@@ -9,6 +9,8 @@ says how many records it left out.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 from pathlib import Path
 
 import numpy as np
@@ -208,7 +210,8 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
             hits = (df["compile_cache_hits"] * share).sum()
             body += [f"Compiling: {n_compiled:.0f} XLA programs in {secs:.0f} s, {hits:.0f} loaded from the "
                      f"persistent cache instead ({df['seconds'].sum():.0f} s of run time in all).", ""]
-        sections += body + [module.report(df), ""]
+        takes_out = "out" in inspect.signature(module.report).parameters  # real_scaling reads per-query files
+        sections += body + [module.report(df, out=out) if takes_out else module.report(df), ""]
     head = ["# grdr report", ""]
     if seconds is not None:
         head += [f"Preset `{preset}`; {seconds:.0f} s of wall time for this demo run.", ""]
@@ -222,6 +225,64 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
                  summary_table(findings), ""]
     path = out / "report.md"
     path.write_text("\n".join(head + sections))
-    if findings:  # the summary alone, as the README's results table is copied from it
+    if findings:  # the summary alone, as the README's results table is copied from it; for papers, CSV and LaTeX
         (out / "summary.md").write_text(summary_table(findings) + "\n")
+        rows = summary_rows(findings)
+        rows.to_csv(out / "summary.csv", index=False)
+        (out / "summary.tex").write_text(summary_latex(rows))
     return path
+
+
+_METRICS = re.compile(r"\b(Success@\d+ / ceiling|(?:Success|nDCG|RR|R|P)@\d+|KL|critical n|row-shifted error|"
+                      r"Eckart-Young floor)")
+
+
+def _metric_of(f: Finding) -> str:
+    """The metric a claim is measured on, as its text names it ("KL", "Success@1", "critical n"), or "other"."""
+    for text in (f.claim, f.effect, f.ceiling):
+        if m := _METRICS.search(text):
+            return m.group(1)
+    return "other"
+
+
+def summary_rows(findings: list[Finding]) -> pd.DataFrame:
+    """The summary table as data (summary.csv): one row per claim, the interval as numbers."""
+    return pd.DataFrame([{"experiment": f.experiment, "metric": _metric_of(f), "claim": f.claim,
+                          "verdict": f.verdict.word, "estimate": f.verdict.estimate, "low": f.verdict.low,
+                          "high": f.verdict.high, "seeds": f.verdict.n, "effect": f.effect, "ceiling": f.ceiling,
+                          "limits": f.limits, "mde": f.verdict.mde, "seeds_needed": f.verdict.seeds_needed,
+                          "why": f.verdict.why} for f in findings])
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+def latex_escape(text) -> str:
+    """Text safe in a LaTeX table cell: & % $ # _ { } ~ ^ < > | and backslash escaped."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def summary_latex(rows: pd.DataFrame) -> str:
+    """summary.tex: one booktabs tabular per metric (captioned and labelled with it), written by hand:
+    pandas' to_latex needs jinja2, which grdr does not install."""
+    out = ["% grdr summary of claims; needs \\usepackage{booktabs}", ""]
+    for metric, t in rows.groupby("metric", sort=False):
+        key = re.sub(r"[^a-z0-9]+", "-", metric.lower()).strip("-")
+        out += [r"\begin{table}[ht]", r"\centering", r"\small",
+                rf"\caption{{Claims measured on {latex_escape(metric)}: verdict and effect with its 95\% interval "
+                r"over seeds.}", rf"\label{{tab:summary-{key}}}",
+                r"\begin{tabular}{lp{0.45\linewidth}llr}", r"\toprule",
+                r"Experiment & Claim & Verdict & Effect [95\% interval] & Seeds \\", r"\midrule"]
+        for r in t.itertuples():
+            if r.verdict == "not testable here":
+                effect = "--"
+            elif np.isfinite(r.low):
+                effect = f"${r.estimate:+.3f}$ [${r.low:+.3f}$, ${r.high:+.3f}$]"
+            else:
+                effect = f"${r.estimate:+.3f}$"
+            out.append(f"{latex_escape(r.experiment)} & {latex_escape(r.claim)} & {latex_escape(r.verdict)} & "
+                       f"{effect} & {int(r.seeds)} \\\\")
+        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(out)

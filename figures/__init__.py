@@ -12,9 +12,10 @@ FIGURES = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical
 
 
 def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
-    """Render every figure (or those named in `only`) whose experiment has records under `out`;
-    return the PNG paths. An unreadable record raises experiments.store.StoreError (naming it),
-    or with quarantine is moved aside."""
+    """Render every figure (or those named in `only`) whose experiment has records under `out`, as
+    <out>/figures/<name>.png and, for papers, <name>.pdf (vector) beside it; return the PNG paths.
+    An unreadable record raises experiments.store.StoreError (naming it), or with quarantine is
+    moved aside."""
     from experiments.store import load
     from figures.common import plt
 
@@ -28,6 +29,7 @@ def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
         path = Path(out) / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
+        fig.savefig(path.with_suffix(".pdf"))
         plt.close(fig)
         paths.append(path)
     return paths

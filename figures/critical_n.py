@@ -72,7 +72,12 @@ def plot(df):
     budget = ""
     if not probes.empty and "min_delta" in probes:
         budget = (f"; up to {int(probes['max_steps'].max()):,} steps, patience {int(probes['patience'].max()):,}, "
-                  f"min_delta {probes['min_delta'].max():g}, seeds {sorted(int(s) for s in set(probes['seed']))}")
-    fig.suptitle(f"Critical n(d): Adam lr {sorted(set(df['learning_rate']))}, temperature {temps}, unit norm after "
-                 f"each step{budget}")
+                  f"min_delta {probes['min_delta'].max():g}, seeds {_values(set(probes['seed']))}")
+    fig.suptitle(f"Critical n(d): Adam lr {_values(set(df['learning_rate']))}, temperature {_values(temps)}, unit norm "
+                 f"after each step{budget}")
     return fig
+
+
+def _values(values) -> str:
+    """Values for a title: "0.01" or "0, 1", not a Python list."""
+    return ", ".join(f"{v:g}" for v in sorted(v for v in values if v == v)) or "-"

@@ -1,5 +1,7 @@
 """Figure of real_scaling: Success@1, RR@10 and nDCG@10 against corpus size N on each real
-collection (BM25 dashed), and R@2 against D (DR) and H (GR) on LIMIT-small.
+collection (BM25 dashed), and R@2 against D (DR) and H (GR) on LIMIT-small. Outside runs
+(`grdr real --baseline-run NAME=FILE`, records "run:NAME") are dotted horizontal reference lines:
+each is one ranking of the collection's queries, scored at the full corpus.
 
 LIMIT-small: Weller, Boratko, Naim, Lee (2025), "On the Theoretical Limitations of
 Embedding-Based Retrieval", CC-BY 4.0.
@@ -32,6 +34,15 @@ def _bm25(ax, base, x, value):
         ax.axhline(s[value].iloc[-1], ls="--", color="black", label="BM25")
 
 
+_RUN_COLORS = ("darkred", "navy", "darkgreen", "darkmagenta", "saddlebrown")  # none of the models' tab10
+
+
+def _outside(ax, runs, value):
+    """Each outside run as a dotted horizontal line (one ranking, at the full corpus)."""
+    for i, (_, r) in enumerate(runs.sort_values("model").iterrows()):
+        ax.axhline(r[value], ls=":", lw=1.5, color=_RUN_COLORS[i % len(_RUN_COLORS)], label=r["model"])
+
+
 def plot(df):
     """One row per collection swept over N, one row per collection swept over D / H."""
     dim_rows = sorted(df.loc[df["sweep"] == "dim", "path"].unique())
@@ -46,6 +57,7 @@ def plot(df):
     for ax_row, (kind, path) in zip(axes, rows):
         d = df[df["path"] == path]
         base = d[d["model"] == "bm25"]
+        outside = d[d["kind"] == "run"] if "kind" in d else d.iloc[:0]
         runs = d[d["sweep"] == kind]
         models = [m for m in VARIANTS if m in set(runs["model"])]
         credit |= "limit" in path.lower()
@@ -56,6 +68,7 @@ def plot(df):
                 for model in models:
                     line_with_band(ax, runs, "n_docs", value, model)
                 _bm25(ax, base, "n_docs", value)
+                _outside(ax, outside, value)
                 _log_ticks(ax, sorted(set(d.loc[d["sweep"] != "dim", "n_docs"])), base=10)
                 ax.set_xlabel("corpus size N (documents)")
                 ax.set_ylabel(value)
@@ -66,6 +79,7 @@ def plot(df):
                 for model in models:
                     line_with_band(ax, runs, "dim", value, model)
                 _bm25(ax, base, "dim", value)
+                _outside(ax, outside, value)
                 _log_ticks(ax, sorted(set(runs["dim"].astype(int))), base=2)
                 ax.set_xlabel("width: D for DR, H for GR")
                 ax.set_ylabel(value)

@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -346,6 +346,7 @@ def cmd_real(
     train_on: Literal["auto", "train", "test"] = "auto",
     on_unknown: Literal["error", "drop"] = "error",
     bm25: Literal["bm25s", "pyserini"] = "bm25s",
+    baseline_run: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = (),
     progress: bool = True,
 ) -> int:
     """Run DR and GR models and BM25 on a collection at PATH, as distributed; write records, TREC runs and a figure.
@@ -360,6 +361,11 @@ def cmd_real(
     A collection that ir_datasets already holds is named by its id (nothing is downloaded):
 
         grdr real --format irds --path beir/scifact/test --bm25 pyserini
+
+    Outside runs (pyserini, Tevatron, any TREC run of the collection's queries) join the metrics,
+    the paired significance tests (OUT/real_scaling/significance.csv), the figure and the report:
+
+        grdr real --format beir --path DIR --baseline-run splade=runs/splade.trec --baseline-run bm25-lucene=bm25.trec
 
     Args:
         format: msmarco (collection.tsv, queries/qrels.<split>.tsv), nq320k (NCI layout), beir (JSON lines;
@@ -380,6 +386,8 @@ def cmd_real(
         on_unknown: error, or drop with a counted warning, for judgments that name unknown ids.
         bm25: BM25 settings: bm25s (k1 1.5, b 0.75, English stopwords, no stemmer) or pyserini (its BEIR
             baseline: k1 0.9, b 0.4, English stopwords, Porter stemmer).
+        baseline_run: NAME=FILE, repeatable: a TREC run (qid Q0 docid rank score tag) of the collection's
+            evaluation queries, scored on the same queries and qrels as the models (record model "run:NAME").
         progress: show a progress bar.
 
     Returns:
@@ -390,6 +398,24 @@ def cmd_real(
     from realdata.errors import FormatError
 
     from realdata import splits
+
+    def _baseline_run(entry: str) -> str:
+        """--baseline-run NAME=FILE checked (a readable TREC run) and resolved; UsageError naming what is wrong."""
+        from realdata.trec import read_run
+
+        try:
+            name, file = real_scaling.baseline_run(entry)
+        except ValueError as err:
+            raise UsageError(f"--baseline-run {entry}: {err}") from None
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--baseline-run {entry}: no such file {file}")
+        try:
+            if not read_run(path):
+                raise UsageError(f"--baseline-run {entry}: {file} holds no ranking")
+        except (FormatError, UnicodeDecodeError, OSError) as err:
+            raise UsageError(f"--baseline-run {entry}: {err}") from None
+        return f"{name}={path.resolve()}"
 
     entry = f"{format}:{path}"
     base = real_scaling.PRESETS[preset]
@@ -408,9 +434,10 @@ def cmd_real(
                 irds.check_available(irds.dataset_id(path, split))
             except (ImportError, ValueError, FileNotFoundError) as err:
                 raise UsageError(str(err)) from None  # "irds:ID: ..." names the id given as --path
+        runs = tuple(_baseline_run(e) for e in baseline_run)
         cfg = checked(lambda: dataclasses.replace(
             base, collections=(entry,) if sizes or not dims else (), sizes=tuple(sizes),
-            dim_collections=(entry,) if dims else (),
+            dim_collections=(entry,) if dims else (), baseline_runs=runs,
             dims=tuple(dims) or base.dims, features=features, split=split, train_on=train_on, on_unknown=on_unknown,
             **{k: v for k, v in overrides.items() if v is not None}), real_scaling.Config)
         usable_out(out)
@@ -424,10 +451,14 @@ def cmd_real(
     figure = render_all(out, only=(real_scaling.NAME,))
     df = store.load(out, real_scaling.NAME)
     stored_path = str(path).strip("/") if format == "irds" else str(Path(path).expanduser().resolve())
-    print(real_scaling.report(df[df["path"] == stored_path]))
+    print(real_scaling.report(df[df["path"] == stored_path], out=out))
     print(f"{summary['ran']} runs done, {summary['skipped']} already stored, {summary['seconds']:.1f} s; "
           f"records in {Path(out) / real_scaling.NAME}, runs in {Path(out) / real_scaling.NAME / 'runs'}, "
           f"figure {', '.join(map(str, figure))}")
+    if summary.get("failed"):  # e.g. an outside run of another collection's queries; the message is above
+        print(f"grdr real: {summary['failed']} run(s) failed, kept in {Path(out) / real_scaling.NAME / 'failed'}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,8 +7,11 @@ trec_eval and pytrec_eval re-sort it into, so the rank column agrees with how th
 """
 from __future__ import annotations
 
+import gzip
+import hashlib
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -73,6 +76,21 @@ def read_run(path: str | Path) -> Run:
                               f"(first on line {first})", "each document once per query")
         run.setdefault(query_id, {})[doc_id] = value
     return run
+
+
+def run_digest(path: str | Path) -> tuple[str, int]:
+    """(sha256 of a run file's bytes, the most documents it ranks for one query: its depth), without
+    parsing it (read_run checks it)."""
+    path = Path(path)
+    digest, counts = hashlib.sha256(), Counter()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as f:
+        for line in f:
+            if qid := line.split(None, 1)[:1]:
+                counts[qid[0]] += 1
+    return digest.hexdigest(), max(counts.values(), default=0)
 
 
 def write_run(path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str) -> None:

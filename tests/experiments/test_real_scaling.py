@@ -2,13 +2,15 @@
 ir_measures scores as the records say, rerun skipping, the figure and the report."""
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import ir_measures
 import numpy as np
+import pandas as pd
 import pytest
 
-from experiments import real_scaling, store
+from experiments import real_report, real_scaling, store
 from experiments.runner import run_experiment
 from realdata import read_qrels, read_run
 from figures import real_scaling as figure
@@ -94,8 +96,49 @@ def test_a_rerun_skips_every_finished_run(out):
     before = {p: p.stat().st_mtime_ns for p in (out / real_scaling.NAME).rglob("*") if p.is_file()}
     summaries = [run_experiment(real_scaling, cfg, out, progress=False) for cfg in CFGS]
     assert sum(s["ran"] for s in summaries) == 0
-    assert sum(s["skipped"] for s in summaries) == len(before) - len(list((out / real_scaling.NAME / "runs").iterdir()))
+    assert sum(s["skipped"] for s in summaries) == len(list((out / real_scaling.NAME).glob("*.json")))
     assert {p: p.stat().st_mtime_ns for p in (out / real_scaling.NAME).rglob("*") if p.is_file()} == before
+
+
+def test_per_query_files_hold_what_ir_measures_iter_calc_gives(out, records):
+    folder = out / real_scaling.NAME
+    measures = [ir_measures.parse_measure(m) for m in real_scaling.MEASURES]
+    for r in records:
+        assert r["train"]["perquery_file"] == f"perquery/{r['run_id']}.csv"
+        table = pd.read_csv(folder / r["train"]["perquery_file"], dtype={"query_id": str}, keep_default_na=False)
+        assert list(table.columns) == ["query_id", "measure", "value"]
+        qrels = read_qrels(folder / r["train"]["qrels_file"])
+        ours = {(q, m): v for q, m, v in table.itertuples(index=False)}
+        assert len(ours) == len(table) == len(qrels) * len(measures)  # every judged query, every measure
+        theirs = {(x.query_id, str(x.measure)): x.value
+                  for x in ir_measures.iter_calc(measures, qrels, read_run(folder / r["train"]["run_file"]))}
+        for key, value in ours.items():
+            assert value == pytest.approx(theirs.get(key, 0.0), abs=1e-12), (r["config"]["model"], key)
+        for m in real_scaling.MEASURES:  # and the record's mean is their mean
+            assert table.loc[table["measure"] == m, "value"].mean() == pytest.approx(r["metrics"][m], abs=1e-12)
+
+
+def test_run_files_are_named_by_collection_model_size_width_and_seed(records):
+    names = {Path(r["train"]["run_file"]).name: r for r in records}
+    assert len(names) == len(records)
+    for name, r in names.items():
+        c = r["config"]
+        expected = {("limit-small", "seq_gr"): "limit-small-test-seq_gr-N46-H4-seed0",
+                    ("limit-small", "bm25"): "limit-small-test-bm25-N46",
+                    ("msmarco", "bm25"): f"msmarco-dev-bm25-N{c['n_docs']}"}[c["collection"], c["model"]]
+        assert name == f"{expected}-{r['run_id'][:8]}.trec"
+
+
+def test_measures_deeper_than_the_run_are_named_for_what_they_are(out):
+    assert real_report.measure_label("R@100", [20, math.inf]) == "R@100 (run depth 20)"
+    assert real_report.measure_label("R@100", [math.inf, 100]) == "R@100"
+    assert real_report.measure_label("nDCG@10", [20]) == "nDCG@10"
+    assert real_report.run_depth({"kind": "bm25", "k": 20, "n_docs": 285}) == 20
+    assert real_report.run_depth({"kind": "dr", "k": 100, "n_docs": 46}) == math.inf  # the whole corpus
+    assert real_report.run_depth({"kind": "run", "k": 1000, "n_docs": 46}) == 1000
+    # the smoke preset ranks 20 documents per query: its records' R@100 is recall within the top 20
+    text = real_scaling.report(store.load(out, real_scaling.NAME))
+    assert "R@100 (run depth 20): BM25" in text
 
 
 def test_figure_and_report_read_the_records(out):
@@ -105,6 +148,66 @@ def test_figure_and_report_read_the_records(out):
     assert figure.LIMIT_CREDIT in fig.get_suptitle()
     text = real_scaling.report(df)
     assert "R@2" in text and "Weller" in text and "BM25" in text
+
+
+def _outside_runs(folder: Path, qrels: dict) -> dict:
+    """A perfect run (every query's relevant documents on top) and a shuffled one (ten judged documents
+    drawn at random), made from the qrels as written."""
+    from realdata import write_run
+
+    rng = np.random.default_rng(0)
+    pool = sorted({d for judged in qrels.values() for d in judged})
+    perfect = {q: {d: 10.0 - i for i, d in enumerate(sorted(j))} for q, j in qrels.items()}
+    shuffled = {q: {d: 10.0 - i for i, d in enumerate(rng.permutation(pool)[:10])} for q in qrels}
+    paths = {"perfect": folder / "perfect.trec", "shuffled": folder / "shuffled.trec"}
+    write_run(paths["perfect"], perfect, tag="perfect")
+    write_run(paths["shuffled"], shuffled, tag="shuffled")
+    return paths
+
+
+def test_outside_runs_are_scored_as_ir_measures_scores_them_and_join_the_tests(out, records, tmp_path):
+    limit = next(r for r in records if r["config"]["collection"] == "limit-small")
+    qrels = read_qrels(out / real_scaling.NAME / limit["train"]["qrels_file"])
+    paths = _outside_runs(tmp_path, qrels)
+    cfg = dataclasses.replace(SMOKE, models=(), collections=(), dims=(4,),
+                              baseline_runs=tuple(f"{k}={v}" for k, v in paths.items()))
+    results = tmp_path / "results"
+    assert run_experiment(real_scaling, cfg, results, progress=False)["ran"] == 3  # BM25 and the two runs
+    got = {json.loads(p.read_text())["config"]["model"]: json.loads(p.read_text())
+           for p in (results / real_scaling.NAME).glob("*.json")}
+    assert set(got) == {"bm25", "run:perfect", "run:shuffled"}
+    measures = [ir_measures.parse_measure(m) for m in real_scaling.MEASURES]
+    for name, path in paths.items():
+        r = got[f"run:{name}"]
+        assert r["config"]["n_docs"] == 46 and r["config"]["k"] == (2 if name == "perfect" else 10)
+        assert r["train"]["run_file"] == str(path)
+        expected = ir_measures.calc_aggregate(measures, qrels, read_run(path))
+        for m in measures:
+            assert r["metrics"][str(m)] == pytest.approx(expected[m], abs=1e-12), (name, m)
+    assert got["run:perfect"]["metrics"]["R@2"] == 1.0 and got["run:shuffled"]["metrics"]["R@2"] < 0.2
+    df = store.load(results, real_scaling.NAME)
+    text = real_scaling.report(df, out=results)
+    table = pd.read_csv(results / real_scaling.NAME / "significance.csv")
+    pairs = set(zip(table["system_a"], table["system_b"], table["measure"]))
+    assert {("run:perfect", "BM25", "nDCG@10"), ("run:shuffled", "BM25", "Success@1"),
+            ("run:perfect", "run:shuffled", "nDCG@10")} <= pairs
+    row = table[(table["system_a"] == "run:perfect") & (table["system_b"] == "run:shuffled")
+                & (table["measure"] == "nDCG@10")].iloc[0]
+    assert row["n_queries"] == 1000 and row["diff"] > 0.5 and row["p_rand"] < 0.001
+    assert row["measure_label"] == "nDCG@10 (run depth 2)"
+    assert "| run:perfect | run:shuffled |" in text and "randomisation p" in text
+    fig = figure.plot(df)
+    assert {"run:perfect", "run:shuffled"} <= {line.get_label() for line in fig.axes[0].get_lines()}
+
+
+def test_config_refuses_outside_runs_that_are_not_name_eq_path():
+    for bad in (("perfect.trec",), ("=x.trec",), ("a b=x.trec",), ("a=",), ("a=x", "a=y")):
+        with pytest.raises(ValueError, match=r"Config.baseline_runs=.*: expected NAME=PATH"):
+            dataclasses.replace(SMOKE, collections=(), baseline_runs=bad)
+    with pytest.raises(ValueError, match="for exactly one collection"):
+        dataclasses.replace(SMOKE, baseline_runs=("a=x.trec",))  # the MS MARCO fixture and LIMIT-small
+    with pytest.raises(ValueError, match=r"Config.baseline_runs=.*: no such file /no/such.trec"):
+        dataclasses.replace(SMOKE, collections=(), baseline_runs=("a=/no/such.trec",))
 
 
 def test_config_names_the_field_it_rejects():

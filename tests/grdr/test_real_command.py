@@ -5,12 +5,16 @@ import shutil
 from pathlib import Path
 
 import ir_measures
+import numpy as np
+import pandas as pd
 import pytest
 import tyro
 
 import realdata
 from experiments import real_scaling, store
-from realdata import read_qrels, read_run
+from grdr import cli
+from realdata import read_qrels, read_run, write_run
+from realdata.trec import trec_id
 from grdr.cli import cmd_real
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
@@ -59,6 +63,13 @@ def test_a_trained_model_on_beir_and_the_rerun_that_skips_it(tmp_path, capsys):
     assert cmd_real("beir", FIXTURES / "beir", out=tmp_path, **args) == 0
     assert f"0 runs done, {len(records)} already stored" in capsys.readouterr().out
     assert len(_records(tmp_path)) == len(records)
+    # the paired tests compare the per-query mean over the two seeds: its mean is the seeds' mean
+    table = pd.read_csv(tmp_path / "real_scaling" / "significance.csv")
+    row = table[(table["system_a"] == "DR, global") & (table["system_b"] == "BM25")
+                & (table["measure"] == "nDCG@10")].iloc[0]
+    assert (row["seeds_a"], row["seeds_b"], row["n_docs"]) == (2, 1, 275)
+    seeds = [r["metrics"]["nDCG@10"] for r in records if r["config"]["model"] == "dr_global"]
+    assert row["mean_a"] == pytest.approx(np.mean(seeds), abs=1e-12)
 
 
 def test_the_command_line_parses_into_cmd_real(tmp_path):
@@ -86,3 +97,64 @@ def test_a_malformed_collection_is_reported_with_file_and_line(tmp_path, capsys)
 def test_sizes_below_the_judged_documents_are_refused(tmp_path, capsys):
     assert cmd_real("msmarco", FIXTURES / "msmarco", sizes=(10,), out=tmp_path, **FAST) == 1
     assert "sizes: 10 is below the" in capsys.readouterr().err
+
+
+def _limit_runs(folder: Path) -> dict:
+    """A perfect and a shuffled TREC run of LIMIT-small's queries, made from its qrels."""
+    qrels = {}
+    for line in (FIXTURES / "limit-small" / "qrels.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        qrels.setdefault(trec_id(r["query-id"]), {})[trec_id(r["corpus-id"])] = int(r["score"])
+    pool = sorted({d for judged in qrels.values() for d in judged})
+    rng = np.random.default_rng(1)
+    runs = {"perfect": {q: {d: 2.0 - i for i, d in enumerate(sorted(j))} for q, j in qrels.items()},
+            "shuffled": {q: {d: 5.0 - i for i, d in enumerate(rng.permutation(pool)[:5])} for q in qrels}}
+    paths = {}
+    for name, run in runs.items():
+        paths[name] = folder / f"{name}.trec"
+        write_run(paths[name], run, tag=name)
+    return paths
+
+
+def test_baseline_runs_join_the_metrics_the_tests_the_figure_and_the_report(tmp_path, capsys):
+    paths = _limit_runs(tmp_path)
+    argv = ["--format", "beir", "--path", str(FIXTURES / "limit-small"), "--out", str(tmp_path / "out"),
+            "--preset", "smoke", "--models", "--no-progress",
+            "--baseline-run", f"perfect={paths['perfect']}", "--baseline-run", f"shuffled={paths['shuffled']}"]
+    assert tyro.cli(cmd_real, args=argv) == 0
+    printed = capsys.readouterr().out
+    records = {r["config"]["model"]: r for r in _records(tmp_path / "out")}
+    assert set(records) == {"bm25", "run:perfect", "run:shuffled"}
+    for r in records.values():
+        check_files_against_ir_measures(tmp_path / "out" / "real_scaling", r)
+    assert records["run:perfect"]["metrics"]["nDCG@10"] == 1.0
+    table = pd.read_csv(tmp_path / "out" / "real_scaling" / "significance.csv")
+    assert {("run:perfect", "BM25"), ("run:shuffled", "BM25"), ("run:perfect", "run:shuffled")} <= set(
+        zip(table["system_a"], table["system_b"]))
+    assert "| run:shuffled | BM25 |" in printed and "Holm p" in printed
+    for suffix in (".png", ".pdf"):
+        assert (tmp_path / "out" / "figures" / f"real_scaling{suffix}").stat().st_size > 0
+
+
+@pytest.mark.parametrize("entry, says", [
+    ("perfect", "--baseline-run perfect: expected NAME=PATH"),
+    ("=RUN", "expected NAME=PATH"),
+    ("perfect=MISSING", "no such file"),
+    ("broken=BROKEN", "broken.trec:3: found rank 'third'; expected an integer rank"),
+    ("twice=TWICE", "twice.trec:2: found document"),
+])
+def test_a_bad_baseline_run_is_refused_in_one_line(tmp_path, capsys, entry, says):
+    paths = _limit_runs(tmp_path)
+    lines = paths["perfect"].read_text().splitlines(keepends=True)
+    (tmp_path / "broken.trec").write_text("".join(lines[:2] + [lines[2].replace(" 1 ", " third ", 1)] + lines[3:]))
+    (tmp_path / "twice.trec").write_text(lines[0] + lines[0])
+    files = {"RUN": paths["perfect"], "MISSING": tmp_path / "missing.trec", "BROKEN": tmp_path / "broken.trec",
+             "TWICE": tmp_path / "twice.trec"}
+    entry = next((entry.replace(k, str(v)) for k, v in files.items() if entry.endswith(k)), entry)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["real", "--format", "beir", "--path", str(FIXTURES / "limit-small"), "--out", str(tmp_path / "out"),
+                  "--preset", "smoke", "--baseline-run", entry])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("grdr real: ") and says in err, err
+    assert not (tmp_path / "out" / "real_scaling").exists()
