@@ -1,5 +1,5 @@
 """Compiling: how much of `grdr demo` is XLA compilation, and what JAX's persistent compilation
-cache saves (issue "Scale out", item 3).
+cache saves.
 
     python -m benchmarks.demo_cache                          # grdr demo --preset quick, cold then warm
     python -m benchmarks.demo_cache --preset smoke --experiments critical_n

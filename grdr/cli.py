@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"list": cmd_list, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check, "real": cmd_real,
                 "fit": cmd_fit, "status": cmd_status}
     if cmd == "fit" and rest and not rest[0].startswith("-"):
-        rest = ["--name", *rest]  # `grdr fit NAME` as the issue spells it
+        rest = ["--name", *rest]  # `grdr fit NAME`, positional
     if cmd == "run":
         cmd_run(rest)
         return 0
