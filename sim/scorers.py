@@ -89,9 +89,9 @@ class Scorer:
 
     def topk(self, q, d, k: int, bias_N=None, *, chunk_size: int | None = None):
         """Exact top-k of every query over all documents, in document chunks: (scores, idx)."""
-        from sim.retrieve import _DEFAULT_CHUNK, topk
+        from sim.retrieve import DEFAULT_CHUNK, topk
 
-        return topk(q, d, k, doc_bias_N=bias_N, chunk_size=chunk_size or _DEFAULT_CHUNK)
+        return topk(q, d, k, doc_bias_N=bias_N, chunk_size=chunk_size or DEFAULT_CHUNK)
 
     def softmax_loss(self, q, d, bias_N, pos_B, *, allow_blocks: bool = True):
         """Per-example full-softmax cross-entropy over every document."""

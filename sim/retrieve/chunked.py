@@ -1,4 +1,4 @@
-"""Exact top-k retrieval over a corpus in document chunks: one device, streamed, or sharded.
+"""Exact top-k over a table or a stream of documents, in chunks (the core of sim.retrieve).
 
 docs/design.md, sections 2 and 4: no M x N score matrix is ever built. Scores are
 s(q, d) = q.d / temperature + bias(d); the corpus is scanned in chunks (`lax.scan`, compiled
@@ -32,12 +32,11 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["topk", "topk_streamed", "topk_sharded", "topk_scored"]
+__all__ = ["topk", "topk_streamed", "DEFAULT_CHUNK"]
 
 # Defaults measured on 2 cores at N=1e6, D=128, M=1000, k=100 (benchmarks/topk.py):
-_DEFAULT_CHUNK = 2048  # one matmul: its 1000 x 2048 scores stay in cache for the block maxima
+DEFAULT_CHUNK = 2048  # one matmul: its 1000 x 2048 scores stay in cache for the block maxima
 _DEFAULT_MERGE = 65536  # documents whose block maxima go through one TopK call
 _STREAM_CHUNK = 32768  # scores of a whole chunk stay for stage 2: M x 32768 floats
 _STREAM_BLOCK = 16  # per chunk: TopK over C/b maxima, then over k*b candidates; 16 balances them
@@ -229,7 +228,7 @@ def topk(
     k: int,
     *,
     doc_bias_N: jax.Array | None = None,
-    chunk_size: int = _DEFAULT_CHUNK,
+    chunk_size: int = DEFAULT_CHUNK,
     block_size: int | None = None,
     merge_size: int = _DEFAULT_MERGE,
     temperature: float = 1.0,
@@ -259,53 +258,6 @@ def topk(
     block_size = _table_block(docs_NxD.shape[0], k) if block_size is None else block_size
     _check(docs_NxD.shape[0], k, chunk_size, block_size)
     return _topk_table(queries_MxD, docs_NxD, doc_bias_N, k, chunk_size, block_size, merge_size, temperature)
-
-
-@functools.partial(jax.jit, static_argnames=("k", "scorer", "chunk_size"))
-def topk_scored(queries, docs, k: int, scorer, *, doc_bias_N: jax.Array | None = None, chunk_size: int = 256):
-    """Exact top-k under any scorer of sim.scorers (e.g. multi-vector MaxSim), in document chunks.
-
-    Each chunk's M x C scores come from `scorer.scores(queries, docs[chunk])` (MaxSim builds at
-    most M x C x m x m' vector products, never M x N x m x m'); the chunks merge as in
-    `topk_streamed` (running top-k, block maxima). N need not be a multiple of the chunk: the last
-    chunk is padded and its padding masked.
-
-    Args:
-      queries: the scorer's query representations (M x ...).
-      docs: its document representations (N x ...).
-      k: documents per query, 1 <= k <= min(N, chunk_size) (the chunk is raised to k).
-      scorer: a hashable sim.scorers.Scorer (static).
-      doc_bias_N: optional per-document additive bias.
-      chunk_size: documents scored per step.
-
-    Returns:
-      (scores_MxK float32, idx_MxK int32), best first; equal scores by lower index.
-    """
-    num_docs = docs.shape[0]
-    chunk = max(chunk_size, k)
-    block = 16 if chunk % 16 == 0 else 1
-    _check(num_docs, k, chunk, block)
-    num_chunks = -(-num_docs // chunk)
-    pad = num_chunks * chunk - num_docs
-    docs_p = jnp.pad(docs, ((0, pad),) + ((0, 0),) * (docs.ndim - 1))
-    bias_p = None if doc_bias_N is None else jnp.pad(doc_bias_N.astype(jnp.float32), (0, pad))
-
-    def scores_at(start):
-        docs_C = jax.lax.dynamic_slice_in_dim(docs_p, start, chunk)
-        scores_MxC = scorer.scores(queries, docs_C).astype(jnp.float32)
-        if bias_p is not None:
-            scores_MxC = scores_MxC + jax.lax.dynamic_slice_in_dim(bias_p, start, chunk)[None, :]
-        return scores_MxC, start + jnp.arange(chunk) < num_docs
-
-    scores_MxC, valid_C = scores_at(jnp.int32(0))
-    state = _first(scores_MxC, jnp.int32(0), k, valid_C)
-
-    def body(state, start):
-        scores_MxC, valid_C = scores_at(start)
-        return _merge(*state, scores_MxC, start, block, valid_C), None
-
-    state, _ = jax.lax.scan(body, state, jnp.arange(1, num_chunks, dtype=jnp.int32) * chunk)
-    return state
 
 
 def topk_streamed(
@@ -352,80 +304,3 @@ def _topk_streamed(queries_MxD, doc_chunk_fn, n_docs, k, chunk_size, block_size,
         return docs_CxD, bias_C, valid_C
 
     return _scan_chunks(queries_MxD, chunk_fn, num_chunks, chunk_size, k, block_size, temperature)
-
-
-def topk_sharded(
-    queries_MxD: jax.Array,
-    docs_NxD: jax.Array,
-    k: int,
-    mesh: Mesh,
-    *,
-    doc_bias_N: jax.Array | None = None,
-    doc_axis: str | None = None,
-    query_axis: str | None = None,
-    chunk_size: int = _DEFAULT_CHUNK,
-    block_size: int | None = None,
-    merge_size: int = _DEFAULT_MERGE,
-    temperature: float = 1.0,
-) -> tuple[jax.Array, jax.Array]:
-    """`topk` with the document table sharded along N over `mesh` (docs/design.md, section 4).
-
-    Each shard runs the chunked top-k on its contiguous slice of documents; the S per-shard
-    lists are all-gathered in shard order and merged by one more top_k, which keeps the
-    lower-index tie rule, so the result is exactly that of `topk`. N need not divide by S
-    (the last shard is padded with -inf documents).
-
-    Args:
-      queries_MxD, docs_NxD, k, doc_bias_N, chunk_size, block_size, merge_size, temperature:
-        as in `topk`.
-      mesh: a `jax.sharding.Mesh`.
-      doc_axis: mesh axis that shards the documents (default: the first axis).
-      query_axis: mesh axis that shards the queries, or None to replicate them.
-
-    Returns:
-      (scores_MxK, idx_MxK), sharded along M over query_axis, replicated otherwise.
-    """
-    doc_axis = mesh.axis_names[0] if doc_axis is None else doc_axis
-    if doc_axis not in mesh.axis_names or (query_axis is not None and query_axis not in mesh.axis_names):
-        raise ValueError(f"doc_axis/query_axis: must name axes of the mesh {mesh.axis_names}")
-    num_docs = docs_NxD.shape[0]
-    per_shard = -(-num_docs // mesh.shape[doc_axis])
-    if per_shard < k:
-        raise ValueError(f"k: each of the {mesh.shape[doc_axis]} shards holds {per_shard} < k={k} documents")
-    block_size = _table_block(per_shard, k) if block_size is None else block_size
-    _check(num_docs, k, chunk_size, block_size)
-    return _topk_sharded(queries_MxD, docs_NxD, doc_bias_N, k, mesh, doc_axis, query_axis,
-                         chunk_size, block_size, merge_size, temperature)
-
-
-@functools.partial(jax.jit, static_argnums=tuple(range(3, 11)))
-def _topk_sharded(queries_MxD, docs_NxD, bias_N, k, mesh, doc_axis, query_axis, chunk_size, block_size,
-                  merge_size, temperature):
-    num_shards = mesh.shape[doc_axis]
-    num_docs = docs_NxD.shape[0]
-    per_shard = -(-num_docs // num_shards)
-    pad = per_shard * num_shards - num_docs
-    if pad:
-        docs_NxD = jnp.pad(docs_NxD, ((0, pad), (0, 0)))
-        bias_N = jnp.zeros((num_docs,), jnp.float32) if bias_N is None else bias_N.astype(jnp.float32)
-        bias_N = jnp.pad(bias_N, (0, pad), constant_values=-jnp.inf)
-
-    def local(queries_MxD, docs_SxD, bias_S):
-        vals_MxK, idx_MxK = _topk_table(queries_MxD, docs_SxD, bias_S, k, chunk_size, block_size, merge_size,
-                                        temperature)
-        idx_MxK = idx_MxK + jax.lax.axis_index(doc_axis).astype(jnp.int32) * per_shard
-        # Shards in axis order hold ascending index ranges: positional ties = lower index.
-        all_vals = jax.lax.all_gather(vals_MxK, doc_axis, axis=1, tiled=True)
-        all_idx = jax.lax.all_gather(idx_MxK, doc_axis, axis=1, tiled=True)
-        vals_MxK, pos_MxK = jax.lax.top_k(all_vals, k)
-        return vals_MxK, jnp.take_along_axis(all_idx, pos_MxK, axis=1)
-
-    query_spec = PartitionSpec(query_axis, None)
-    in_specs = (query_spec, PartitionSpec(doc_axis, None), None if bias_N is None else PartitionSpec(doc_axis))
-    # Place the inputs as the specs say (a no-op for inputs already placed so), on any mesh type.
-    args = [jax.reshard(x, NamedSharding(mesh, spec)) if x is not None else None
-            for x, spec in zip((queries_MxD, docs_NxD, bias_N), in_specs)]
-    # The merged lists are equal on every doc shard (all_gather, then the same top_k), which
-    # the replication check cannot infer through all_gather, hence check_vma=False.
-    fn = jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=(query_spec, query_spec), check_vma=False)
-    return fn(*args)
