@@ -1,6 +1,7 @@
 """Command-line configs that fail before any work starts, in one line that names the flag.
 
-tyro builds an experiment's frozen Config (and its nested sections) from the preset and the flags.
+tyro builds an experiment's frozen Config (and its nested sections) from the preset and the flags
+(grdr.tree).
 The Configs check themselves in `__post_init__`, naming the field (`TrainConfig.steps=0: expected
 at least 1`); while tyro builds them those checks are held back, then run bottom-up on the result,
 so that each failure can be reported as the flag a user typed (`--train.steps=0: expected at least
@@ -18,9 +19,8 @@ import typing
 from contextlib import contextmanager
 from pathlib import Path
 
-import tyro
-
-__all__ = ["UsageError", "parse_config", "checked", "validate", "flag_of", "usable_out", "readable_out", "fail"]
+__all__ = ["UsageError", "checked", "validate", "flag_of", "usable_out", "readable_out", "fail", "dataclasses_in",
+           "checks_held_back"]
 
 
 class UsageError(ValueError):
@@ -34,7 +34,7 @@ def fail(prog: str, err: Exception, status: int = 2):
     raise SystemExit(status)
 
 
-def _dataclasses_in(cls, seen=None) -> list[type]:
+def dataclasses_in(cls, seen=None) -> list[type]:
     """cls and every dataclass type among its fields, recursively."""
     seen = [] if seen is None else seen
     if not dataclasses.is_dataclass(cls) or cls in seen:
@@ -42,12 +42,14 @@ def _dataclasses_in(cls, seen=None) -> list[type]:
     seen.append(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        _dataclasses_in(hints.get(f.name), seen)
+        dataclasses_in(hints.get(f.name), seen)
     return seen
 
 
 @contextmanager
-def _checks_held_back(classes):
+def checks_held_back(classes):
+    """Within the block, the __post_init__ checks of `classes` do nothing (tyro builds Configs
+    field by field; `validate` runs the checks afterwards, naming the flag)."""
     saved = {c: c.__dict__["__post_init__"] for c in classes if "__post_init__" in c.__dict__}
     try:
         for c in saved:
@@ -85,18 +87,10 @@ def validate(cfg, prefix: str = "") -> None:
         raise UsageError(f"{prefix.rstrip('.') or 'options'}: {text}") from None
 
 
-def parse_config(config_cls, args: list[str], default, prog: str, description: str | None = None):
-    """tyro's Config from args over a preset, then its checks; UsageError on a bad value."""
-    with _checks_held_back(_dataclasses_in(config_cls)):
-        cfg = tyro.cli(config_cls, args=args, default=default, prog=prog, description=description)
-    validate(cfg)
-    return cfg
-
-
 def checked(build, config_cls):
     """build() (which constructs a config_cls) with its checks held back, then validated: UsageError
     names the flag of the first bad field."""
-    with _checks_held_back(_dataclasses_in(config_cls)):
+    with checks_held_back(dataclasses_in(config_cls)):
         cfg = build()
     validate(cfg)
     return cfg

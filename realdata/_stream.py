@@ -12,6 +12,7 @@ numbers and messages are those of the decompressed text, under the `.gz` file's 
 from __future__ import annotations
 
 import array
+import contextvars
 import csv
 import gzip
 import hashlib
@@ -23,6 +24,23 @@ from pathlib import Path
 import numpy as np
 
 from realdata.errors import FormatError, snippet
+
+
+SHOW_PROGRESS: contextvars.ContextVar[bool | None] = contextvars.ContextVar("realdata_progress", default=None)
+"""Progress bars while a collection is read and featurised: None shows them on a terminal only
+(tqdm's choice), False never (`grdr real --no-progress`), True always."""
+
+
+def progress(items: Iterable, what: str, total: int | None = None, unit: str = "doc") -> Iterable:
+    """`items`, with a progress bar on stderr naming `what` (a 100k-document collection takes tens
+    of seconds to read and featurise); the bar is removed when the pass ends."""
+    show = SHOW_PROGRESS.get()
+    if show is False:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=what, total=total, unit=unit, unit_scale=True, leave=False, mininterval=0.5,
+                disable=None if show is None else False)
 
 
 def existing(path: Path) -> Path | None:

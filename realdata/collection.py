@@ -7,6 +7,7 @@ from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
+from realdata._stream import progress
 from realdata.errors import DroppedQrelsWarning, FormatError
 
 OnUnknown = Literal["error", "drop"]
@@ -179,7 +180,7 @@ def gather_docs(rows: Iterable[tuple[int, str, str]], path: Path, index,
     ids: list[str] = []
     texts: list[str] = []
     seen: set[str] = set()
-    for line_no, doc_id, text in rows:
+    for line_no, doc_id, text in progress(rows, f"reading {Path(path).name}"):
         if not doc_id:
             raise FormatError(path, line_no, "an empty document id", "a non-empty document id")
         index.add(doc_id, line_no)

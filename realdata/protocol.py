@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from realdata import irds
-from realdata._stream import existing
+from realdata._stream import existing, progress
 from realdata.collection import Collection
 from realdata.corpus_size import nested_corpora
 from realdata.features import HashTfidfConfig, fit_hash_tfidf
@@ -223,7 +223,8 @@ def prepare(spec: RealSpec) -> Prepared:
     head = read_collection(fmt, path, split, doc_filter=frozenset(), on_unknown=spec.on_unknown)
     pairs = _train_pairs(head, fmt, path, train_on, spec)
     anchor = _anchor(head, {d for _, d in pairs})
-    n_pool = (irds.docs_count(path) if fmt == "irds" else None) or sum(1 for _ in scan_doc_ids(fmt, path))
+    n_pool = (irds.docs_count(path) if fmt == "irds" else None) or sum(
+        1 for _ in progress(scan_doc_ids(fmt, path), "counting documents"))
     n_anchor = len(anchor.judged_doc_ids())
     sizes = tuple(sorted(spec.sizes)) or auto_sizes(n_anchor, n_pool)
     corpora = nested_corpora(anchor, sizes, spec.seed, pool=scan_doc_ids(fmt, path))
@@ -278,6 +279,7 @@ def _featurizer(spec: RealSpec, doc_texts):
         from realdata.minilm import load_minilm
 
         model = load_minilm()
-        return lambda texts: model.encode(list(texts))
-    fitted = fit_hash_tfidf(doc_texts, HashTfidfConfig(dim=spec.feature_dim))
-    return fitted.transform
+        return lambda texts: model.encode(list(progress(texts, "MiniLM", total=len(texts), unit="text")))
+    fitted = fit_hash_tfidf(progress(doc_texts, "fitting TF-IDF", total=len(doc_texts)),
+                            HashTfidfConfig(dim=spec.feature_dim))
+    return lambda texts: fitted.transform(progress(texts, "featurising", total=len(texts), unit="text"))
