@@ -250,6 +250,36 @@ def bilinear_eckart_young_floor(target_MxN, dim: int, rank: int, *, bias: bool =
     return eckart_young_floor(jnp.asarray(target_MxN), min(width, min(target_MxN.shape)), center_rows)
 
 
+def maxsim_rank_bound(dim: int, vectors: int, doc_vectors: int, n_queries: int, n_docs: int) -> int:
+    """Upper bound on min over c of rank(log P - c 1^T) for a MaxSim (late-interaction) scorer,
+    s(q, d) = sum_i max_j <q_i, d_j>, with m = `vectors` query vectors and m' = `doc_vectors`
+    document vectors of dimension D, on M queries and N documents.
+
+    - m' = 1: the max is over one vector, so s(q, d) = <sum_i q_i, d> is a dot product and the
+      row-shifted rank is at most D (as `row_shifted_rank_bound("dr", D, bias=False)`).
+    - m' >= 2, D = 1: max_j q_i d_j is q_i max_j d_j when q_i > 0 and q_i min_j d_j otherwise, so
+      s(q, d) = (sum of the positive q_i) max_j d_j + (sum of the negative q_i) min_j d_j: rank <= 2.
+    - m' >= 2, D >= 2 (any m): s(., d) is a sum of maxima of linear functions of the query, not a
+      bilinear form, and we know no bound below the trivial one: row-centred rows sum to zero, so
+      it is min(M, N - 1). Random Gaussian vectors attain it at D = 2 and 3 in every case we
+      enumerated (N = 12 to 60, m = 1 to 4; `grdr check` and tests/theory/test_rank.py). This is
+      the sense in which multi-vector DR escapes the rank-D floor.
+
+    Reference: Khattab & Zaharia 2020 (ColBERT's MaxSim); docs/design.md, section 2 (similarities).
+
+    >>> maxsim_rank_bound(4, 3, 1, 100, 50), maxsim_rank_bound(4, 2, 2, 100, 50), maxsim_rank_bound(4, 2, 2, 30, 50)
+    (4, 49, 30)
+    """
+    for name, value in (("dim", dim), ("vectors", vectors), ("doc_vectors", doc_vectors), ("n_queries", n_queries),
+                        ("n_docs", n_docs)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    trivial = min(int(n_queries), int(n_docs) - 1)
+    if int(doc_vectors) == 1:
+        return min(int(dim), trivial)
+    return min(2, trivial) if int(dim) == 1 else trivial
+
+
 _KINDS = ("dr", "atomic_gr", "seq_gr")
 
 

@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 import scipy.optimize
 
-from theory.rank import (dr_rank_bound, eckart_young_floor, numerical_rank, row_shifted_rank_bound, sign_rank_bounds,
+from theory.rank import (maxsim_rank_bound, dr_rank_bound, eckart_young_floor, numerical_rank, row_shifted_rank_bound, sign_rank_bounds,
                          trie_rank_bound)
 
 NUM_QUERIES, NUM_DOCS, RANK = 16, 12, 2
@@ -280,3 +280,25 @@ def test_bilinear_floor_is_the_eckart_young_tail_at_min_r_d():
             np.testing.assert_allclose(got, np.sum(sigma[min(rank, dim):] ** 2), rtol=1e-10, atol=1e-12)
         got = float(bilinear_eckart_young_floor(jnp.asarray(target, jnp.float64), 4, 2, bias=True))
         np.testing.assert_allclose(got, np.sum(sigma[3:] ** 2), rtol=1e-10)
+
+
+@pytest.mark.parametrize("dim, m, m_doc, n_queries, n_docs", [
+    (2, 1, 1, 50, 20), (3, 4, 1, 50, 20), (2, 2, 2, 50, 20), (2, 1, 3, 50, 20), (3, 4, 4, 15, 40), (1, 3, 2, 60, 10)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_maxsim_rank_bound_holds_and_random_vectors_reach_it(dim, m, m_doc, n_queries, n_docs, seed):
+    """Enumerate MaxSim's log-probabilities in float64 (every query against every document, the max
+    over document vectors taken explicitly) and compare the row-shifted rank with the bound."""
+    rng = np.random.default_rng(seed)
+    q, d = rng.normal(size=(n_queries, m, dim)), rng.normal(size=(n_docs, m_doc, dim))
+    s = np.array([[sum(max(float(qi @ dj) for dj in dk) for qi in qb) for dk in d] for qb in q])
+    log_p = s - np.logaddexp.reduce(s, axis=1, keepdims=True)
+    measured = numerical_rank(log_p - log_p.mean(axis=1, keepdims=True), 1e-9)
+    assert measured == maxsim_rank_bound(dim, m, m_doc, n_queries, n_docs)
+
+
+def test_maxsim_with_one_document_vector_is_a_dot_product_of_summed_query_vectors():
+    assert maxsim_rank_bound(5, 8, 1, 1000, 1000) == 5 == row_shifted_rank_bound("dr", 5, bias=False)
+    assert maxsim_rank_bound(5, 1, 2, 1000, 1000) == 999
+    assert maxsim_rank_bound(1, 3, 2, 1000, 1000) == 2  # D = 1: the positive and the negative part
+    with pytest.raises(ValueError, match="doc_vectors must be >= 1"):
+        maxsim_rank_bound(5, 1, 0, 10, 10)
