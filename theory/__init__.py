@@ -13,8 +13,8 @@ from theory.checks import CheckResult, format_table, run_checks
 from theory.drift import confuser_coverage, confusers, expected_sampled_grad, gradient_bias, normalizer_deficit
 from theory.fixed_point import pmi_target, population_fixed_point
 from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
-from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, maxsim_rank_bound, eckart_young_floor, numerical_rank, row_shifted_rank_bound, sign_rank_bounds,
-                         trie_rank_bound)
+from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
+                         maxsim_rank_bound, numerical_rank, row_shifted_rank_bound, sign_rank_bounds, trie_rank_bound)
 from theory.scaling import fit_power_law
 from theory.two_level import (closed_forms, delta_boundary, delta_relative_error, exact_deficit, exact_gradient_bias,
                               two_level_scores, two_level_weights)
