@@ -6,7 +6,10 @@ Two uses:
   no training removes), the normalizer deficit E log Z_S - log Z at the truth (closed form), and the
   chance that K negatives hold one of the truth's confusers (about K k / N).
 - `model_predictions`: the same quantities on a trained model's own scores, beside the gradient
-  bias of its sampled objective (Monte Carlo against the closed forms).
+  bias of its sampled objective (Monte Carlo against the closed forms). Every quantity is a function
+  of a query's score vector s_N alone (the theory's free scores), so the scores come from the
+  model's scorer (`sim.scorers.scorer_of`, docs/design.md, section 2): any DR similarity, MaxSim
+  included, and AtomicGR's dot product.
 
 Proposals follow sim.samplers, with draws that hit d+ dropped ("mask"). For the popularity
 proposal the fixed point uses the population marginal E_q p*(d|q) over the training queries (the
@@ -26,6 +29,7 @@ import scipy.special
 
 from sim.corpus import Corpus, log_posterior_rows, posterior_marginal
 from sim.samplers import get_sampler
+from sim.scorers import scorer_of
 from theory import (confuser_coverage, confusers, gradient_bias, normalizer_deficit, population_fixed_point)
 
 __all__ = ["FixedPointBudget", "fixed_point_samples", "truth_predictions", "model_predictions"]
@@ -125,7 +129,8 @@ def model_predictions(model, corpus: Corpus, sampler: str, logq: bool, K: int, n
     N = corpus.n_docs
     q_mxD = model.encode_queries(corpus.test.features_MxF[:n_queries])
     emb_NxD, bias_N = model.doc_table(None, corpus.doc_features_NxF)
-    scores_mxN = np.asarray(q_mxD @ emb_NxD.T, np.float64) + np.asarray(bias_N, np.float64)[None, :]
+    scores_mxN = np.asarray(scorer_of(model).scores(q_mxD, emb_NxD), np.float64)
+    scores_mxN = scores_mxN + np.asarray(bias_N, np.float64)[None, :]
     logp_mxN = _truth_rows(corpus, n_queries)
     counts_N = np.bincount(corpus.train.pos_M, minlength=N).astype(np.float64)
     train_pop_N = counts_N / counts_N.sum()

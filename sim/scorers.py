@@ -15,9 +15,10 @@ Every scorer maps the towers' outputs to *representations* (`queries`, `docs`) a
 (`scores`: a batch against every document; `gathered`: each query against its own candidates);
 `topk` is the exact chunked top-k and `softmax_loss` the global objective. The first four are
 "dot-form": their representations meet by a plain dot product (cosine normalises, the bilinear
-forms fold W, U or V into the query and document sides), so the blocked full softmax, the
-two-stage top-k, the hard-negative pool and the row-sparse table all apply unchanged. MaxSim scores
-in document chunks (`sim.retrieve.topk_scored`), never as an M x N x m x m' array.
+forms fold W, U or V into the query and document sides), so the blocked full softmax and the
+two-stage top-k apply unchanged. MaxSim scores in document chunks (`sim.retrieve.topk_scored`),
+never as an M x N x m x m' array. The hard-negative pool (`sim.hard_pool`) and the row-sparse
+table (`sim.sparse_train`) go through `scores` and `gathered`, so they serve every scorer.
 
 Adding a scorer is one class here, registered in SCORERS, plus its test: ModelConfig.scorer
 names it, and the models, objectives, top-k, evaluation and log-probabilities all go through it.

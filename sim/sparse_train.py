@@ -4,6 +4,13 @@ A sampled-softmax step touches only the B(K+1) rows of its positives and negativ
 (rows and biases, a plain dict of N-row arrays) is updated only at those rows: exactly for SGD, and
 as lazy Adam for "adamw" (moments of untouched rows are not decayed; the bias correction uses the
 global step). The per-step cost then no longer grows with N (docs/design.md, section 4).
+
+The step scores through the model's scorer (`sim.scorers`, docs/design.md, section 2) exactly as
+`sim.train._loss_fn` does: the query tower's output becomes `scorer.queries`, the gathered rows
+`scorer.docs`, and `scorer.gathered` scores each query against its own positive and negatives. The
+scorer's own parameters (score_w, score_u, score_v: shared by every document) are dense, trained
+with the query tower by the same optimizer. Every scorer works, MaxSim included: a free table's
+rows are `scorer.doc_out` wide (m' D for MaxSim, reshaped to m' x D by `scorer.docs`).
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from flax import nnx
 
 from sim.models import make_model
 from sim.samplers import get_sampler
+from sim.scorers import Scorer, make_scorer
 from sim.train import _TRACES, TrainConfig, _batch_rows, _optimizer, _step_key, learning_rate
 from theory.objectives import sampled_loss
 
@@ -50,25 +58,28 @@ def _lazy_adam(cfg: TrainConfig, rows, g_rows, moments, uniq_U):
 
 
 @lru_cache(maxsize=64)
-def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, temperature: float, n_steps: int, n_docs: int,
+def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, n_steps: int, n_docs: int,
                            data_axis: int | None = None):
-    """Like sim.train._make_run_chunk, for the query tower plus a row-sparse table."""
+    """Like sim.train._make_run_chunk, for the dense parameters (query tower and the scorer's own
+    parameters, a dict {"query_tower", "score_params"}) plus a row-sparse table."""
     opt = _optimizer(cfg)
     sampler = get_sampler(cfg.sampler)
 
-    def loss_fn(tower, rows, inv_BxK1, batch):
-        q_BxD = nnx.merge(tower_def, tower)(batch["query_features"]) / temperature
-        emb = rows["doc_embed"][inv_BxK1]
-        bias = rows["bias"][inv_BxK1] if "bias" in rows else jnp.zeros(inv_BxK1.shape, emb.dtype)
-        s_BxK1 = jnp.einsum("bd,bkd->bk", q_BxD, emb) + bias
+    def loss_fn(dense, rows, inv_BxK1, batch):
+        score_params = dense["score_params"]
+        f_BxO = nnx.merge(tower_def, dense["query_tower"])(batch["query_features"])
+        q_Bx_ = scorer.queries(score_params, f_BxO)
+        d_BxK1x_ = scorer.docs(score_params, rows["doc_embed"][inv_BxK1])
+        bias = rows["bias"][inv_BxK1] if "bias" in rows else jnp.zeros(inv_BxK1.shape, q_Bx_.dtype)
+        s_BxK1 = scorer.gathered(q_Bx_, d_BxK1x_) + bias
         pos, neg = batch["pos"], batch["neg"]
         return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], batch["log_q"] if cfg.logq else None, neg != pos[:, None]).mean()
 
-    def one_seed(tower, table, opt_state, moments, key, data, consts, pool_MxP):
+    def one_seed(dense, table, opt_state, moments, key, data, consts, pool_MxP):
         _TRACES[0] += 1
 
         def step(carry, _):
-            tower, table, opt_state, moments, key = carry
+            dense, table, opt_state, moments, key = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
             batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
             neg, log_q = sampler.draw(k_neg, cfg.batch_size, cfg.num_negatives, n_docs, consts, batch.get("pool"))
@@ -77,33 +88,34 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, temperature: float, n_st
             inv_BxK1 = jnp.searchsorted(uniq_U, idx_BxK1)
             rows = {k: _gather(x, uniq_U) for k, x in table.items()}
             batch.update(neg=neg, log_q=log_q)
-            loss, (g_tower, g_rows) = jax.value_and_grad(loss_fn, argnums=(0, 1))(tower, rows, inv_BxK1, batch)
-            updates, opt_state = opt.update(g_tower, opt_state, tower)
-            tower = optax.apply_updates(tower, updates)
+            loss, (g_dense, g_rows) = jax.value_and_grad(loss_fn, argnums=(0, 1))(dense, rows, inv_BxK1, batch)
+            updates, opt_state = opt.update(g_dense, opt_state, dense)
+            dense = optax.apply_updates(dense, updates)
             new_rows, moments = _lazy_adam(cfg, rows, g_rows, moments, uniq_U)
             table = {k: _scatter(table[k], uniq_U, new_rows[k]) for k in table}
-            return (tower, table, opt_state, moments, key), loss
+            return (dense, table, opt_state, moments, key), loss
 
-        (tower, table, opt_state, moments, key), losses = jax.lax.scan(
-            step, (tower, table, opt_state, moments, key), length=n_steps)
-        return tower, table, opt_state, moments, key, losses.mean()
+        (dense, table, opt_state, moments, key), losses = jax.lax.scan(
+            step, (dense, table, opt_state, moments, key), length=n_steps)
+        return dense, table, opt_state, moments, key, losses.mean()
 
     in_axes = (0, 0, 0, 0, 0, data_axis, data_axis, 0)
     return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1, 2, 3))
 
 
 class SparseState:
-    """The query tower (dense AdamW) and the free table (row-sparse) of every seed."""
+    """The dense parameters (query tower and scorer parameters, by the optimizer) and the free
+    table (row-sparse) of every seed."""
 
     def __init__(self, model_cfg, params, cfg: TrainConfig, n_docs: int, feature_dim: int, data_axis):
         self.cfg, self.n_docs, self.data_axis = cfg, n_docs, data_axis
-        self.temperature = model_cfg.temperature
+        self.scorer = make_scorer(model_cfg)
         self.tower_def = nnx.graphdef(make_model(model_cfg, n_docs=2, feature_dim=feature_dim, seed=0).query_tower)
         self.params = params  # the layout that current() fills in
         pure = nnx.to_pure_dict(params)
-        self.tower = params["query_tower"]
+        self.dense = {"query_tower": params["query_tower"], "score_params": pure.get("score_params", {})}
         self.table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
-        self.opt_state = jax.vmap(_optimizer(cfg).init)(self.tower)
+        self.opt_state = jax.vmap(_optimizer(cfg).init)(self.dense)
         n_seeds = next(iter(self.table.values())).shape[0]
         # separate buffers for the two moments: both are donated to the compiled call
         self.moments = tuple({k: jnp.zeros_like(x) for k, x in self.table.items()} for _ in range(2)) + (
@@ -111,12 +123,15 @@ class SparseState:
 
     def current(self):
         full = jax.tree.map(lambda x: x, self.params)
-        nnx.replace_by_pure_dict(full, {"query_tower": nnx.to_pure_dict(self.tower), **self.table})
+        dense = {"query_tower": nnx.to_pure_dict(self.dense["query_tower"])}
+        if self.dense["score_params"]:
+            dense["score_params"] = self.dense["score_params"]
+        nnx.replace_by_pure_dict(full, {**dense, **self.table})
         return full
 
     def run(self, n, keys, dev, consts, pool):
-        fn = _make_run_chunk_sparse(self.tower_def, _step_key(self.cfg), self.temperature, n, self.n_docs,
+        fn = _make_run_chunk_sparse(self.tower_def, _step_key(self.cfg), self.scorer, n, self.n_docs,
                                     self.data_axis)
-        self.tower, self.table, self.opt_state, self.moments, keys, loss_S = fn(
-            self.tower, self.table, self.opt_state, self.moments, keys, dev, consts, pool)
+        self.dense, self.table, self.opt_state, self.moments, keys, loss_S = fn(
+            self.dense, self.table, self.opt_state, self.moments, keys, dev, consts, pool)
         return keys, loss_S

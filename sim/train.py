@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from sim.hard_pool import hard_pool, pool_false_negatives
 from sim.models import ModelConfig, make_model
 from sim.samplers import SAMPLERS, get_sampler
-from sim.scorers import make_scorer, scorer_of
+from sim.scorers import scorer_of
 from sim.train_data import TrainData, device_data
 from theory.objectives import sampled_loss
 
@@ -259,12 +259,7 @@ def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], see
         raise ValueError(f"per-seed TrainData must share their shapes, got {sorted(shapes)}")
     if cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool and cfg.hard_pool > datas[0].n_docs:
         raise ValueError(f"TrainConfig.hard_pool={cfg.hard_pool} exceeds n_docs={datas[0].n_docs}")
-    if kind == "dr" and not make_scorer(model_cfg).dot_form and cfg.objective == "local" \
-            and get_sampler(cfg.sampler).needs_pool:
-        raise ValueError(f"the hard-negative pool scores by a dot product; scorer {model_cfg.scorer!r} is not one")
     if cfg.sparse_table:
-        if model_cfg.scorer != "dot":
-            raise ValueError(f"TrainConfig.sparse_table updates a dot-product table; scorer={model_cfg.scorer!r}")
         if kind != "dr" or model_cfg.doc_side != "table":
             raise ValueError("TrainConfig.sparse_table needs a DualEncoder with doc_side='table'")
         if mesh is not None:

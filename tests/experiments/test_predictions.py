@@ -33,6 +33,21 @@ def test_sample_kl_on_all_test_queries_equals_the_evaluators(tiny):
     assert math.isnan(got["fixed_point_kl"])
 
 
+@pytest.mark.parametrize("scorer", [{"scorer": "bilinear"}, {"scorer": "maxsim", "vectors": 2, "doc_vectors": 2}],
+                         ids=["bilinear", "maxsim"])
+def test_a_non_dot_scorers_predictions_use_its_own_scores(tiny, scorer):
+    """The drift quantities read the scorer's scores: the sample KL is the evaluator's (which ranks by
+    the scorer), and the hard pool of the model's own top documents gives finite quantities."""
+    corpus, _ = tiny
+    model = make_model(ModelConfig(kind="dr", dim=6, hidden=8, depth=1, doc_bias=True, **scorer),
+                       n_docs=corpus.n_docs, feature_dim=corpus.spec.feature_dim, seed=1)
+    model.bias[...] = np.linspace(-1.0, 1.0, corpus.n_docs)
+    got = _predict(model, corpus, "uniform", False, corpus.test.size)
+    assert got["kl_sample"] == pytest.approx(evaluate_model(model, corpus)["kl_true"], rel=1e-4, abs=1e-5)
+    hard = _predict(model, corpus, "hard", True, 1)
+    assert all(math.isfinite(v) for k, v in hard.items() if "fixed_point" not in k), hard
+
+
 def test_uniform_closed_forms(tiny):
     """Uniform proposal, hits of d+ dropped: the uncorrected deficit's closed form is log(K/N), and the
     uniform coverage of k confusers is 1 - (1 - k/(N-1))^K for the k the records store."""
