@@ -80,6 +80,8 @@ def _reading_progress(show: bool) -> None:
 
 def cmd_run(node) -> dict:
     """Run one experiment's sweep: `node` is what the command line built (its RunOptions and Config)."""
+    from realdata.errors import FormatError
+
     module, opts, cfg = node.module, node.options, node.config
     try:
         validate(cfg)
@@ -90,12 +92,17 @@ def cmd_run(node) -> dict:
     if opts.dry_run:
         from experiments.cost import describe
 
-        print(describe(module, cfg))
+        try:
+            print(describe(module, cfg))
+        except (FormatError, FileNotFoundError, ValueError) as err:  # a collection that cannot be read
+            fail(f"grdr run {module.NAME}", err, 1)
         return {"experiment": module.NAME, "ran": 0, "skipped": 0, "seconds": 0.0}
     _reading_progress(opts.progress)
     try:
         summary = run_experiment(module, cfg, opts.out, progress=opts.progress, retry_failed=opts.retry_failed,
                                  **opts.executor_options())
+    except (FormatError, FileNotFoundError) as err:  # a real collection that cannot be read
+        fail(f"grdr run {module.NAME}", err, 1)
     except OSError as err:  # the store could not write: a full disk, a read-only folder
         fail(f"grdr run {module.NAME}", UsageError(f"--out {opts.out}: cannot write a record ({err})"), 1)
     except ValueError as err:  # the executor could not start (Ray not installed, say)

@@ -52,6 +52,10 @@ CASES = [
     (["run", "model_scale", "--preset", "smoke", "--out", "OUT", "--widths", "0"], 2, "--widths=(0,)"),
     (["run", "capacity_dim", "--preset", "smoke", "--out", "OUT", "--seeds", "0", "0"], 2, "--seeds=(0, 0)"),
     (["run", "negatives", "--preset", "smoke", "--out", "OUT", "--seeds", "-3"], 2, "--seeds=(-3,)"),
+    (["run", "real_scaling", "--preset", "smoke", "--collections", "beir:MISSING", "--dry-run"], 1,
+     "corpus.jsonl: no such file (nor corpus.jsonl.gz); expected the BEIR layout"),
+    (["run", "real_scaling", "--preset", "smoke", "--collections", "beir:MISSING", "--out", "OUT"], 1,
+     "corpus.jsonl: no such file (nor corpus.jsonl.gz); expected the BEIR layout"),
     (["figures", "--out", "MISSING"], 2, "no such folder"),
     (["figures", "--out", "FILE"], 2, "is a file"),
     (["figures", "--out", "EMPTY"], 1, "no records under"),
@@ -78,7 +82,8 @@ CASES = [
 @pytest.mark.parametrize("argv,status,says", CASES, ids=[" ".join(c[0][:2] + c[0][-2:]) for c in CASES])
 def test_bad_input_gets_one_line_and_its_exit_status(argv, status, says, tmp_path, capsys):
     folders = _folders(tmp_path)
-    argv = [folders.get(a, a) for a in argv]
+    argv = [folders.get(a, a) if ":" not in a else a.split(":")[0] + ":" + folders.get(a.split(":")[1], a.split(":")[1])
+            for a in argv]  # FORMAT:FOLDER too
     says = next((says.replace(k, v) for k, v in folders.items() if k in says), says)
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
