@@ -1,9 +1,10 @@
 """Every benchmark, one combined table: `python -m benchmarks [--small] [--only NAME ...]`.
 
-Runs train_step (items 1, 2), topk (item 3), sparse_table (item 4), scale (item 5) and sweep
-(item 6) in turn, each writing its own CSV under --out-dir, then prints one row per ratio with
-its target and whether it was met, and writes that table as <out-dir>/summary.csv. With --small
-every script runs at its quick-check sizes (targets are set for the full sizes).
+Runs train_step (items 1, 2), topk (item 3), sparse_table (item 4), scale (item 5), sweep
+(item 6) and maxsim_topk (MaxSim against the dot product) in turn, each writing its own CSV
+under --out-dir, then prints one row per ratio with its target and whether it was met, and
+writes that table as <out-dir>/summary.csv. With --small every script runs at its quick-check
+sizes (targets are set for the full sizes).
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import csv
 import os
 import traceback
 
-from benchmarks import scale, sparse_table, sweep, train_step
+from benchmarks import maxsim_topk, scale, sparse_table, sweep, train_step
 from benchmarks.train_step import print_table, verdict, write_csv
 
-NAMES = ("train_step", "topk", "sparse_table", "scale", "sweep")
+NAMES = ("train_step", "topk", "sparse_table", "scale", "sweep", "maxsim_topk")
 
 
 def _topk(argv, small):
@@ -37,7 +38,8 @@ def _topk(argv, small):
 
 def run_all(plan, out_dir, small=False):
     """Run each benchmark of `plan` (name -> extra argv), print and write the combined table."""
-    runners = {"train_step": train_step.main, "sparse_table": sparse_table.main, "scale": scale.main, "sweep": sweep.main}
+    runners = {"train_step": train_step.main, "sparse_table": sparse_table.main, "scale": scale.main, "sweep": sweep.main,
+               "maxsim_topk": maxsim_topk.main}
     summary = []
     for name, extra in plan.items():
         print(f"\n=== {name} ===", flush=True)
