@@ -242,7 +242,7 @@ def topk(
       doc_bias_N: optional per-document additive bias (e.g. log popularity; -inf hides a doc).
       chunk_size: documents per matmul (memory ~ M * chunk_size floats).
       block_size: documents per block of the two-stage selection (divides chunk_size);
-        None: 32 when N >= 3000 k, else 16.
+        None: 32 when N >= 3000 k, else 16, halved until it divides chunk_size.
       merge_size: documents whose block maxima are merged by one TopK call (rounded up to
         whole chunks and to at least k * block_size).
       temperature: scores are divided by it before the bias is added.
@@ -255,7 +255,10 @@ def topk(
     >>> idx.tolist()
     [[1, 2]]
     """
-    block_size = _table_block(docs_NxD.shape[0], k) if block_size is None else block_size
+    if block_size is None:  # the default, halved until it divides the chunk (any chunk_size works)
+        block_size = _table_block(docs_NxD.shape[0], k)
+        while chunk_size > 0 and chunk_size % block_size:
+            block_size //= 2
     _check(docs_NxD.shape[0], k, chunk_size, block_size)
     return _topk_table(queries_MxD, docs_NxD, doc_bias_N, k, chunk_size, block_size, merge_size, temperature)
 

@@ -56,7 +56,7 @@ def test_every_registered_scorer_is_tested():
 
 
 @pytest.mark.parametrize("name", list(CFGS))
-@pytest.mark.parametrize("chunk", [16, 48])
+@pytest.mark.parametrize("chunk", [3, 16, 20, 48, 500])  # below k, whole blocks, rounded down, capped at N
 def test_topk_matches_a_float64_brute_force_in_chunks(name, chunk):
     rng = np.random.default_rng(1)
     scorer = make_scorer(CFGS[name])
@@ -77,6 +77,15 @@ def test_topk_matches_a_float64_brute_force_in_chunks(name, chunk):
     got = scorer.gathered(q, d[jnp.asarray(cand_MxK)])
     np.testing.assert_allclose(np.asarray(got), np.take_along_axis(ref - np.asarray(bias)[None, :], cand_MxK, axis=1),
                                rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("chunk", [5, 16, 40])
+def test_maxsim_topk_breaks_ties_by_the_lower_index_across_chunks_and_the_tail(chunk):
+    scorer = make_scorer(CFGS["maxsim"])
+    q = jnp.ones((3, scorer.vectors, scorer.dim), jnp.float32)
+    d = jnp.ones((53, scorer.doc_vectors, scorer.dim), jnp.float32)  # every document scores the same
+    _, idx = scorer.topk(q, d, 5, jnp.zeros(53, jnp.float32).at[51].set(1.0), chunk_size=chunk)
+    assert np.asarray(idx).tolist() == [[51, 0, 1, 2, 3]] * 3  # the tail's best first, then lowest indices
 
 
 def test_maxsim_scores_in_document_chunks_match_the_direct_loop(monkeypatch):
