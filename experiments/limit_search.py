@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["WELLER_CUBIC", "weller_cubic", "next_n", "critical_from", "non_monotone", "cubic_fit"]
+__all__ = ["WELLER_CUBIC", "weller_cubic", "next_n", "critical_from", "non_monotone", "cubic_fit", "MAXSIM",
+           "series_of", "series_label"]
+
+MAXSIM = "dr_maxsim"  # free multi-vector DR scored by MaxSim: one curve per (vectors, doc_vectors)
 
 # Weller et al. 2025's cubic fit of their free-embedding critical n(d) (k = 2), highest power first.
 WELLER_CUBIC = (0.0037, 0.0520, 4.0309, -10.5322)
@@ -98,13 +101,34 @@ def non_monotone(outcomes: dict[int, bool]) -> list[int]:
     return sorted(n for n, ok in outcomes.items() if ok and failed and n > min(failed))
 
 
-def cubic_fit(crit_df) -> dict[str, np.ndarray]:
-    """Per model: numpy.polyfit(d, critical n, 3) coefficients (highest power first), over the
-    uncensored searches; absent when fewer than 4 dimensions are uncensored."""
+def series_of(df) -> list[str]:
+    """Each record's curve: its model, and for MaxSim its vectors per query and per document
+    ("dr_maxsim_2x2"), so that searches at different m, m' are never pooled."""
+    if df.empty:
+        return []
+    if "vectors" not in df:
+        return list(df["model"])
+    return [f"{m}_{int(v)}x{int(dv)}" if m == MAXSIM and v == v else m
+            for m, v, dv in zip(df["model"], df["vectors"], df["doc_vectors"])]
+
+
+def series_label(series: str) -> str:
+    """A curve's display label: the variant's, with m and m' for MaxSim."""
+    from experiments.variants import label
+
+    if series.startswith(MAXSIM + "_"):
+        m, dm = series[len(MAXSIM) + 1:].split("x")
+        return f"{label(MAXSIM)} (m = {m}, m' = {dm})"
+    return label(series)
+
+
+def cubic_fit(crit_df, by: str = "model") -> dict[str, np.ndarray]:
+    """Per model (or per value of column `by`): numpy.polyfit(d, critical n, 3) coefficients (highest
+    power first), over the uncensored searches; absent when fewer than 4 dimensions are uncensored."""
     fits = {}
     if crit_df.empty or "critical_n" not in crit_df:
         return fits
-    for model, g in crit_df[crit_df["censored"] == 0].groupby("model"):
+    for model, g in crit_df[crit_df["censored"] == 0].groupby(by):
         if g["dim"].nunique() >= 4:
             fits[model] = np.polyfit(g["dim"].to_numpy(float), g["critical_n"].to_numpy(float), 3)
     return fits

@@ -61,6 +61,12 @@ _MAIN = ("dr_global", "dr_local_uniform", "dr_local_popularity", "dr_local_hard"
          "dr_table_global", "dr_table_local_uniform", "atomic_gr", "seq_gr", "dr_local_popularity_logq")
 _COLORS = dict(zip(_MAIN, _PALETTE))
 
+# Names that some experiment's records carry but that no sweep here trains as a variant (so that,
+# say, real_scaling refuses them): a label and a colour only. critical_n's free multi-vector DR
+# scored by MaxSim (sim.free_embedding, kind "maxsim").
+_LABEL_ONLY = {"dr_maxsim": "DR MaxSim, global"}
+_COLORS["dr_maxsim"] = "#006d2c"
+
 
 def variant(name: str) -> Variant:
     if name not in VARIANTS:
@@ -69,8 +75,8 @@ def variant(name: str) -> Variant:
 
 
 def label(name: str) -> str:
-    """The display label of a variant (the name itself for anything else, e.g. 'bm25')."""
-    return VARIANTS[name].label if name in VARIANTS else name
+    """The display label of a variant or of a label-only name (the name itself for anything else, e.g. 'bm25')."""
+    return VARIANTS[name].label if name in VARIANTS else _LABEL_ONLY.get(name, name)
 
 
 def color(name: str) -> str | None:

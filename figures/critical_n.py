@@ -1,36 +1,54 @@
-"""Figure of critical_n: the critical n(d) of each model with its cubic fit, Weller et al.'s published
-cubic and the sign-rank bounds (left), and every probe of the search, solved or not, with the
-non-monotone ones ringed (right); the title gives the budget the probes ran under. Reads stored
+"""Figure of critical_n: the critical n(d) of each model with its cubic fit (MaxSim's beside DR's, one
+curve per number of vectors m, m', drawn again at x = m d, where DR has its parameters), Weller et
+al.'s published cubic and the sign-rank bounds (left), and every probe of the search, solved or not,
+with the non-monotone ones ringed (right); the title gives the budget the probes ran under. Reads stored
 records only."""
 from __future__ import annotations
 
 import numpy as np
 
-from experiments.limit_search import cubic_fit, non_monotone, weller_cubic
-from figures.common import label, plt
+from experiments.limit_search import MAXSIM, cubic_fit, non_monotone, series_label, series_of, weller_cubic
+from figures.common import color, plt
 
 EXPERIMENT = "critical_n"
 
-_COLORS = {"dr_global": "tab:blue", "seq_gr": "tab:red"}
+_COLORS = {"dr_global": "tab:blue", "seq_gr": "tab:red", MAXSIM: color(MAXSIM)}
+_SHIFT = {"dr_global": -0.15, "seq_gr": 0.15}  # probes side by side at one d (MaxSim in the middle)
+_MARKERS = ("o", "s", "D", "v")  # MaxSim's curves, one per (m, m')
+
+
+def _style(series: str, maxsim_series: list[str]) -> tuple[str | None, str]:
+    """A curve's colour (its model's) and marker (MaxSim's differ by m, m')."""
+    model = MAXSIM if series in maxsim_series else series
+    marker = _MARKERS[maxsim_series.index(series) % len(_MARKERS)] if series in maxsim_series else "o"
+    return _COLORS.get(model), marker
 
 
 def plot(df):
     fig, (ax, ax_probe) = plt.subplots(1, 2, figsize=(13, 4.6), constrained_layout=True)
+    df = df.assign(series=series_of(df))
     crit = df[df["record"] == "critical"].sort_values("dim")
     probes = df[df["record"] == "probe"]
-    fits = cubic_fit(crit)
-    for model, g in (crit.groupby("model") if "critical_n" in crit else []):
-        color = _COLORS.get(model)
-        name = label(model)
+    maxsim_series = sorted(set(df.loc[df["model"] == MAXSIM, "series"]))
+    fits = cubic_fit(crit, by="series")
+    x_hi = max(probes["dim"], default=0)  # the matched-parameter curves reach m d
+    for model, g in (crit.groupby("series") if "critical_n" in crit else []):
+        c, marker = _style(model, maxsim_series)
+        name = series_label(model)
         open_ = g[g["censored"] == 0]
-        ax.plot(open_["dim"], open_["critical_n"], "o-", color=color, label=f"{name}: critical n")
+        ax.plot(open_["dim"], open_["critical_n"], f"{marker}-", color=c, label=f"{name}: critical n")
         cens = g[g["censored"] > 0]
         if not cens.empty:
-            ax.plot(cens["dim"], cens["critical_n"], "^", color=color, mfc="none", ms=9,
+            ax.plot(cens["dim"], cens["critical_n"], "^", color=c, mfc="none", ms=9,
                     label=f"{name}: n_max solved (n(d) >= this)")
+        m, dm = (int(g["vectors"].iloc[0]), int(g["doc_vectors"].iloc[0])) if model in maxsim_series else (1, 1)
+        if m == dm > 1:  # the matched-parameter reading: MaxSim at d beside DR at m d (m d per query and document)
+            ax.plot(m * g["dim"], g["critical_n"], f"{marker}:", color=c, mfc="none",
+                    label=f"{name}: at x = {m} d (DR's parameters at {m} d)")
+            x_hi = max(x_hi, m * g["dim"].max())
         if model in fits:
             d = np.linspace(g["dim"].min(), g["dim"].max(), 100)
-            ax.plot(d, np.polyval(fits[model], d), "--", color=color, alpha=0.7, label=f"{name}: cubic fit")
+            ax.plot(d, np.polyval(fits[model], d), "--", color=c, alpha=0.7, label=f"{name}: cubic fit")
     if not probes.empty:
         # Sign-rank bounds of each probed n's qrels: d >= dim_lower(n) is necessary, d >= dim_upper(n)
         # sufficient, so n(d) lies between the two curves read sideways.
@@ -38,23 +56,25 @@ def plot(df):
         ax.plot(b["dim_upper"], b["n_docs"], ":", color="gray", label="sign-rank upper bound: n solvable at d = dim_upper(n)")
         ax.plot(b["dim_lower"], b["n_docs"], "<", color="gray", ms=4,
                 label="Forster lower bound: n needs d >= dim_lower(n)")
-        ax.set_xlim(0, max(probes["dim"]) + 1)
+        ax.set_xlim(0, x_hi + 1)
         ax.set_ylim(0, 1.1 * max(probes["n_docs"]))
     if not crit.empty:  # the published reference: Weller et al. 2025's cubic fit of their free-embedding n(d)
         d = np.linspace(2, max(crit["dim"]), 100)
         ax.plot(d, weller_cubic(d), "-.", color="gray", lw=1, label="Weller et al. 2025 cubic fit (reference)")
-    ax.set_xlabel("dimension d (DR) / hidden width d (SeqGR)")
+    ax.set_xlabel("dimension d (DR; per vector, MaxSim) / hidden width d (SeqGR)")
     ax.set_ylabel("critical n (largest n with 100% top-2 accuracy)")
     ax.set_title("Free embeddings, k = 2, all pairs as queries")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    for model, g in probes.groupby("model"):
+    for model, g in probes.groupby("series"):
         any_solved = g.groupby(["dim", "n_docs"])["solved"].max().reset_index()
-        shift = -0.12 if model == "dr_global" else 0.12
-        for ok, marker in ((1.0, "o"), (0.0, "x")):
+        shift = _SHIFT.get(model, 0.0)
+        if model in maxsim_series:  # several MaxSim curves: side by side within the middle
+            shift = 0.08 * (maxsim_series.index(model) - (len(maxsim_series) - 1) / 2)
+        for ok, marker in ((1.0, _style(model, maxsim_series)[1]), (0.0, "x")):
             s = any_solved[(any_solved["solved"] > 0) == bool(ok)]
-            ax_probe.scatter(s["dim"] + shift, s["n_docs"], marker=marker, color=_COLORS.get(model),
-                             label=f"{label(model)}: {'solved' if ok else 'not solved'}")
+            ax_probe.scatter(s["dim"] + shift, s["n_docs"], marker=marker, color=_style(model, maxsim_series)[0],
+                             label=f"{series_label(model)}: {'solved' if ok else 'not solved'}")
         for d, gd in any_solved.groupby("dim"):
             bumps = non_monotone({int(n): ok > 0 for n, ok in zip(gd["n_docs"], gd["solved"])})
             if bumps:

@@ -6,6 +6,12 @@ is geometry (plus learnability), not an encoder:
 
 - DR: score(q, d) = <u_q, v_d> / temperature, full-softmax InfoNCE averaged over every (query,
   relevant document) pair, full batch, Adam, both tables unit-normalised after every step.
+- DR with MaxSim (multi-vector late interaction, ColBERT's scorer; docs/design.md, section 2,
+  "A similarity"): each query has m free vectors and each document m' free vectors of dimension d,
+  score(q, d) = sum_i max_j <u_qi, v_dj> / temperature, the same loss, optimiser and success
+  criterion as DR's, every vector unit-normalised after every step. Its score matrix is not a
+  rank-d bilinear form, so the sign-rank bound of d need not bind it. With m = m' = 1 it is DR: the
+  same initial draws, the same matmul, the same trajectory.
 - SeqGR at hidden width d: the free (unit-normalised) query vector is the query state of
   `sim.models.SeqGR`, whose prefix-conditioned decoder factorises log p(doc | q) over a random
   V-ary docid tree; trained by maximum likelihood on the same two targets per query.
@@ -45,7 +51,8 @@ from sim.models import ModelConfig, SeqGR, masked_log_softmax
 __all__ = ["FreeEmbeddingConfig", "FreeEmbeddingResult", "MATMULS", "STOP_REASONS", "all_pairs", "tf32_scores",
            "train_free_embedding"]
 
-_KINDS = ("dr", "seq_gr")
+_KINDS = ("dr", "maxsim", "seq_gr")
+_SOFTMAX_KINDS = ("dr", "maxsim")  # trained by full-softmax InfoNCE over their scores
 _SUCCESS = ("topk", "margin")
 MATMULS = ("float32", "tf32")
 STOP_REASONS = ("running", "solved", "patience", "max_steps")  # index = the stop code of a run
@@ -54,11 +61,12 @@ _RUNNING, _SOLVED, _PATIENCE, _MAX_STEPS = range(4)
 
 @dataclasses.dataclass(frozen=True)
 class FreeEmbeddingConfig:
-    """One probe of the protocol. `dim` is DR's d, or SeqGR's hidden width H. Defaults: LIMIT's."""
+    """One probe of the protocol. `dim` is DR's d (per vector, for MaxSim), or SeqGR's hidden width H.
+    Defaults: LIMIT's."""
 
     dim: int
-    kind: str = "dr"
-    temperature: float = 0.1  # DR only; SeqGR's logits carry their own scale
+    kind: str = "dr"  # "dr" (one vector per side), "maxsim" (m and m' vectors) or "seq_gr"
+    temperature: float = 0.1  # DR and MaxSim; SeqGR's logits carry their own scale
     learning_rate: float = 0.01
     max_steps: int = 100_000  # LIMIT's num_iterations (full-batch steps)
     patience: int = 1_000  # LIMIT's early_stopping_patience: steps without the loss beating best - min_delta
@@ -68,6 +76,8 @@ class FreeEmbeddingConfig:
     docid_vocab: int = 4  # SeqGR: children per node of the random docid tree
     decoder_depth: int = 1  # SeqGR: residual MLP blocks (as in sim.models.SeqGR)
     matmul: str = "float32"  # DR's score matmuls: "float32", or "tf32" (NVIDIA tensor cores' default, emulated)
+    vectors: int = 1  # MaxSim: m, free vectors per query
+    doc_vectors: int = 1  # MaxSim: m', free vectors per document
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -76,9 +86,12 @@ class FreeEmbeddingConfig:
             raise ValueError(f"FreeEmbeddingConfig.success={self.success!r}: expected one of {_SUCCESS}")
         if self.matmul not in MATMULS:
             raise ValueError(f"FreeEmbeddingConfig.matmul={self.matmul!r}: expected one of {MATMULS}")
-        for field in ("dim", "max_steps", "patience", "eval_every"):
+        for field in ("dim", "max_steps", "patience", "eval_every", "vectors", "doc_vectors"):
             if getattr(self, field) < 1:
                 raise ValueError(f"FreeEmbeddingConfig.{field}={getattr(self, field)}: expected at least 1")
+        if self.kind != "maxsim" and (self.vectors, self.doc_vectors) != (1, 1):
+            raise ValueError(f"FreeEmbeddingConfig.vectors={self.vectors}, doc_vectors={self.doc_vectors}: "
+                             f"only kind='maxsim' has more than one vector per side (kind={self.kind!r})")
         if self.docid_vocab < 2:
             raise ValueError(f"FreeEmbeddingConfig.docid_vocab={self.docid_vocab}: expected at least 2")
         if self.decoder_depth < 0:
@@ -193,6 +206,23 @@ def _dr_scores(temperature: float, matmul: str = "float32"):
     return scores
 
 
+def _maxsim_scores(temperature: float, matmul: str = "float32"):
+    """MaxSim of free multi-vector tables, sum_i max_j <q_i, d_j> / temperature: one matmul of every
+    query vector against every document vector (DR's, TF32 included), then max over each document's
+    m' vectors and sum over each query's m vectors. Tables: M x m x D and N x m' x D."""
+    def scores(params, consts):
+        q_MxmxD, d_NxnxD = params["queries"], params["docs"]
+        (M, m, D), (N, n) = q_MxmxD.shape, d_NxnxD.shape[:2]
+        q_MmxD, d_NnxD = q_MxmxD.reshape(M * m, D), d_NxnxD.reshape(N * n, D)
+        if matmul == "tf32":
+            s_MmxNn = tf32_scores(q_MmxD, d_NnxD)
+        else:
+            s_MmxNn = jnp.dot(q_MmxD, d_NnxD.T, precision=jax.lax.Precision.HIGHEST)
+        return s_MmxNn.reshape(M, m, N, n).max(axis=3).sum(axis=1) / temperature
+
+    return scores
+
+
 def _pad_rows(x, rows: int, fill=None):
     """x with rows appended up to `rows`: copies of row 0, or `fill`."""
     extra = np.repeat(x[:1], rows - len(x), axis=0)
@@ -245,20 +275,27 @@ def _seq_gr_scores(graphdef):
     return scores
 
 
-@partial(jax.jit, static_argnames=("dim", "pad_docs", "pad_queries"))
-def _tables_init(seed, n_docs, n_queries, *, dim: int, pad_docs: int, pad_queries: int):
+@partial(jax.jit, static_argnames=("dim", "pad_docs", "pad_queries", "vectors", "doc_vectors"))
+def _tables_init(seed, n_docs, n_queries, *, dim: int, pad_docs: int, pad_queries: int,
+                 vectors: int | None = None, doc_vectors: int | None = None):
     """LIMIT's initialisation (key split into query and document keys, standard normals, unit rows),
     drawn at the padded shapes: threefry draws depend on the flat index only, so the first rows are
     the unpadded draws bit for bit. Padded rows are e_0 (unit norm, never scored, never moved), and
-    n enters as a traced value, so one compilation serves every n of a bucket."""
+    n enters as a traced value, so one compilation serves every n of a bucket.
+
+    With `vectors` / `doc_vectors` (MaxSim), each row is m (m') unit vectors, pad x m x dim: the same
+    flat draws, so that m = m' = 1 gives DR's tables exactly (with a unit axis)."""
     key_q, key_d = jax.random.split(jax.random.key(seed))
     e0_D = jnp.zeros(dim).at[0].set(1.0)
 
-    def rows(key, real, pad):
-        x_xD = _unit(jax.random.normal(key, (pad, dim)))
-        return jnp.where((jnp.arange(pad) < real)[:, None], x_xD, e0_D[None])
+    def rows(key, real, pad, per_row):
+        shape = (pad, dim) if per_row is None else (pad, per_row, dim)
+        x_xD = _unit(jax.random.normal(key, shape))
+        real_x1 = (jnp.arange(pad) < real).reshape((pad,) + (1,) * (len(shape) - 1))
+        return jnp.where(real_x1, x_xD, e0_D)
 
-    return {"queries": rows(key_q, n_queries, pad_queries), "docs": rows(key_d, n_docs, pad_docs)}
+    return {"queries": rows(key_q, n_queries, pad_queries, vectors),
+            "docs": rows(key_d, n_docs, pad_docs, doc_vectors)}
 
 
 def _decoder_init(cfg: FreeEmbeddingConfig, docids: Docids, seed: int):
@@ -279,7 +316,7 @@ def _normalise(params):
 def _make_program(cfg: FreeEmbeddingConfig, scores_fn):
     """The compiled training run of one seed: (params, consts) -> final carry and final metrics."""
     opt = optax.adam(cfg.learning_rate)
-    is_dr = cfg.kind == "dr"
+    is_dr = cfg.kind in _SOFTMAX_KINDS  # DR and MaxSim: InfoNCE; SeqGR's scores are log-probabilities
 
     def forward(params, consts):
         scores_MxN = jnp.where(consts["valid_N"][None], scores_fn(params, consts), -jnp.inf)
@@ -336,6 +373,11 @@ def _dr_program(cfg: FreeEmbeddingConfig):
 
 
 @lru_cache(maxsize=32)
+def _maxsim_program(cfg: FreeEmbeddingConfig):
+    return _make_program(cfg, _maxsim_scores(cfg.temperature, cfg.matmul))
+
+
+@lru_cache(maxsize=32)
 def _seq_gr_program(cfg: FreeEmbeddingConfig, graphdef):
     return _make_program(cfg, _seq_gr_scores(graphdef))
 
@@ -352,7 +394,7 @@ def train_free_embedding(cfg: FreeEmbeddingConfig, n_docs: int, seeds, *, pad_to
         padded to pad_to(pad_to-1)/2 slots, and SeqGR's prefix nodes to those of a balanced tree of
         pad_to leaves, so every n up to pad_to (of one docid length, for SeqGR) shares one compilation.
       docid_seed: seed of SeqGR's random docid tree (the same tree for every seed).
-      keep_params: return the final tables (for tests).
+      keep_params: return the final tables (for tests; MaxSim's are S x M x m x d and S x n x m' x d).
 
     Returns:
       FreeEmbeddingResult with per-seed accuracy, margin, steps, stop reason, loss and success.
@@ -373,11 +415,15 @@ def train_free_embedding(cfg: FreeEmbeddingConfig, n_docs: int, seeds, *, pad_to
         consts.update(_seq_gr_consts(docids, None if pad_to is None else N))
     consts = jax.tree.map(jnp.asarray, consts)
     finals = []
+    multi = {"vectors": cfg.vectors, "doc_vectors": cfg.doc_vectors} if cfg.kind == "maxsim" else {}
     for seed in seeds:
-        params = _tables_init(seed, n_docs, M, dim=cfg.dim, pad_docs=N, pad_queries=M_pad)
+        params = _tables_init(seed, n_docs, M, dim=cfg.dim, pad_docs=N, pad_queries=M_pad, **multi)
         if cfg.kind == "dr":
             program = _dr_program(cfg)
             n_params = (M + n_docs) * cfg.dim
+        elif cfg.kind == "maxsim":
+            program = _maxsim_program(cfg)
+            n_params = (M * cfg.vectors + n_docs * cfg.doc_vectors) * cfg.dim
         else:
             graphdef, decoder = _decoder_init(cfg, docids, seed)
             params = {"queries": params["queries"], "decoder": decoder}

@@ -1,8 +1,11 @@
 """critical_n: the search is LIMIT's (replayed from stored outcomes, it probes in their order and finds a
 planted threshold with a fake oracle, and reports a non-monotone outcome); the smoke preset runs end
-to end, resumes without retraining, and its records carry their budget and respect what is a theorem."""
+to end, resumes without retraining, and its records carry their budget and respect what is a theorem;
+MaxSim's searches run end to end, and its report rows set its n(d) beside DR's at the same d and at m d."""
+import dataclasses
 import math
 
+import pandas as pd
 import pytest
 
 from experiments import critical_n, store
@@ -57,6 +60,17 @@ def test_config_names_the_bad_field():
         critical_n.Config(success="argmax")
     with pytest.raises(ValueError, match="gr_bucket"):
         critical_n.Config(gr_bucket=0)
+    with pytest.raises(ValueError, match=r"Config\.vectors=0: expected at least 1"):
+        critical_n.Config(vectors=0)
+    with pytest.raises(ValueError, match=r"Config\.doc_vectors=-1: expected at least 1"):
+        critical_n.Config(doc_vectors=-1)
+    with pytest.raises(ValueError, match=r"Config\.maxsim_dims=\(2, 0\): every d must be >= 1"):
+        critical_n.Config(maxsim_dims=(2, 0))
+    with pytest.raises(ValueError, match=r"Config\.maxsim_n_max=2: expected >= 3"):
+        critical_n.Config(maxsim_n_max=2)
+    with pytest.raises(ValueError, match="maxsim_start_per_dim"):
+        critical_n.Config(maxsim_start_per_dim=0.0)
+    assert critical_n.Config(models=("dr_maxsim",)).models == ("dr_maxsim",)
 
 
 def test_defaults_are_limits_protocol():
@@ -81,7 +95,9 @@ def test_buckets_cover_n_and_keep_seq_gr_within_its_docid_length():
 def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
     cfg = critical_n.PRESETS["smoke"]
     first = run_experiment(critical_n, cfg, tmp_path, progress=False)
-    assert first["ran"] == len(list(critical_n.sweep(cfg))) == len(cfg.dims) + len(cfg.gr_dims)
+    searches = len(cfg.dims) + len(cfg.gr_dims) + len(cfg.maxsim_dims)
+    assert "dr_maxsim" in cfg.models and cfg.maxsim_dims
+    assert first["ran"] == len(list(critical_n.sweep(cfg))) == searches
     assert run_experiment(critical_n, cfg, tmp_path, progress=False)["ran"] == 0  # all stored: nothing retrained
 
     # Interrupt a search after its first probe: drop its critical record and its later probes.
@@ -114,7 +130,15 @@ def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
     assert ((probes["steps"] >= 1) & (probes["steps"] <= probes["max_steps"])).all()
     assert (probes["n_padded"] >= probes["n_docs"]).all()
     assert set(crit["model"]) == set(cfg.models)
-    assert len(crit) == len(cfg.dims) + len(cfg.gr_dims)
+    assert len(crit) == searches
+    ms = probes[probes["model"] == "dr_maxsim"]
+    assert (ms["kind"] == "maxsim").all() and (ms["vectors"] == cfg.vectors).all()
+    assert (ms["doc_vectors"] == cfg.doc_vectors).all()
+    assert (ms["params_per_query"] == cfg.vectors * ms["dim"]).all()
+    assert (ms["params_per_doc"] == cfg.doc_vectors * ms["dim"]).all()
+    assert (ms["params"] == (ms["n_queries"] * cfg.vectors + ms["n_docs"] * cfg.doc_vectors) * ms["dim"]).all()
+    # DR's and SeqGR's records carry no MaxSim field (their run_ids are those of the records before it)
+    assert probes.loc[probes["model"] != "dr_maxsim", "vectors"].isna().all()
     assert ((probes["solved"] > 0) == (probes["solved_topk"] > 0)).all()  # the search used LIMIT's criterion
     assert ((probes["solved_topk"] > 0) == (probes["top2_accuracy"] == 1.0)).all()
     assert ((probes["solved_margin"] > 0) == (probes["margin"] > 0)).all()
@@ -146,3 +170,64 @@ def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
 
     fig = fig_module.plot(df)
     assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+
+
+def test_a_maxsim_search_runs_end_to_end_beside_dr(tmp_path):
+    # MaxSim with 2 + 2 vectors at d = 3 against DR at d = 3 (same d) and d = 6 (matched parameters),
+    # on a short budget and n_max = 8 (MaxSim starts at 4 d = 12, above it: the search starts at n_max);
+    # each search is one compiled bucket of 8.
+    cfg = dataclasses.replace(critical_n.PRESETS["smoke"], models=("dr_global", "dr_maxsim"), dims=(3, 6),
+                              maxsim_dims=(3,), n_max=8, maxsim_n_max=8, max_steps=3_000, patience=300)
+    summary = run_experiment(critical_n, cfg, tmp_path, progress=False)
+    assert summary["ran"] == 3 and summary["failed"] == 0
+    df = store.load(tmp_path, "critical_n")
+    crit = df[df["record"] == "critical"].set_index(["model", "dim"])
+    ms, dr3, dr6 = (crit.loc[key] for key in (("dr_maxsim", 3), ("dr_global", 3), ("dr_global", 6)))
+    assert ms["n0"] == 4 * 3 and ms["n_max"] == 8 and ms["vectors"] == 2 and ms["doc_vectors"] == 2
+    assert (ms["params_per_query"], ms["params_per_doc"], dr3["params_per_query"]) == (6, 6, 3)
+    assert ms["critical_n"] > dr3["critical_n"]  # measured: MaxSim solves 8 at d = 3, DR 4
+    probes = df[(df["record"] == "probe") & (df["model"] == "dr_maxsim")]
+    assert set(probes["n_padded"]) == {8} and len(probes) == ms["probes"]
+
+    rows = critical_n.maxsim_comparison(df[df["record"] == "critical"])["dr_maxsim_2x2"]
+    assert rows[["dim", "maxsim", "dr_same", "dr_matched"]].values.tolist() == [
+        [3, ms["critical_n"], dr3["critical_n"], dr6["critical_n"]]]
+    text = critical_n.report(df)
+    gap = int(ms["critical_n"] - dr3["critical_n"])
+    cens = " (n_max solved)" if ms["censored"] else ""  # here it is: MaxSim solves n_max = 8 at d = 3
+    assert (f"| 3 | {int(ms['critical_n'])}{cens} | 6 / 6 | {int(dr3['critical_n'])} | 3 / 3 | {gap:+d} | "
+            f"{int(dr6['critical_n'])} | 6 / 6 | {int(ms['critical_n'] - dr6['critical_n']):+d} |") in text
+    assert "DR MaxSim, global (m = 2, m' = 2)" in text
+    found = {f.claim: f for f in critical_n.findings(df)}
+    same = found["DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at the same d"]
+    assert same.verdict.estimate == gap and same.verdict.n == 1
+    assert "DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at matched parameters (DR at 2 d)" in found
+
+    from figures import critical_n as fig_module
+
+    labels = fig_module.plot(df).axes[0].get_legend_handles_labels()[1]
+    assert "DR MaxSim, global (m = 2, m' = 2): critical n" in labels and "DR, global: critical n" in labels
+
+
+def _crit(model, dim, n, vectors=None, doc_vectors=None):
+    return {"record": "critical", "model": model, "dim": dim, "critical_n": float(n), "censored": 0.0,
+            "vectors": vectors, "doc_vectors": doc_vectors}
+
+
+def test_maxsim_curves_are_kept_apart_by_m_and_matched_to_dr_at_m_d():
+    crit = pd.DataFrame([_crit("dr_global", d, n) for d, n in ((2, 3), (3, 4), (4, 9), (6, 15), (8, 29))] +
+                        [_crit("dr_maxsim", 2, 5, 2, 2), _crit("dr_maxsim", 4, 21, 2, 2),
+                         _crit("dr_maxsim", 2, 7, 4, 4), _crit("dr_maxsim", 3, 12, 2, 3)])
+    out = critical_n.maxsim_comparison(crit)
+    assert sorted(out) == ["dr_maxsim_2x2", "dr_maxsim_2x3", "dr_maxsim_4x4"]  # never pooled across m
+    two = out["dr_maxsim_2x2"].set_index("dim")
+    assert two.loc[2, ["maxsim", "dr_same", "dr_matched"]].tolist() == [5, 3, 9]  # DR at 2 x 2 = 4
+    assert two.loc[4, ["maxsim", "dr_same", "dr_matched"]].tolist() == [21, 9, 29]  # DR at 8
+    four = out["dr_maxsim_4x4"].set_index("dim")
+    assert four.loc[2, "dr_same"] == 3 and four.loc[2, "dr_matched"] == 29  # DR at 4 x 2 = 8
+    assert out["dr_maxsim_2x3"]["dr_matched"].isna().all()  # m != m': no matched DR
+    found = {f.claim: f.verdict for f in critical_n.findings(crit.assign(weller_cubic=1.0, probes=1))}
+    v = found["DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at the same d"]
+    assert v.n == 2 and v.estimate == pytest.approx(((5 - 3) + (21 - 9)) / 2)
+    v = found["DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at matched parameters (DR at 2 d)"]
+    assert v.n == 2 and v.estimate == pytest.approx(((5 - 9) + (21 - 29)) / 2) and v.word != "held"

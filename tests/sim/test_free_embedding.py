@@ -2,7 +2,8 @@
 loop), starts from LIMIT's initialisation, reads success as LIMIT does (argsort top-2, ties to the
 lower index) beside the strict margin, solves feasible cases, reaches the known optimum of an
 infeasible one, a padded run equals the unpadded one, and SeqGR's node-wise log-probabilities equal
-the model's own teacher-forced ones."""
+the model's own teacher-forced ones. MaxSim's free multi-vector scores equal a brute-force MaxSim, with
+one vector per side it is DR step for step, and it solves an n that DR of the same d cannot."""
 import itertools
 
 import jax
@@ -13,8 +14,8 @@ import pytest
 from flax import nnx
 
 from sim.docids import random_tree_docids
-from sim.free_embedding import (STOP_REASONS, FreeEmbeddingConfig, _decoder_init, _margins, _seq_gr_consts,
-                                _seq_gr_scores, _tables_init, _top2_hits, all_pairs, tf32_scores,
+from sim.free_embedding import (STOP_REASONS, FreeEmbeddingConfig, _decoder_init, _margins, _maxsim_scores,
+                                _seq_gr_consts, _seq_gr_scores, _tables_init, _top2_hits, all_pairs, tf32_scores,
                                 train_free_embedding)
 
 
@@ -26,10 +27,18 @@ def test_all_pairs_is_every_unordered_pair():
 
 @pytest.mark.parametrize("field,value", [("dim", 0), ("kind", "atomic"), ("temperature", 0.0), ("patience", 0),
                                          ("docid_vocab", 1), ("eval_every", 0), ("success", "argmax"),
-                                         ("min_delta", -1.0)])
+                                         ("min_delta", -1.0), ("vectors", 0), ("doc_vectors", 0)])
 def test_config_names_the_bad_field(field, value):
     with pytest.raises(ValueError, match=field):
         FreeEmbeddingConfig(**{"dim": 4, field: value})
+
+
+def test_only_maxsim_has_several_vectors():
+    with pytest.raises(ValueError, match="vectors=2.*only kind='maxsim'"):
+        FreeEmbeddingConfig(dim=4, vectors=2)
+    with pytest.raises(ValueError, match="doc_vectors=3.*only kind='maxsim'"):
+        FreeEmbeddingConfig(dim=4, kind="seq_gr", doc_vectors=3)
+    assert FreeEmbeddingConfig(dim=4, kind="maxsim", vectors=2, doc_vectors=3).doc_vectors == 3
 
 
 def test_defaults_are_limits_published_settings():
@@ -268,3 +277,90 @@ def test_seq_gr_nodewise_log_probs_equal_teacher_forcing_and_normalise(pad):
 def test_seq_gr_solves_a_small_case():
     r = train_free_embedding(FreeEmbeddingConfig(dim=4, kind="seq_gr"), 5, [0])
     assert r.solved_S[0] and r.accuracy_S[0] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# MaxSim: free multi-vector DR.
+
+
+def _brute_maxsim(q_Mxmxd, d_Nxnxd, temperature):
+    """sum_i max_j <q_i, d_j> / temperature, one (query, document) pair at a time, in float64."""
+    q, d = np.asarray(q_Mxmxd, np.float64), np.asarray(d_Nxnxd, np.float64)
+    return np.array([[sum(max(qi @ dj for dj in doc) for qi in query) for doc in d] for query in q]) / temperature
+
+
+@pytest.mark.parametrize("m,m_doc", [(1, 1), (3, 2), (2, 4)])
+def test_maxsim_scores_equal_a_brute_force_maxsim(m, m_doc):
+    rng = np.random.default_rng(m * 10 + m_doc)
+    q = rng.standard_normal((6, m, 5)).astype(np.float32)
+    d = rng.standard_normal((7, m_doc, 5)).astype(np.float32)
+    got = np.asarray(_maxsim_scores(0.1)({"queries": q, "docs": d}, {}))
+    np.testing.assert_allclose(got, _brute_maxsim(q, d, 0.1), rtol=1e-5, atol=1e-4)
+    # TF32: the same MaxSim of inputs rounded to 10 mantissa bits
+    got = np.asarray(_maxsim_scores(0.1, "tf32")({"queries": q, "docs": d}, {}))
+    np.testing.assert_allclose(got, _brute_maxsim(_tf32_reference(q), _tf32_reference(d), 0.1), rtol=1e-5, atol=1e-4)
+
+
+def test_maxsim_tables_start_from_limits_draws_and_pad_like_drs():
+    n, M, dim = 5, 10, 3
+    dr = _tables_init(42, n, M, dim=dim, pad_docs=8, pad_queries=28)
+    one = _tables_init(42, n, M, dim=dim, pad_docs=8, pad_queries=28, vectors=1, doc_vectors=1)
+    np.testing.assert_array_equal(np.asarray(one["queries"])[:, 0], np.asarray(dr["queries"]))
+    np.testing.assert_array_equal(np.asarray(one["docs"])[:, 0], np.asarray(dr["docs"]))
+    multi = _tables_init(42, n, M, dim=dim, pad_docs=8, pad_queries=28, vectors=2, doc_vectors=3)
+    unpadded = _tables_init(42, n, M, dim=dim, pad_docs=n, pad_queries=M, vectors=2, doc_vectors=3)
+    assert multi["queries"].shape == (28, 2, dim) and multi["docs"].shape == (8, 3, dim)
+    np.testing.assert_array_equal(np.asarray(multi["docs"])[:n], np.asarray(unpadded["docs"]))
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(multi["docs"]), axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(multi["docs"])[n:], np.eye(dim)[0][None, None].repeat(3, 1).repeat(3, 0))
+    # the m query vectors of a row are different draws, not copies
+    assert np.abs(np.asarray(multi["queries"])[:M, 0] - np.asarray(multi["queries"])[:M, 1]).min() > 0
+
+
+@pytest.mark.parametrize("n,d,pad", [(7, 3, None), (9, 2, 16)])
+def test_maxsim_with_one_vector_per_side_is_dr_step_for_step(n, d, pad):
+    kw = dict(dim=d, max_steps=3_000)
+    dr = train_free_embedding(FreeEmbeddingConfig(**kw), n, [42, 3], pad_to=pad, keep_params=True)
+    ms = train_free_embedding(FreeEmbeddingConfig(kind="maxsim", **kw), n, [42, 3], pad_to=pad, keep_params=True)
+    np.testing.assert_array_equal(ms.steps_S, dr.steps_S)
+    np.testing.assert_array_equal(ms.stop_S, dr.stop_S)
+    np.testing.assert_array_equal(ms.solved_S, dr.solved_S)
+    assert ms.params == dr.params and (dr.steps_S > 100).all()
+    np.testing.assert_allclose(ms.loss_S, dr.loss_S, rtol=1e-6)
+    np.testing.assert_allclose(ms.params_S["queries"][:, :, 0], dr.params_S["queries"], atol=1e-6)
+    np.testing.assert_allclose(ms.params_S["docs"][:, :, 0], dr.params_S["docs"], atol=1e-6)
+
+
+def test_maxsim_solves_an_n_that_dr_of_the_same_d_cannot():
+    # n = 8 in d = 3: DR fails it (its critical n at d = 3 is 4); MaxSim with 2 + 2 vectors of d = 3
+    # solves it, and the final tables, read back in plain numpy, are unit vectors whose brute-force
+    # MaxSim puts both relevant documents of every query strictly on top.
+    n, d = 8, 3
+    dr = train_free_embedding(FreeEmbeddingConfig(dim=d), n, [42])
+    assert not dr.solved_S[0] and dr.stop_reasons == ["patience"]
+    cfg = FreeEmbeddingConfig(dim=d, kind="maxsim", vectors=2, doc_vectors=2, success="margin")
+    ms = train_free_embedding(cfg, n, [42], pad_to=16, keep_params=True)
+    assert ms.solved_S[0] and ms.stop_reasons == ["solved"] and ms.accuracy_S[0] == 1.0
+    M = n * (n - 1) // 2
+    assert ms.params == (M * 2 + n * 2) * d
+    q, docs = ms.params_S["queries"][0], ms.params_S["docs"][0]
+    assert q.shape == (M, 2, d) and docs.shape == (n, 2, d)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=-1), 1.0, atol=1e-5)
+    scores = _brute_maxsim(q, docs, 0.1)
+    margins = [min(scores[i, a], scores[i, b]) - max(scores[i, k] for k in range(n) if k not in (a, b))
+               for i, (a, b) in enumerate(all_pairs(n))]
+    assert min(margins) > 0
+    np.testing.assert_allclose(ms.margin_S[0], min(margins), rtol=1e-3, atol=1e-3)
+
+
+def test_a_padded_maxsim_run_equals_the_unpadded_run():
+    cfg = FreeEmbeddingConfig(dim=3, kind="maxsim", vectors=2, doc_vectors=3, max_steps=40, eval_every=1)
+    plain = train_free_embedding(cfg, 9, [0, 1], keep_params=True)
+    padded = train_free_embedding(cfg, 9, [0, 1], pad_to=16, keep_params=True)
+    np.testing.assert_array_equal(padded.steps_S, plain.steps_S)
+    np.testing.assert_array_equal(padded.stop_S, plain.stop_S)
+    for field in ("accuracy_S", "margin_S", "loss_S"):
+        np.testing.assert_allclose(getattr(padded, field), getattr(plain, field), rtol=1e-4, atol=1e-4)
+    for a, b in zip(jax.tree.leaves(padded.params_S), jax.tree.leaves(plain.params_S)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
