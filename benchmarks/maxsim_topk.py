@@ -31,11 +31,10 @@ The 1-minute load average (`os.getloadavg()`) is printed before and after the ti
 D = 64 keeps the largest document array (m' = 8) at 2 GiB (1.9 GiB): with the copy made when it
 moves to JAX and the scan's own memory the process peaked at 4.5 GiB of the machine's 24 GiB.
 
-Measured on the 2-core development machine, 2026-12-02, with other jobs running (1-minute load 4.3-6.9;
-benchmarks/README.md, "Measured"): N=1e6 D=64 M=200 k=100, MaxSim / dot wall-time ratio 4.9 at m=1
-(FLOP ratio 1), 9.9 at m=2 (4), 22.5 at m=4 (16), 33.1 at m=8 (64); MaxSim at m=8 14.3 s, 14 queries/s
-(dot 0.43 s). Peak RSS growth of a call 278 MiB / 1.9 GiB at m=1 / m=8: the padded copy of the
-document array that `topk_scored` makes, not scores; a dense M x N x m x m' array would be 0.75 / 47.7 GiB.
+Measured on the 2-core development machine, 2026-12-02, no other jobs (benchmarks/README.md,
+"Measured"): N=1e6 D=64 M=200 k=100, MaxSim / dot wall-time ratio 2.1 at m=1 (FLOP ratio 1), 6.5 at
+m=2 (4), 15.9 at m=4 (16), 41 at m=8 (64); MaxSim at m=8 9.6 s, 21 queries/s (dot 0.23 s). XLA's
+scratch for the scan 1.3-44 MiB, where a dense M x N x m x m' array would take 0.75-47.7 GiB.
 """
 from __future__ import annotations
 
