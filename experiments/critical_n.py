@@ -51,21 +51,23 @@ d = 4, where both arithmetics solve 9 and LIMIT's script's own example starts it
 found 81 solved although 79 and 80 failed (non-monotone). SeqGR: 5 and 11 at widths 2 and 3
 against DR's 3 and 4 (inconclusive at 2 widths).
 
-MaxSim is not in the quick preset (it costs more than the ~40 s the demo can spare): it runs in
-the paper preset (d = 2, 3, 4, 6, 8, m = m' = 2) and on its own with
-  grdr run critical_n --preset quick --models dr_maxsim --out results  (d = 2, 3, 4; m = m' = 2)
-which took 68 s of training, 77 s wall with nothing compiled before (3 searches, 29 probes, 1 seed)
-and 42.5 s (50 s wall) with the persistent compile cache warm, 2026-12-02, 2 cores at load 3-6
-(other users' jobs). Measured there: MaxSim, m = m' = 2: n(d) = 5, 12, 21 at d = 2, 3, 4, against
-DR's 3, 4, 9 at the same d (+2, +8, +12; inconclusive over 3 dimensions at one seed, +7.3
-[-5.2, +19.8]) and DR's 9, 19, 29 at d = 4, 6, 8, matched parameters (-4, -7, -8: "exceeds" did not
-hold, -6.3 [-11.5, -1.2]); DR measured by `--models dr_global --dims 2 3 4 6 8` (67 s, 77 s wall).
-At d = 2 MaxSim solved 5 although 4 failed (non-monotone). m = m' = 4 (`--vectors 4 --doc-vectors 4`):
-9 at d = 2 (17 s) and 28 at d = 3 (264 s; 32 solved although 29, 30 and 31 failed); at d = 4 the
-binary search ended at n* = 69 (47, 63, 67, 69 solved; 70, 71, 79 failed) after 1,486 s of 12 probes
-(79 alone took 605 s: its scores are m m' = 16 times DR's at the same d and n), and we stopped the sweep around it
+MaxSim (m = m' = 2 at d = 2, 3, 4) is in the quick preset, with DR at d = 6 for the matched
+comparison at d = 3. That quick preset (7 DR dimensions, 2 SeqGR widths, 3 MaxSim dimensions)
+took 100 s (105 s wall) with an empty compilation cache on the quiet machine, 2026-12-02, against
+91 s before. Measured there: MaxSim n(d) = 5, 12, 21 at d = 2, 3, 4, against DR's 3, 4, 9 at the
+same d (+2, +8, +12: "exceeds" inconclusive over 3 dimensions at one seed, +7.3 [-5.2, +19.8]: the
+difference grows with d, so the pairs are not exchangeable samples) and DR's 9, 19, 29 at
+d = 4, 6, 8, matched parameters (-4, -7, -8: "exceeds" did not hold, -6.3 [-11.5, -1.2]). One
+dimension more changes the matched reading: MaxSim at d = 6 (`--maxsim-dims 2 3 4 6`, 241 s for that
+search alone) solves 51 against DR's 50 at d = 12, and over d = 2, 3, 4, 6 the matched verdict is
+inconclusive (-4.5 [-10.9, +1.9]); the same-d difference grows to +32. So MaxSim moves n(d) well
+above DR's at the same d, and at matched parameters it is below DR at d <= 4 and level at d = 6.
+m = m' = 4 (`--vectors 4 --doc-vectors 4`, with other jobs on the machine): 9 at d = 2 (17 s) and
+28 at d = 3 (264 s; 32 solved although 29, 30 and 31 failed); at d = 4 the binary search ended at
+n* = 69 (47, 63, 67, 69 solved; 70, 71, 79 failed) after 1,486 s of 12 probes (79 alone took 605 s:
+its scores are m m' = 16 times DR's at the same d and n), and the sweep around it was stopped
 unfinished (its probes are stored, its critical record is not). At matched parameters that is again
-below DR: 9, 28, 69 against DR's 29, 50, 81 at d = 8, 12, 16 (DR's from the quick headline above).
+below DR: 9, 28, 69 against DR's 29, 50, 81 at d = 8, 12, 16.
 """
 from __future__ import annotations
 
@@ -152,7 +154,7 @@ class Config:
 PRESETS = {
     "smoke": Config(dims=(1, 2), gr_dims=(2,), maxsim_dims=(2,), models=("dr_global", "seq_gr", MAXSIM),
                     max_steps=2_000, patience=200, n_max=4, gr_n_max=4, maxsim_n_max=4, decoder_depth=0),
-    "quick": Config(dims=(2, 3, 4, 8, 12, 16), gr_dims=(2, 3)),
+    "quick": Config(dims=(2, 3, 4, 6, 8, 12, 16), gr_dims=(2, 3), models=("dr_global", "seq_gr", MAXSIM)),
     "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 4, 8, 12, 16, 24, 32), maxsim_dims=(2, 3, 4, 6, 8),
                     models=("dr_global", "seq_gr", MAXSIM), n_max=1_024, gr_n_max=512, maxsim_n_max=256),
 }
