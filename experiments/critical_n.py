@@ -354,6 +354,12 @@ def maxsim_comparison(crit) -> dict[str, "pd.DataFrame"]:
     return out
 
 
+def run_seconds(df) -> float:
+    """Seconds of run time in df: a search's record already sums the seconds of its probes."""
+    searches = df[df["record"] == "critical"]
+    return float(searches["seconds"].sum() if not searches.empty else df["seconds"].sum())
+
+
 def findings(df) -> list:
     """DR's n(d) against the published cubic (within 5%), SeqGR's n against DR's at the same width, and
     MaxSim's against DR's at the same d and at matched parameters (DR at m d)."""

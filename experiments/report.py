@@ -208,8 +208,10 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
             share = 1.0 / df["compile_group_size"]
             n_compiled, secs = (df["compile_count"] * share).sum(), (df["compile_seconds"] * share).sum()
             hits = (df["compile_cache_hits"] * share).sum()
+            # a module whose records nest (critical_n: a search's record sums its probes') says which to add
+            run_s = module.run_seconds(df) if hasattr(module, "run_seconds") else df["seconds"].sum()
             body += [f"Compiling: {n_compiled:.0f} XLA programs in {secs:.0f} s, {hits:.0f} loaded from the "
-                     f"persistent cache instead ({df['seconds'].sum():.0f} s of run time in all).", ""]
+                     f"persistent cache instead ({run_s:.0f} s of run time in all).", ""]
         takes_out = "out" in inspect.signature(module.report).parameters  # real_scaling reads per-query files
         sections += body + [module.report(df, out=out) if takes_out else module.report(df), ""]
     head = ["# grdr report", ""]
