@@ -510,7 +510,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"grdr {version('grdr')}")
         return 0
-    if not argv or argv[:1] == ["help"]:
+    if argv[:1] == ["help"]:  # `grdr help run drift_corpus` is `grdr run drift_corpus --help`
+        argv = argv[1:] + ["--help"]
+    if not argv:
         argv = ["--help"]
     parsed = parse(argv)
     if argv[0] in ("run", "demo", "real", "check"):

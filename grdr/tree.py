@@ -106,14 +106,16 @@ def command_tree(commands: dict[str, Callable | type], invoked: str | None = Non
 
 
 def preset_of(argv: list[str], presets: tuple[str, ...], default: str) -> str:
-    """The value of `--preset` in argv (`--preset P` or `--preset=P`), or `default` when it is
-    absent or not a preset (tyro then reports the bad value)."""
+    """The value of the last `--preset` in argv (`--preset P` or `--preset=P`; the last wins, as
+    it does for the run option tyro parses), or `default` when it is absent or not a preset (tyro
+    then reports the bad value)."""
+    found = default
     for i, a in enumerate(argv):
         value = a.split("=", 1)[1] if a.startswith("--preset=") else (
             argv[i + 1] if a == "--preset" and i + 1 < len(argv) else None)
         if value is not None:
-            return value if value in presets else default
-    return default
+            found = value if value in presets else default
+    return found
 
 
 def config_classes(experiments: dict) -> list[type]:

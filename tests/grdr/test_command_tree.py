@@ -73,6 +73,17 @@ def test_overrides_apply_on_top_of_the_preset(preset_args):
     assert node.config == expected
 
 
+@pytest.mark.parametrize("first, last", [("smoke", "paper"), ("paper", "smoke")])
+def test_the_last_preset_given_wins_for_the_options_and_the_config(first, last):
+    node = cli.parse(["run", "drift_corpus", "--preset", first, f"--preset={last}"]).experiment
+    assert node.options.preset == last and node.config == load_experiment("drift_corpus").PRESETS[last]
+
+
+def test_help_before_a_command_is_that_commands_help(capsys):
+    out = _exit_output(capsys, ["help", "run", "similarity"])
+    assert "usage: grdr run similarity" in out
+
+
 def test_without_a_preset_the_run_starts_from_quick():
     parsed = cli.parse(["run", "negatives"])
     assert parsed.experiment.options.preset == "quick"

@@ -302,3 +302,14 @@ def test_maxsim_with_one_document_vector_is_a_dot_product_of_summed_query_vector
     assert maxsim_rank_bound(1, 3, 2, 1000, 1000) == 2  # D = 1: the positive and the negative part
     with pytest.raises(ValueError, match="doc_vectors must be >= 1"):
         maxsim_rank_bound(5, 1, 0, 10, 10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_maxsim_rank_bound_holds_where_random_vectors_do_not_reach_it(seed):
+    """D = 2, m = 1, m' = 2: the rank stays below min(M, N - 1) (the docstring says so), never above."""
+    rng = np.random.default_rng(seed)
+    q, d = rng.normal(size=(200, 1, 2)), rng.normal(size=(60, 2, 2))
+    s = np.einsum("bid,kjd->bkij", q, d).max(axis=3).sum(axis=2)
+    log_p = s - np.logaddexp.reduce(s, axis=1, keepdims=True)
+    measured = numerical_rank(log_p - log_p.mean(axis=1, keepdims=True), 1e-9)
+    assert 2 < measured <= maxsim_rank_bound(2, 1, 2, 200, 60) == 59
