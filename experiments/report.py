@@ -125,9 +125,8 @@ def summary_table(findings: list[Finding]) -> str:
     for f in findings:
         v = f.verdict
         limit = v.why if v.word == "not testable here" else f.limits
-        if v.word == "inconclusive" and np.isfinite(v.mde):
-            limit = (f"minimum detectable effect {v.mde:.3f}"
-                     + (f"; ~{v.seeds_needed} seeds would resolve it" if v.seeds_needed else "") + f"; {f.limits}")
+        if v.resolution():
+            limit = f"{v.resolution()}; {f.limits}"
         effect = "" if v.word == "not testable here" else f"{v.interval()} ({f.effect})"
         lines.append(f"| {f.experiment} | {f.claim} | **{v.word}** | {effect} | {f.ceiling} | {v.n} | {limit} |")
     return "\n".join(lines)

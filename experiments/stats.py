@@ -70,14 +70,24 @@ class Verdict:
             return f"{self.estimate:+.3f} (no interval: {self.n} seed{'s' if self.n != 1 else ''})"
         return f"{self.estimate:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
 
+    def resolution(self) -> str:
+        """For an inconclusive verdict with a spread: its minimum detectable effect and the seeds that
+        would resolve the estimate seen, or that none up to _SEEDS_MAX would (an estimate this close
+        to 0 needs a regime with a larger effect, not more seeds). Empty otherwise."""
+        if self.word != "inconclusive" or not np.isfinite(self.mde):
+            return ""
+        text = f"minimum detectable effect {self.mde:.3f}"
+        if self.seeds_needed:
+            return text + f"; about {self.seeds_needed} seeds would resolve {self.estimate:+.3f}"
+        return text + (f"; no number of seeds up to {_SEEDS_MAX:,} would resolve {self.estimate:+.3f}: "
+                       f"it needs a regime with a larger effect")
+
     def __str__(self):
         if self.word == "not testable here":
             return f"**{self.word}** ({self.why})"
         text = f"**{self.word}** ({self.interval()}, n = {self.n}"
-        if self.word == "inconclusive" and np.isfinite(self.mde):
-            text += f"; minimum detectable effect {self.mde:.3f}"
-            if self.seeds_needed:
-                text += f", about {self.seeds_needed} seeds would resolve {self.estimate:+.3f}"
+        if self.resolution():
+            text += f"; {self.resolution()}"
         if self.why:
             text += f"; {self.why}"
         return text + ")"
@@ -89,7 +99,10 @@ def _power_t(n: int) -> float:
     return float(stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.80, n - 1))
 
 
-def _seeds_to_resolve(mean: float, sd: float, n_max: int = 1000) -> int | None:
+_SEEDS_MAX = 1000  # seeds beyond which an estimate counts as unresolvable by seeds alone
+
+
+def _seeds_to_resolve(mean: float, sd: float, n_max: int = _SEEDS_MAX) -> int | None:
     if not (np.isfinite(mean) and np.isfinite(sd)) or mean == 0 or sd == 0:
         return None
     for n in range(3, n_max + 1):

@@ -35,6 +35,16 @@ def test_inconclusive_states_its_minimum_detectable_effect_and_the_seeds_that_wo
     assert "minimum detectable effect" in str(v)
 
 
+def test_an_estimate_too_close_to_zero_for_any_seed_count_says_so():
+    d = np.array([0.020, -0.019, 0.021, -0.020, 0.0005, -0.001])  # mean 0.0001, sd about 0.018
+    v = effect_verdict(d)
+    sd = d.std(ddof=1)
+    power_1000 = (scipy_stats.t.ppf(0.975, 999) + scipy_stats.t.ppf(0.8, 999)) * sd / np.sqrt(1000)
+    assert power_1000 > abs(d.mean())  # so no seed count up to 1,000 detects it
+    assert v.word == "inconclusive" and v.seeds_needed is None
+    assert "no number of seeds up to 1,000 would resolve" in str(v) and "larger effect" in v.resolution()
+
+
 def test_slope_effects_recover_a_planted_slope_per_seed():
     rows = [{"seed": s, "n_docs": n, "gap": 0.1 * s + (0.05 + 0.01 * s) * np.log10(n)}
             for s in range(3) for n in (100, 300, 1000, 3000)]
