@@ -92,18 +92,23 @@ def paired_randomisation(a, b, permutations: int = PERMUTATIONS, seed: int = SEE
     return float(randomisation_pvalues(d[None, :], permutations, seed)[0])
 
 
+def _finite_ascending(pvalues: Sequence[float]):
+    """(p as float64, an all-NaN output of its shape, the indices of its finite entries in ascending
+    order of p, ties by position)."""
+    p = np.asarray(pvalues, np.float64)
+    ok = np.flatnonzero(np.isfinite(p))
+    return p, np.full(p.shape, np.nan), ok[np.argsort(p[ok], kind="stable")]
+
+
 def holm(pvalues: Sequence[float]) -> np.ndarray:
     """Holm-Bonferroni adjusted p values, in the input order (NaN stays NaN and is not counted).
 
     Sorted ascending, the i-th of m (from 1) becomes max over j <= i of min(1, (m - j + 1) p_(j)).
     """
-    p = np.asarray(pvalues, np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
+    p, out, order = _finite_ascending(pvalues)
+    m = order.size
     if m == 0:
         return out
-    order = ok[np.argsort(p[ok], kind="stable")]
     scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
     out[order] = np.maximum.accumulate(scaled)
     return out
@@ -114,13 +119,10 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> np.ndarray:
 
     Sorted ascending, the i-th of m becomes min over j >= i of min(1, m p_(j) / j).
     """
-    p = np.asarray(pvalues, np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
+    p, out, order = _finite_ascending(pvalues)
+    m = order.size
     if m == 0:
         return out
-    order = ok[np.argsort(p[ok], kind="stable")]
     scaled = np.minimum(1.0, m * p[order] / np.arange(1, m + 1))
     out[order] = np.minimum.accumulate(scaled[::-1])[::-1]
     return out
