@@ -22,12 +22,15 @@ from experiments.variants import Variant, variant
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
 from sim.models import ModelConfig
+from sim.samplers import get_sampler
 from sim.scorers import make_scorer
 from sim.train import TrainConfig
 
 __all__ = ["SCHEMA", "Point", "RecordPoint", "corpus_seed", "corpus_spec_of", "require_known", "require_unswept", "require_seeds", "point"]
 
-SCHEMA = 2  # 2: nested configs, per-seed corpora, separate query/document feature noise, ceilings
+SCHEMA = 3  # 2: nested configs, per-seed corpora, separate query/document feature noise, ceilings;
+# 3: the standard logQ rule (every candidate corrected), accidental hits kept, hard and mixed proposals as
+# i.i.d. mixtures with a uniform component
 
 _TRAIN_RECORDED = ("steps", "batch_size", "learning_rate", "schedule", "final_lr_fraction", "weight_decay", "optimizer",
                    "heldout")
@@ -81,7 +84,9 @@ class Point:
                         docid_seed=self.docids.seed)
         else:
             flat["docids"] = "atomic"
-        if t.objective == "local" and t.sampler in ("hard", "hard_denoised", "mixed"):
+        if t.objective == "local":
+            flat["accidental_hits"] = t.accidental_hits
+        if t.objective == "local" and get_sampler(t.sampler).needs_pool:
             flat.update(hard_pool=t.hard_pool, hard_refresh=t.hard_refresh)
             if t.sampler == "hard_denoised":
                 flat["denoise_mass"] = t.denoise_mass

@@ -43,7 +43,7 @@ import numpy as np
 
 import realdata
 from experiments import store
-from experiments.points import RecordPoint, require_known, require_seeds
+from experiments.points import SCHEMA, RecordPoint, require_known, require_seeds
 from experiments.variants import VARIANTS, variant
 from realdata.bm25 import bm25_topk
 from realdata.protocol import Prepared, RealSpec, docid_features, prepare
@@ -208,7 +208,7 @@ def _model_fields(cfg: Config, name: str, width: int | None) -> dict:
     kind, objective, sampler, logq = v.kind, v.objective, v.sampler, v.logq
     dim, hidden = (cfg.dim, cfg.hidden) if width is None else (width, cfg.hidden if kind == "dr" else width)
     return {
-        "model": name, "kind": kind, "objective": objective, "sampler": sampler, "logq": logq,
+        "schema": SCHEMA, "model": name, "kind": kind, "objective": objective, "sampler": sampler, "logq": logq,
         "dim": dim if kind == "dr" else hidden, "hidden": hidden, "depth": cfg.depth, "doc_side": v.doc_side,
         "num_negatives": cfg.num_negatives if objective == "local" else 0,
         "steps": cfg.steps, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,

@@ -1,44 +1,49 @@
 """Figure of theory_curves' population fixed points: KL(p* || softmax s*) of each sampled-softmax
-variant's fixed point against N, with the PMI target's KL beside every uncorrected non-uniform
-proposal. Reads stored records only."""
+variant's fixed point against N, under its correction rule, with accidental hits kept (filled) and
+masked (hollow). Reads stored records only."""
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.lines import Line2D
 
-from experiments.variants import label
+from experiments.variants import variant
 from figures.common import plt
 
 EXPERIMENT = "theory_curves"
 
-_STYLE = {"uniform": ("tab:blue", "o"), "popularity": ("tab:orange", "s"), "mixed": ("tab:green", "^")}
+_COLORS = {"uniform": "tab:blue", "popularity": "tab:orange", "mixed": "tab:green"}
+_RULE_STYLE = {"none": ("--", "s"), "logq": ("-", "o"), "logq_negatives": ("-.", "^")}
+_RULE_WORDS = {"none": "plain", "logq": "standard logQ", "logq_negatives": "negatives-only logQ"}
+_FLOOR = 1e-6   # a KL of exactly 0 (a consistent rule's closed form) is drawn here
 
 
 def plot(df):
     fp = df[df["family"] == "fixed_point"].sort_values("n_docs")
-    fig, ax = plt.subplots(figsize=(11, 5.6), constrained_layout=True)
-    order = {m: (next((i for i, s in enumerate(_STYLE) if f"_{s}" in m), 9), m.endswith("_logq"))
-             for m in set(fp["model"])}
-    for model in sorted(order, key=order.get):
-        g = fp[fp["model"] == model]
-        g = g.groupby("n_docs", as_index=False)[["kl", "pmi_kl"]].mean()
-        sampler = next((s for s in _STYLE if f"_{s}" in model), "uniform")
-        color, marker = _STYLE[sampler]
-        logq = model.endswith("_logq")
-        ax.plot(g["n_docs"], g["kl"], ("-" if logq else "--"), marker=marker, mfc="white" if logq else color,
-                color=color, label=label(model))
-        if not logq and sampler != "uniform":
-            ax.plot(g["n_docs"], g["pmi_kl"], ":", color=color, lw=2, label=f"PMI target log p* - log q ({sampler})")
-    K = int(fp["num_negatives"].iloc[0]) if len(fp) else 0
-    lo, hi = (int(fp["samples"].min()), int(fp["samples"].max())) if len(fp) else (0, 0)
-    sets = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)
+    if "correction" not in fp:
+        return fig
+    for (model, correction, sampling), g in fp.groupby(["model", "correction", "sampling"]):
+        g = g.groupby("n_docs", as_index=False)["kl"].mean()
+        sampler = variant(model).sampler
+        ls, marker = _RULE_STYLE[correction]
+        color = _COLORS.get(sampler, "grey")
+        ax.plot(g["n_docs"], np.maximum(g["kl"], _FLOOR), ls=ls, marker=marker, color=color,
+                mfc=color if sampling == "keep" else "white", ms=5, lw=1.2)
+    ax.axhline(_FLOOR, color="grey", lw=0.6)
+    ax.text(fp["n_docs"].min(), _FLOOR * 1.4, "KL = 0 (consistent: closed form)", fontsize=7, color="grey")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("corpus size N (documents)")
     ax.set_ylabel("KL(p* || softmax s*)  [nats]")
     ax.grid(alpha=0.3, which="both")
-    handles, labels = ax.get_legend_handles_labels()
-    handles.append(Line2D([], [], color="grey", ls="", label=f"K = {K}; {sets} negative sets per positive"))
-    ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.set_title("Population fixed point of sampled softmax for one query (Zipf p*): the drift no training "
-                 "removes\ndocs/design.md, section 1, \"Optimization drift\"", fontsize=10)
+    K = int(fp["num_negatives"].iloc[0]) if len(fp) else 0
+    handles = [Line2D([], [], color=c, lw=2, label=f"proposal: {s}") for s, c in _COLORS.items()
+               if s in {variant(m).sampler for m in fp["model"]}]
+    handles += [Line2D([], [], color="k", ls=ls, marker=mk, label=_RULE_WORDS[r])
+                for r, (ls, mk) in _RULE_STYLE.items() if r in set(fp["correction"])]
+    handles += [Line2D([], [], color="k", ls="", marker="o", label="hits kept"),
+                Line2D([], [], color="k", ls="", marker="o", mfc="white", label="hits masked")]
+    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              title=f"K = {K}", title_fontsize=7)
+    ax.set_title("Population fixed point of sampled softmax, one query (Zipf p*)", fontsize=9)
     return fig

@@ -1,22 +1,27 @@
 """Negative proposals Q(.|q) for the sampled softmax: one object per proposal (docs/design.md, section 1).
 
-A `Sampler` knows how to draw K negatives per query inside a compiled step (`draw`, returning the
-log Q the logQ correction needs), which device constants it needs (`constants`), whether it reads
-a pool of the current model's top documents (`needs_pool`), and its proposal over all N documents
-as a numpy vector for the theory (`proposal_N`). Adding a proposal is one class here and its test.
+A `Sampler` knows how to draw K negatives per query inside a compiled step (`draw`), the log Q of any
+candidate, the positive included (`log_q`, which the standard logQ correction subtracts from every
+candidate's logit), which device constants it needs (`constants`), whether it reads a pool of the
+current model's top documents (`needs_pool`), and its proposal over all N documents as a numpy vector
+for the theory (`proposal_N`). The K negatives are i.i.d. draws from Q, and accidental hits of d+ are
+the trainer's to keep or drop (sim.train): i.i.d. draws with hits kept are what makes the logQ-corrected
+loss Fisher-consistent. Adding a proposal is one class here and its test.
 
 - uniform: Q(d) = 1/N.
-- popularity: i.i.d. draws from the marginal of training positives, which is what in-batch
-  negatives of i.i.d. batches are (with K chosen freely). Drawn by Walker's alias method with
-  32-bit integer thresholds, so every document is drawn with its probability to about 2^-32 / N
-  (a float32 cumulative sum is off by several per cent for the rare documents at N = 1e6).
-- hard: uniform over the current model's top-P documents of the query (a pool refreshed every few
-  hundred steps); Q(d|q) = 1/P on the pool. `hard_denoised` builds the pool after removing the
-  documents that hold the query's top p* mass (known on a synthetic corpus), as practitioners
-  remove likely false negatives with a stronger model.
-- mixed: K - K//2 uniform and K//2 hard draws. The expected count of d in the sample is
-  (K - K//2)/N + (K//2) 1[d in pool]/P = K Q_mix(d), so log(K Q_mix) corrects both parts, for odd
-  K as well.
+- popularity: the marginal of training positives, which is what in-batch negatives of i.i.d.
+  batches are (with K chosen freely). Drawn by Walker's alias method with 32-bit integer thresholds,
+  so every document is drawn with its probability to about 2^-32 / N (a float32 cumulative sum is
+  off by several per cent for the rare documents at N = 1e6). Every training positive has Q > 0.
+- hard: a mixture Q = u/N + (1 - u) 1[d in pool]/P of a uniform component (share u, 0.1) and the
+  current model's top-P documents of the query (a pool refreshed every few hundred steps), each
+  negative drawn from the mixture. The uniform component gives every document, the positive
+  included, Q > 0 whether or not the pool holds it: a pool alone gives a positive outside it log Q =
+  -inf, and a proposal that depended on d+ (a pool with d+ added) would not be a proposal of the
+  query alone, which consistency needs. `hard_denoised` builds the pool after removing the documents
+  that hold the query's top p* mass (known on a synthetic corpus), as practitioners remove likely
+  false negatives with a stronger model.
+- mixed: the same mixture with u = 1/2 (half uniform, half hard, in expectation).
 """
 from __future__ import annotations
 
@@ -82,9 +87,12 @@ class Sampler:
         return {}
 
     def draw(self, key, batch_size: int, num_negatives: int, n_docs: int, consts: dict, pool_BxP=None):
-        """(neg_BxK document indices, log Q(neg|q) as B x K), inside a compiled step."""
-        neg = jax.random.randint(key, (batch_size, num_negatives), 0, n_docs)
-        return neg, jnp.full((batch_size, num_negatives), -jnp.log(n_docs))
+        """neg_BxK: K i.i.d. document indices per query from Q, inside a compiled step."""
+        return jax.random.randint(key, (batch_size, num_negatives), 0, n_docs)
+
+    def log_q(self, docs_BxJ, n_docs: int, consts: dict, pool_BxP=None):
+        """log Q(d|q) of any documents (the positive and the negatives alike), B x J."""
+        return jnp.full(docs_BxJ.shape, -jnp.log(n_docs))
 
     def proposal_N(self, n_docs: int, *, popularity_N=None, pool_N=None, num_negatives: int = 2) -> np.ndarray:
         """Q over all N documents (float64) for the theory; pool_N: the query's pool, as indices."""
@@ -103,8 +111,10 @@ class Popularity(Sampler):
         return {"pop_threshold": threshold, "pop_alias": alias, "pop_log_q": log_q_N.astype(np.float32)}
 
     def draw(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
-        neg = _alias_draw(key, consts["pop_threshold"], consts["pop_alias"], (batch_size, num_negatives))
-        return neg, consts["pop_log_q"][neg]
+        return _alias_draw(key, consts["pop_threshold"], consts["pop_alias"], (batch_size, num_negatives))
+
+    def log_q(self, docs_BxJ, n_docs, consts, pool_BxP=None):
+        return consts["pop_log_q"][docs_BxJ]
 
     def proposal_N(self, n_docs, *, popularity_N=None, pool_N=None, num_negatives=2):
         if popularity_N is None:
@@ -122,40 +132,31 @@ def _pool_N(n_docs, pool_N):
 
 @dataclasses.dataclass(frozen=True)
 class Hard(Sampler):
+    """Each negative: uniform over all N with probability `uniform_share`, else uniform over the pool."""
+
     name: str = "hard"
     needs_pool: bool = True
+    uniform_share: float = 0.1
 
     def draw(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
-        P = pool_BxP.shape[1]
-        slot = jax.random.randint(key, (batch_size, num_negatives), 0, P)
-        return jnp.take_along_axis(pool_BxP, slot, axis=1), jnp.full((batch_size, num_negatives), -jnp.log(P))
+        k_side, k_uni, k_slot = jax.random.split(key, 3)
+        shape = (batch_size, num_negatives)
+        uniform_BxK = jax.random.randint(k_uni, shape, 0, n_docs)
+        pooled_BxK = jnp.take_along_axis(pool_BxP, jax.random.randint(k_slot, shape, 0, pool_BxP.shape[1]), axis=1)
+        return jnp.where(jax.random.uniform(k_side, shape) < self.uniform_share, uniform_BxK, pooled_BxK)
+
+    def log_q(self, docs_BxJ, n_docs, consts, pool_BxP=None):
+        in_pool_BxJ = jnp.any(docs_BxJ[:, :, None] == pool_BxP[:, None, :], axis=2)
+        u, P = self.uniform_share, pool_BxP.shape[1]
+        return jnp.log(u / n_docs + (1.0 - u) * in_pool_BxJ / P)
 
     def proposal_N(self, n_docs, *, popularity_N=None, pool_N=None, num_negatives=2):
-        return _pool_N(n_docs, pool_N)
-
-
-@dataclasses.dataclass(frozen=True)
-class Mixed(Sampler):
-    name: str = "mixed"
-    needs_pool: bool = True
-
-    def draw(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
-        k_uni, k_hard = jax.random.split(key)
-        K, K_hard, P = num_negatives, num_negatives // 2, pool_BxP.shape[1]
-        uni = jax.random.randint(k_uni, (batch_size, K - K_hard), 0, n_docs)
-        hard = jnp.take_along_axis(pool_BxP, jax.random.randint(k_hard, (batch_size, K_hard), 0, P), axis=1)
-        neg = jnp.concatenate([uni, hard], axis=1)
-        in_pool = jnp.any(neg[:, :, None] == pool_BxP[:, None, :], axis=2)
-        q = (K - K_hard) / K / n_docs + (K_hard / K) * in_pool / P
-        return neg, jnp.log(q)
-
-    def proposal_N(self, n_docs, *, popularity_N=None, pool_N=None, num_negatives=2):
-        K, K_hard = num_negatives, num_negatives // 2
-        return (K - K_hard) / K / n_docs + (K_hard / K) * _pool_N(n_docs, pool_N)
+        return self.uniform_share / n_docs + (1.0 - self.uniform_share) * _pool_N(n_docs, pool_N)
 
 
 SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
-    Sampler(), Popularity(), Hard(), Hard(name="hard_denoised", denoise_pool=True), Mixed())}
+    Sampler(), Popularity(), Hard(), Hard(name="hard_denoised", denoise_pool=True),
+    Hard(name="mixed", uniform_share=0.5))}
 
 
 def get_sampler(name: str) -> Sampler:

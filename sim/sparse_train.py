@@ -22,10 +22,9 @@ import optax
 from flax import nnx
 
 from sim.models import make_model
-from sim.samplers import get_sampler
+from sim.local_objective import draw_candidates, local_loss
 from sim.scorers import Scorer, make_scorer
 from sim.train import _TRACES, TrainConfig, _batch_rows, _optimizer, _step_key, learning_rate
-from theory.objectives import sampled_loss
 
 __all__ = ["SparseState"]
 
@@ -63,7 +62,6 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, n_steps:
     """Like sim.train._make_run_chunk, for the dense parameters (query tower and the scorer's own
     parameters, a dict {"query_tower", "score_params"}) plus a row-sparse table."""
     opt = _optimizer(cfg)
-    sampler = get_sampler(cfg.sampler)
 
     def loss_fn(dense, rows, inv_BxK1, batch):
         score_params = dense["score_params"]
@@ -72,8 +70,7 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, n_steps:
         d_BxK1x_ = scorer.docs(score_params, rows["doc_embed"][inv_BxK1])
         bias = rows["bias"][inv_BxK1] if "bias" in rows else jnp.zeros(inv_BxK1.shape, q_Bx_.dtype)
         s_BxK1 = scorer.gathered(q_Bx_, d_BxK1x_) + bias
-        pos, neg = batch["pos"], batch["neg"]
-        return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], batch["log_q"] if cfg.logq else None, neg != pos[:, None]).mean()
+        return local_loss(s_BxK1, batch["log_q"], batch["valid"], cfg)
 
     def one_seed(dense, table, opt_state, moments, key, data, consts, pool_MxP):
         _TRACES[0] += 1
@@ -82,12 +79,11 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, n_steps:
             dense, table, opt_state, moments, key = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
             batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
-            neg, log_q = sampler.draw(k_neg, cfg.batch_size, cfg.num_negatives, n_docs, consts, batch.get("pool"))
-            idx_BxK1 = jnp.concatenate([batch["pos"][:, None], neg], axis=1)
+            idx_BxK1, log_q, valid = draw_candidates(k_neg, batch["pos"], cfg, n_docs, consts, batch.get("pool"))
             uniq_U = jnp.unique(idx_BxK1.reshape(-1), size=idx_BxK1.size, fill_value=n_docs)
             inv_BxK1 = jnp.searchsorted(uniq_U, idx_BxK1)
             rows = {k: _gather(x, uniq_U) for k, x in table.items()}
-            batch.update(neg=neg, log_q=log_q)
+            batch.update(log_q=log_q, valid=valid)
             loss, (g_dense, g_rows) = jax.value_and_grad(loss_fn, argnums=(0, 1))(dense, rows, inv_BxK1, batch)
             updates, opt_state = opt.update(g_dense, opt_state, dense)
             dense = optax.apply_updates(dense, updates)

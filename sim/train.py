@@ -24,11 +24,11 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from sim.hard_pool import hard_pool, pool_false_negatives
+from sim.local_objective import draw_candidates, local_loss
 from sim.models import ModelConfig, make_model
 from sim.samplers import SAMPLERS, get_sampler
 from sim.scorers import scorer_of
 from sim.train_data import TrainData, device_data
-from theory.objectives import sampled_loss
 
 __all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count",
            "learning_rate"]
@@ -49,7 +49,9 @@ class TrainConfig:
     num_negatives: int = 16
     """K, negatives per query of the local objective."""
     logq: bool = False
-    """Correct the local objective's logits by -log(K Q(d|q))."""
+    """The standard logQ correction: subtract log Q(d|q) from every candidate's logit, the positive included."""
+    accidental_hits: str = "keep"
+    """keep: a negative equal to d+ stays a candidate (Fisher-consistent); mask: it is dropped (O(K/N) bias)."""
     batch_size: int = 128
     """B, training pairs per step."""
     steps: int = 1000
@@ -90,6 +92,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
         if self.heldout < 0:
             raise ValueError(f"TrainConfig.heldout={self.heldout}: expected >= 0")
+        if self.accidental_hits not in ("keep", "mask"):
+            raise ValueError(f"TrainConfig.accidental_hits={self.accidental_hits!r}: expected 'keep' or 'mask'")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"TrainConfig.schedule={self.schedule!r}: expected 'constant' or 'cosine'")
         if not 0 <= self.final_lr_fraction <= 1:
@@ -151,12 +155,11 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, 
         emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
         return scorer_of(model).softmax_loss(q_BxD, emb_NxD, bias_N, pos, allow_blocks=allow_blocks).mean()
     B, K = pos.shape[0], cfg.num_negatives
-    neg_BxK, log_q_BxK = get_sampler(cfg.sampler).draw(key, B, K, consts["doc_features"].shape[0], consts,
-                                                       batch.get("pool"))
-    idx_BxK1 = jnp.concatenate([pos[:, None], neg_BxK], axis=1)
+    idx_BxK1, log_q_BxK1, valid_BxK = draw_candidates(key, pos, cfg, consts["doc_features"].shape[0], consts,
+                                                      batch.get("pool"))
     emb, bias = model.doc_table(idx_BxK1.reshape(-1), consts["doc_features"])
     s_BxK1 = scorer_of(model).gathered(q_BxD, emb.reshape(B, K + 1, *emb.shape[1:])) + bias.reshape(B, K + 1)
-    return sampled_loss(s_BxK1[:, 0], s_BxK1[:, 1:], log_q_BxK if cfg.logq else None, neg_BxK != pos[:, None]).mean()
+    return local_loss(s_BxK1, log_q_BxK1, valid_BxK, cfg)
 
 
 _TRACES = [0]  # training programs traced (= compiled) so far in this process

@@ -2,7 +2,8 @@
 
 objectives: the global and sampled losses and their score-space gradients.
 drift: expected sampled gradients, the sampled log-partition, confusers and their coverage.
-fixed_point: population fixed points of the sampled loss, the PMI target.
+fixed_point: population fixed points of the sampled loss (exact or sample averages), their closed forms
+  (Fisher consistency of the standard logQ rule, the PMI target), the negatives-only rule's bias.
 two_level: the two-level score profile (one query, k confusers) and its exact drift quantities beside the
   closed forms, with where the delta method breaks.
 rank: Eckart-Young floors, sign-rank bounds, DR, rank-r bilinear and trie rank bounds, the row-shifted rank bound.
@@ -11,8 +12,9 @@ checks: the `grdr check` battery.
 """
 from theory.checks import CheckResult, format_table, run_checks
 from theory.drift import confuser_coverage, confusers, expected_sampled_grad, gradient_bias, normalizer_deficit
-from theory.fixed_point import pmi_target, population_fixed_point
-from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
+from theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_documents, pmi_target,
+                                population_fixed_point, population_gradient)
+from theory.objectives import CORRECTIONS, candidate_logits, global_grad, global_loss, sampled_grad, sampled_loss
 from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
                          maxsim_rank_bound, numerical_rank, row_shifted_rank_bound, sign_rank_bounds, trie_rank_bound)
 from theory.scaling import fit_power_law
@@ -20,9 +22,10 @@ from theory.two_level import (closed_forms, delta_boundary, delta_relative_error
                               two_level_scores, two_level_weights)
 
 __all__ = [
-    "global_loss", "global_grad", "sampled_loss", "sampled_grad",
+    "CORRECTIONS", "global_loss", "global_grad", "sampled_loss", "sampled_grad", "candidate_logits",
     "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "confuser_coverage", "confusers",
-    "population_fixed_point", "pmi_target",
+    "population_fixed_point", "pmi_target", "fixed_point_closed_form", "negatives_rule_two_documents",
+    "population_gradient",
     "two_level_weights", "two_level_scores", "exact_deficit", "exact_gradient_bias", "closed_forms",
     "delta_relative_error", "delta_boundary",
     "eckart_young_floor", "numerical_rank", "sign_rank_bounds", "trie_rank_bound", "dr_rank_bound",

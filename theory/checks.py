@@ -21,7 +21,7 @@ import scipy.optimize
 import scipy.special
 
 from theory.drift import confuser_coverage, gradient_bias, normalizer_deficit
-from theory.fixed_point import pmi_target, population_fixed_point
+from theory.fixed_point import fixed_point_closed_form, negatives_rule_two_documents, population_fixed_point
 from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
 from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
                          maxsim_rank_bound, numerical_rank, sign_rank_bounds)
@@ -58,9 +58,9 @@ def _objective_errors(scores_BxN, pos_B, pos_scores_B, neg_BxK, log_q_BxK, other
     """Closed-form gradients against autodiff, and l_L over all other documents against l_G."""
     auto_BxN = jax.grad(lambda s: jnp.sum(global_loss(s, pos_B)))(scores_BxN)
     global_error = jnp.max(jnp.abs(global_grad(scores_BxN, pos_B) - auto_BxN))
-    auto_pos_B, auto_neg_BxK = jax.grad(lambda p, n: jnp.sum(sampled_loss(p, n, log_q_BxK)), argnums=(0, 1))(
-        pos_scores_B, neg_BxK)
-    closed_pos_B, closed_neg_BxK = sampled_grad(pos_scores_B, neg_BxK, log_q_BxK)
+    auto_pos_B, auto_neg_BxK = jax.grad(lambda p, n: jnp.sum(sampled_loss(p, n, log_q_BxK, "logq")),
+                                        argnums=(0, 1))(pos_scores_B, neg_BxK)
+    closed_pos_B, closed_neg_BxK = sampled_grad(pos_scores_B, neg_BxK, log_q_BxK, "logq")
     sampled_error = jnp.maximum(jnp.max(jnp.abs(closed_pos_B - auto_pos_B)),
                                 jnp.max(jnp.abs(closed_neg_BxK - auto_neg_BxK)))
     pos_row_scores_B = jnp.take_along_axis(scores_BxN, pos_B[:, None], axis=1)[:, 0]
@@ -73,7 +73,7 @@ def _objective_checks(rng):
     others_BxN1 = np.stack([np.delete(row, p) for row, p in zip(scores_BxN, pos_B)])
     errors = _objective_errors(jnp.asarray(scores_BxN), jnp.asarray(pos_B), jnp.asarray(rng.normal(size=4)),
                                jnp.asarray(rng.normal(size=(4, 6))),
-                               jnp.asarray(np.log(rng.dirichlet(np.ones(6), size=4))), jnp.asarray(others_BxN1))
+                               jnp.asarray(np.log(rng.dirichlet(np.ones(7), size=4))), jnp.asarray(others_BxN1))
     global_error, sampled_error, global_value, sampled_value = (float(e) for e in errors)
     yield _result("grad l_G: softmax - onehot vs autodiff (max |diff|)", 0.0, 0.0, 1e-12, error=global_error)
     yield _result("grad l_L (logQ): w - onehot vs autodiff (max |diff|)", 0.0, 0.0, 1e-12, error=sampled_error)
@@ -82,16 +82,17 @@ def _objective_checks(rng):
 
 def _gradient_checks(rng, key, num_samples):
     scores_N = rng.normal(size=6) * 1.5
-    uniform = gradient_bias(scores_N, 0, 3, np.ones(6), True, exact=True)
-    mc = gradient_bias(scores_N, 0, 3, np.ones(6), True, num_samples=num_samples, key=key)
+    proposal_N = rng.dirichlet(np.ones(6)) + 0.05
+    exact = gradient_bias(scores_N, 0, 3, proposal_N, "logq", exact=True, sampling="keep")
+    mc = gradient_bias(scores_N, 0, 3, proposal_N, "logq", num_samples=num_samples, key=key, sampling="keep")
     # Delta-method standard error of the norm, plus its upward noise bias sum(se^2) / |b|.
     se_N, bias_N = np.asarray(mc.standard_error), np.asarray(mc.bias)
     se_norm = math.sqrt(np.sum(np.square(bias_N * se_N))) / mc.norm + np.sum(np.square(se_N)) / mc.norm
-    yield _result("|E_S grad l_L - grad l_G|, uniform logQ, N=6 K=3: enumeration vs MC", uniform.norm, mc.norm,
-                  4 * se_norm)
-    own = gradient_bias(scores_N, 0, 3, np.exp(scores_N), True, num_samples=num_samples, key=key)
+    yield _result("|E_S grad l_L - grad l_G|, standard logQ, N=6 K=3, hits kept: enumeration vs MC", exact.norm,
+                  mc.norm, 4 * se_norm)
+    own = gradient_bias(scores_N, 0, 3, np.exp(scores_N), "logq_negatives", num_samples=num_samples, key=key)
     noise = math.sqrt(np.sum(np.square(np.asarray(own.standard_error))))
-    yield _result("same, proposal = own softmax: bias 0 (tol 4 x MC noise)", 0.0, own.norm, 4 * noise)
+    yield _result("negatives-only logQ, proposal = own softmax: bias 0 (tol 4 x MC noise)", 0.0, own.norm, 4 * noise)
 
 
 def _deficit_checks(rng, key, num_samples):
@@ -99,7 +100,7 @@ def _deficit_checks(rng, key, num_samples):
     for num_docs in (1_000, 10_000):
         scores_N = rng.normal(size=num_docs) * 0.5
         scores_N[0] = -2.0   # negatives hold the mass
-        deficits[num_docs] = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), False,
+        deficits[num_docs] = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), "none",
                                                 num_samples=num_samples, key=key)
     d = deficits[1_000]
     # Slack: the Jensen gap Var(e^s) / (2 K E(e^s)^2) ~ 0.01 at sigma = 0.5, K = 16.
@@ -109,8 +110,10 @@ def _deficit_checks(rng, key, num_samples):
     se = math.hypot(deficits[10_000].standard_error, d.standard_error)
     yield _result("  its change per decade of N: -ln 10", -math.log(10.0), slope, 4 * se + 0.01)
     scores_N = rng.normal(size=1_000) * 0.5
-    c = normalizer_deficit(scores_N, 0, num_negatives, np.ones(1_000), True, num_samples=num_samples, key=key)
-    yield _result("E log Z_S - log Z, logQ uniform, N=1e3 K=16: delta method", c.approximation, c.monte_carlo,
+    c = normalizer_deficit(scores_N, 0, num_negatives, np.ones(1_000), "logq_negatives", num_samples=num_samples,
+                           key=key)
+    yield _result("E log Z_S - log Z, importance-weighted (negatives-only logQ), N=1e3 K=16: delta method",
+                  c.approximation, c.monte_carlo,
                   4 * c.standard_error + 0.1 * abs(c.approximation))
     num_docs, num_confusers, trials = 1_000, 5, 20_000
     draws_TxK = np.random.default_rng(int(rng.integers(2**31))).integers(0, num_docs - 1, size=(trials, num_negatives))
@@ -124,20 +127,24 @@ def _deficit_checks(rng, key, num_samples):
 
 
 def _fixed_point_checks(rng, key, num_samples):
+    """Fisher consistency by exact enumeration (every ordered tuple of K negatives, hits kept, float64)."""
     p_N = rng.dirichlet(np.ones(40) * 0.5)
     fp = population_fixed_point(p_N)
     yield _result("global fixed point: KL(p* || softmax s*)", 0.0, fp.kl_to_truth, 1e-10)
-    zipf_N = 1.0 / np.arange(1, 51)
-    zipf_N /= zipf_N.sum()
-    q_N = rng.permutation(np.sqrt(zipf_N))
-    q_N /= q_N.sum()
-    # num_samples / 4 negatives per positive in all: the SAA noise in KL is ~1e-3 at 8192.
-    corrected = population_fixed_point(zipf_N, 64, q_N, True, num_samples=num_samples // 256, key=key)
-    yield _result("logQ fixed point, K=64, N=50: KL(p* || s*) -> 0 as K grows", 0.0, corrected.kl_to_truth, 0.01)
-    plain = population_fixed_point(zipf_N, 16, q_N, False, num_samples=num_samples // 64, key=key)
-    target_N = np.asarray(pmi_target(zipf_N, q_N))
-    kl = float(np.sum(np.exp(target_N) * (target_N - plain.scores)))
-    yield _result("plain popularity fixed point, K=16: KL(PMI || s*) ~ 0", 0.0, kl, 0.01)
+    num_docs, num_negatives = 10, 3
+    p_N = rng.dirichlet(np.ones(num_docs))
+    popularity_N = rng.permutation(1.0 / np.arange(1, num_docs + 1))
+    for name, q_N in (("uniform", np.ones(num_docs)), ("popularity", popularity_N)):
+        for correction, what in (("logq", "standard logQ"), ("none", "plain")):
+            fp = population_fixed_point(p_N, num_negatives, q_N, correction, exact=True, sampling="keep")
+            target_N = fixed_point_closed_form(p_N, q_N, correction)
+            at = "log p*" if correction == "logq" or name == "uniform" else "the PMI target log p* - log Q"
+            yield _result(f"{what}, {name} Q, N={num_docs} K={num_negatives}, every tuple: fixed point at {at} "
+                          "(max |diff|)", 0.0, 0.0, 1e-10, error=float(np.max(np.abs(fp.scores - target_N))))
+    p_2 = np.array([0.8, 0.2])
+    old = population_fixed_point(p_2, 1, np.ones(2), "logq_negatives", exact=True, sampling="keep")
+    yield _result("negatives-only logQ, N=2 K=1, p*=(0.8, 0.2): ratio r solves 0.8r^2 + 1.2r - 0.2 = 0",
+                  negatives_rule_two_documents(0.8), math.exp(old.scores[1] - old.scores[0]), 1e-10)
 
 
 def _rank_checks(rng):

@@ -7,7 +7,9 @@ the negatives' mass (m = None: the flat profile, c = 1). K negatives are drawn u
 replacement from the N-1 documents other than d+ ("exclude", as theory.drift), so the number J of
 draws that hit a confuser is Binomial(K, k/(N-1)) and, by symmetry within each block, every
 expectation over the (N-1)^K samples is a sum over J = 0 ... K:
-Z_S(J) = w_+ + a (J c + K - J), a = 1 plain, (N-1)/K with logQ.
+Z_S(J) = w_+ + a (J c + K - J), a = 1 plain, (N-1)/K with logQ. Here "corrected" (logQ) is the
+importance-weighted partition of the negatives-only rule (theory.objectives, "logq_negatives"); with a
+uniform proposal the standard rule, which corrects the positive too, is plain sampling.
 
 - `exact_deficit`, `exact_gradient_bias`: E log Z_S - log Z and |E_S grad l_L - grad l_G|, exactly,
   for any N (theory.drift enumerates only small N and K).

@@ -23,10 +23,16 @@ alone. Four families (`families`):
   |E_S grad l_L - grad l_G| on the peaked profile (theory.gradient_bias by Monte Carlo, beside its
   exact binomial sum), plain and with logQ, at one K.
 - fixed_point: the KL to p* of the population fixed point of each sampled-softmax variant in
-  `models` (theory.population_fixed_point, "mask" sampling as sim.train), for one query whose p* is
-  Zipf over N documents; popularity is an independent Zipf over a random order of the documents,
-  the mixed proposal is sim.samplers' (K//2 draws from the top documents of p*). Beside it the KL
-  of the PMI target log p* - log q (theory.pmi_target), the fixed point of plain sampling with q.
+  `models` for one query whose p* is Zipf over N documents; popularity is an independent Zipf over a
+  random order of the documents, the mixed proposal is sim.samplers' (half uniform, half the top
+  documents of p*). Each variant under its correction rule ("none", or the standard "logq") and, for
+  the logQ variants, the negatives-only rule beside it, with accidental hits kept (as sim.train) and
+  masked. Where a closed form exists (hits kept: log p* for the standard rule, the PMI target
+  log p* - log q for plain sampling; theory.fixed_point_closed_form, checked by exact enumeration in
+  `grdr check`) the record holds it; elsewhere (the negatives-only rule; masked hits) two
+  sample-average fixed points (theory.population_fixed_point, S and 4 S negative sets per positive)
+  and their extrapolation to S -> infinity, a + b / S, since a sample average's KL is biased upward by
+  about 1 / S.
 - rank: the Eckart-Young floor (theory.eckart_young_floor) of sim.corpus's true log-posterior of
   rank R against D, and the trie rank bounds (theory.trie_rank_bound, over every node and the
   sharper last-level form) against H for atomic, 4-ary and 16-ary docid trees, with the numerical
@@ -54,6 +60,7 @@ from experiments.theory_curves.config import (AXES, FAMILIES, MODELS, NAME, PRES
                                               tree_name)
 from experiments.theory_curves.measure import measure_point, proposal, run_group
 from experiments.theory_curves.report import boundary_table, report
+from experiments.variants import variant
 
 __all__ = ["NAME", "AXES", "FAMILIES", "MODELS", "SOURCE", "Config", "PRESETS", "sweep", "run_group", "report",
            "boundary_table", "measure_point", "proposal", "tree_name"]
@@ -96,11 +103,16 @@ def sweep(cfg: Config):
                                          seed=seed)
         if "fixed_point" in cfg.families:
             for model in cfg.models:
-                for n in cfg.fp_n_docs:
-                    yield RecordPoint.of(family="fixed_point", model=model, n_docs=n, num_negatives=cfg.fp_negatives,
-                                         min_samples=cfg.fp_samples, max_iter=cfg.fp_max_iter,
-                                         target_zipf=cfg.target_zipf, popularity_zipf=cfg.popularity_zipf,
-                                         hard_pool=min(cfg.hard_pool, n // 2), sampling="mask", seed=seed)
+                logq = variant(model).logq
+                rules = ("logq", "logq_negatives") if logq and cfg.fp_negatives_only else ("logq" if logq else "none",)
+                for correction in rules:
+                    for sampling in cfg.fp_samplings:
+                        for n in cfg.fp_n_docs:
+                            yield RecordPoint.of(family="fixed_point", model=model, correction=correction,
+                                                 sampling=sampling, n_docs=n, num_negatives=cfg.fp_negatives,
+                                                 min_samples=cfg.fp_samples, max_iter=cfg.fp_max_iter,
+                                                 target_zipf=cfg.target_zipf, popularity_zipf=cfg.popularity_zipf,
+                                                 hard_pool=min(cfg.hard_pool, n // 2), seed=seed)
         if "rank" in cfg.families:
             for rank in cfg.latent_ranks:
                 for dim in range(1, rank + cfg.floor_past + 1):

@@ -10,8 +10,8 @@ from theory.two_level import log_grid
 __all__ = ["NAME", "AXES", "FAMILIES", "MODELS", "SOURCE", "Config", "PRESETS", "tree_depth", "tree_name"]
 
 NAME = "theory_curves"
-AXES = ("family", "profile", "share", "n_docs", "num_negatives", "confusers", "corrected", "latent_rank", "dim",
-        "tree_vocab", "hidden")
+AXES = ("family", "profile", "share", "n_docs", "num_negatives", "confusers", "corrected", "correction", "sampling",
+        "latent_rank", "dim", "tree_vocab", "hidden")
 FAMILIES = ("deficit", "gradient", "fixed_point", "rank")
 # Sampled-softmax variants whose proposal has a closed form over the documents (hard needs a model's pool).
 MODELS = ("dr_local_uniform", "dr_local_uniform_logq", "dr_local_popularity", "dr_local_popularity_logq",
@@ -93,8 +93,12 @@ class Config:
     fp_negatives: int = 16
     """K of the fixed points."""
     fp_samples: int = 32
-    """Negative sets per positive in the sample average (at least; experiments.predictions adds more where a
-    document would be drawn too rarely)."""
+    """Negative sets per positive in the smaller of the two sample averages of a fixed point without a closed form
+    (at least; experiments.predictions adds more where a document would be drawn too rarely); the larger has 4x."""
+    fp_samplings: tuple[str, ...] = ("keep", "mask")
+    """How accidental hits of d+ are treated: keep (the closed forms hold) and mask (dropped: an O(K/N) bias)."""
+    fp_negatives_only: bool = True
+    """Beside every logQ variant, the negatives-only rule (log(K Q) on the negatives alone), a biased estimator."""
     fp_max_iter: int = 1_000
     """L-BFGS iterations of each fixed point."""
     target_zipf: float = 1.0
@@ -138,6 +142,8 @@ class Config:
                              f"{min(self.gradient_n_docs) - 1} (the smallest N of Config.gradient_n_docs)")
         _require(self, ("peaked_share", "shares"), lambda v: 0.0 < v < 1.0, "shares of the mass in (0, 1)")
         _require(self, ("threshold",), lambda v: math.isfinite(v) and v > 0, "a finite relative error > 0")
+        if not set(self.fp_samplings) <= {"keep", "mask"} or not self.fp_samplings:
+            raise ValueError(f"Config.fp_samplings={self.fp_samplings}: expected some of ('keep', 'mask')")
         _require(self, ("target_zipf", "popularity_zipf"), lambda v: math.isfinite(v) and v >= 0,
                  "a finite Zipf exponent >= 0")
         _require(self, ("mc_samples", "gradient_mc_samples", "coverage_trials"), lambda v: v >= 2, "at least 2")
@@ -158,11 +164,12 @@ PRESETS = {
                     latent_ranks=(2,), floor_past=1, rank_docs=16, rank_queries=32, tree_vocabs=(16, 4),
                     hiddens=(1, 2, 3),
                     measured_hiddens=(1,)),
-    "quick": Config(),
+    "quick": Config(fp_samplings=("keep",)),
     "paper": Config(n_docs=log_grid(10, 1_000_000, 8), mc_n_docs=(100, 1_000, 10_000, 100_000, 1_000_000),
                     shares=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9),
                     mc_samples=65_536, gradient_mc_max_n=100_000, gradient_mc_samples=8_192,
                     coverage_trials=2_000_000, fp_n_docs=(30, 100, 300, 1_000, 3_000), fp_samples=128,
+                    fp_samplings=("keep", "mask"),
                     latent_ranks=(4, 8, 16, 32), hiddens=tuple(range(1, 33)),
                     measured_hiddens=(1, 2, 3, 4, 6, 8, 12, 16), floor_past=16),
 }

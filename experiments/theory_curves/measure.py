@@ -15,9 +15,12 @@ from experiments.theory_curves.config import NAME, Config
 from theory.two_level import (closed_forms, delta_boundary, exact_deficit, exact_gradient_bias, global_gradient,
                               hit_probability, norm_error, simulated_coverage, two_level_scores)
 
-__all__ = ["measure_point", "run_group", "proposal"]
+__all__ = ["measure_point", "run_group", "proposal", "fixed_point_samples"]
 
 MAX_ENUMERATED = 200_000  # theory.drift enumerates at most this many ordered samples
+# The deficit and gradient families' "logq" is the importance-weighted partition e^{s+} + sum e^{s_i} / (K Q):
+# the negatives-only rule's (the standard rule with a uniform proposal is plain sampling).
+_DEFICIT_RULES = (("plain", "none"), ("logq", "logq_negatives"))
 
 
 def _seed(point: dict) -> int:
@@ -56,8 +59,8 @@ def _deficit(p: dict) -> dict:
         out[f"abs_error_{name}"] = err
     if (n - 1) ** K <= MAX_ENUMERATED:
         scores_N = two_level_scores(n, share, k)
-        for name, corrected in (("plain", False), ("logq", True)):
-            enumerated = normalizer_deficit(scores_N, 0, K, np.ones(n), corrected, exact=True)
+        for name, correction in _DEFICIT_RULES:
+            enumerated = normalizer_deficit(scores_N, 0, K, np.ones(n), correction, exact=True)
             out[f"enumerated_{name}"] = enumerated.monte_carlo
     for name in ("plain", "logq"):
         out[f"mc_{name}"] = out[f"mc_{name}_se"] = math.nan
@@ -66,8 +69,8 @@ def _deficit(p: dict) -> dict:
         key = _key(p)
         # samples expected to hold a confuser: below 1, the estimate never sees the rare term
         out["mc_expected_hits"] = p["mc_samples"] * hit_probability(n, K, k)
-        for name, corrected in (("plain", False), ("logq", True)):
-            d = normalizer_deficit(scores_P, 0, K, proposal_P, corrected, num_samples=p["mc_samples"], key=key)
+        for name, correction in _DEFICIT_RULES:
+            d = normalizer_deficit(scores_P, 0, K, proposal_P, correction, num_samples=p["mc_samples"], key=key)
             out[f"mc_{name}"], out[f"mc_{name}_se"] = d.monte_carlo, d.standard_error
             out[f"closed_{name}_theory"] = d.approximation   # theory's own closed form, beside closed_forms()
     return out
@@ -83,7 +86,8 @@ def _gradient(p: dict) -> dict:
     out["global_grad_norm"], out["global_confuser_grad"] = global_gradient(n, share, k)
     if p["mc_samples"]:
         scores_P, proposal_P = _padded_profile(p)   # padded as the deficit's
-        g = gradient_bias(scores_P, 0, K, proposal_P, corrected, num_samples=p["mc_samples"], key=_key(p))
+        g = gradient_bias(scores_P, 0, K, proposal_P, "logq_negatives" if corrected else "none",
+                          num_samples=p["mc_samples"], key=_key(p))
         out["mc_norm"] = g.norm
         out["mc_norm_se"], out["mc_noise"] = norm_error(g.bias, g.standard_error, g.norm)
     return out
@@ -120,22 +124,45 @@ def proposal(model: str, p: dict) -> np.ndarray:
                                            num_negatives=p["num_negatives"])
 
 
+_MIN_DRAWS = 15.0
+
+
+def fixed_point_samples(min_samples: int, proposal_N: np.ndarray, num_negatives: int) -> int:
+    """Negative sets per positive of a sample average: enough that even the rarest document is expected
+    `_MIN_DRAWS` times over all N positives (a document never drawn is only ever pushed up, and the
+    sample problem then has no minimiser); all N are drawn with probability about 1 - N e^-15."""
+    q_N = proposal_N / proposal_N.sum()
+    need = _MIN_DRAWS / ((q_N.shape[0] - 1) * num_negatives * q_N.min())
+    return int(max(min_samples, np.ceil(need)))
+
+
 def _fixed_point(p: dict) -> dict:
-    from experiments.predictions import FixedPointBudget, fixed_point_samples
-    from experiments.variants import variant
-    from theory import pmi_target, population_fixed_point
+    """The fixed point's KL: its closed form where one exists (hits kept, standard or no correction), else
+    two sample averages (S and 4 S sets per positive) extrapolated in 1 / S."""
+    import jax
+
+    from theory import fixed_point_closed_form, pmi_target, population_fixed_point
 
     p_N, _ = _fixed_point_inputs(p["n_docs"], p["target_zipf"], p["popularity_zipf"], p["seed"])
     q_N = proposal(p["model"], p)
-    K = p["num_negatives"]
-    samples = fixed_point_samples(FixedPointBudget(samples=p["min_samples"]), q_N, K)
-    fp = population_fixed_point(p_N, K, q_N, variant(p["model"]).logq, num_samples=samples, key=_key(p),
-                                sampling=p["sampling"], max_iter=p["max_iter"], gtol=1e-8)
+    K, correction, sampling = p["num_negatives"], p["correction"], p["sampling"]
     target_N = np.asarray(pmi_target(p_N, q_N), np.float64)
-    return {"kl": fp.kl_to_truth, "spearman": fp.spearman, "converged": float(fp.converged),
-            "iterations": float(fp.iterations), "grad_norm": fp.grad_norm, "samples": float(samples),
-            "pmi_kl": float(p_N @ (np.log(p_N) - target_N)),
-            "uniform_kl": float(p_N @ np.log(p_N * p["n_docs"]))}
+    out = {"pmi_kl": float(p_N @ (np.log(p_N) - target_N)), "uniform_kl": float(p_N @ np.log(p_N * p["n_docs"])),
+           "closed_form": 0.0, "kl_small": math.nan, "kl_large": math.nan, "samples": math.nan,
+           "converged": math.nan}
+    if sampling == "keep" and correction != "logq_negatives":
+        fixed_N = fixed_point_closed_form(p_N, q_N, correction)
+        return {**out, "closed_form": 1.0, "kl": float(p_N @ (np.log(p_N) - fixed_N))}
+    samples = fixed_point_samples(p["min_samples"], q_N, K)
+    kls, converged = [], True
+    for i, S in enumerate((samples, 4 * samples)):
+        fp = population_fixed_point(p_N, K, q_N, correction, num_samples=S, key=jax.random.fold_in(_key(p), i),
+                                    sampling=sampling, max_iter=p["max_iter"], gtol=1e-8)
+        kls.append(fp.kl_to_truth)
+        converged &= fp.converged
+    # KL(S) = a + b / S through both: a = (4 KL(4S) - KL(S)) / 3
+    return {**out, "kl": (4.0 * kls[1] - kls[0]) / 3.0, "kl_small": kls[0], "kl_large": kls[1],
+            "samples": float(samples), "converged": float(converged)}
 
 
 def _rank_floor(p: dict) -> dict:

@@ -4,9 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from experiments.predictions import (FixedPointBudget, _MIN_DRAWS, fixed_point_samples, model_predictions,
-                                     truth_predictions)
-from sim.corpus import CorpusSpec, make_corpus
+import scipy.special
+
+from experiments.predictions import model_predictions, pmi_slope, truth_predictions
+from experiments.theory_curves.measure import _MIN_DRAWS, fixed_point_samples
+from sim.corpus import CorpusSpec, log_posterior_rows, make_corpus, posterior_marginal
 from sim.evaluate import evaluate_model
 from sim.models import ModelConfig, make_model
 
@@ -20,17 +22,21 @@ def tiny():
     return corpus, model
 
 
-def _predict(model, corpus, sampler, logq, n_queries, fixed_point_queries=0):
-    return model_predictions(model, corpus, sampler, logq, 8, n_queries, mc_samples=500,
-                             fixed_point_queries=fixed_point_queries, pool_size=8, seed=0,
-                             budget=FixedPointBudget(samples=4, max_iter=60))
+def _predict(model, corpus, sampler, logq, n_queries):
+    return model_predictions(model, corpus, sampler, logq, 8, n_queries, mc_samples=500, pool_size=8, seed=0)
+
+
+def _truth(corpus, n):
+    logp = log_posterior_rows(corpus, corpus.test, 0, n).astype(np.float64)
+    return logp - scipy.special.logsumexp(logp, axis=1, keepdims=True)
 
 
 def test_sample_kl_on_all_test_queries_equals_the_evaluators(tiny):
     corpus, model = tiny
     got = _predict(model, corpus, "uniform", False, corpus.test.size)
     assert got["kl_sample"] == pytest.approx(evaluate_model(model, corpus)["kl_true"], rel=1e-4, abs=1e-5)
-    assert math.isnan(got["fixed_point_kl"])
+    assert got["fixed_point_kl"] == pytest.approx(0.0, abs=1e-12)   # plain uniform, hits kept: log p* exactly
+    assert got["kl_sample_se"] > 0
 
 
 @pytest.mark.parametrize("scorer", [{"scorer": "bilinear"}, {"scorer": "maxsim", "vectors": 2, "doc_vectors": 2}],
@@ -44,7 +50,7 @@ def test_a_non_dot_scorers_predictions_use_its_own_scores(tiny, scorer):
     model.bias[...] = np.linspace(-1.0, 1.0, corpus.n_docs)
     got = _predict(model, corpus, "uniform", False, corpus.test.size)
     assert got["kl_sample"] == pytest.approx(evaluate_model(model, corpus)["kl_true"], rel=1e-4, abs=1e-5)
-    hard = _predict(model, corpus, "hard", True, 1)
+    hard = _predict(model, corpus, "hard", True, 2)
     assert all(math.isfinite(v) for k, v in hard.items() if "fixed_point" not in k), hard
 
 
@@ -60,26 +66,54 @@ def test_uniform_closed_forms(tiny):
 
 def test_hard_negatives_have_no_fixed_point_but_every_other_quantity(tiny):
     corpus, model = tiny
-    got = _predict(model, corpus, "hard", True, 1, fixed_point_queries=1)
-    assert math.isnan(got["fixed_point_kl"]) and math.isnan(got["fixed_point_samples"])
-    others = {k: v for k, v in got.items() if not k.startswith("fixed_point") and k != "kl_fixed_point_queries"}
+    got = _predict(model, corpus, "hard", True, 2)
+    assert math.isnan(got["fixed_point_kl"])
+    others = {k: v for k, v in got.items() if not k.startswith("fixed_point")}
     assert all(math.isfinite(v) for v in others.values()), others
 
 
 def test_fixed_point_draws_reach_the_rarest_document():
     q = np.array([0.5, 0.3, 0.18, 0.02])
-    budget, K = FixedPointBudget(samples=4), 8
-    s = fixed_point_samples(budget, q, K)
+    K = 8
+    s = fixed_point_samples(4, q, K)
     assert (len(q) - 1) * K * q.min() * s >= _MIN_DRAWS
     assert (len(q) - 1) * K * q.min() * (s - 1) < _MIN_DRAWS
-    assert fixed_point_samples(budget, np.ones(4), K) == budget.samples
+    assert fixed_point_samples(4, np.ones(4), K) == 4
 
 
-def test_truth_predictions_of_plain_uniform_sampling(tiny):
-    """Plain uniform InfoNCE's population fixed point is log p* (up to a shift), so its KL is the sample
-    average's bias only, small with many sets; the coverage is K k / N for the truth's confusers."""
+def test_truth_predictions_of_plain_and_corrected_sampling(tiny):
+    """Hits kept: plain uniform and every logQ-corrected proposal sit at log p* (KL 0 exactly); plain
+    popularity at the PMI target with the population marginal; the coverage is K k / N."""
     corpus, _ = tiny
-    got = truth_predictions(corpus, "uniform", False, 8, 1, budget=FixedPointBudget(samples=256, max_iter=400))
-    assert 0 <= got["fixed_point_kl"] < 0.05
+    got = truth_predictions(corpus, "uniform", False, 8, 3)
+    assert got["fixed_point_kl"] == pytest.approx(0.0, abs=1e-12)
     assert got["predicted_coverage"] == pytest.approx(8 * got["truth_confusers"] / corpus.n_docs)
-    assert got["predicted_deficit"] == pytest.approx(math.log(8 / corpus.n_docs), abs=1e-9)
+    assert truth_predictions(corpus, "popularity", True, 8, 3)["fixed_point_kl"] == pytest.approx(0.0, abs=1e-12)
+    logp = _truth(corpus, 3)
+    q = posterior_marginal(corpus, corpus.train)
+    pmi = logp - np.log(q)[None, :]
+    pmi -= scipy.special.logsumexp(pmi, axis=1, keepdims=True)
+    expected = np.mean(np.sum(np.exp(logp) * (logp - pmi), axis=1))
+    assert truth_predictions(corpus, "popularity", False, 8, 3)["fixed_point_kl"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_uniform_closed_forms(tiny):
+    """Uniform proposal, hits of d+ kept: the uncorrected deficit's closed form is log(K/N) - log(1 - p+),
+    and the uniform coverage of k confusers is 1 - (1 - k/(N-1))^K for the k the records store."""
+    corpus, model = tiny
+    got = _predict(model, corpus, "uniform", False, 1)
+    N, K, k = corpus.n_docs, 8, got["confusers"]
+    s_N = np.asarray(model.encode_queries(corpus.test.features_MxF[:1]) @ model.doc_table(
+        None, corpus.doc_features_NxF)[0].T, np.float64)[0]
+    p_pos = scipy.special.softmax(s_N)[int(corpus.test.pos_M[0])]
+    assert got["deficit_approx"] == pytest.approx(math.log(K / N) - math.log1p(-p_pos), abs=1e-5)
+    assert got["coverage_uniform"] == pytest.approx(1 - (1 - k / (N - 1)) ** K, rel=1e-9)
+
+
+def test_pmi_slope_reads_one_at_the_pmi_target_and_zero_at_the_truth():
+    rng = np.random.default_rng(0)
+    logp = np.log(rng.dirichlet(np.ones(50)))
+    q = rng.dirichlet(np.ones(50))
+    assert pmi_slope(logp - np.log(q) + 3.0, logp, q) == pytest.approx(1.0, abs=1e-12)
+    assert pmi_slope(logp + 1.0, logp, q) == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(pmi_slope(logp, logp, np.full(50, 0.02)))   # a uniform proposal has no direction

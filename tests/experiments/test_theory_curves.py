@@ -63,7 +63,7 @@ def test_stored_deficits_match_theory(df):
         for _, r in d[d["enumerated_plain"].notna()].iterrows():   # N = 10, K = 4: 9^4 samples
             share = None if r["profile"] == "flat" else r["share"]
             scores_N = two_level_scores(int(r["n_docs"]), share)
-            for name, corrected in (("plain", False), ("logq", True)):
+            for name, corrected in (("plain", "none"), ("logq", "logq_negatives")):
                 e = normalizer_deficit(scores_N, 0, int(r["num_negatives"]), np.ones(int(r["n_docs"])), corrected,
                                        exact=True)
                 assert r[f"exact_{name}"] == pytest.approx(e.monte_carlo, abs=1e-12)
@@ -113,6 +113,11 @@ def test_stored_fixed_points_and_ranks_match_theory(df):
     with jax.enable_x64(True):
         target_N = np.asarray(pmi_target(p_N, tc.proposal("dr_local_popularity", point)), np.float64)
     assert r["pmi_kl"] == pytest.approx(float(p_N @ (np.log(p_N) - target_N)), rel=1e-9)
+    # hits kept: plain sampling's fixed point is the PMI target, every logQ rule's own is log p* (KL 0)
+    kept = fp[(fp["sampling"] == "keep") & (fp["closed_form"] > 0)]
+    assert len(kept) and (kept.loc[kept["correction"] == "logq", "kl"].abs() < 1e-12).all()
+    plain = kept[kept["correction"] == "none"]
+    np.testing.assert_allclose(plain["kl"], plain["pmi_kl"], rtol=1e-9, atol=1e-12)
     assert fp.loc[fp["model"] == "dr_local_uniform", "pmi_kl"].abs().max() < 1e-12   # uniform q: PMI = p*
     trie = df[df["family"] == "rank_trie"]
     for _, r in trie.iterrows():

@@ -30,7 +30,8 @@ def test_popularity_draws_follow_their_log_q():
     pos_M = np.random.default_rng(0).zipf(1.5, 20_000) % 50
     s = get_sampler("popularity")
     consts = {k: jnp.asarray(v) for k, v in s.constants(pos_M, 50).items()}
-    neg, log_q = s.draw(jax.random.key(1), 400, 100, 50, consts)
+    neg = s.draw(jax.random.key(1), 400, 100, 50, consts)
+    log_q = s.log_q(neg, 50, consts)
     counts = np.bincount(np.asarray(neg).ravel(), minlength=50)
     q = np.bincount(pos_M, minlength=50) / len(pos_M)
     np.testing.assert_allclose(np.exp(np.asarray(log_q)), q[np.asarray(neg)], rtol=1e-6)
@@ -42,18 +43,36 @@ def test_popularity_draws_follow_their_log_q():
     assert counts[q == 0].sum() == 0
 
 
-@pytest.mark.parametrize("K", [3, 4, 5])
-def test_mixed_log_q_is_the_expected_count_of_each_document_over_k(K):
-    """K - K//2 uniform and K//2 pool draws: a pool document is expected (K - K//2)/N + (K//2)/P times."""
-    N, P, B = 20, 4, 20_000
+@pytest.mark.parametrize("name", ["hard", "mixed"])
+def test_pool_draws_follow_the_mixture_their_log_q_states(name):
+    """Each negative is i.i.d. from u/N + (1 - u) 1[pool]/P: the mean count of every document is K Q(d),
+    and log_q(d) is log Q(d) for pool and non-pool documents, the positive included."""
+    sampler = get_sampler(name)
+    N, P, B, K = 20, 4, 20_000, 5
     pool = jnp.broadcast_to(jnp.arange(P), (B, P))
-    neg, log_q = get_sampler("mixed").draw(jax.random.key(0), B, K, N, {}, pool)
-    neg, log_q = np.asarray(neg), np.asarray(log_q)
+    neg = np.asarray(sampler.draw(jax.random.key(0), B, K, N, {}, pool))
     mean_count = np.array([(neg == d).sum(axis=1).mean() for d in range(N)])
-    expected = (K - K // 2) / N + (K // 2) * (np.arange(N) < P) / P
-    se = np.sqrt(expected / B)  # Poisson-like bound on the count's standard error
-    assert np.all(np.abs(mean_count - expected) < 5 * se + 1e-3)
-    np.testing.assert_allclose(K * np.exp(log_q[0]), expected[neg[0]], rtol=1e-6)
+    u = sampler.uniform_share
+    q = u / N + (1 - u) * (np.arange(N) < P) / P
+    se = np.sqrt(K * q / B)  # Poisson-like bound on the count's standard error
+    assert np.all(np.abs(mean_count - K * q) < 5 * se + 1e-3)
+    docs = jnp.asarray(np.tile(np.arange(N), (2, 1)))
+    np.testing.assert_allclose(np.exp(np.asarray(sampler.log_q(docs, N, {}, pool[:2]))), np.tile(q, (2, 1)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(sampler.proposal_N(N, pool_N=np.arange(P)), q, rtol=1e-12)
+
+
+def test_every_proposal_gives_every_document_mass_so_the_positive_can_be_corrected():
+    """The standard logQ correction subtracts log Q(d+): finite for every document under every proposal
+    (popularity: every training positive has a count)."""
+    N, P = 30, 5
+    pool = jnp.asarray(np.arange(P))[None, :]
+    pos_M = np.arange(N) % 7  # documents 0..6 are positives
+    for name, sampler in SAMPLERS.items():
+        consts = {k: jnp.asarray(v) for k, v in sampler.constants(pos_M, N).items()}
+        docs = jnp.asarray(np.unique(pos_M) if name == "popularity" else np.arange(N))[None, :]
+        log_q = np.asarray(sampler.log_q(docs, N, consts, pool if sampler.needs_pool else None))
+        assert np.all(np.isfinite(log_q)), name
 
 
 def test_proposals_match_the_sampler_definitions():
@@ -61,12 +80,11 @@ def test_proposals_match_the_sampler_definitions():
     pool, N = np.array([1, 3]), 6
     np.testing.assert_allclose(get_sampler("uniform").proposal_N(N), np.full(N, 1 / N))
     np.testing.assert_allclose(get_sampler("popularity").proposal_N(N, popularity_N=pop), pop)
-    np.testing.assert_allclose(get_sampler("hard").proposal_N(N, pool_N=pool), [0, 0.5, 0, 0.5, 0, 0])
-    for K in (2, 3):
-        mixed = get_sampler("mixed").proposal_N(N, pool_N=pool, num_negatives=K)
-        np.testing.assert_allclose(mixed, (K - K // 2) / K / N + (K // 2) / K * np.array([0, 0.5, 0, 0.5, 0, 0]))
-        assert mixed.sum() == pytest.approx(1.0)
-    assert set(SAMPLERS) == {"uniform", "popularity", "hard", "hard_denoised", "mixed"}
+    on_pool = np.array([0, 0.5, 0, 0.5, 0, 0])
+    for name, u in (("hard", 0.1), ("hard_denoised", 0.1), ("mixed", 0.5)):
+        q = get_sampler(name).proposal_N(N, pool_N=pool)
+        np.testing.assert_allclose(q, u / N + (1 - u) * on_pool)
+        assert q.sum() == pytest.approx(1.0) and np.all(q > 0)
     with pytest.raises(ValueError, match="sampler='nope'"):
         get_sampler("nope")
 

@@ -172,7 +172,9 @@ def test_a_non_dot_scorer_trains_with_hard_negatives(data, name, sampler, sparse
                       sparse_table=sparse)
     got = train(model_cfg, cfg, data, [0])
     assert np.all(np.isfinite(got.losses_SxT))
-    assert got.losses_SxT[0, -1] < 0.8 * got.losses_SxT[0, 0]  # the sampled loss falls
+    # the sampled loss falls (not far: a pool that holds d+ draws it as its own negative, a hit that is kept
+    # and costs at least log 2 whatever the scores)
+    assert got.losses_SxT[0, -1] < 0.9 * got.losses_SxT[0, 0]
     assert got.heldout_SxT[0, -1] < got.heldout_SxT[0, 0] - 0.1  # and the full-softmax NLL with it
     if sampler == "hard_denoised":
         assert got.pool_false_negatives_S[0] == 0.0

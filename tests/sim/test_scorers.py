@@ -138,7 +138,7 @@ def test_global_and_sampled_losses_match_a_float64_reference(name, monkeypatch):
     df = jnp.asarray(rng.normal(size=(N, F)), jnp.float32)
     pos = jnp.asarray(rng.integers(0, N, size=B))
     neg = rng.integers(0, N, size=(B, K))
-    neg[0, 0] = int(pos[0])  # an accidental hit of the positive: masked out
+    neg[0, 0] = int(pos[0])  # an accidental hit of the positive: kept by default, masked on request
 
     scorer = model.scorer
     own = {k: v[...] for k, v in getattr(model, "score_params", {}).items()}
@@ -150,12 +150,14 @@ def test_global_and_sampled_losses_match_a_float64_reference(name, monkeypatch):
     got = _loss_fn(graphdef, params, batch, jax.random.key(0), consts, TrainConfig(objective="global"), "dr")
     np.testing.assert_allclose(float(got), ref_global, rtol=1e-5, atol=1e-5)
 
-    monkeypatch.setattr(Sampler, "draw", lambda self, *a, **kw: (jnp.asarray(neg), jnp.zeros((B, K))))
-    logits = [np.concatenate([[s[b, p[b]]], [s[b, n] for n in neg[b] if n != p[b]]]) for b in range(B)]
-    ref_local = np.mean([np.logaddexp.reduce(row) - row[0] for row in logits])
-    got = _loss_fn(graphdef, params, batch, jax.random.key(0), consts,
-                   TrainConfig(objective="local", num_negatives=K), "dr")
-    np.testing.assert_allclose(float(got), ref_local, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(Sampler, "draw", lambda self, *a, **kw: jnp.asarray(neg))
+    for hits in ("keep", "mask"):
+        logits = [np.concatenate([[s[b, p[b]]], [s[b, n] for n in neg[b] if hits == "keep" or n != p[b]]])
+                  for b in range(B)]
+        ref_local = np.mean([np.logaddexp.reduce(row) - row[0] for row in logits])
+        got = _loss_fn(graphdef, params, batch, jax.random.key(0), consts,
+                       TrainConfig(objective="local", num_negatives=K, accidental_hits=hits), "dr")
+        np.testing.assert_allclose(float(got), ref_local, rtol=1e-5, atol=1e-5)
 
 
 def test_maxsim_log_prob_rank_is_d_for_one_vector_and_exceeds_it_with_more():

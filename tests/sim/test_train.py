@@ -28,8 +28,7 @@ def test_the_local_objective_with_every_other_document_as_negatives_is_the_globa
     pos = jnp.asarray(data.pos_M[:B])
 
     def every_other(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
-        others = jnp.stack([jnp.delete(jnp.arange(N), p, assume_unique_indices=True) for p in np.asarray(pos)])
-        return others, jnp.full(others.shape, -np.log(N))
+        return jnp.stack([jnp.delete(jnp.arange(N), p, assume_unique_indices=True) for p in np.asarray(pos)])
 
     monkeypatch.setattr(Sampler, "draw", every_other)
     model_cfg = ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table", doc_bias=True)
@@ -40,6 +39,40 @@ def test_the_local_objective_with_every_other_document_as_negatives_is_the_globa
                      TrainConfig(objective="local", num_negatives=N - 1), "dr")
     full = _loss_fn(graphdef, params, batch, jax.random.key(0), consts, TrainConfig(objective="global"), "dr")
     np.testing.assert_allclose(local, full, rtol=1e-5)
+
+
+@pytest.mark.parametrize("hits", ["keep", "mask"])
+def test_the_local_objective_is_the_standard_logq_loss_on_the_drawn_candidates(data, hits):
+    """sim.train's local loss with logQ equals a plain-numpy loss over the same draws: every candidate's
+    logit is s - log Q (the positive's too), accidental hits kept or dropped as configured."""
+    import scipy.special
+
+    from sim.local_objective import draw_candidates
+    from sim.models import make_model
+    from sim.samplers import get_sampler
+
+    N, B, K = data.n_docs, 16, 40   # K close to N: some draws hit d+
+    pos = jnp.asarray(data.pos_M[:B])
+    cfg = TrainConfig(objective="local", sampler="popularity", logq=True, num_negatives=K, accidental_hits=hits)
+    consts = {k: jnp.asarray(v) for k, v in get_sampler("popularity").constants(data.pos_M, N).items()}
+    consts["doc_features"] = jnp.asarray(data.doc_features_NxF)
+    model_cfg = ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table")
+    model = make_model(model_cfg, n_docs=N, feature_dim=6, seed=1)
+    graphdef, params = nnx.split(model, nnx.Param)
+    batch = {"query_features": jnp.asarray(data.query_features_MxF[:B]), "pos": pos}
+    got = float(_loss_fn(graphdef, params, batch, jax.random.key(3), consts, cfg, "dr"))
+    idx, _, _ = draw_candidates(jax.random.key(3), pos, cfg, N, consts)
+    idx = np.asarray(idx)
+    s = np.asarray(model.encode_queries(batch["query_features"]) @ model.doc_table(None, consts["doc_features"])[0].T,
+                   np.float64)
+    counts = np.bincount(data.pos_M, minlength=N) / len(data.pos_M)
+    logits = np.take_along_axis(s, idx, axis=1) - np.log(counts[idx])
+    hit = idx[:, 1:] == idx[:, :1]
+    assert hit.any()
+    if hits == "mask":
+        logits[:, 1:][hit] = -np.inf
+    expected = np.mean(scipy.special.logsumexp(logits, axis=1) - logits[:, 0])
+    assert got == pytest.approx(expected, rel=1e-5)
 
 
 def test_per_seed_data_equals_training_each_seed_on_its_own(data):

@@ -20,36 +20,66 @@ def _sampling_q(proposal_N, pos, sampling):
     return q_N / q_N.sum()
 
 
-def _brute_force(scores_N, pos, num_negatives, proposal_N, corrected, sampling):
-    """E_S[grad l_L] and E_S[log Z_S] - log Z by a plain loop over every ordered sample."""
+def _brute_force(scores_N, pos, num_negatives, proposal_N, correction, sampling):
+    """E_S[grad l_L] and E_S[log Z_S] - log Z (l_L = -s+ + log Z_S) by a plain loop over every ordered sample."""
     num_docs = len(scores_N)
     q_N = _sampling_q(proposal_N, pos, sampling)
+    whole_N = np.asarray(proposal_N, np.float64) / np.sum(proposal_N)
+    pos_offset = math.log(whole_N[pos]) if correction == "logq" else 0.0
+    neg_offset = {"none": lambda j: 0.0, "logq": lambda j: math.log(q_N[j]),
+                  "logq_negatives": lambda j: math.log(num_negatives * q_N[j])}[correction]
     grad_N, deficit = np.zeros(num_docs), 0.0
     for sample in itertools.product(range(num_docs), repeat=num_negatives):
         prob = np.prod(q_N[list(sample)])
         if prob == 0.0:
             continue
-        kept = [j for j in sample if j != pos]
-        logits = [scores_N[pos]] + [scores_N[j] - (math.log(num_negatives * q_N[j]) if corrected else 0.0)
-                                    for j in kept]
+        kept = [j for j in sample if j != pos or sampling == "keep"]
+        logits = [scores_N[pos] - pos_offset] + [scores_N[j] - neg_offset(j) for j in kept]
         weights = np.exp(np.array(logits) - scipy.special.logsumexp(logits))
         grad_N[pos] += prob * (weights[0] - 1.0)
         for j, w in zip(kept, weights[1:]):
             grad_N[j] += prob * w
-        deficit += prob * (scipy.special.logsumexp(logits) - scipy.special.logsumexp(scores_N))
+        loss = scipy.special.logsumexp(logits) - logits[0]
+        deficit += prob * (loss + scores_N[pos] - scipy.special.logsumexp(scores_N))
     return grad_N, deficit
 
 
-@pytest.mark.parametrize("corrected, sampling", [(False, "exclude"), (True, "exclude"), (True, "mask")])
-def test_exact_enumeration_matches_brute_force(corrected, sampling):
+@pytest.mark.parametrize("correction", ["none", "logq", "logq_negatives"])
+@pytest.mark.parametrize("sampling", ["exclude", "mask", "keep"])
+def test_exact_enumeration_matches_brute_force(correction, sampling):
     rng = np.random.default_rng(1)
     scores_N, proposal_N = rng.normal(size=4), rng.dirichlet(np.ones(4))
-    grad_N, deficit = _brute_force(scores_N, 1, 2, proposal_N, corrected, sampling)
-    exact = expected_sampled_grad(scores_N, 1, 2, proposal_N, corrected, exact=True, sampling=sampling)
+    grad_N, deficit = _brute_force(scores_N, 1, 2, proposal_N, correction, sampling)
+    exact = expected_sampled_grad(scores_N, 1, 2, proposal_N, correction, exact=True, sampling=sampling)
     np.testing.assert_allclose(exact.mean, grad_N, atol=1e-13)
     assert np.all(np.asarray(exact.standard_error) == 0.0)
-    enumerated = normalizer_deficit(scores_N, 1, 2, proposal_N, corrected, exact=True, sampling=sampling)
+    enumerated = normalizer_deficit(scores_N, 1, 2, proposal_N, correction, exact=True, sampling=sampling)
     assert enumerated.monte_carlo == pytest.approx(deficit, abs=1e-13)
+
+
+def test_a_bool_correction_is_refused():
+    with pytest.raises(ValueError, match="correction=True"):
+        expected_sampled_grad(np.zeros(3), 0, 1, np.ones(3), True, exact=True)
+
+
+def test_standard_logq_with_a_uniform_proposal_is_plain_sampling():
+    """log Q is the same constant on every candidate: it cancels in the softmax."""
+    scores_N = np.random.default_rng(9).normal(size=5)
+    for sampling in ("mask", "keep"):
+        plain = expected_sampled_grad(scores_N, 2, 2, np.ones(5), "none", exact=True, sampling=sampling)
+        logq = expected_sampled_grad(scores_N, 2, 2, np.ones(5), "logq", exact=True, sampling=sampling)
+        np.testing.assert_allclose(logq.mean, plain.mean, atol=1e-14)
+
+
+def test_delta_method_of_the_standard_rule_tracks_monte_carlo():
+    """Spread scores (var << mu^2): the delta-method deficit of the standard rule agrees with Monte Carlo."""
+    rng = np.random.default_rng(10)
+    num_docs, num_negatives = 2_000, 16
+    scores_N = rng.normal(size=num_docs) * 0.5
+    proposal_N = rng.dirichlet(np.ones(num_docs) * 5)
+    d = normalizer_deficit(scores_N, 0, num_negatives, proposal_N, "logq", num_samples=20_000,
+                           key=jax.random.key(11), sampling="keep")
+    assert abs(d.error) <= 4 * d.standard_error + 0.1 * abs(d.approximation)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +88,7 @@ def small_case():
     return rng.normal(size=SMALL_N) * 1.5, rng.dirichlet(np.ones(SMALL_N))
 
 
-@pytest.mark.parametrize("corrected", [False, True])
+@pytest.mark.parametrize("corrected", ["none", "logq", "logq_negatives"])
 def test_monte_carlo_agrees_with_enumeration(small_case, corrected):
     scores_N, proposal_N = small_case
     exact = expected_sampled_grad(scores_N, 0, SMALL_K, proposal_N, corrected, exact=True)
@@ -70,17 +100,17 @@ def test_monte_carlo_agrees_with_enumeration(small_case, corrected):
 
 
 def test_bias_vanishes_with_the_models_own_softmax_as_proposal(small_case):
-    """Q = softmax(s) restricted to d != d+, corrected: every corrected negative logit equals
+    """Q = softmax(s) restricted to d != d+, negatives-only rule: every corrected negative logit equals
     log(Z (1 - p+) / K), so Z_S = Z on every sample and E_S[grad l_L] = grad l_G exactly."""
     scores_N, _ = small_case
     own_N = np.exp(scores_N)
-    exact = gradient_bias(scores_N, 0, SMALL_K, own_N, True, exact=True)
+    exact = gradient_bias(scores_N, 0, SMALL_K, own_N, "logq_negatives", exact=True)
     assert exact.norm < 1e-12
-    mc = gradient_bias(scores_N, 0, SMALL_K, own_N, True, num_samples=MC_SAMPLES, key=jax.random.key(4))
+    mc = gradient_bias(scores_N, 0, SMALL_K, own_N, "logq_negatives", num_samples=MC_SAMPLES, key=jax.random.key(4))
     assert np.all(np.abs(np.asarray(mc.bias)) <= 4 * np.asarray(mc.standard_error) + 1e-12)
 
 
-@pytest.mark.parametrize("corrected", [False, True])
+@pytest.mark.parametrize("corrected", ["none", "logq_negatives"])
 def test_bias_does_not_vanish_with_a_uniform_proposal(small_case, corrected):
     scores_N, _ = small_case
     uniform_N = np.ones(SMALL_N)
@@ -102,7 +132,7 @@ def test_uncorrected_deficit_is_log_ratio_where_negatives_hold_the_mass():
     """p+ ~ 1e-3, negative mass spread: E log Z_S - log Z ~ -log((N-1)/K), falling ln 10 per decade."""
     num_negatives, values = 16, {}
     for num_docs in (1_000, 10_000):
-        d = normalizer_deficit(_spread_negatives(num_docs, -2.0), 0, num_negatives, np.ones(num_docs), False,
+        d = normalizer_deficit(_spread_negatives(num_docs, -2.0), 0, num_negatives, np.ones(num_docs), "none",
                                num_samples=20_000, key=jax.random.key(7))
         assert d.approximation == pytest.approx(-math.log((num_docs - 1) / num_negatives), abs=1e-12)
         # The Jensen gap is about Var(e^s)/E(e^s)^2 / (2K) ~ 0.01 at sigma = 0.5, K = 16.
@@ -115,12 +145,12 @@ def test_uncorrected_log_ratio_breaks_when_the_positive_or_a_confuser_holds_the_
     num_docs, num_negatives = 1_000, 16
     # The positive holds the mass: Z_S ~ Z, the deficit vanishes instead of being -log((N-1)/K).
     positive = normalizer_deficit(_spread_negatives(num_docs, 12.0), 0, num_negatives, np.ones(num_docs),
-                                  False, num_samples=20_000, key=jax.random.key(8))
+                                  "none", num_samples=20_000, key=jax.random.key(8))
     assert abs(positive.monte_carlo) < 0.01 and positive.error < -3.0
     # One confuser holds 90% of the mass: most samples miss it, the deficit is far deeper.
     scores_N = _spread_negatives(num_docs, -2.0)
     scores_N[1] = math.log(9.0 * np.exp(np.delete(scores_N, 1)).sum())
-    confuser = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), False, num_samples=20_000,
+    confuser = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), "none", num_samples=20_000,
                                   key=jax.random.key(9))
     assert confuser.error > 1.0
 
@@ -128,7 +158,7 @@ def test_uncorrected_log_ratio_breaks_when_the_positive_or_a_confuser_holds_the_
 def test_delta_method_matches_monte_carlo_in_its_regime_and_breaks_outside():
     num_docs, num_negatives = 1_000, 16
     scores_N = _spread_negatives(num_docs, 0.0)
-    d = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), True, num_samples=20_000,
+    d = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), "logq_negatives", num_samples=20_000,
                            key=jax.random.key(10))
     p_N = scipy.special.softmax(scores_N)
     closed = -((num_docs - 1) * np.sum(p_N[1:] ** 2) - (1 - p_N[0]) ** 2) / (2 * num_negatives)
@@ -138,7 +168,7 @@ def test_delta_method_matches_monte_carlo_in_its_regime_and_breaks_outside():
     # Trained regime: one confuser holds half the mass, N/K large; the expansion explodes
     # (it predicts ~ -(N-1)/(8K)) while the true deficit is bounded below by log p+.
     scores_N[1] = math.log(np.exp(np.delete(scores_N, 1)).sum())
-    trained = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), True, num_samples=20_000,
+    trained = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), "logq_negatives", num_samples=20_000,
                                  key=jax.random.key(11))
     assert trained.approximation < -5.0
     assert trained.monte_carlo > math.log(scipy.special.softmax(scores_N)[0]) - 1e-12
@@ -199,13 +229,13 @@ def test_confusers_break_ties_by_index_and_survive_a_dominant_positive():
 
 def test_validation_messages_name_the_argument():
     with pytest.raises(ValueError, match="pos"):
-        expected_sampled_grad(np.zeros(3), 5, 1, np.ones(3), False, exact=True)
+        expected_sampled_grad(np.zeros(3), 5, 1, np.ones(3), "none", exact=True)
     with pytest.raises(ValueError, match="key"):
-        expected_sampled_grad(np.zeros(3), 0, 1, np.ones(3), False)
+        expected_sampled_grad(np.zeros(3), 0, 1, np.ones(3), "none")
     with pytest.raises(ValueError, match="proposal_N"):
-        normalizer_deficit(np.zeros(3), 0, 1, np.array([1.0, 0.0, 0.0]), False, exact=True)
+        normalizer_deficit(np.zeros(3), 0, 1, np.array([1.0, 0.0, 0.0]), "none", exact=True)
     with pytest.raises(ValueError, match="exact enumeration"):
-        expected_sampled_grad(np.zeros(50), 0, 8, np.ones(50), False, exact=True)
+        expected_sampled_grad(np.zeros(50), 0, 8, np.ones(50), "none", exact=True)
     with pytest.raises(ValueError, match="num_confusers"):
         confuser_coverage(10, 2, 10)
     with pytest.raises(ValueError, match="mass"):

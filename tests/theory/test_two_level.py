@@ -21,12 +21,13 @@ def test_binomial_sums_equal_theorys_enumeration(num_docs, num_negatives, share,
     scores_N = tl.two_level_scores(num_docs, share, confusers)
     with jax.enable_x64(True):
         for corrected in (False, True):
-            enumerated = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), corrected, exact=True)
+            rule = "logq_negatives" if corrected else "none"   # two_level's "corrected": the importance-weighted Z_S
+            enumerated = normalizer_deficit(scores_N, 0, num_negatives, np.ones(num_docs), rule, exact=True)
             exact = tl.exact_deficit(num_docs, num_negatives, share, confusers, corrected)
             assert exact == pytest.approx(enumerated.monte_carlo, abs=1e-12)
             closed = tl.closed_forms(num_docs, num_negatives, share, confusers)[int(corrected)]
             assert closed == pytest.approx(enumerated.approximation, rel=1e-12, abs=1e-14)
-            bias = gradient_bias(scores_N, 0, num_negatives, np.ones(num_docs), corrected, exact=True)
+            bias = gradient_bias(scores_N, 0, num_negatives, np.ones(num_docs), rule, exact=True)
             assert tl.exact_gradient_bias(num_docs, num_negatives, share, confusers, corrected) == pytest.approx(
                 bias.norm, rel=1e-10, abs=1e-13)
 
