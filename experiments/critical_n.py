@@ -70,8 +70,17 @@ LIMIT's final sweep (sweep_below = sweep_above = 0): the sweep never changes n*,
 non-monotone outcomes, and it was about a third of the probes; the paper preset keeps it.
 
 Command:  grdr run critical_n --preset quick --out results
-Quick preset on 2 cores: QUICK_TIME
-Headline (quick, last run): HEADLINE
+Quick preset on 2 cores: 204 s wall (198 s CPU) for 36 searches (12 (model, d) x 3 seeds, 167 probes),
+empty compilation cache, 2026-12-07, with other users' jobs on the machine (load 2.3-3.9). In the same
+session the one-seed quick before this change (with the sweep) took 291 s wall (196 s CPU, load 3-5);
+it had taken 120 s wall (191 s CPU) alone, so about 125 s is to be expected alone.
+Headline (quick, last run; seeds 42, 0, 1): DR's n(d) = 9, 9, 9 (median 9); 19, 18, 19 (19); 29, 29, 28
+(29); 50, 51, 50 (50); 81, 79, 79 (79) at d = 4, 6, 8, 12, 16, against Table 6's 10, 19, 28, 47, 79:
+-1, 0, +1, +3, 0, all within ±3 (d = 12 at the edge; their cubic gives 6.7, 16.3, 26.9, 51.7, 82.4).
+SeqGR: 5, 3, 3 (median 3) and 10, 8, 11 (10) at widths 2 and 3 against DR's 3, 2, 3 and 4, 4, 4: per
+seed +2.5 ... +4.0, "exceeds" held (+3.3 [+1.4, +5.2], 3 seeds). MaxSim (m = m' = 2): 5, 4, 5 (5); 12,
+10, 12 (12); 21, 21, 22 (21) at d = 2, 3, 4: above DR at the same d (held, +7.2 [+6.0, +8.5]) and below
+DR at matched parameters (DR at 4, 6, 8: medians 9, 19, 29; "exceeds" did not hold, -6.3 [-8.0, -4.7]).
 """
 from __future__ import annotations
 
@@ -462,6 +471,15 @@ def _values(xs) -> str:
     return ", ".join(f"{x:g}" for x in xs)
 
 
+def _sweep_text(crit) -> str:
+    """The final sweep the searches ran: ", sweep n* - 4 ... n* + 5", or that they ran none."""
+    if crit.empty or "sweep_below" not in crit:
+        return ""
+    sweeps = sorted({(int(b), int(a)) for b, a in zip(crit["sweep_below"], crit["sweep_above"])})
+    text = "; ".join("no final sweep" if (b, a) == (0, 0) else f"sweep n* - {b} ... n* + {a}" for b, a in sweeps)
+    return ", " + text
+
+
 def report(df) -> str:
     """Report section: each seed's critical n per d and their median, against Weller et al.'s Table 6
     (their cubic beside it), every probe with the budget it used, the cubic fit, the bounds,
@@ -488,7 +506,7 @@ def report(df) -> str:
         "so its critical n should be larger. MaxSim (m free vectors per query, m' per document, each of dimension d;",
         "s = sum_i max_j <q_i, d_j>) has a score matrix not bounded by rank d + 1: does it move n(d)? Compared at",
         "equal d per vector (m x DR's parameters per query) and at matched parameters (DR at m d, for m = m').",
-        f"Protocol: LIMIT's search (gallop +1, +2, +4, ..., binary search, sweep), run by each seed on its own "
+        f"Protocol: LIMIT's search (gallop +1, +2, +4, ..., binary search{_sweep_text(crit)}), run by each seed on its own "
         f"(seeds {_values(seeds)}); a seed's critical n is its n*, n(d) is the median over seeds. Verdicts between "
         "models read one effect per seed (the mean over d of that seed's differences).",
         "",
@@ -499,11 +517,13 @@ def report(df) -> str:
     ]
     for (series, d), g in crit.groupby(["series", "dim"], sort=True):
         med = float(np.median(g["critical_n"]))
-        ref = WELLER_TABLE6.get(int(d)) if g["model"].iloc[0] == "dr_global" else None
+        is_dr = g["model"].iloc[0] == "dr_global"  # the references are DR's
+        ref = WELLER_TABLE6.get(int(d)) if is_dr else None
         row = g.iloc[(g["critical_n"] - med).abs().argmin()]  # the bounds of the seed nearest the median
         cens = int((g["censored"] > 0).sum())
         lines.append(f"| {LABELS[series]} | {int(d)} | {_values(g['critical_n'])} | {med:g} | "
-                     f"{ref if ref is not None else ''} | {float(weller_cubic(d)):.1f} | {_values(g['max_solved_n'])} | "
+                     f"{ref if ref is not None else ''} | {f'{float(weller_cubic(d)):.1f}' if is_dr else ''} | "
+                     f"{_values(g['max_solved_n'])} | "
                      f"{_values(g['non_monotone'])} | {_values(g['probes'])} | "
                      f"{int(g['steps_total'].sum()):,}, {int(g['steps_max'].max()):,} | "
                      f"{f'{cens} of {len(g)}' if cens else 'no'} | {row['forster_at_critical']:.2f} | "

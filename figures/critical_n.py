@@ -112,7 +112,7 @@ def plot(df):
         budget = (f"; up to {int(probes['max_steps'].max()):,} steps, patience {int(probes['patience'].max()):,}, "
                   f"min_delta {probes['min_delta'].max():g}, seeds {_values(set(probes['seed']))} (one search each)")
     fig.suptitle(f"Critical n(d): Adam lr {_values(set(df['learning_rate']))}, temperature {_values(temps)}, unit norm "
-                 f"after each step{budget}")
+                 f"after each step{budget}", fontsize=10)
     return fig
 
 
