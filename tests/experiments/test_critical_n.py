@@ -342,7 +342,7 @@ def test_each_seed_runs_its_own_search_and_n_d_is_their_median(tmp_path, monkeyp
         assert crit.loc[seed, "critical_n"] == t
         assert [c[3] for c in calls if c[2] == seed] == _search(lambda n, t=t: n <= t, n0, 64)[1]
     found = {f.claim: f.verdict for f in critical_n.findings(crit.reset_index())}
-    v = found[f"DR's critical n at d = 8 agrees with Weller et al.'s Table 6 within ±3 [{critical_n.TOLERANCE_NOTE}]"]
+    v = found[f"DR's critical n at d = 8 agrees with Weller et al.'s Table 6 within ±3 [{critical_n.TOLERANCE_MARK}]"]
     assert v.estimate == np.median([26, 31, 29]) - TABLE6[8] and v.n == 3
     # a seed's search does not depend on the others: alone, seed 1 probes the same n
     alone = []
