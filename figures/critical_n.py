@@ -1,20 +1,24 @@
-"""Figure of critical_n: the critical n(d) of each model with its cubic fit (MaxSim's beside DR's, one
-curve per number of vectors m, m', drawn again at x = m d, where DR has its parameters), Weller et
-al.'s published cubic and the sign-rank bounds (left), and every probe of the search, solved or not,
-with the non-monotone ones ringed (right); the title gives the budget the probes ran under. Reads stored
+"""Figure of critical_n: each seed's critical n(d) and their median for each model, with its cubic fit
+(MaxSim's beside DR's, one curve per number of vectors m, m', its median drawn again at x = m d, where
+DR has its parameters), Weller et al.'s measured Table 6 (the reference, its own marker), their cubic
+fit and the sign-rank bounds (left), and every probe of every seed's search, solved or not, with the
+non-monotone ones ringed (right); the title gives the budget the probes ran under. Reads stored
 records only."""
 from __future__ import annotations
 
 import numpy as np
 
-from experiments.limit_search import MAXSIM, cubic_fit, non_monotone, series_label, series_of, weller_cubic
+from experiments.limit_search import (MAXSIM, WELLER_TABLE6, cubic_fit, non_monotone, series_label, series_of,
+                                      weller_cubic)
 from figures.common import color, plt
 
 EXPERIMENT = "critical_n"
 
 _COLORS = {"dr_global": "tab:blue", "seq_gr": "tab:red", MAXSIM: color(MAXSIM)}
-_SHIFT = {"dr_global": -0.15, "seq_gr": 0.15}  # probes side by side at one d (MaxSim in the middle)
+_SHIFT = {"dr_global": -0.2, "seq_gr": 0.2}  # probes side by side at one d (MaxSim in the middle)
 _MARKERS = ("o", "s", "D", "v")  # MaxSim's curves, one per (m, m')
+TABLE6_LABEL = "Weller et al. Table 6 (measured; the reference)"
+CUBIC_LABEL = "Weller et al. cubic (their fit)"
 
 
 def _style(series: str, maxsim_series: list[str]) -> tuple[str | None, str]:
@@ -24,27 +28,37 @@ def _style(series: str, maxsim_series: list[str]) -> tuple[str | None, str]:
     return _COLORS.get(model), marker
 
 
+def _seed_offsets(seeds) -> dict:
+    """A small horizontal offset per seed, so that equal values of several seeds stay visible."""
+    seeds = sorted(seeds)
+    return {s: 0.06 * (i - (len(seeds) - 1) / 2) for i, s in enumerate(seeds)}
+
+
 def plot(df):
-    fig, (ax, ax_probe) = plt.subplots(1, 2, figsize=(13, 4.6), constrained_layout=True)
+    fig, (ax, ax_probe) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
     df = df.assign(series=series_of(df))
     crit = df[df["record"] == "critical"].sort_values("dim")
     probes = df[df["record"] == "probe"]
     maxsim_series = sorted(set(df.loc[df["model"] == MAXSIM, "series"]))
     fits = cubic_fit(crit, by="series")
+    offsets = _seed_offsets(set(df["seed"].dropna().astype(int))) if "seed" in df else {}
     x_hi = max(probes["dim"], default=0)  # the matched-parameter curves reach m d
     for model, g in (crit.groupby("series") if "critical_n" in crit else []):
         c, marker = _style(model, maxsim_series)
         name = series_label(model)
         open_ = g[g["censored"] == 0]
-        ax.plot(open_["dim"], open_["critical_n"], f"{marker}-", color=c, label=f"{name}: critical n")
+        ax.scatter(open_["dim"] + open_["seed"].astype(int).map(offsets), open_["critical_n"], s=14, marker=marker,
+                   color=c, alpha=0.45, label=f"{name}: each seed's critical n")
+        median = g.groupby("dim")["critical_n"].median()
+        ax.plot(median.index, median.to_numpy(), f"{marker}-", color=c, label=f"{name}: median over seeds")
         cens = g[g["censored"] > 0]
         if not cens.empty:
             ax.plot(cens["dim"], cens["critical_n"], "^", color=c, mfc="none", ms=9,
                     label=f"{name}: n_max solved (n(d) >= this)")
         m, dm = (int(g["vectors"].iloc[0]), int(g["doc_vectors"].iloc[0])) if model in maxsim_series else (1, 1)
         if m == dm > 1:  # the matched-parameter reading: MaxSim at d beside DR at m d (m d per query and document)
-            ax.plot(m * g["dim"], g["critical_n"], f"{marker}:", color=c, mfc="none",
-                    label=f"{name}: at x = {m} d (DR's parameters at {m} d)")
+            ax.plot(m * median.index, median.to_numpy(), f"{marker}:", color=c, mfc="none",
+                    label=f"{name}: median at x = {m} d (DR's parameters at {m} d)")
             x_hi = max(x_hi, m * g["dim"].max())
         if model in fits:
             d = np.linspace(g["dim"].min(), g["dim"].max(), 100)
@@ -58,32 +72,36 @@ def plot(df):
                 label="Forster lower bound: n needs d >= dim_lower(n)")
         ax.set_xlim(0, x_hi + 1)
         ax.set_ylim(0, 1.1 * max(probes["n_docs"]))
-    if not crit.empty:  # the published reference: Weller et al. 2025's cubic fit of their free-embedding n(d)
-        d = np.linspace(2, max(crit["dim"]), 100)
-        ax.plot(d, weller_cubic(d), "-.", color="gray", lw=1, label="Weller et al. 2025 cubic fit (reference)")
+    if not crit.empty:  # the references: Weller et al.'s measured Table 6, and their cubic fit beside it
+        d_max = max(crit["dim"])
+        table = {d: n for d, n in WELLER_TABLE6.items() if d <= d_max}
+        if table:
+            ax.plot(list(table), list(table.values()), "*", color="black", ms=12, zorder=5, label=TABLE6_LABEL)
+        d = np.linspace(2, d_max, 100)
+        ax.plot(d, weller_cubic(d), "-.", color="gray", lw=1, label=CUBIC_LABEL)
     ax.set_xlabel("dimension d (DR; per vector, MaxSim) / hidden width d (SeqGR)")
     ax.set_ylabel("critical n (largest n with 100% top-2 accuracy)")
     ax.set_title("Free embeddings, k = 2, all pairs as queries")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6.5)
     for model, g in probes.groupby("series"):
-        any_solved = g.groupby(["dim", "n_docs"])["solved"].max().reset_index()
         shift = _SHIFT.get(model, 0.0)
         if model in maxsim_series:  # several MaxSim curves: side by side within the middle
             shift = 0.08 * (maxsim_series.index(model) - (len(maxsim_series) - 1) / 2)
-        for ok, marker in ((1.0, _style(model, maxsim_series)[1]), (0.0, "x")):
-            s = any_solved[(any_solved["solved"] > 0) == bool(ok)]
-            ax_probe.scatter(s["dim"] + shift, s["n_docs"], marker=marker, color=_style(model, maxsim_series)[0],
+        x = g["dim"] + shift + g["seed"].astype(int).map(offsets)
+        for ok, marker in ((True, _style(model, maxsim_series)[1]), (False, "x")):
+            s = (g["solved"] > 0) == ok
+            ax_probe.scatter(x[s], g.loc[s, "n_docs"], marker=marker, s=16, color=_style(model, maxsim_series)[0],
                              label=f"{series_label(model)}: {'solved' if ok else 'not solved'}")
-        for d, gd in any_solved.groupby("dim"):
+        for (d, seed), gd in g.groupby(["dim", "seed"]):
             bumps = non_monotone({int(n): ok > 0 for n, ok in zip(gd["n_docs"], gd["solved"])})
             if bumps:
-                ax_probe.scatter([d + shift] * len(bumps), bumps, s=140, facecolors="none", edgecolors="black",
-                                 label="solved above a failed n (non-monotone)")
+                ax_probe.scatter([d + shift + offsets.get(int(seed), 0.0)] * len(bumps), bumps, s=140,
+                                 facecolors="none", edgecolors="black", label="solved above a failed n (non-monotone)")
     ax_probe.set_yscale("log")
-    ax_probe.set_xlabel("dimension d")
+    ax_probe.set_xlabel("dimension d (each seed's probes side by side)")
     ax_probe.set_ylabel("probed n (log scale)")
-    ax_probe.set_title("Every probe of the search (solved by any seed)")
+    ax_probe.set_title("Every probe of every seed's search")
     ax_probe.grid(alpha=0.3)
     handles, labels = ax_probe.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
@@ -92,9 +110,9 @@ def plot(df):
     budget = ""
     if not probes.empty and "min_delta" in probes:
         budget = (f"; up to {int(probes['max_steps'].max()):,} steps, patience {int(probes['patience'].max()):,}, "
-                  f"min_delta {probes['min_delta'].max():g}, seeds {_values(set(probes['seed']))}")
+                  f"min_delta {probes['min_delta'].max():g}, seeds {_values(set(probes['seed']))} (one search each)")
     fig.suptitle(f"Critical n(d): Adam lr {_values(set(df['learning_rate']))}, temperature {_values(temps)}, unit norm "
-                 f"after each step{budget}")
+                 f"after each step{budget}", fontsize=10)
     return fig
 
 

@@ -24,7 +24,7 @@ def test_a_new_program_counts_once_and_a_cached_one_not_at_all():
 
 def test_records_carry_their_group_s_compilations_and_a_rerun_compiles_nothing(tmp_path):
     # shapes no other test compiles in this process (padding to buckets of 7), so the first run compiles
-    cfg = dataclasses.replace(critical_n.PRESETS["smoke"], models=("dr_global",), dims=(1, 2, 3), bucket=7)
+    cfg = dataclasses.replace(critical_n.PRESETS["smoke"], models=("dr_global",), dims=(1, 2, 3), bucket=7, seeds=(42,))
 
     def compiled(out):
         records = [json.loads(p.read_text()) for p in (out / "critical_n").glob("*.json")]

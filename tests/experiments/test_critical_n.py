@@ -1,15 +1,23 @@
 """critical_n: the search is LIMIT's (replayed from stored outcomes, it probes in their order and finds a
-planted threshold with a fake oracle, and reports a non-monotone outcome); the smoke preset runs end
-to end, resumes without retraining, and its records carry their budget and respect what is a theorem;
-MaxSim's searches run end to end, and its report rows set its n(d) beside DR's at the same d and at m d."""
+planted threshold with a fake oracle, and reports a non-monotone outcome); each seed runs its own
+search (planted per-seed thresholds give per-seed n and their median), and an interrupted seed's
+search resumes at its first unstored probe; DR's n(d) is checked against Weller et al.'s Table 6
+within +-3 (a tolerance check, outside the Holm family), and the figure draws the table; comparisons
+between models read one effect per seed; the smoke preset runs end to end, resumes without
+retraining, and its records carry their budget and respect what is a theorem; MaxSim's searches run
+end to end, and its report rows set its n(d) beside DR's at the same d and at m d."""
 import dataclasses
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from experiments import critical_n, store
 from experiments.runner import run_experiment
+
+# Weller et al. 2025, arXiv 2508.21038 (revised), Appendix G, Table 6: measured critical n at d.
+TABLE6 = {4: 10, 6: 19, 8: 28, 12: 47, 16: 79, 20: 120, 32: 296}
 
 
 def _search(oracle, n0, n_max):
@@ -75,11 +83,17 @@ def test_config_names_the_bad_field():
 
 def test_defaults_are_limits_protocol():
     cfg = critical_n.Config()
-    assert (cfg.seeds, cfg.temperature, cfg.learning_rate, cfg.max_steps, cfg.patience, cfg.min_delta,
+    assert (cfg.temperature, cfg.learning_rate, cfg.max_steps, cfg.patience, cfg.min_delta,
             cfg.eval_every, cfg.success, cfg.sweep_below, cfg.sweep_above) == (
-        (42,), 0.1, 0.01, 100_000, 1_000, 1e-5, 50, "topk", 4, 5)
-    assert critical_n.PRESETS["quick"].max_steps == 100_000 and critical_n.PRESETS["quick"].patience == 1_000
-    assert {8, 12, 16} <= set(critical_n.PRESETS["quick"].dims)
+        0.1, 0.01, 100_000, 1_000, 1e-5, 50, "topk", 4, 5)
+    assert 42 in cfg.seeds and len(cfg.seeds) >= 3  # LIMIT's draws are one replicate of several
+    quick = critical_n.PRESETS["quick"]
+    assert quick.max_steps == 100_000 and quick.patience == 1_000 and len(quick.seeds) >= 3
+    assert {4, 6, 8, 12, 16} <= set(quick.dims)  # every d of Table 6 up to 16
+    assert set(quick.models) == {"dr_global", "seq_gr", "dr_maxsim"} and quick.gr_dims and quick.maxsim_dims
+    # the comparisons have their DR partners: the same width and d, and m d for MaxSim's matched reading
+    assert set(quick.gr_dims) | set(quick.maxsim_dims) | {quick.vectors * d for d in quick.maxsim_dims} <= set(quick.dims)
+    assert critical_n.WELLER_TABLE6 == TABLE6 and critical_n.TABLE6_TOLERANCE == 3
 
 
 def test_buckets_cover_n_and_keep_seq_gr_within_its_docid_length():
@@ -94,18 +108,20 @@ def test_buckets_cover_n_and_keep_seq_gr_within_its_docid_length():
 
 def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
     cfg = critical_n.PRESETS["smoke"]
+    assert len(cfg.seeds) >= 2
     first = run_experiment(critical_n, cfg, tmp_path, progress=False)
-    searches = len(cfg.dims) + len(cfg.gr_dims) + len(cfg.maxsim_dims)
+    searches = (len(cfg.dims) + len(cfg.gr_dims) + len(cfg.maxsim_dims)) * len(cfg.seeds)  # one per seed
     assert "dr_maxsim" in cfg.models and cfg.maxsim_dims
     assert first["ran"] == len(list(critical_n.sweep(cfg))) == searches
     assert run_experiment(critical_n, cfg, tmp_path, progress=False)["ran"] == 0  # all stored: nothing retrained
 
-    # Interrupt a search after its first probe: drop its critical record and its later probes.
+    # Interrupt one seed's search after its first probe: drop its critical record and its later probes.
     folder = tmp_path / "critical_n"
     recs = {p: store.read_record(p) for p in folder.glob("*.json")}
     target = next(r for r in recs.values() if r["config"]["record"] == "critical" and r["metrics"]["probes"] >= 2)
+    key = ("model", "dim", "seed")
     same = [p for p, r in recs.items() if r["config"]["record"] == "probe"
-            and (r["config"]["model"], r["config"]["dim"]) == (target["config"]["model"], target["config"]["dim"])]
+            and all(r["config"][k] == target["config"][k] for k in key)]
     first_n = target["config"]["n0"]
     kept = {p: p.stat().st_mtime_ns for p in same if recs[p]["config"]["n_docs"] == min(first_n, target["config"]["n_max"])}
     assert kept
@@ -130,7 +146,7 @@ def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
     assert ((probes["steps"] >= 1) & (probes["steps"] <= probes["max_steps"])).all()
     assert (probes["n_padded"] >= probes["n_docs"]).all()
     assert set(crit["model"]) == set(cfg.models)
-    assert len(crit) == searches
+    assert len(crit) == searches and set(crit["seed"]) == set(cfg.seeds)
     ms = probes[probes["model"] == "dr_maxsim"]
     assert (ms["kind"] == "maxsim").all() and (ms["vectors"] == cfg.vectors).all()
     assert (ms["doc_vectors"] == cfg.doc_vectors).all()
@@ -145,24 +161,24 @@ def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
     assert not ((probes["solved_margin"] > 0) & (probes["solved_topk"] == 0)).any()  # margin > 0 implies top-2
     stopped = probes["solved"] + probes["stopped_by_patience"] + probes["stopped_by_max_steps"]
     assert (stopped >= 1).all()
-    for _, r in crit.iterrows():  # each critical record agrees with its own search's probes
-        g = probes[(probes["model"] == r["model"]) & (probes["dim"] == r["dim"])]
+    for _, r in crit.iterrows():  # each critical record agrees with its own seed's probes, and no other's
+        g = probes[(probes["model"] == r["model"]) & (probes["dim"] == r["dim"]) & (probes["seed"] == r["seed"])]
         outcomes = {int(k): v for k, v in g.groupby("n_docs")["solved"].max().gt(0).to_dict().items()}
         args = (int(r["n0"]), int(r["n_max"]), 2, int(r["sweep_below"]), int(r["sweep_above"]))
         assert critical_n.next_n(outcomes, *args) is None  # the search ended
         assert r["critical_n"] == critical_n.critical_from(outcomes, *args)
         assert r["probes"] == len(outcomes) and r["steps_total"] == g["steps"].sum()
         assert r["non_monotone"] == len(critical_n.non_monotone(outcomes))
-    dr = crit[crit["model"] == "dr_global"].set_index("dim")["critical_n"]
-    # Theorems: unit vectors in 1-D are +-1, so n = 3 fails even with LIMIT's ties to the lower index
-    # (query {1, 2} needs v1 = v2 != v0, query {0, 2} needs v2 != v1), and on the circle the top-2 of
-    # a query are neighbours in angular order (n = 4 has 6 pairs but 4 neighbouring pairs).
-    assert dr[1] == 2 and dr[2] <= 3
+    dr = crit[crit["model"] == "dr_global"]
+    # Theorems, for every seed: unit vectors in 1-D are +-1, so n = 3 fails even with LIMIT's ties to
+    # the lower index (query {1, 2} needs v1 = v2 != v0, query {0, 2} needs v2 != v1), and on the circle
+    # the top-2 of a query are neighbours in angular order (n = 4 has 6 pairs but 4 neighbouring pairs).
+    assert (dr.loc[dr["dim"] == 1, "critical_n"] == 2).all() and (dr.loc[dr["dim"] == 2, "critical_n"] <= 3).all()
     dr_probes = probes[probes["kind"] == "dr"]
     assert not ((dr_probes["solved"] > 0) & (dr_probes["dim"] < dr_probes["dim_lower"])).any()
 
     text = critical_n.report(df)
-    assert "critical n" in text and "Weller et al. cubic" in text
+    assert "critical n per seed" in text and "Weller et al. Table 6" in text and "their cubic fit" in text
     assert "Every probe and the budget it used" in text
     assert text.count(f"of {cfg.max_steps:,} |") == len(probes)  # one row per probe: steps used of the budget
 
@@ -175,9 +191,9 @@ def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
 def test_a_maxsim_search_runs_end_to_end_beside_dr(tmp_path):
     # MaxSim with 2 + 2 vectors at d = 3 against DR at d = 3 (same d) and d = 6 (matched parameters),
     # on a short budget and n_max = 8 (MaxSim starts at 4 d = 12, above it: the search starts at n_max);
-    # each search is one compiled bucket of 8.
+    # each search is one compiled bucket of 8. One seed (LIMIT's), to keep it short.
     cfg = dataclasses.replace(critical_n.PRESETS["smoke"], models=("dr_global", "dr_maxsim"), dims=(3, 6),
-                              maxsim_dims=(3,), n_max=8, maxsim_n_max=8, max_steps=3_000, patience=300)
+                              maxsim_dims=(3,), n_max=8, maxsim_n_max=8, max_steps=3_000, patience=300, seeds=(42,))
     summary = run_experiment(critical_n, cfg, tmp_path, progress=False)
     assert summary["ran"] == 3 and summary["failed"] == 0
     df = store.load(tmp_path, "critical_n")
@@ -190,44 +206,171 @@ def test_a_maxsim_search_runs_end_to_end_beside_dr(tmp_path):
     assert set(probes["n_padded"]) == {8} and len(probes) == ms["probes"]
 
     rows = critical_n.maxsim_comparison(df[df["record"] == "critical"])["dr_maxsim_2x2"]
-    assert rows[["dim", "maxsim", "dr_same", "dr_matched"]].values.tolist() == [
-        [3, ms["critical_n"], dr3["critical_n"], dr6["critical_n"]]]
+    assert rows[["dim", "seed", "maxsim", "dr_same", "dr_matched"]].values.tolist() == [
+        [3, 42, ms["critical_n"], dr3["critical_n"], dr6["critical_n"]]]
     text = critical_n.report(df)
     gap = int(ms["critical_n"] - dr3["critical_n"])
     cens = " (n_max solved)" if ms["censored"] else ""  # here it is: MaxSim solves n_max = 8 at d = 3
-    assert (f"| 3 | {int(ms['critical_n'])}{cens} | 6 / 6 | {int(dr3['critical_n'])} | 3 / 3 | {gap:+d} | "
-            f"{int(dr6['critical_n'])} | 6 / 6 | {int(ms['critical_n'] - dr6['critical_n']):+d} |") in text
+    n_ms, n3, n6 = int(ms["critical_n"]), int(dr3["critical_n"]), int(dr6["critical_n"])
+    assert f"| 3 | {n_ms}{cens} | {n_ms} | 6 / 6 | {n3} | {n3} | 3 / 3 | {n6} | {n6} | 6 / 6 |" in text
+    assert f"critical n minus DR's at the same d, d = 3: {gap:+d} (seeds 42; median {gap:+d})" in text
     assert "DR MaxSim, global (m = 2, m' = 2)" in text
     found = {f.claim: f for f in critical_n.findings(df)}
     same = found["DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at the same d"]
-    assert same.verdict.estimate == gap and same.verdict.n == 1
+    assert same.verdict.estimate == gap and same.verdict.n == 1 and same.verdict.word == "inconclusive"
     assert "DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at matched parameters (DR at 2 d)" in found
 
     from figures import critical_n as fig_module
 
     labels = fig_module.plot(df).axes[0].get_legend_handles_labels()[1]
-    assert "DR MaxSim, global (m = 2, m' = 2): critical n" in labels and "DR, global: critical n" in labels
+    assert "DR MaxSim, global (m = 2, m' = 2): median over seeds" in labels and "DR, global: median over seeds" in labels
 
 
-def _crit(model, dim, n, vectors=None, doc_vectors=None):
-    return {"record": "critical", "model": model, "dim": dim, "critical_n": float(n), "censored": 0.0,
+def _crit(model, dim, n, vectors=None, doc_vectors=None, seed=0):
+    return {"record": "critical", "model": model, "dim": dim, "seed": seed, "critical_n": float(n), "censored": 0.0,
             "vectors": vectors, "doc_vectors": doc_vectors}
 
 
-def test_maxsim_curves_are_kept_apart_by_m_and_matched_to_dr_at_m_d():
-    crit = pd.DataFrame([_crit("dr_global", d, n) for d, n in ((2, 3), (3, 4), (4, 9), (6, 15), (8, 29))] +
-                        [_crit("dr_maxsim", 2, 5, 2, 2), _crit("dr_maxsim", 4, 21, 2, 2),
-                         _crit("dr_maxsim", 2, 7, 4, 4), _crit("dr_maxsim", 3, 12, 2, 3)])
+def test_maxsim_curves_are_kept_apart_by_m_and_matched_to_dr_at_m_d_of_the_same_seed():
+    dr = {0: {2: 3, 3: 4, 4: 9, 6: 15, 8: 29}, 1: {2: 3, 3: 5, 4: 10, 6: 19, 8: 27}}
+    ms = {0: {2: 5, 4: 21}, 1: {2: 6, 4: 18}}
+    crit = pd.DataFrame([_crit("dr_global", d, n, seed=s) for s in dr for d, n in dr[s].items()] +
+                        [_crit("dr_maxsim", d, n, 2, 2, seed=s) for s in ms for d, n in ms[s].items()] +
+                        [_crit("dr_maxsim", 2, 7, 4, 4), _crit("dr_maxsim", 3, 12, 2, 3)])
     out = critical_n.maxsim_comparison(crit)
     assert sorted(out) == ["dr_maxsim_2x2", "dr_maxsim_2x3", "dr_maxsim_4x4"]  # never pooled across m
-    two = out["dr_maxsim_2x2"].set_index("dim")
-    assert two.loc[2, ["maxsim", "dr_same", "dr_matched"]].tolist() == [5, 3, 9]  # DR at 2 x 2 = 4
-    assert two.loc[4, ["maxsim", "dr_same", "dr_matched"]].tolist() == [21, 9, 29]  # DR at 8
+    two = out["dr_maxsim_2x2"].set_index(["dim", "seed"])
+    for s in ms:
+        for d in ms[s]:  # the same seed's DR at d and at 2 d
+            assert two.loc[(d, s), ["maxsim", "dr_same", "dr_matched"]].tolist() == [ms[s][d], dr[s][d], dr[s][2 * d]]
     four = out["dr_maxsim_4x4"].set_index("dim")
-    assert four.loc[2, "dr_same"] == 3 and four.loc[2, "dr_matched"] == 29  # DR at 4 x 2 = 8
+    assert four.loc[2, "dr_same"] == dr[0][2] and four.loc[2, "dr_matched"] == dr[0][8]  # DR at 4 x 2 = 8
     assert out["dr_maxsim_2x3"]["dr_matched"].isna().all()  # m != m': no matched DR
-    found = {f.claim: f.verdict for f in critical_n.findings(crit.assign(weller_cubic=1.0, probes=1))}
+    found = {f.claim: f.verdict for f in critical_n.findings(crit)}
+    # one effect per seed: that seed's differences averaged over d; the verdict's n counts seeds
     v = found["DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at the same d"]
-    assert v.n == 2 and v.estimate == pytest.approx(((5 - 3) + (21 - 9)) / 2)
+    same = [np.mean([ms[s][d] - dr[s][d] for d in ms[s]]) for s in ms]
+    assert v.n == 2 and v.estimate == pytest.approx(np.mean(same))
     v = found["DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at matched parameters (DR at 2 d)"]
-    assert v.n == 2 and v.estimate == pytest.approx(((5 - 9) + (21 - 29)) / 2) and v.word != "held"
+    matched = [np.mean([ms[s][d] - dr[s][2 * d] for d in ms[s]]) for s in ms]
+    assert v.n == 2 and v.estimate == pytest.approx(np.mean(matched)) and v.word != "held"
+
+
+def test_seq_gr_against_dr_reads_one_effect_per_seed_never_per_width():
+    dr = {0: {2: 3, 3: 4}, 1: {2: 3, 3: 5}, 2: {2: 4, 3: 4}, 3: {2: 3, 3: 4}}
+    gr = {0: {2: 5, 3: 11}, 1: {2: 6, 3: 10}, 2: {2: 5, 3: 12}, 3: {2: 5}}  # seed 3 lacks width 3: left out
+    crit = pd.DataFrame([_crit("dr_global", d, n, seed=s) for s in dr for d, n in dr[s].items()] +
+                        [_crit("seq_gr", d, n, seed=s) for s in gr for d, n in gr[s].items()])
+    v = {f.claim: f.verdict for f in critical_n.findings(crit)}["SeqGR's critical n exceeds DR's at the same width"]
+    effects = [np.mean([gr[s][d] - dr[s][d] for d in (2, 3)]) for s in (0, 1, 2)]
+    assert v.n == 3 and v.estimate == pytest.approx(np.mean(effects))
+    sd = np.std(effects, ddof=1)
+    half = __import__("scipy").stats.t.ppf(0.975, 2) * sd / np.sqrt(3)
+    assert (v.low, v.high) == pytest.approx((np.mean(effects) - half, np.mean(effects) + half))
+    assert v.word == ("held" if np.mean(effects) - half > 0 else "inconclusive")
+    one = crit[crit["seed"] == 0]  # one seed: two widths are not two replicates
+    v1 = {f.claim: f.verdict for f in critical_n.findings(one)}["SeqGR's critical n exceeds DR's at the same width"]
+    assert v1.n == 1 and v1.word == "inconclusive"
+
+
+def test_dr_is_checked_against_table_6_within_3_as_a_tolerance_not_a_test():
+    seeds = {4: [9, 10, 13], 5: [12, 12, 12], 8: [24, 25, 31], 12: [43, 43, 50], 16: [79, 83, 90]}
+    crit = pd.DataFrame([_crit("dr_global", d, n, seed=s) for d, ns in seeds.items() for s, n in enumerate(ns)] +
+                        [_crit("seq_gr", 4, 30, seed=s) for s in range(3)])  # SeqGR is not read against it
+    found = [f for f in critical_n.findings(crit) if "Table 6" in f.claim]
+    assert [int(f.claim.split("d = ")[1].split()[0]) for f in found] == [4, 8, 12, 16]  # d = 5 is not in Table 6
+    for f in found:
+        d = int(f.claim.split("d = ")[1].split()[0])
+        diff = float(np.median(seeds[d])) - TABLE6[d]
+        assert f.verdict.estimate == diff and f.verdict.n == 3
+        assert f.verdict.word == ("agrees within ±3" if abs(diff) <= 3 else "does not agree")
+        assert not f.verdict.decisive  # neither "held" nor "did not hold": not a statistical claim
+        assert "not in the Holm family" in f.claim and "not in the Holm family" in f.limits
+    words = {int(f.claim.split("d = ")[1].split()[0]): f.verdict.word for f in found}
+    assert words == {4: "agrees within ±3", 8: "agrees within ±3", 12: "does not agree", 16: "does not agree"}
+    table = critical_n.table6_agreement(crit[crit["model"] == "dr_global"]).set_index("dim")
+    assert table.loc[8, "n"] == [24, 25, 31] and table.loc[8, "median"] == 25 and table.loc[8, "table6"] == 28
+    text = critical_n.report(crit.assign(max_solved_n=crit["critical_n"], non_monotone=0, probes=5, steps_total=10,
+                                         steps_max=5, forster_at_critical=1.0, dim_lower_at_critical=2))
+    assert "- d = 12: median 43 (seeds 43, 43, 50) against 47 (-4): does not agree." in text
+    assert "| DR, global | 8 | 24, 25, 31 | 25 | 28 |" in text
+
+
+def test_the_figure_draws_table_6_beside_each_seed_and_the_median():
+    seeds = {4: [9, 10, 11], 8: [27, 29, 29], 12: [48, 50, 51]}
+    crit = pd.DataFrame([_crit("dr_global", d, n, seed=s) for d, ns in seeds.items() for s, n in enumerate(ns)])
+    crit = crit.assign(learning_rate=0.01, temperature=0.1)
+    from figures import critical_n as fig_module
+
+    ax = fig_module.plot(crit).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    table = lines[fig_module.TABLE6_LABEL]  # Table 6's points up to the largest d searched, their own marker
+    assert list(table.get_xdata()) == [4, 6, 8, 12] and list(table.get_ydata()) == [10, 19, 28, 47]
+    assert table.get_marker() == "*" and table.get_linestyle() == "None"
+    assert fig_module.CUBIC_LABEL in lines  # their cubic fit, beside the table
+    median = lines["DR, global: median over seeds"]
+    assert list(median.get_xdata()) == [4, 8, 12] and list(median.get_ydata()) == [np.median(seeds[d]) for d in (4, 8, 12)]
+    each = next(c for c in ax.collections if c.get_label() == "DR, global: each seed's critical n")
+    assert sorted(each.get_offsets()[:, 1]) == sorted(n for ns in seeds.values() for n in ns)
+
+
+def _fake_trainer(thresholds, calls):
+    """A planted oracle in place of training: a (model, d, seed)'s probe at n is solved iff n <= its threshold."""
+    def train(cfg, q):
+        n, key = q["n_docs"], (q["model"], q["dim"], q["seed"])
+        calls.append((*key, n))
+        ok = n <= thresholds[key]
+        metrics = {"top2_accuracy": 1.0 if ok else 0.9, "margin": 0.1 if ok else -0.1, "solved": float(ok),
+                   "solved_topk": float(ok), "solved_margin": float(ok), "steps": 100 + n,
+                   "stopped_by_patience": float(not ok), "stopped_by_max_steps": 0.0, "final_loss": 1.0,
+                   **critical_n._bounds(n)}
+        return metrics, {"params": 0, "n_padded": n, **critical_n._side_params(q)}, 0.01
+
+    return train
+
+
+def test_each_seed_runs_its_own_search_and_n_d_is_their_median(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(critical_n.Config(), models=("dr_global",), dims=(8,), seeds=(0, 1, 2), n_max=64)
+    thresholds = {("dr_global", 8, 0): 26, ("dr_global", 8, 1): 31, ("dr_global", 8, 2): 29}
+    calls = []
+    monkeypatch.setattr(critical_n, "_train_probe", _fake_trainer(thresholds, calls))
+    assert run_experiment(critical_n, cfg, tmp_path / "all", progress=False)["ran"] == 3
+    crit = store.load(tmp_path / "all", "critical_n").query("record == 'critical'").set_index("seed")
+    n0 = critical_n.start_n(cfg, "dr_global", 8)
+    for seed in cfg.seeds:  # its own n, from its own probes in LIMIT's order
+        t = thresholds[("dr_global", 8, seed)]
+        assert crit.loc[seed, "critical_n"] == t
+        assert [c[3] for c in calls if c[2] == seed] == _search(lambda n, t=t: n <= t, n0, 64)[1]
+    found = {f.claim: f.verdict for f in critical_n.findings(crit.reset_index())}
+    v = found[f"DR's critical n at d = 8 agrees with Weller et al.'s Table 6 within ±3 [{critical_n.TOLERANCE_MARK}]"]
+    assert v.estimate == np.median([26, 31, 29]) - TABLE6[8] and v.n == 3
+    # a seed's search does not depend on the others: alone, seed 1 probes the same n
+    alone = []
+    monkeypatch.setattr(critical_n, "_train_probe", _fake_trainer(thresholds, alone))
+    run_experiment(critical_n, dataclasses.replace(cfg, seeds=(1,)), tmp_path / "one", progress=False)
+    assert alone == [c for c in calls if c[2] == 1]
+
+
+def test_an_interrupted_seed_resumes_at_its_first_unstored_probe(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(critical_n.Config(), models=("dr_global",), dims=(8,), seeds=(0, 1, 2), n_max=64)
+    thresholds = {("dr_global", 8, 0): 26, ("dr_global", 8, 1): 31, ("dr_global", 8, 2): 29}
+    calls = []
+    monkeypatch.setattr(critical_n, "_train_probe", _fake_trainer(thresholds, calls))
+    run_experiment(critical_n, cfg, tmp_path, progress=False)
+    folder = tmp_path / "critical_n"
+    before = {p.name: store.read_record(p) for p in folder.glob("*.json")}
+    order = [c for c in calls if c[2] == 1]
+    # seed 1 stopped after its third probe, seed 2 after its last one (its critical record unwritten)
+    for name, r in before.items():
+        c = r["config"]
+        if c["seed"] == 1 and (c["record"] == "critical" or (c["model"], c["dim"], 1, c["n_docs"]) in order[3:]):
+            (folder / name).unlink()
+        if c["seed"] == 2 and c["record"] == "critical":
+            (folder / name).unlink()
+    calls.clear()
+    assert run_experiment(critical_n, cfg, tmp_path, progress=False)["ran"] == 2
+    assert calls == order[3:]  # only seed 1's unstored probes were trained, in its order
+    after = {p.name: store.read_record(p) for p in folder.glob("*.json")}
+    assert after.keys() == before.keys()
+    for name in before:
+        assert after[name]["metrics"] == before[name]["metrics"], name
