@@ -5,12 +5,18 @@ An experiment module contributes `findings(df) -> [Finding]` (its claims and ver
 summary table collects) and `report(df) -> str` (its section). Records of one cell run under
 different settings are never pooled: the report keeps each cell's most recent configuration and
 says how many records it left out.
+
+Verdicts are decided once for the whole report: every claim with a sign-test p (experiments.stats)
+joins one family, Holm's correction adjusts its p values at 5% (`adjust_family`), and the summary
+and every section print the adjusted verdicts. A module's report(df) on its own (`grdr run`) prints
+its verdicts unadjusted, labelled so; write_report replaces them in its text.
 """
 from __future__ import annotations
 
 import dataclasses
 import inspect
 import re
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +24,13 @@ import pandas as pd
 
 from experiments import store
 from experiments.runner import EXPERIMENTS, claim, load_experiment
+from experiments.significance import format_p, holm
 from experiments.stats import (CONVERGED_SHARE, Verdict, effect_verdict, not_testable, one_config_per_cell,
-                               paired_verdict,
-                               seed_summary, slope_effects)
+                               paired_verdict, seed_floor, seed_summary, slope_effects)
 from experiments.variants import label
 
-__all__ = ["Finding", "slope_finding", "finding_lines", "summary_table", "mean_table", "ceiling_table",
-           "load_for_report", "write_report", "paired_verdict"]
+__all__ = ["Finding", "slope_finding", "finding_lines", "adjust_family", "family_note", "summary_table", "mean_table",
+           "ceiling_table", "load_for_report", "write_report", "paired_verdict"]
 
 FLOOR_FRACTION = 0.1  # below this fraction of the ceiling a model has learned too little to compare
 KL_FLOOR_FRACTION = 0.9  # above this fraction of a uniform model's KL, likewise
@@ -119,16 +125,60 @@ def finding_lines(findings: list[Finding]) -> list[str]:
     return [f"- {f.claim}: {f.verdict}" for f in findings]
 
 
+def adjust_family(findings: list[Finding]) -> list[Finding]:
+    """The findings with every claim of the family (a sign test with a p) decided among all of them:
+    Holm-adjusted p, the word read off it at 5%, planning at 5% / family size. Checks and claims
+    without a p come back unchanged."""
+    p_F = np.array([f.verdict.p if f.verdict.family else np.nan for f in findings], np.float64)
+    p_holm_F, size = holm(p_F), int(np.isfinite(p_F).sum())
+    return [dataclasses.replace(f, verdict=f.verdict.in_family(p_holm, size)) if f.verdict.family else f
+            for f, p_holm in zip(findings, p_holm_F)]
+
+
+def _adjust_text(text: str, raw: list[Finding], adjusted: list[Finding]) -> str:
+    """`text` with each unadjusted verdict printed in it replaced by its family's verdict, so that a
+    section a module wrote on its own agrees with the summary. Equal raw p values get equal Holm p
+    values, so a raw verdict's text names one adjusted text; one that would name two stays as it is
+    (it says "unadjusted")."""
+    targets = defaultdict(set)
+    for r, a in zip(raw, adjusted):
+        if r.verdict.family:
+            targets[str(r.verdict)].add(str(a.verdict))
+    for old in sorted(targets, key=len, reverse=True):  # a longer text first, should one hold another
+        if len(targets[old]) == 1:
+            text = text.replace(old, targets[old].pop())
+    return text
+
+
+def family_note(v: Verdict) -> str:
+    """Whether a verdict is in the Holm family, and if not, why."""
+    if v.family:
+        return "yes"
+    if v.word == "not testable here":
+        return "no (not testable here)"
+    if v.kind == "check":
+        return "no (an exact or tolerance check)"
+    return f"no ({v.why or 'no p'})"
+
+
+def _p_cell(v: Verdict) -> str:
+    if not v.family:
+        return family_note(v)
+    return f"{format_p(v.p)} / {format_p(v.p_holm)}" if v.adjusted else f"{format_p(v.p)} (unadjusted)"
+
+
 def summary_table(findings: list[Finding]) -> str:
-    lines = ["| experiment | claim | verdict | effect [95% interval] | ceiling | seeds | what limits it |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| experiment | claim | verdict | median effect [95% interval] | sign test p / Holm p | ceiling | seeds "
+             "| what limits it |",
+             "|---|---|---|---|---|---|---|---|"]
     for f in findings:
         v = f.verdict
         limit = v.why if v.word == "not testable here" else f.limits
         if v.resolution():
-            limit = f"{v.resolution()}; {f.limits}"
-        effect = "" if v.word == "not testable here" else f"{v.interval()} ({f.effect})"
-        lines.append(f"| {f.experiment} | {f.claim} | **{v.word}** | {effect} | {f.ceiling} | {v.n} | {limit} |")
+            limit = "; ".join(filter(None, (v.resolution(), f.limits)))
+        effect = "" if v.word == "not testable here" else v.interval() + (f" ({f.effect})" if f.effect else "")
+        lines.append(f"| {f.experiment} | {f.claim} | **{v.word}** | {effect} | {_p_cell(v)} | {f.ceiling} | {v.n} "
+                     f"| {limit} |")
     return "\n".join(lines)
 
 
@@ -178,6 +228,8 @@ def load_for_report(out, name: str, module) -> tuple[pd.DataFrame, int]:
 
 
 def write_report(out, preset: str = "quick", seconds: float | None = None) -> Path:
+    """report.md (summary of every claim, then one section per experiment) and the summary as
+    summary.md, summary.csv and summary.tex; verdicts decided over the family of all claims."""
     out = Path(out)
     sections, findings, n_failed = [], [], 0
     for name in EXPERIMENTS:
@@ -213,25 +265,35 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
                      f"persistent cache instead ({run_s:.0f} s of run time in all).", ""]
         takes_out = "out" in inspect.signature(module.report).parameters  # real_scaling reads per-query files
         sections += body + [module.report(df, out=out) if takes_out else module.report(df), ""]
+    raw, findings = findings, adjust_family(findings)
     head = ["# grdr report", ""]
     if seconds is not None:
         head += [f"Preset `{preset}`; {seconds:.0f} s of wall time for this demo run.", ""]
     if n_failed:
         head += [f"**{n_failed} point(s) failed**; their experiments' sections say which.", ""]
     if findings:
-        decided = sum(f.verdict.decisive for f in findings)
-        head += ["## Summary", "",
-                 f"{decided} of {len(findings)} claims decided (held or did not hold). Verdicts read a 95% "
-                 "interval over seeds (each seed its own corpus); see the sections below for the tables.", "",
-                 summary_table(findings), ""]
+        head += ["## Summary", "", _summary_sentence(findings), "", summary_table(findings), ""]
     path = out / "report.md"
-    path.write_text("\n".join(head + sections))
+    path.write_text("\n".join(head) + "\n" + _adjust_text("\n".join(sections), raw, findings))
     if findings:  # the summary alone, as the README's results table is copied from it; for papers, CSV and LaTeX
         (out / "summary.md").write_text(summary_table(findings) + "\n")
         rows = summary_rows(findings)
         rows.to_csv(out / "summary.csv", index=False)
         (out / "summary.tex").write_text(summary_latex(rows))
     return path
+
+
+def _summary_sentence(findings: list[Finding]) -> str:
+    """The rule in two sentences, with the counts of this report."""
+    size = sum(f.verdict.family for f in findings)
+    checks = sum(f.verdict.kind == "check" for f in findings)
+    decided = sum(f.verdict.decisive for f in findings)
+    return (f"{decided} of {len(findings)} claims decided (held or did not hold). Each statistical claim is "
+            "about the median per-seed effect (each seed its own corpus), tested with the exact sign test; "
+            f"Holm's correction over the {size} claims with a p (the family) decides them at 5% family-wise, "
+            f"so no claim is decided below {seed_floor(max(size, 1))} seeds. {checks} exact or tolerance "
+            "checks (no sign test) stand outside the family. Each interval is a distribution-free 95% "
+            "interval for the median, not widened for the family. See the sections below for the tables.")
 
 
 _METRICS = re.compile(r"\b(Success@\d+ / ceiling|(?:Success|nDCG|RR|R|P)@\d+|KL|critical n|row-shifted error|"
@@ -247,12 +309,25 @@ def _metric_of(f: Finding) -> str:
 
 
 def summary_rows(findings: list[Finding]) -> pd.DataFrame:
-    """The summary table as data (summary.csv): one row per claim, the interval as numbers."""
-    return pd.DataFrame([{"experiment": f.experiment, "metric": _metric_of(f), "claim": f.claim,
-                          "verdict": f.verdict.word, "estimate": f.verdict.estimate, "low": f.verdict.low,
-                          "high": f.verdict.high, "seeds": f.verdict.n, "effect": f.effect, "ceiling": f.ceiling,
-                          "limits": f.limits, "mde": f.verdict.mde, "seeds_needed": f.verdict.seeds_needed,
-                          "why": f.verdict.why} for f in findings])
+    """The summary table as data (summary.csv): one row per claim, the interval as numbers.
+
+    estimate is a test's median (median, too) or a check's value; coverage is the interval's exact
+    coverage of the median; p the sign test's, p_holm Holm's over the family (family_size claims);
+    seeds_fewest / seeds_most the range of seeds that would resolve an inconclusive claim (empty:
+    possibly no number).
+    """
+    rows = []
+    for f in findings:
+        v = f.verdict
+        fewest, most = v.seeds_needed if v.seeds_needed and v.word == "inconclusive" else (None, None)
+        rows.append({"experiment": f.experiment, "metric": _metric_of(f), "claim": f.claim, "verdict": v.word,
+                     "kind": v.kind, "family": v.family, "estimate": v.estimate,
+                     "median": v.estimate if v.kind == "test" else np.nan, "low": v.low, "high": v.high,
+                     "coverage": v.coverage, "p": v.p, "p_holm": v.p_holm,
+                     "family_size": v.family_size if v.adjusted else np.nan, "seeds": v.n, "effect": f.effect,
+                     "ceiling": f.ceiling, "limits": f.limits, "mde": v.mde, "seeds_fewest": fewest,
+                     "seeds_most": most, "why": v.why})
+    return pd.DataFrame(rows)
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -272,18 +347,24 @@ def summary_latex(rows: pd.DataFrame) -> str:
     for metric, t in rows.groupby("metric", sort=False):
         key = re.sub(r"[^a-z0-9]+", "-", metric.lower()).strip("-")
         out += [r"\begin{table}[ht]", r"\centering", r"\small",
-                rf"\caption{{Claims measured on {latex_escape(metric)}: verdict and effect with its 95\% interval "
-                r"over seeds.}", rf"\label{{tab:summary-{key}}}",
-                r"\begin{tabular}{lp{0.45\linewidth}llr}", r"\toprule",
-                r"Experiment & Claim & Verdict & Effect [95\% interval] & Seeds \\", r"\midrule"]
+                rf"\caption{{Claims measured on {latex_escape(metric)}: verdict, median per-seed effect with its "
+                r"distribution-free 95\% interval (its coverage where below 95\%), the sign test's p and Holm's "
+                r"over the family of claims; exact and tolerance checks are not in the family.}",
+                rf"\label{{tab:summary-{key}}}",
+                r"\begin{tabular}{lp{0.3\linewidth}lllllr}", r"\toprule",
+                r"Experiment & Claim & Verdict & Median [95\% interval] & $p$ & Holm $p$ & Family & Seeds \\",
+                r"\midrule"]
         for r in t.itertuples():
             if r.verdict == "not testable here":
                 effect = "--"
             elif np.isfinite(r.low):
                 effect = f"${r.estimate:+.3f}$ [${r.low:+.3f}$, ${r.high:+.3f}$]"
+                if np.isfinite(r.coverage) and r.coverage < 0.95:
+                    effect += f" ({latex_escape(f'{r.coverage:.1%}')})"
             else:
                 effect = f"${r.estimate:+.3f}$"
+            p, p_holm = (latex_escape(format_p(x)) or "--" for x in (r.p, r.p_holm))
             out.append(f"{latex_escape(r.experiment)} & {latex_escape(r.claim)} & {latex_escape(r.verdict)} & "
-                       f"{effect} & {int(r.seeds)} \\\\")
+                       f"{effect} & {p} & {p_holm} & {'yes' if r.family else 'no'} & {int(r.seeds)} \\\\")
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(out)

@@ -5,22 +5,36 @@ import math
 import re
 import types
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from experiments import real_scaling, report, store
 from experiments.report import Finding
 from experiments.runner import run_experiment
-from experiments.stats import Verdict
+from experiments.significance import holm
+from experiments.stats import Verdict, effect_verdict, not_testable, paired_verdict
 
+ALL_UP_12 = np.linspace(0.1, 0.2, 12)  # every seed positive: p = 2 / 2^12, decided under Holm
+ALL_UP_8 = np.linspace(0.1, 0.2, 8)  # p = 2 / 2^8 = 0.0078: decided alone, not among 8 claims
+COIN = np.array([0.1, -0.1, 0.2, -0.2])  # p = 1
 FINDINGS = [
-    Finding("fake_exp", "DR_local vs GR: gap on KL grows 50% & more (#1)", Verdict("held", 0.12, 0.05, 0.19, 5),
+    Finding("fake_exp", "DR_local vs GR: gap on KL grows 50% & more (#1)", effect_verdict(ALL_UP_12),
             effect="slope of the gap per decade of n_docs"),
-    Finding("fake_exp", "gap on Success@1 of a_b", Verdict("inconclusive", -0.01, -0.2, 0.18, 3, mde=0.3,
-                                                          seeds_needed=12)),
-    Finding("fake_exp", "SeqGR at H = 2 below DR in KL", Verdict("not testable here", math.nan, math.nan, math.nan, 2,
-                                                                  why="one N only")),
-]
+    Finding("fake_exp", "gap on Success@1 of a_b", effect_verdict([-0.01, -0.2, 0.18])),
+    Finding("fake_exp", "SeqGR at H = 2 below DR in KL", not_testable("one N only", 2)),
+    Finding("fake_exp", "No run fits KL below the floor (a theorem)",
+            Verdict("held", 0.0, math.nan, math.nan, 40, why="0 of 40 runs below"), "runs below the floor"),
+    Finding("fake_exp", "GR below DR in KL at width 64", effect_verdict(ALL_UP_8)),
+] + [Finding("fake_exp", f"filler {i}: KL", effect_verdict(COIN)) for i in range(5)]
+
+
+def fake_report(df) -> str:
+    """A module's section as experiments write it: finding_lines, and a verdict printed directly
+    (critical_n prints paired_verdict beside its table)."""
+    return "\n".join(["the section", *report.finding_lines(FINDINGS),
+                      f"- printed directly: {paired_verdict(ALL_UP_8)} (note)"])
 
 
 @pytest.fixture
@@ -29,21 +43,74 @@ def written(tmp_path, monkeypatch):
     store.write_record(tmp_path, "fake_exp", {"model": "m", "seed": 0}, {"x": 1.0}, 1.0)
     module = types.ModuleType("fake_exp", "A planted claim.")
     module.findings = lambda df: FINDINGS
-    module.report = lambda df: "the section"
+    module.report = fake_report
     monkeypatch.setattr(report, "EXPERIMENTS", ("fake_exp",))
     monkeypatch.setattr(report, "load_experiment", lambda name: module)
     report.write_report(tmp_path, preset="smoke")
     return tmp_path
 
 
+def sign_test_p(d) -> float:
+    """Reference: twice the smaller one-sided exact binomial p of the non-zero effects (scipy)."""
+    d = np.asarray(d)
+    k, n = int((d > 0).sum()), int((d != 0).sum())
+    return min(1.0, 2 * min(scipy_stats.binomtest(k, n, alternative="greater").pvalue,
+                            scipy_stats.binomtest(k, n, alternative="less").pvalue))
+
+
+def test_holm_over_the_family_undecides_a_claim_that_its_own_p_decides(written):
+    rows = pd.read_csv(written / "summary.csv").set_index("claim")
+    family = [0, 1, 4, 5, 6, 7, 8, 9]  # every finding with a sign-test p: not the check, not the untestable
+    p_F = np.array([sign_test_p(e) for e in (ALL_UP_12, [-0.01, -0.2, 0.18], ALL_UP_8, *[COIN] * 5)])
+    p_holm_F = holm(p_F)
+    assert list(rows["family"]) == [i in family for i in range(len(FINDINGS))]
+    np.testing.assert_allclose(rows["p"].iloc[family], p_F, rtol=1e-12)
+    np.testing.assert_allclose(rows["p_holm"].iloc[family], p_holm_F, rtol=1e-12)
+    assert rows["p"].iloc[[2, 3]].isna().all() and rows["p_holm"].iloc[[2, 3]].isna().all()
+    one = rows.loc["GR below DR in KL at width 64"]
+    assert one["p"] <= 0.05 < one["p_holm"] and FINDINGS[4].verdict.word == "held" and one["verdict"] == "inconclusive"
+    assert rows.loc[FINDINGS[0].claim, "verdict"] == "held" and rows.loc[FINDINGS[3].claim, "verdict"] == "held"
+    assert (rows["family_size"].iloc[family] == 8).all()
+    text = (written / "report.md").read_text()
+    assert "Holm's correction over the 8 claims with a p" in text and "sign test" in text
+    assert "no claim is decided below 9 seeds" in text  # 2^(1 - 9) <= 0.05 / 8 < 2^(1 - 8)
+
+
+def test_the_sections_print_the_summarys_adjusted_verdicts(written):
+    rows = pd.read_csv(written / "summary.csv").set_index("claim")
+    text = (written / "report.md").read_text()
+    section = text[text.index("## fake_exp"):]
+    assert "(unadjusted)" not in section
+    for f in FINDINGS:
+        line = next(x for x in section.splitlines() if x.startswith(f"- {f.claim}: "))
+        assert f"**{rows.loc[f.claim, 'verdict']}**" in line, line
+    direct = next(x for x in section.splitlines() if x.startswith("- printed directly: "))
+    p_holm = holm([sign_test_p(e) for e in (ALL_UP_12, [-0.01, -0.2, 0.18], ALL_UP_8, *[COIN] * 5)])[2]
+    assert "**inconclusive**" in direct and f"Holm p = {p_holm:.4f} over 8 claims" in direct
+    # on its own (grdr run) a module's section is unadjusted, and says so
+    alone = fake_report(None)
+    assert "**held** (median +0.150" in alone and "(unadjusted)" in alone
+
+
 def test_summary_csv_holds_each_claim_with_its_interval_as_numbers(written):
     rows = pd.read_csv(written / "summary.csv")
     assert list(rows["claim"]) == [f.claim for f in FINDINGS]
-    assert list(rows["metric"]) == ["KL", "Success@1", "KL"]
-    assert list(rows["verdict"]) == ["held", "inconclusive", "not testable here"]
-    assert rows.loc[0, ["estimate", "low", "high", "seeds"]].tolist() == [0.12, 0.05, 0.19, 5]
-    assert rows.loc[1, "seeds_needed"] == 12 and rows.loc[2, "why"] == "one N only"
+    assert list(rows["metric"]) == ["KL", "Success@1", "KL", "KL", "KL"] + ["KL"] * 5
+    assert list(rows["verdict"][:5]) == ["held", "inconclusive", "not testable here", "held", "inconclusive"]
+    d = np.sort(ALL_UP_12)
+    # n = 12: [x_(3), x_(10)] covers the median with 1 - 2 P(Binomial(12, 1/2) <= 2) = 1 - 2 * 79 / 4096
+    assert rows.loc[0, ["median", "low", "high", "seeds"]].tolist() == pytest.approx([np.median(d), d[2], d[9], 12])
+    assert rows.loc[0, "coverage"] == pytest.approx(1 - 2 * 79 / 4096)
+    # n = 3: no 95% interval exists; [min, max] covers the median with 1 - 2 / 2^3
+    assert rows.loc[1, ["low", "high", "coverage"]].tolist() == pytest.approx([-0.2, 0.18, 0.75])
+    # 2 of 3 negative: the share's 95% interval reaches 0.99 above and falls below 1/2; at its top the
+    # floor of a family of 8 (2^(1 - 9) <= 0.05 / 8) already has power 0.99^9 > 0.8; at its bottom, maybe never
+    top = scipy_stats.binomtest(2, 3).proportion_ci(0.95, method="exact").high
+    assert top ** 9 >= 0.8 and rows.loc[1, "seeds_fewest"] == 9 and np.isnan(rows.loc[1, "seeds_most"])
+    assert rows.loc[2, "why"] == "one N only" and rows.loc[3, "kind"] == "check" and np.isnan(rows.loc[3, "median"])
     assert (written / "summary.md").is_file() and (written / "report.md").is_file()
+    summary = (written / "summary.md").read_text()
+    assert "| 0.0078 / 0.0547 |" in summary and "no (an exact or tolerance check)" in summary
 
 
 def test_summary_tex_is_one_booktabs_table_per_metric_escaped_for_latex(written):
@@ -56,11 +123,12 @@ def test_summary_tex_is_one_booktabs_table_per_metric_escaped_for_latex(written)
     assert r"DR\_local vs GR: gap on KL grows 50\% \& more (\#1)" in tex and r"of a\_b" in tex
     assert r"fake\_exp" in tex
     body = [line for line in tex.splitlines() if line.endswith(r"\\") and "Experiment &" not in line]
-    assert len(body) == 3
+    assert len(body) == len(FINDINGS)
     for line in body:
-        assert len(re.findall(r"(?<!\\)&", line)) == 4, line  # five cells: no & left unescaped in the text
+        assert len(re.findall(r"(?<!\\)&", line)) == 7, line  # eight cells: no & left unescaped in the text
         assert not re.search(r"(?<!\\)[_%#]", line), line
-    assert r"$+0.120$ [$+0.050$, $+0.190$]" in tex
+    assert r"$-0.010$ [$-0.200$, $+0.180$] (75.0\%)" in tex  # [min, max] with its coverage
+    assert r"& 0.0078 & 0.0547 & yes & 8 \\" in tex and r"& -- & -- & no & 40 \\" in tex
 
 
 def test_latex_escape_covers_every_special_character():
