@@ -62,7 +62,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
         model = model_at(result, i)
         t1 = time.perf_counter()
         metrics = evaluate_model(model, corpus, docids=docids[i], k=min(k, corpus.n_docs))
-        metrics.update(ceilings_for(specs[i]))
+        metrics.update(ceilings_for(specs[i]), beta_used=corpus.spec.beta)   # solved under target_eff_docs
         if measure is not None:
             metrics.update(measure(model, corpus, docids[i], pt))
         metrics.update(pairs_per_doc=pt.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),

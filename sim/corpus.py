@@ -25,9 +25,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
 
 __all__ = ["CorpusSpec", "Corpus", "QuerySet", "make_corpus", "log_posterior_chunks", "log_posterior_rows",
-           "posterior_marginal"]
+           "posterior_marginal", "solve_beta"]
 
 _FEATURE_MAPS = ("linear", "mlp")
 _POSITIVES = ("sample", "argmax")
@@ -55,6 +56,9 @@ class CorpusSpec:
     """Spread of a document's latent around its leaf centre (relative to the leaf level's scale)."""
     beta: float = 12.0
     """Sharpness: log p*(d|q) = beta u_q . z_d + ...; larger beta gives a peakier posterior."""
+    target_eff_docs: float = 0.0
+    """Iso-difficulty: when > 0, beta is solved (not taken from `beta`) so that the effective number of
+    documents exp E_q H(p*(.|q)) equals this on a probe set of queries, at every N."""
     zipf: float = 0.0
     """Popularity exponent: pi_d ~ rank^-zipf (0: every document equally popular)."""
     popularity_weight: float = 1.0
@@ -100,6 +104,8 @@ class CorpusSpec:
         need(1 <= self.qrels_k <= self.n_docs, "qrels_k", f"an integer in [1, n_docs={self.n_docs}]")
         need(0 <= self.train_top_k <= self.n_docs, "train_top_k", f"an integer in [0, n_docs={self.n_docs}]")
         need(self.chunk_size >= 1, "chunk_size", "at least 1")
+        need(self.target_eff_docs == 0 or 1 < self.target_eff_docs < self.n_docs, "target_eff_docs",
+             f"0 (off) or a number in (1, n_docs={self.n_docs})")
         need(self.seed >= 0, "seed", "a non-negative integer")
 
 
@@ -260,8 +266,46 @@ def _posterior_pass(spec, key, u_MxR, z_NxR, bias_N, top_k, query_block=1024):
     return tuple(np.concatenate([np.asarray(o[j]) for o in outs])[:M] for j in range(4))
 
 
+_PROBE_QUERIES = 512
+
+
+def _query_latents(spec: CorpusSpec, rng, z_NxR, log_pi_N, m):
+    target_M = rng.choice(spec.n_docs, size=m, p=np.exp(log_pi_N))
+    u = _unit(z_NxR[target_M] + spec.query_noise * rng.standard_normal((m, spec.latent_rank)) / np.sqrt(spec.latent_rank))
+    return u.astype(np.float32)
+
+
+def _mean_entropy(beta, u_MxR, z_NxR, bias_N, chunk=16_384):
+    """E_q H(p*(.|q)) in nats for one beta (float64, document chunks: never M x N at once)."""
+    M = u_MxR.shape[0]
+    lse_M, s1_M = np.full(M, -np.inf), np.zeros(M)   # log Z and sum e^l l, streamed
+    for start in range(0, z_NxR.shape[0], chunk):
+        l_Mxc = beta * (u_MxR @ z_NxR[start:start + chunk].T) + bias_N[None, start:start + chunk]
+        new_M = np.logaddexp(lse_M, np.logaddexp.reduce(l_Mxc, axis=1))
+        s1_M = s1_M * np.exp(lse_M - new_M) + np.sum(np.exp(l_Mxc - new_M[:, None]) * l_Mxc, axis=1)
+        lse_M = new_M
+    return float(np.mean(lse_M - s1_M))
+
+
+def solve_beta(spec: CorpusSpec, u_MxR, z_NxR, bias_N) -> float:
+    """The beta whose mean posterior entropy over the probe queries u_MxR is log(target_eff_docs): the
+    entropy falls with beta (a tempering), so Brent's method on log beta finds it (to 1e-12 in log beta)."""
+    target = np.log(spec.target_eff_docs)
+    u, z, b = (np.asarray(a, np.float64) for a in (u_MxR, z_NxR, bias_N))
+    lo, hi = np.log(1e-4), np.log(1e5)
+    if _mean_entropy(np.exp(lo), u, z, b) < target or _mean_entropy(np.exp(hi), u, z, b) > target:
+        raise ValueError(f"CorpusSpec.target_eff_docs={spec.target_eff_docs}: no beta in [1e-4, 1e5] reaches it "
+                         f"on this corpus (the popularity alone gives exp H = "
+                         f"{np.exp(_mean_entropy(0.0, u, z, b)):.3g})")
+    root = scipy.optimize.brentq(lambda log_beta: _mean_entropy(np.exp(log_beta), u, z, b) - target, lo, hi,
+                                 xtol=1e-12)
+    return float(np.exp(root))
+
+
 def make_corpus(spec: CorpusSpec) -> Corpus:
-    """Build the corpus of `spec`; the same spec (and seed) always gives the same corpus."""
+    """Build the corpus of `spec`; the same spec (and seed) always gives the same corpus.
+
+    With `target_eff_docs` the corpus's spec carries the solved beta (`Corpus.spec.beta`)."""
     rng = np.random.default_rng(spec.seed)
     key = jax.random.key(spec.seed)
     z_NxR, path = _doc_latents(spec, rng)
@@ -269,13 +313,14 @@ def make_corpus(spec: CorpusSpec) -> Corpus:
     log_pi_N = -spec.zipf * np.log(ranks_N)
     log_pi_N -= np.logaddexp.reduce(log_pi_N)
     bias_N = (spec.popularity_weight * log_pi_N).astype(np.float32)
+    if spec.target_eff_docs:   # a probe set from its own stream: the corpus's own draws are as without it
+        probe = _query_latents(spec, np.random.default_rng([spec.seed, 7]), z_NxR, log_pi_N, _PROBE_QUERIES)
+        spec = dataclasses.replace(spec, beta=solve_beta(spec, probe, z_NxR, bias_N))
     fmap = _feature_map(spec, rng)
     doc_features = _features(fmap, z_NxR, spec.doc_feature_noise, rng)
 
     def queries(m, key, top_k):
-        target_M = rng.choice(spec.n_docs, size=m, p=np.exp(log_pi_N))
-        u = _unit(z_NxR[target_M] + spec.query_noise * rng.standard_normal((m, spec.latent_rank)) / np.sqrt(spec.latent_rank))
-        u = u.astype(np.float32)
+        u = _query_latents(spec, rng, z_NxR, log_pi_N, m)
         lse, top_log_p, top, draw = _posterior_pass(spec, key, u, z_NxR, bias_N, top_k)
         return u, _features(fmap, u, spec.query_feature_noise, rng), lse, top_log_p, top, draw
 

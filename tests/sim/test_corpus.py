@@ -71,3 +71,35 @@ def test_streaming_draw_follows_the_posterior(n_docs, chunk_size):
 def test_invalid_spec_names_the_field(field, value):
     with pytest.raises(ValueError, match=f"CorpusSpec.{field}"):
         CorpusSpec(**{field: value})
+
+
+def test_iso_difficulty_solves_beta_for_the_target_effective_documents():
+    """target_eff_docs: the solved beta gives the probe queries exp(mean entropy) = the target (checked by a
+    direct float64 softmax), the test queries about the same at every N, and it leaves the draws of a
+    corpus at that beta unchanged."""
+    import dataclasses
+
+    import scipy.special
+
+    from sim.corpus import _PROBE_QUERIES, _query_latents
+
+    for n in (60, 400):
+        spec = CorpusSpec(n_docs=n, n_train_queries=50, n_test_queries=300, latent_rank=4, zipf=0.5,
+                          target_eff_docs=5.0, seed=2)
+        corpus = make_corpus(spec)
+        beta = corpus.spec.beta
+        rng = np.random.default_rng(spec.seed)
+        # rebuild the probe from its own stream, as make_corpus does, and the entropy by brute force
+        z, bias = corpus.doc_latents_NxR.astype(np.float64), corpus.doc_log_prior_N.astype(np.float64)
+        log_pi = np.log(corpus.doc_popularity_N)
+        probe = _query_latents(spec, np.random.default_rng([spec.seed, 7]), corpus.doc_latents_NxR, log_pi,
+                               _PROBE_QUERIES).astype(np.float64)
+        logp = scipy.special.log_softmax(beta * probe @ z.T + bias[None, :], axis=1)
+        assert np.exp(np.mean(-np.sum(np.exp(logp) * logp, axis=1))) == pytest.approx(5.0, rel=1e-8)
+        logp_test = scipy.special.log_softmax(beta * corpus.test.latents_MxR.astype(np.float64) @ z.T + bias, axis=1)
+        assert np.exp(np.mean(-np.sum(np.exp(logp_test) * logp_test, axis=1))) == pytest.approx(5.0, rel=0.15)
+        plain = make_corpus(dataclasses.replace(spec, target_eff_docs=0.0, beta=beta))
+        np.testing.assert_array_equal(plain.train.pos_M, corpus.train.pos_M)
+        np.testing.assert_array_equal(plain.doc_features_NxF, corpus.doc_features_NxF)
+    with pytest.raises(ValueError, match="target_eff_docs"):
+        CorpusSpec(n_docs=10, target_eff_docs=20.0)
