@@ -146,11 +146,11 @@ def findings(df) -> list:
         found.append(Finding(NAME, "DR's row-shifted error stays above its rank-D Eckart-Young floor at every width",
                              Verdict("held" if ok else "did not hold", 0.0, float("nan"), float("nan"), len(dr)),
                              "runs below the floor", "the floor itself", "exact (no sampling)"))
-    from experiments.report import _still_falling
+    from experiments.report import still_falling
     from experiments.stats import not_testable
 
     widest = df["width"].max()
-    unconverged = {m: _still_falling(df, m, "width") for m in set(df["model"])}
+    unconverged = {m: still_falling(df, m, "width") for m in set(df["model"])}
 
     def guarded(models, verdict):
         bad = [(m, w) for m in models for w in unconverged.get(m, [])]

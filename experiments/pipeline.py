@@ -1,9 +1,10 @@
 """The one train-and-evaluate path of the synthetic experiments.
 
 `train_and_evaluate(points, measure)` trains a group of points that differ only in seed (each seed
-on its own corpus, all under one vmap), evaluates every model on its corpus (ir_measures metrics
-and KL to p*), adds the corpus's ceilings (sim.ceilings) and whatever the experiment's `measure`
-computes, and returns one (metrics, extra) pair per point. Corpora, docids and ceilings are cached,
+on its own corpus, all under one vmap), with its learning curve (KL and Success@1 of held-out test
+queries at log-spaced checkpoints, sim.curves, which also decides `converged`), evaluates every model
+on its corpus (ir_measures metrics and KL to p*), adds the corpus's ceilings (sim.ceilings) and
+whatever the experiment's `measure` computes, and returns one (metrics, extra) pair per point. Corpora, docids and ceilings are cached,
 since several variants share them. Experiments compose this; no math lives here.
 """
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from experiments.points import Point
-from experiments.stats import converged
 from sim.ceilings import ceilings
 from sim.corpus import Corpus, CorpusSpec, make_corpus
+from sim.curves import converged_from_curve, curve_data, curve_evaluator
 from sim.docids import DocidSpec, Docids, make_docids
 from sim.evaluate import evaluate_model
 from sim.models import count_params
@@ -55,7 +56,8 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
     seq = first.variant.kind == "seq_gr"
     docids = [docids_for(first.docids, s) if seq else None for s in specs]
     data = [TrainData.from_corpus(c, d) for c, d in zip(corpora, docids)]
-    result = train(first.model_cfg, first.train, data, [pt.seed for pt in points])
+    curve = curve_evaluator(first.variant.kind, curve_data(corpora), docids)
+    result = train(first.model_cfg, first.train, data, [pt.seed for pt in points], curve=curve)
     last_fall_S, total_fall_S = result.heldout_falls_S()
     out = []
     for i, (pt, corpus) in enumerate(zip(points, corpora)):
@@ -65,9 +67,9 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
         metrics.update(ceilings_for(specs[i]), beta_used=corpus.spec.beta)   # solved under target_eff_docs
         if measure is not None:
             metrics.update(measure(model, corpus, docids[i], pt))
+        steps, kl_C = result.curve["step"], result.curve["kl"][i]
         metrics.update(pairs_per_doc=pt.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),
-                       heldout_total_fall=float(total_fall_S[i]),
-                       converged=converged(last_fall_S[i], total_fall_S[i]))
+                       heldout_total_fall=float(total_fall_S[i]), converged=converged_from_curve(steps, kl_C))
         if result.pool_false_negatives_S is not None:
             metrics["pool_false_negatives"] = float(result.pool_false_negatives_S[i])
         extra = {
@@ -77,6 +79,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
             "train_seconds": result.seconds / len(points),
             "eval_seconds": time.perf_counter() - t1,
             "compiles": result.compiles,
+            "curve": {"step": steps.tolist(), "kl": kl_C.tolist(), "success1": result.curve["success1"][i].tolist()},
         }
         out.append((metrics, extra))
     return out, time.perf_counter() - t0

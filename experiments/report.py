@@ -25,7 +25,7 @@ import pandas as pd
 from experiments import store
 from experiments.runner import EXPERIMENTS, claim, load_experiment
 from experiments.significance import format_p, holm
-from experiments.stats import (CONVERGED_SHARE, Verdict, effect_verdict, not_testable, one_config_per_cell,
+from experiments.stats import (Verdict, effect_verdict, not_testable, one_config_per_cell,
                                paired_verdict, seed_floor, seed_summary, slope_effects)
 from experiments.variants import label
 
@@ -81,10 +81,10 @@ def slope_finding(experiment: str, df: pd.DataFrame, local: str, ref: str, metri
     # The reference (normalised objective) must have converged, or the gap could be its own
     # undertraining. The sampled model is compared at the same budget: that it learns less per pair
     # is the drift itself (plain uniform sampling's population optimum is log p*), so it is reported.
-    still = _still_falling(df, local, x)
+    still = still_falling(df, local, x)
     if still:
         limits += f"; the sampled model's loss still falls at {x} = {', '.join(f'{n:,}' for n in still)}"
-    if bad := _still_falling(df, ref, x):
+    if bad := still_falling(df, ref, x):
         verdict = not_testable(f"{label(ref)} had not converged at {x} = {', '.join(f'{n:,}' for n in bad)}",
                                len(gap))
     elif not xs or len(xs) < 2:
@@ -100,15 +100,16 @@ def slope_finding(experiment: str, df: pd.DataFrame, local: str, ref: str, metri
     return Finding(experiment, claim_text, verdict, effect, ceiling, limits)
 
 
-def _still_falling(df: pd.DataFrame, model: str, x: str) -> list:
-    """The x at which `model`'s learning curve had not flattened: averaged over seeds, the last quarter
-    of training brought more than CONVERGED_SHARE of the held-out NLL's total fall."""
-    if "heldout_last_fall" not in df:
+def still_falling(df: pd.DataFrame, model: str, x: str) -> list:
+    """The x at which `model`'s learning curve had not flattened (sim.curves.converged_from_curve: over
+    the last doubling of the steps its held-out KL still fell by more than 5% of its final value) in
+    more than half of the seeds. Records without a curve count as converged."""
+    if "converged" not in df:
         return []
     out = []
     for n, g in df[df["model"] == model].groupby(x):
-        last, total = g["heldout_last_fall"].mean(), g["heldout_total_fall"].mean()
-        if np.isfinite(last) and np.isfinite(total) and total > 0 and last > CONVERGED_SHARE * total:
+        c = g["converged"].dropna()
+        if len(c) and c.mean() < 0.5:
             out.append(n)
     return out
 

@@ -121,8 +121,9 @@ def run_one_group(module, cfg, points, out, retry_failed: bool = False, on_error
     compiled = {**compile_stats.since(before), "group_size": len(todo)}  # the group's, in each of its records
     for point, (metrics, extra) in zip(todo, results):
         derived = {k: extra.pop(k) for k in ("params", "corpus_seed_used") if k in extra} or None
+        curve = extra.pop("curve", None)
         store.write_record(out, name, point.record(), metrics, seconds / len(todo), derived, train=extra,
-                           compile=compiled)
+                           compile=compiled, **({"curve": curve} if curve else {}))
         store.clear_failure(out, name, point.record())
         store.release(out, name, point.record())
     counts["ran"] += len(todo)

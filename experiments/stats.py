@@ -41,21 +41,9 @@ from scipy import stats
 
 from experiments.significance import format_p
 
-__all__ = ["ALPHA", "CONVERGED_SHARE", "converged", "Verdict", "effect_verdict", "paired_verdict", "not_testable",
+__all__ = ["ALPHA", "Verdict", "effect_verdict", "paired_verdict", "not_testable",
            "sign_p", "median_interval", "share_interval", "seed_floor", "slope_effects", "seed_summary",
            "metric_range", "one_config_per_cell"]
-
-# A run has converged when the last quarter of its training brought less than this share of the total
-# fall of its held-out NLL (H(p*) + KL, on average): its learning curve has flattened.
-CONVERGED_SHARE = 0.05
-
-
-def converged(last_fall: float, total_fall: float) -> float:
-    """1.0 when the last quarter brought less than CONVERGED_SHARE of the held-out NLL's total fall
-    (or the NLL did not fall at all), 0.0 otherwise, NaN when not measured."""
-    if not (np.isfinite(last_fall) and np.isfinite(total_fall)):
-        return float("nan")
-    return float(total_fall <= 0 or last_fall <= CONVERGED_SHARE * total_fall)
 
 _RANGES = {"kl_true": (0.0, np.inf), "rowshift_sq_err": (0.0, np.inf), "fixed_point_kl": (0.0, np.inf)}
 _UNIT_PREFIXES = ("Success@", "RR@", "nDCG@", "R@", "P@", "AP", "top2_accuracy", "rel_")

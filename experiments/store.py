@@ -137,7 +137,8 @@ def load(out, experiment: str, *, missing_ok: bool = False, quarantine: bool = F
     """A tidy DataFrame: one row per run, config and metrics as columns, plus run_id, seconds,
     config_id (the config without its seed), mtime (when the record was written) and, where the
     record has them, compile_count, compile_seconds, compile_cache_hits and compile_group_size
-    (the compilations of the record's group, shared by its group_size records).
+    (the compilations of the record's group, shared by its group_size records) and the learning
+    curve as lists, one entry per checkpoint (curve_step, curve_kl, curve_success1).
 
     Raises StoreError when out or its experiment folder does not exist (unless missing_ok: then an
     empty DataFrame), and when a file is not a record, naming it; with quarantine, such a file is
@@ -165,8 +166,9 @@ def load(out, experiment: str, *, missing_ok: bool = False, quarantine: bool = F
             print(f"warning: {err}; moved to {aside}", flush=True)
             continue
         compiled = {f"compile_{k}": v for k, v in (rec.get("compile") or {}).items()}
+        curve = {f"curve_{k}": v for k, v in (rec.get("curve") or {}).items()}   # lists, one per checkpoint
         rows.append({"run_id": rec["run_id"], **rec["config"], **rec["metrics"], "seconds": rec["seconds"],
-                     **compiled, "config_id": config_id(rec["config"]), "mtime": path.stat().st_mtime})
+                     **compiled, **curve, "config_id": config_id(rec["config"]), "mtime": path.stat().st_mtime})
     return pd.DataFrame(rows)
 
 

@@ -23,6 +23,7 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from sim.curves import checkpoint_targets
 from sim.hard_pool import hard_pool, pool_false_negatives
 from sim.local_objective import draw_candidates, local_loss
 from sim.models import ModelConfig, make_model
@@ -122,6 +123,7 @@ class TrainResult:
     call_seconds: tuple[float, ...] = ()  # wall time of each compiled call (the first includes compiling)
     pool_false_negatives_S: np.ndarray | None = None  # share of the last hard pool inside the top p* mass
     heldout_SxT: np.ndarray | None = None  # held-out full-softmax NLL before training and after each call
+    curve: dict | None = None  # learning curve: "step" (C,), and per metric an S x C array (sim.curves)
 
     def heldout_falls_S(self) -> tuple[np.ndarray, np.ndarray]:
         """(fall of the held-out NLL over the last quarter of the calls, its fall over all of training),
@@ -293,7 +295,7 @@ class _DenseState:
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[TrainData], seeds, *,
-          mesh=None) -> TrainResult:
+          mesh=None, curve=None) -> TrainResult:
     """Train one model per seed (under vmap) and return their parameters and loss curves.
 
     Args:
@@ -303,6 +305,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
       mesh: optional sim.sharding.doc_mesh; every array indexed by document is then sharded
         along N over its devices (shared data only); the compiled program and its results are
         the same as on one device.
+      curve: optional learning-curve evaluator (sim.curves.curve_evaluator), called before training
+        and at log-spaced call boundaries (sim.curves.checkpoint_targets); its values land in
+        TrainResult.curve.
     """
     seeds = list(seeds)
     shared = isinstance(data, TrainData)
@@ -341,7 +346,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     if cfg.heldout:
         heldout_nll.append(np.asarray(_heldout_nll(graphdef, state.current(), heldout, consts, kind=kind,
                                                    data_axis=data_axis)))
-    done, pool = 0, None
+    done, pool, targets, curve_rows = 0, None, None, []
+    if curve is not None:
+        curve_rows.append((0, curve(graphdef, state.current(), consts, data_axis)))
     bar = tqdm(total=cfg.steps, desc=f"train {kind}/{cfg.objective}", disable=not cfg.progress, leave=False)
     while done < cfg.steps:
         # a call never crosses a pool refresh, so the pool is rebuilt exactly every hard_refresh steps
@@ -365,12 +372,20 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
             heldout_nll.append(np.asarray(_heldout_nll(graphdef, state.current(), heldout, consts, kind=kind,
                                                        data_axis=data_axis)))
         done += n
+        if curve is not None:
+            targets = checkpoint_targets(cfg.steps, done) if targets is None else targets
+            if np.any((targets <= done) & (targets > curve_rows[-1][0])):
+                curve_rows.append((done, curve(graphdef, state.current(), consts, data_axis)))
         bar.update(n)
         bar.set_postfix(loss=float(loss_S.mean()))
     bar.close()
     params = state.current()
     jax.block_until_ready(params)
     false_neg = pool_false_negatives(pool, datas, cfg.denoise_mass) if pool is not None else None
+    curve_out = None
+    if curve_rows:
+        curve_out = {"step": np.array([step for step, _ in curve_rows])}
+        curve_out.update({k: np.stack([row[k] for _, row in curve_rows], axis=1) for k in curve_rows[0][1]})
     return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0,
                        compile_count() - traces_before, tuple(call_seconds), false_neg,
-                       np.stack(heldout_nll, axis=1) if heldout_nll else None)
+                       np.stack(heldout_nll, axis=1) if heldout_nll else None, curve_out)
