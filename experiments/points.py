@@ -91,6 +91,8 @@ class Point:
             if t.sampler == "hard_denoised":
                 flat["denoise_mass"] = t.denoise_mass
         flat.update({k: getattr(t, k) for k in _TRAIN_RECORDED})
+        if t.schedule == "rsqrt":
+            flat["decay_steps"] = t.decay_steps
         flat["sparse_table"] = t.sparse_table
         flat["n_docs"] = self.corpus.n_docs
         flat.update({f"corpus_{f.name}": getattr(self.corpus, f.name) for f in dataclasses.fields(CorpusSpec)

@@ -25,7 +25,7 @@ from experiments import store
 
 __all__ = ["EXPERIMENTS", "load_experiment", "claim", "groups", "run_one_group", "run_experiment"]
 
-EXPERIMENTS = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling",
+EXPERIMENTS = ("drift_corpus", "drift_mechanism", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling",
                "theory_curves", "similarity")
 
 

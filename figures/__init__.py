@@ -7,7 +7,7 @@ from pathlib import Path
 
 __all__ = ["FIGURES", "render_all"]
 
-FIGURES = ("drift_corpus", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling",
+FIGURES = ("drift_corpus", "drift_mechanism", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling",
            "theory_deficit", "theory_gradient", "theory_fixed_point", "theory_rank", "similarity")
 
 

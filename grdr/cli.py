@@ -136,7 +136,7 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
 
 
 # Longest first (measured quick times on 2 cores), so that a pool of workers finishes together.
-DEMO_ORDER = ("drift_corpus", "critical_n", "real_scaling", "similarity", "negatives", "capacity_dim",
+DEMO_ORDER = ("drift_corpus", "drift_mechanism", "critical_n", "real_scaling", "similarity", "negatives", "capacity_dim",
               "model_scale", "theory_curves")
 
 

@@ -60,9 +60,13 @@ class TrainConfig:
     learning_rate: float = 3e-3
     """Step size of AdamW (or SGD); the peak of the schedule."""
     schedule: str = "constant"
-    """constant, or cosine: decay from learning_rate to final_lr_fraction of it over the steps."""
+    """constant; cosine: decay from learning_rate to final_lr_fraction of it over the steps; or rsqrt:
+    learning_rate / sqrt(1 + step / decay_steps), which does not depend on the total (a run stopped at t
+    steps is the first t steps of any longer run: its learning curve is a budget sweep)."""
     final_lr_fraction: float = 0.1
     """Where the cosine schedule ends, as a fraction of learning_rate."""
+    decay_steps: int = 500
+    """The rsqrt schedule's time scale, in steps."""
     weight_decay: float = 0.0
     """AdamW's decoupled weight decay."""
     hard_refresh: int = 200
@@ -82,21 +86,24 @@ class TrainConfig:
     """Row-sparse updates of a free document table (local objective only)."""
     progress: bool = False
     """Show a progress bar."""
+    curve_points: int = 10
+    """Log-spaced checkpoints of the learning curve (sim.curves), when the caller asks for one."""
 
     def __post_init__(self):
         if self.objective not in _OBJECTIVES:
             raise ValueError(f"TrainConfig.objective={self.objective!r}: expected one of {_OBJECTIVES}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"TrainConfig.sampler={self.sampler!r}: expected one of {tuple(SAMPLERS)}")
-        for field in ("num_negatives", "batch_size", "steps", "hard_refresh", "hard_pool", "steps_per_call"):
+        for field in ("num_negatives", "batch_size", "steps", "hard_refresh", "hard_pool", "steps_per_call",
+                      "decay_steps", "curve_points"):
             if getattr(self, field) < 1:
                 raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
         if self.heldout < 0:
             raise ValueError(f"TrainConfig.heldout={self.heldout}: expected >= 0")
         if self.accidental_hits not in ("keep", "mask"):
             raise ValueError(f"TrainConfig.accidental_hits={self.accidental_hits!r}: expected 'keep' or 'mask'")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"TrainConfig.schedule={self.schedule!r}: expected 'constant' or 'cosine'")
+        if self.schedule not in ("constant", "cosine", "rsqrt"):
+            raise ValueError(f"TrainConfig.schedule={self.schedule!r}: expected 'constant', 'cosine' or 'rsqrt'")
         if not 0 <= self.final_lr_fraction <= 1:
             raise ValueError(f"TrainConfig.final_lr_fraction={self.final_lr_fraction}: expected in [0, 1]")
         if self.optimizer not in ("adamw", "sgd"):
@@ -176,6 +183,8 @@ def learning_rate(cfg: TrainConfig):
     """The step size: a float, or an optax schedule of the step count."""
     if cfg.schedule == "constant":
         return cfg.learning_rate
+    if cfg.schedule == "rsqrt":
+        return lambda count: cfg.learning_rate * jax.lax.rsqrt(1.0 + count / cfg.decay_steps)
     return optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps, alpha=cfg.final_lr_fraction)
 
 
@@ -188,7 +197,8 @@ def _optimizer(cfg: TrainConfig):
 def _step_key(cfg: TrainConfig) -> TrainConfig:
     """The fields a compiled step does not depend on are reset, so equal programs share one cache entry
     (the steps stay when a schedule depends on them)."""
-    return dataclasses.replace(cfg, steps=1 if cfg.schedule == "constant" else cfg.steps, steps_per_call=1,
+    return dataclasses.replace(cfg, steps=cfg.steps if cfg.schedule == "cosine" else 1, steps_per_call=1,
+                               curve_points=1,
                                hard_refresh=1, progress=False, denoise_mass=0.5, heldout=0)
 
 
@@ -373,7 +383,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
                                                        data_axis=data_axis)))
         done += n
         if curve is not None:
-            targets = checkpoint_targets(cfg.steps, done) if targets is None else targets
+            targets = checkpoint_targets(cfg.steps, done, cfg.curve_points) if targets is None else targets
             if np.any((targets <= done) & (targets > curve_rows[-1][0])):
                 curve_rows.append((done, curve(graphdef, state.current(), consts, data_axis)))
         bar.update(n)
