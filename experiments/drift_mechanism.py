@@ -222,7 +222,7 @@ def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BAND
 
 def findings(df: pd.DataFrame) -> list:
     from experiments.report import Finding
-    from experiments.stats import effect_verdict, not_testable
+    from experiments.stats import effect_verdict
 
     found = []
     bands = BANDS
@@ -251,14 +251,26 @@ def findings(df: pd.DataFrame) -> list:
                     f"{bands['slope_band']:g} minus |slope of the gap per decade of N|", "0 (no drift left)",
                     "k measured on the truth's confusers"),
         ]
-        ok = e[e["reached"] >= 2]
-        verdict = (effect_verdict(bands["alpha_band"] - (ok["alpha"] - ok["alpha_theory"]).abs()) if len(ok) >= 2
-                   else not_testable(f"the gap reached {bands['reach']:g} nats at fewer than 2 sizes"))
-        found.append(Finding(NAME, f"{title}: the steps needed to close the gap grow like N / (K k) (rate-law "
-                                   f"exponent within +-{bands['alpha_band']:g} of the theory's)", verdict,
-                             f"{bands['alpha_band']:g} minus |alpha - alpha_theory|",
-                             "alpha_theory = 1 - d log k / d log N", f"reach {bands['reach']:g} nats"))
     return found
+
+
+def predictions(df: pd.DataFrame) -> list:
+    """The rate law: per seed, the exponent alpha of T*(N) ~ N^alpha against the theory's 1 - d log k / d log N
+    from the same corpora, within +-BANDS["alpha_band"]."""
+    from experiments.agreement import agreement
+
+    rows = []
+    for local, ref, title in ARMS:
+        if {local, ref} <= set(df["model"]):
+            e = mechanism_effects(df, local, ref)
+            if e.empty:
+                continue
+            e = e[e["reached"] >= 2]
+            rows.append(agreement(NAME, f"{title}: exponent of the steps that close the gap to {BANDS['reach']:g} "
+                                        "nats, T* ~ N^alpha", e["alpha_theory"], e["alpha"],
+                                  abs_tol=BANDS["alpha_band"],
+                                  source="coverage K k / N: T* ~ N / (K k), alpha = 1 - d log k / d log N"))
+    return rows
 
 
 def _markdown(table: pd.DataFrame) -> str:

@@ -25,6 +25,7 @@ import pandas as pd
 from experiments import store
 from experiments.runner import EXPERIMENTS, claim, load_experiment
 from experiments.significance import format_p, holm
+from experiments.agreement import Prediction
 from experiments.stats import (Verdict, effect_verdict, not_testable, one_config_per_cell,
                                paired_verdict, seed_floor, seed_summary, slope_effects)
 from experiments.variants import label
@@ -232,7 +233,7 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
     """report.md (summary of every claim, then one section per experiment) and the summary as
     summary.md, summary.csv and summary.tex; verdicts decided over the family of all claims."""
     out = Path(out)
-    sections, findings, n_failed = [], [], 0
+    sections, findings, predictions, n_failed = [], [], [], 0
     for name in EXPERIMENTS:
         module = load_experiment(name)
         df, dropped = load_for_report(out, name, module)
@@ -251,6 +252,8 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
             continue
         if hasattr(module, "findings"):
             findings += module.findings(df)
+        if hasattr(module, "predictions"):
+            predictions += module.predictions(df)
         if dropped:
             body += [f"({dropped} older records of the same cells under other settings are left out; "
                      "seeds are pooled only within one configuration.)", ""]
@@ -266,22 +269,56 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
                      f"persistent cache instead ({run_s:.0f} s of run time in all).", ""]
         takes_out = "out" in inspect.signature(module.report).parameters  # real_scaling reads per-query files
         sections += body + [module.report(df, out=out) if takes_out else module.report(df), ""]
-    raw, findings = findings, adjust_family(findings)
+    n_claims = len(findings)
+    raw = findings + [prediction_finding(p) for p in predictions]   # agreements join the one family
+    adjusted = adjust_family(raw)
+    findings, predictions = adjusted[:n_claims], [dataclasses.replace(p, verdict=f.verdict) for p, f in
+                                                  zip(predictions, adjusted[n_claims:])]
     head = ["# grdr report", ""]
     if seconds is not None:
         head += [f"Preset `{preset}`; {seconds:.0f} s of wall time for this demo run.", ""]
     if n_failed:
         head += [f"**{n_failed} point(s) failed**; their experiments' sections say which.", ""]
     if findings:
-        head += ["## Summary", "", _summary_sentence(findings), "", summary_table(findings), ""]
+        head += ["## Summary", "", _summary_sentence(adjusted), "", summary_table(findings), ""]
+    if predictions:
+        head += ["## Predicted versus measured", "", PREDICTIONS_NOTE, "", predictions_table(predictions), ""]
     path = out / "report.md"
-    path.write_text("\n".join(head) + "\n" + _adjust_text("\n".join(sections), raw, findings))
+    path.write_text("\n".join(head) + "\n" + _adjust_text("\n".join(sections), raw, adjusted))
     if findings:  # the summary alone, as the README's results table is copied from it; for papers, CSV and LaTeX
         (out / "summary.md").write_text(summary_table(findings) + "\n")
-        rows = summary_rows(findings)
+        rows = summary_rows(adjusted)
         rows.to_csv(out / "summary.csv", index=False)
         (out / "summary.tex").write_text(summary_latex(rows))
     return path
+
+
+PREDICTIONS_NOTE = (
+    "Each theory prediction that a section prints, beside what was measured on the same corpora: medians over "
+    "seeds with their distribution-free 95% intervals, the per-seed ratio measured / predicted, and whether they "
+    "agree within a tolerance stated in the experiment's module before any run (an equivalence claim on the per-seed "
+    "deviations, decided by the sign test in the same Holm family as the summary's claims; a row against a "
+    "published table is a tolerance check on the median, outside the family).")
+
+
+def prediction_finding(p: Prediction) -> Finding:
+    """A prediction's agreement as a claim of the family."""
+    return Finding(p.experiment, p.claim, p.verdict, "tolerance minus |deviation|", "the prediction", p.source)
+
+
+def predictions_table(predictions: list[Prediction]) -> str:
+    def cell(t):
+        med, lo, hi = t
+        if not np.isfinite(med):
+            return ""
+        return f"{med:.4g}" if not np.isfinite(lo) or lo == hi == med else f"{med:.4g} [{lo:.4g}, {hi:.4g}]"
+
+    lines = ["| experiment | prediction | predicted | measured | ratio measured / predicted | tolerance | verdict | "
+             "sign test p / Holm p | seeds |", "|---" * 9 + "|"]
+    for p in predictions:
+        lines.append(f"| {p.experiment} | {p.quantity} | {cell(p.predicted)} | {cell(p.measured)} | {cell(p.ratio)} | "
+                     f"{p.tolerance} | **{p.word}** | {_p_cell(p.verdict)} | {p.verdict.n} |")
+    return "\n".join(lines)
 
 
 def _summary_sentence(findings: list[Finding]) -> str:

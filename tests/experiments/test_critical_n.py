@@ -276,17 +276,17 @@ def test_dr_is_checked_against_table_6_within_3_as_a_tolerance_not_a_test():
     seeds = {4: [9, 10, 13], 5: [12, 12, 12], 8: [24, 25, 31], 12: [43, 43, 50], 16: [79, 83, 90]}
     crit = pd.DataFrame([_crit("dr_global", d, n, seed=s) for d, ns in seeds.items() for s, n in enumerate(ns)] +
                         [_crit("seq_gr", 4, 30, seed=s) for s in range(3)])  # SeqGR is not read against it
-    found = [f for f in critical_n.findings(crit) if "Table 6" in f.claim]
-    assert [int(f.claim.split("d = ")[1].split()[0]) for f in found] == [4, 8, 12, 16]  # d = 5 is not in Table 6
-    for f in found:
-        d = int(f.claim.split("d = ")[1].split()[0])
+    assert not [f for f in critical_n.findings(crit) if "Table 6" in f.claim]   # a prediction, not a claim
+    rows = critical_n.predictions(crit)
+    dims = [int(r.quantity.split("d = ")[1].split()[0]) for r in rows]
+    assert dims == [4, 8, 12, 16]  # d = 5 is not in Table 6
+    for d, r in zip(dims, rows):
         diff = float(np.median(seeds[d])) - TABLE6[d]
-        assert f.verdict.estimate == diff and f.verdict.n == 3
-        assert f.verdict.word == ("agrees within ±3" if abs(diff) <= 3 else "does not agree")
-        assert not f.verdict.decisive  # neither "held" nor "did not hold": not a statistical claim
-        assert "not in the Holm family" in f.claim and "not in the Holm family" in f.limits
-    words = {int(f.claim.split("d = ")[1].split()[0]): f.verdict.word for f in found}
-    assert words == {4: "agrees within ±3", 8: "agrees within ±3", 12: "does not agree", 16: "does not agree"}
+        assert r.verdict.estimate == diff and r.verdict.n == 3 and r.predicted[0] == TABLE6[d]
+        assert r.word == ("agrees" if abs(diff) <= 3 else "does not agree") and r.tolerance == "within +-3 (median)"
+        assert not r.verdict.family  # a tolerance check on the median: not a statistical claim
+    assert {d: r.word for d, r in zip(dims, rows)} == {4: "agrees", 8: "agrees", 12: "does not agree",
+                                                       16: "does not agree"}
     table = critical_n.table6_agreement(crit[crit["model"] == "dr_global"]).set_index("dim")
     assert table.loc[8, "n"] == [24, 25, 31] and table.loc[8, "median"] == 25 and table.loc[8, "table6"] == 28
     text = critical_n.report(crit.assign(max_solved_n=crit["critical_n"], non_monotone=0, probes=5, steps_total=10,
@@ -340,9 +340,10 @@ def test_each_seed_runs_its_own_search_and_n_d_is_their_median(tmp_path, monkeyp
         t = thresholds[("dr_global", 8, seed)]
         assert crit.loc[seed, "critical_n"] == t
         assert [c[3] for c in calls if c[2] == seed] == _search(lambda n, t=t: n <= t, n0, 64)[1]
-    found = {f.claim: f.verdict for f in critical_n.findings(crit.reset_index())}
-    v = found[f"DR's critical n at d = 8 agrees with Weller et al.'s Table 6 within ±3 [{critical_n.TOLERANCE_MARK}]"]
-    assert v.estimate == np.median([26, 31, 29]) - TABLE6[8] and v.n == 3
+    (row,) = critical_n.predictions(crit.reset_index())
+    assert row.measured[0] == np.median([26, 31, 29]) and row.predicted[0] == TABLE6[8] and row.verdict.n == 3
+    assert row.verdict.estimate == np.median([26, 31, 29]) - TABLE6[8] and row.word == "agrees"   # |29 - 28| <= 3
+    assert not row.verdict.family   # a tolerance check on the median: outside the Holm family
     # a seed's search does not depend on the others: alone, seed 1 probes the same n
     alone = []
     monkeypatch.setattr(critical_n, "_train_probe", _fake_trainer(thresholds, alone))

@@ -72,7 +72,9 @@ def test_end_to_end_records_curves_report_and_figure(out):
     assert all(len(s) >= 5 and s[0] == 0 for s in df["curve_step"])
     assert df["truth_confusers"].notna().all()
     text = dm.report(df)
-    assert "rate-law exponent" in text and "per seed" in text
+    assert "per seed" in text and "gap no longer grows with log N" in text
+    rows = dm.predictions(df)
+    assert [r.quantity.split(":")[0] for r in rows] == ["DR tower", "DR free table"]
     assert len(plot(df).axes) == 2
 
 
