@@ -2,8 +2,8 @@
 
 `train_and_evaluate(points, measure)` trains a group of points that differ only in seed (each seed
 on its own corpus, all under one vmap), evaluates every model on its corpus (ir_measures metrics
-and KL to p*), adds the corpus's ceilings (sim.ceilings) and whatever the experiment's `measure`
-computes, and returns one (metrics, extra) pair per point. Corpora, docids and ceilings are cached,
+and KL to p*), adds the corpus's references (sim.ceilings) and whatever the experiment's `measure`
+computes, and returns one (metrics, extra) pair per point. Corpora, docids and references are cached,
 since several variants share them. Experiments compose this; no math lives here.
 """
 from __future__ import annotations
@@ -14,14 +14,14 @@ from functools import lru_cache
 
 from experiments.points import Point
 from experiments.stats import converged
-from sim.ceilings import ceilings
+from sim.ceilings import references
 from sim.corpus import Corpus, CorpusSpec, make_corpus
 from sim.docids import DocidSpec, Docids, make_docids
 from sim.evaluate import evaluate_model
 from sim.models import count_params
 from sim.train import TrainData, model_at, train
 
-__all__ = ["corpus_for", "docids_for", "ceilings_for", "train_and_evaluate"]
+__all__ = ["corpus_for", "docids_for", "references_for", "train_and_evaluate"]
 
 Measure = Callable[[object, Corpus, Docids | None, Point], dict]
 
@@ -39,8 +39,8 @@ def docids_for(spec: DocidSpec, corpus_spec: CorpusSpec) -> Docids:
 
 
 @lru_cache(maxsize=64)
-def ceilings_for(spec: CorpusSpec) -> dict[str, float]:
-    return ceilings(corpus_for(spec))
+def references_for(spec: CorpusSpec) -> dict[str, float]:
+    return references(corpus_for(spec))
 
 
 def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100):
@@ -62,7 +62,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
         model = model_at(result, i)
         t1 = time.perf_counter()
         metrics = evaluate_model(model, corpus, docids=docids[i], k=min(k, corpus.n_docs))
-        metrics.update(ceilings_for(specs[i]))
+        metrics.update(references_for(specs[i]))
         if measure is not None:
             metrics.update(measure(model, corpus, docids[i], pt))
         metrics.update(pairs_per_doc=pt.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),
