@@ -27,7 +27,8 @@ from sim.train import TrainConfig
 
 __all__ = ["SCHEMA", "Point", "RecordPoint", "corpus_seed", "corpus_spec_of", "require_known", "require_unswept", "require_seeds", "point"]
 
-SCHEMA = 2  # 2: nested configs, per-seed corpora, separate query/document feature noise, ceilings
+SCHEMA = 3  # 2: nested configs, per-seed corpora, separate query/document feature noise, ceilings; 3: references
+# renamed (label_accuracy, reference_* with Monte Carlo SEs) and KL floors to convergence: old records rerun
 
 _TRAIN_RECORDED = ("steps", "batch_size", "learning_rate", "schedule", "final_lr_fraction", "weight_decay", "optimizer",
                    "heldout")

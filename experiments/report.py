@@ -155,7 +155,8 @@ def mean_table(df: pd.DataFrame, index: str, columns: str, value: str, fmt: str 
     return "\n".join(lines)
 
 
-CEILINGS = (("label_accuracy", "label accuracy E max p* (Success@1 of p* were relevance drawn from it; argmax qrels: 1)"),
+CEILINGS = (("label_accuracy",
+             "label accuracy E max p* (Success@1 of p* if relevance were drawn from p*; argmax qrels: 1)"),
             ("eff_docs", "effective documents exp H(p*)"), ("top_gap", "top-1/top-2 log gap (nats)"),
             ("reference_success1", "reference Success@1 from the features (estimate)"),
             ("reference_success1_se", "  its Monte Carlo standard error"),
