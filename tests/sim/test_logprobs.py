@@ -122,9 +122,13 @@ def test_floor_beats_the_old_adam_run_and_matches_independent_lbfgs_starts(small
     got = low_rank_kl(small, 2, restarts=2)
     assert got.kl <= _old_adam(small, 2) + 1e-7
     independent = [_independent_lbfgs(small, 2, seed) for seed in range(2)]
-    # on this small case the starts agree: every independent run and the floor end on one value
+    # on this small case the starts agree: every independent run and the floor end on one value, the
+    # floor within what its stopping rule allows (it stops when 1,000 iterations gain under 0.1%) ...
     assert max(independent) - min(independent) < 1e-7
-    assert got.kl == pytest.approx(min(independent), rel=1e-6) and got.spread < 1e-6
+    assert min(independent) - 1e-9 <= got.kl <= min(independent) * (1 + 1e-4) and got.spread < 1e-4
+    # ... and to float precision when that rule is tightened
+    tight = low_rank_kl(small, 2, restarts=2, stall=1e-9)
+    assert tight.kl == pytest.approx(min(independent), rel=1e-7)
 
 
 def test_the_record_says_how_the_floor_was_reached(small):
