@@ -3,8 +3,8 @@
 `train_and_evaluate(points, measure)` trains a group of points that differ only in seed (each seed
 on its own corpus, all under one vmap), with its learning curve (KL and Success@1 of held-out test
 queries at log-spaced checkpoints, sim.curves, which also decides `converged`), evaluates every model
-on its corpus (ir_measures metrics and KL to p*), adds the corpus's ceilings (sim.ceilings) and
-whatever the experiment's `measure` computes, and returns one (metrics, extra) pair per point. Corpora, docids and ceilings are cached,
+on its corpus (ir_measures metrics and KL to p*), adds the corpus's references (sim.ceilings) and
+whatever the experiment's `measure` computes, and returns one (metrics, extra) pair per point. Corpora, docids and references are cached,
 since several variants share them. Experiments compose this; no math lives here.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from experiments.points import Point
-from sim.ceilings import ceilings
+from sim.ceilings import references
 from sim.corpus import Corpus, CorpusSpec, make_corpus
 from sim.curves import converged_from_curve, curve_data, curve_evaluator
 from sim.docids import DocidSpec, Docids, make_docids
@@ -22,7 +22,7 @@ from sim.evaluate import evaluate_model
 from sim.models import count_params
 from sim.train import TrainData, model_at, train
 
-__all__ = ["corpus_for", "docids_for", "ceilings_for", "train_and_evaluate"]
+__all__ = ["corpus_for", "docids_for", "references_for", "train_and_evaluate"]
 
 Measure = Callable[[object, Corpus, Docids | None, Point], dict]
 
@@ -40,8 +40,8 @@ def docids_for(spec: DocidSpec, corpus_spec: CorpusSpec) -> Docids:
 
 
 @lru_cache(maxsize=64)
-def ceilings_for(spec: CorpusSpec) -> dict[str, float]:
-    return ceilings(corpus_for(spec))
+def references_for(spec: CorpusSpec) -> dict[str, float]:
+    return references(corpus_for(spec))
 
 
 def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100):
@@ -64,7 +64,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
         model = model_at(result, i)
         t1 = time.perf_counter()
         metrics = evaluate_model(model, corpus, docids=docids[i], k=min(k, corpus.n_docs))
-        metrics.update(ceilings_for(specs[i]), beta_used=corpus.spec.beta)   # solved under target_eff_docs
+        metrics.update(references_for(specs[i]), beta_used=corpus.spec.beta)   # solved under target_eff_docs
         if measure is not None:
             metrics.update(measure(model, corpus, docids[i], pt))
         steps, kl_C = result.curve["step"], result.curve["kl"][i]

@@ -30,7 +30,8 @@ __all__ = ["SCHEMA", "Point", "RecordPoint", "corpus_seed", "corpus_spec_of", "r
 
 SCHEMA = 3  # 2: nested configs, per-seed corpora, separate query/document feature noise, ceilings;
 # 3: the standard logQ rule (every candidate corrected), accidental hits kept, hard and mixed proposals as
-# i.i.d. mixtures with a uniform component
+# i.i.d. mixtures with a uniform component; references renamed (label_accuracy, reference_* with Monte Carlo
+# SEs), KL floors to convergence, learning curves: old records rerun
 
 _TRAIN_RECORDED = ("steps", "batch_size", "learning_rate", "schedule", "final_lr_fraction", "weight_decay", "optimizer",
                    "heldout")

@@ -24,7 +24,7 @@ def plot(df):
                 line_with_band(ax, sub, "dim", value, model)
             if value == "rowshift_sq_err":
                 floor = sub.groupby("dim")["ey_floor_dim"].mean().sort_index()
-                ax.plot(floor.index, floor.to_numpy(), "k--", label="Eckart-Young floor at rank D (theory)")
+                ax.plot(floor.index, floor.to_numpy(), "k--", label="Eckart-Young floor at rank D (exact; bounds DR without a bias)")
             ax.axvline(d_star, color="grey", ls=":", label=f"D = {'R+1' if d_star > rank else 'R'} = {d_star}")
             # Intervals from a few seeds can cross impossible values; the axes keep the possible range.
             ax.set_ylim(0, 1.02) if value == "Success@1" else ax.set_ylim(bottom=0)

@@ -24,8 +24,9 @@ def test_one_record_per_run_with_the_contract_fields(out):
     assert {"experiment", "run_id", "config", "metrics", "seconds", "versions"} <= set(rec)
     for field in ("model", "objective", "sampler", "n_docs", "dim", "hidden", "params", "num_negatives", "seed"):
         assert field in rec["config"], field
-    for metric in ("Success@1", "RR@10", "nDCG@10", "R@100", "kl_true", "bayes_success1", "eff_docs", "top_gap",
-                   "feasible_success1", "feasible_kl", "pairs_per_doc", "converged"):
+    for metric in ("Success@1", "RR@10", "nDCG@10", "R@100", "kl_true", "label_accuracy", "eff_docs", "top_gap",
+                   "reference_success1", "reference_success1_se", "reference_kl", "reference_kl_se",
+                   "reference_kl_bias", "reference_samples", "pairs_per_doc", "converged"):
         assert metric in rec["metrics"], metric
     assert ((df["Success@1"] >= 0) & (df["Success@1"] <= 1)).all() and (df["kl_true"] >= -1e-4).all()
 
@@ -43,6 +44,10 @@ def test_figures_and_report(out):
     assert [p.name for p in paths] == ["drift_corpus.png"] and paths[0].stat().st_size > 10_000
     text = write_report(out, preset="smoke").read_text()
     assert "## drift_corpus" in text and "Success@1" in text and "figures/drift_corpus.png" in text
+    # the references are named for what they are: an estimate with its SE, a label accuracy that is no ceiling
+    assert "Success@1 / reference" in text and "reference KL (estimate)" in text and "Monte Carlo SE" in text
+    for word in ("irreducible", "feasible", "Bayes"):
+        assert word not in text, word
 
 
 def test_unknown_experiment_and_bad_override(out):
