@@ -336,3 +336,19 @@ def test_real_says_when_the_presets_cap_on_training_pairs_bound(tmp_path, capsys
     out = capsys.readouterr().out
     assert ("note: the models trained on 40 pairs of the train split, the cap of --preset smoke (sized for the "
             "shipped fixtures); --max-train-pairs N uses more") in out
+
+
+def test_a_judgment_of_an_unknown_document_names_the_flag_that_drops_it(tmp_path, capsys):
+    """The reader's hint was on_unknown="drop", a Python argument; on the command line it is --on-unknown drop."""
+    import shutil
+
+    root = tmp_path / "limit"
+    shutil.copytree(FIXTURES / "limit-small", root)
+    with open(root / "qrels.jsonl", "a") as f:
+        f.write(json.dumps({"query-id": "query_0", "corpus-id": "Nobody Atall", "score": 1}) + "\n")
+    argv = ["real", "--format", "beir", "--path", str(root), "--preset", "smoke", "--models", "--out",
+            str(tmp_path / "out"), "--no-progress"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "document id 'Nobody Atall'" in err and "--on-unknown drop" in err
+    assert cli.main(argv + ["--on-unknown", "drop"]) == 0
