@@ -4,7 +4,10 @@
 seed's record is one point (the bootstrap's residuals carry the seed-to-seed noise). An experiment
 with no records is skipped; a curve that cannot be fitted (fewer than 3 distinct x, or 4 points) is
 kept as a row with NaN estimates and the reason in `message`, so the table says what is missing.
-`write_fits(out)` writes the table to `<out>/fits.csv` (the `grdr fit` command).
+The asymptote c is confined to the metric's range (experiments.stats.metric_range: KL >= 0,
+Success@1 in [0, 1]); a c on an end of it is flagged in `at_bound`.
+`write_fits(out)` writes the table to `<out>/fits.csv` (the `grdr fit` command), replacing only the
+rows of the experiments it fitted: the other experiments' rows stay.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import store
+from experiments.stats import metric_range
 from theory import fit_power_law
 
 __all__ = ["Fit", "FITS", "COLUMNS", "fit_rows", "fit_table", "write_fits", "format_fits"]
@@ -65,7 +69,7 @@ def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0) -
                "n_points": len(part)}
         try:
             law = fit_power_law(part[fit.x].to_numpy(float), part[fit.metric].to_numpy(float), bootstrap=bootstrap,
-                                seed=seed)
+                                seed=seed, c_bounds=metric_range(fit.metric))
         except ValueError as e:  # too few points or distinct x: say so in the table
             rows.append({**row, "converged": False, "message": str(e)})
             continue
@@ -105,16 +109,33 @@ def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: 
 
 
 def write_fits(out, experiments=None, **kwargs) -> Path:
-    """Write fit_table(out, experiments) to <out>/fits.csv and return its path. With no records to
-    fit, raise StoreError and leave any existing fits.csv as it is."""
+    """Fit the laws of `experiments` (None: every experiment with records) and merge them into
+    <out>/fits.csv: the rows of the experiments fitted are replaced, every other row is kept as it
+    was. Returns its path. With no records to fit, raise StoreError and leave fits.csv as it is; a
+    fits.csv that is not such a table is not overwritten (StoreError naming it)."""
     table = fit_table(out, experiments, **kwargs)
     if table.empty:
         which = "any experiment" if experiments is None else ", ".join(
             [experiments] if isinstance(experiments, str) else experiments)
         raise store.StoreError(f"{out}: no records of {which} to fit; {Path(out) / 'fits.csv'} left as it was")
     path = Path(out) / "fits.csv"
+    if path.exists():
+        try:
+            old = pd.read_csv(path)
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            raise store.StoreError(f"{path}: not a table of fits ({' '.join(str(err).split())}); not overwritten: "
+                                   "move it aside and fit again") from None
+        if list(old.columns) != COLUMNS:
+            raise store.StoreError(f"{path}: not a table of fits (its columns are not {', '.join(COLUMNS)}); not "
+                                   "overwritten: move it aside and fit again")
+        kept = old[~old["experiment"].isin(set(table["experiment"]))]
+        table = pd.concat([kept, table], ignore_index=True) if not kept.empty else table
+        order = {name: i for i, name in enumerate(dict.fromkeys(f.experiment for f in FITS))}
+        table = table.sort_values("experiment", key=lambda e: e.map(order).fillna(len(order)), kind="stable")
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(path)
     return path
 
 

@@ -131,6 +131,10 @@ def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0,
     """
     v = variant(name)
     corpus = dataclasses.replace(cfg.corpus, n_docs=n_docs, **(corpus_overrides or {}))
+    if corpus.latent_rank > corpus.feature_dim:  # the models read features: an F-dim map of the R-dim latents
+        raise ValueError(f"CorpusSpec.latent_rank={corpus.latent_rank}: expected at most the feature dimension "
+                         f"F = {corpus.feature_dim} (--corpus.feature-dim): the models see the latents only through "
+                         f"an F-dimensional map of them, which cannot carry R > F dimensions")
     model_cfg = dataclasses.replace(cfg.model, kind=v.kind, doc_side=v.doc_side if v.kind == "dr" else "tower",
                                     **model_overrides)
     steps = cfg.train.steps

@@ -35,6 +35,7 @@ import dataclasses
 import math
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -47,7 +48,8 @@ from experiments.points import SCHEMA, RecordPoint, require_known, require_seeds
 from experiments.variants import VARIANTS, variant
 from realdata.bm25 import bm25_topk
 from realdata.protocol import Prepared, RealSpec, docid_features, prepare
-from realdata.trec import read_run, run_digest, trec_id, write_qrels, write_run
+from realdata._stream import iter_tsv
+from realdata.trec import RUN_COLUMNS, read_run, run_digest, trec_id, write_qrels, write_run
 from sim.docids import make_docids
 from sim.evaluate import retrieve
 from sim.metrics import evaluate
@@ -226,7 +228,7 @@ def sweep(cfg: Config):
         prep = prepare(spec)
         data = _collection_fields(prep)
         if largest is None or prep.sizes[-1] > largest[1]:
-            largest = (data, prep.sizes[-1])
+            largest = (data, prep.sizes[-1], prep)
         sizes = prep.sizes if kind == "size" else prep.sizes[-1:]
         widths = [None] if kind == "size" else list(cfg.dims)
         for n in sizes:
@@ -243,8 +245,68 @@ def sweep(cfg: Config):
         name, path = baseline_run(entry)
         path = str(Path(path).expanduser().resolve())
         sha, depth = run_digest(path)
+        key = (entry, sha, largest[0]["path"], largest[1])
+        if key not in _CHECKED_RUNS:  # once per process: the sweep is read again by the runner
+            prep = largest[2]
+            doc_ids = [prep.doc_ids[i] for i in prep.corpora[prep.sizes.index(largest[1])]]
+            check_outside_run(entry, path, largest[0]["collection"], prep.query_ids, doc_ids)
+            _CHECKED_RUNS.add(key)
         yield RecordPoint.of(**largest[0], model=f"run:{name}", kind="run", run_path=path, run_sha256=sha,
                              sweep="baseline", n_docs=largest[1], k=depth, seed=0)
+
+
+class OutsideRunError(ValueError):
+    """An outside run (`baseline_runs` NAME=PATH) that does not rank the collection's queries or documents:
+    `entry` is what was given, `reason` says where (file and line) and what was expected."""
+
+    def __init__(self, entry: str, reason: str):
+        self.entry, self.reason = entry, reason
+        super().__init__(f"baseline run {entry}: {reason}")
+
+
+_CHECKED_RUNS: set = set()
+
+
+def check_outside_run(entry: str, path: str, collection: str, query_ids, doc_ids) -> None:
+    """An outside run must name the collection's evaluation queries and documents as its TREC files do
+    (trec_id: whitespace percent-encoded). Raises OutsideRunError, naming the file's first line that
+    does not, when none of its queries or none of its documents is the collection's (every query would
+    score 0); prints one warning line per kind when only some are not (those count as not relevant, or
+    a query with no ranking as 0)."""
+    queries = {trec_id(q) for q in query_ids}
+    docs = {trec_id(d) for d in doc_ids}
+    first_q = first_d = None
+    seen_q, seen_d, unknown_q, unknown_d = set(), set(), set(), set()
+    for line_no, (query_id, _, doc_id, *_rest) in iter_tsv(Path(path), RUN_COLUMNS, sep=None):
+        seen_q.add(query_id)
+        seen_d.add(doc_id)
+        if query_id not in queries:
+            unknown_q.add(query_id)
+            first_q = first_q or (line_no, query_id)
+        if doc_id not in docs:
+            unknown_d.add(doc_id)
+            first_d = first_d or (line_no, doc_id)
+    example_q, example_d = next(iter(sorted(queries)), "none"), next(iter(sorted(docs)), "none")
+    if seen_q and unknown_q == seen_q:
+        raise OutsideRunError(entry, f"line {first_q[0]}: query {first_q[1]!r} is not an evaluation query "
+                                     f"of {collection}, nor is any of the run's {len(seen_q):,} queries; expected its "
+                                     f"query ids (e.g. {example_q!r})")
+    if seen_d and unknown_d == seen_d:
+        raise OutsideRunError(entry, f"line {first_d[0]}: document {first_d[1]!r} is not in {collection} "
+                                     f"(N = {len(docs):,}), nor is any of the run's {len(seen_d):,} documents; expected "
+                                     f"its document ids as TREC files write them, whitespace percent-encoded "
+                                     f"(e.g. {example_d!r})")
+    if unknown_d:
+        print(f"warning: baseline run {entry}: {len(unknown_d):,} of its {len(seen_d):,} documents are not in "
+              f"{collection} (first {first_d[1]!r}, {path} line {first_d[0]}); they count as not relevant",
+              file=sys.stderr, flush=True)
+    if unknown_q:
+        print(f"warning: baseline run {entry}: {len(unknown_q):,} of its {len(seen_q):,} queries are not evaluation "
+              f"queries of {collection} (first {first_q[1]!r}, {path} line {first_q[0]}); they are ignored",
+              file=sys.stderr, flush=True)
+    if missing := len(queries - seen_q):
+        print(f"warning: baseline run {entry}: {missing:,} of the {len(queries):,} evaluation queries of {collection} "
+              f"have no ranking in {path}; they score 0", file=sys.stderr, flush=True)
 
 
 def _bm25_fields(cfg: Config) -> dict:

@@ -31,7 +31,7 @@ from experiments.stats import (Verdict, effect_verdict, not_testable, one_config
 from experiments.variants import label
 
 __all__ = ["Finding", "slope_finding", "finding_lines", "adjust_family", "family_note", "summary_table", "mean_table",
-           "ceiling_table", "load_for_report", "write_report", "paired_verdict"]
+           "ceiling_table", "load_for_report", "write_report", "paired_verdict", "figure_caption", "summary_rows"]
 
 FLOOR_FRACTION = 0.1  # below this fraction of the ceiling a model has learned too little to compare
 KL_FLOOR_FRACTION = 0.9  # above this fraction of a uniform model's KL, likewise
@@ -237,7 +237,27 @@ def load_for_report(out, name: str, module) -> tuple[pd.DataFrame, int]:
     return one_config_per_cell(df, cell)
 
 
-def write_report(out, preset: str = "quick", seconds: float | None = None) -> Path:
+def figure_caption(out, name: str, preset: str | None = None) -> str:
+    """The caption under an experiment's figure: what is drawn and what each line means (the figure
+    module's CAPTION), and the commands that made it: the one that wrote its records (their field
+    `command`; for older records, `grdr run NAME` at `preset` where known) and `grdr figures`."""
+    from figures import caption_of
+
+    made = store.commands(out, name)
+    if made:
+        ranked = sorted(made.items(), key=lambda kv: -kv[1])
+        records = "; ".join(f"`{cmd}`" + (f" ({n} records)" if len(ranked) > 1 else "") for cmd, n in ranked[:3])
+        if len(ranked) > 3:
+            records += f"; and {len(ranked) - 3} other commands"
+    elif preset:
+        records = f"`grdr run {name} --preset {preset} --out {out}`"
+    else:
+        records = f"`grdr run {name} --out {out}` (the records do not say which preset)"
+    return (f"*Figure ({name}).* {caption_of(name)} Records written by {records}; drawn by "
+            f"`grdr figures --out {out}`.")
+
+
+def write_report(out, preset: str | None = "quick", seconds: float | None = None) -> Path:
     """report.md (summary of every claim, then one section per experiment) and the summary as
     summary.md, summary.csv and summary.tex; verdicts decided over the family of all claims."""
     out = Path(out)
@@ -266,7 +286,7 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
             body += [f"({dropped} older records of the same cells under other settings are left out; "
                      "seeds are pooled only within one configuration.)", ""]
         if (out / "figures" / f"{name}.png").exists():
-            body += [f"![{name}](figures/{name}.png)", ""]
+            body += [f"![{name}](figures/{name}.png)", "", figure_caption(out, name, preset), ""]
         if "compile_count" in df and df["compile_count"].notna().any():
             share = 1.0 / df["compile_group_size"]
             n_compiled, secs = (df["compile_count"] * share).sum(), (df["compile_seconds"] * share).sum()
@@ -285,6 +305,9 @@ def write_report(out, preset: str = "quick", seconds: float | None = None) -> Pa
     head = ["# grdr report", ""]
     if seconds is not None:
         head += [f"Preset `{preset}`; {seconds:.0f} s of wall time for this demo run.", ""]
+    elif preset is None:
+        head += [f"From the records stored under `{out}` (`grdr report --out {out}`); each figure's caption names "
+                 "the command that wrote its records.", ""]
     if n_failed:
         head += [f"**{n_failed} point(s) failed**; their experiments' sections say which.", ""]
     if findings:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from experiments import store
 
-__all__ = ["EXPERIMENTS", "load_experiment", "claim", "groups", "run_one_group", "run_experiment"]
+__all__ = ["EXPERIMENTS", "load_experiment", "claim", "claim_of", "groups", "run_one_group", "run_experiment"]
 
 EXPERIMENTS = ("drift_corpus", "drift_mechanism", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling",
                "theory_curves", "similarity")
@@ -37,6 +37,20 @@ def load_experiment(name: str):
 
 def claim(module) -> str:
     return (module.__doc__ or "").strip().splitlines()[0]
+
+
+def claim_of(name: str) -> str:
+    """An experiment's claim (its docstring's first line) read from its source, without importing it
+    (an experiment imports JAX, which `grdr list` and `grdr --help` do not need)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"experiments.{name}")
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    with open(spec.origin, encoding="utf-8") as f:
+        doc = ast.get_docstring(ast.parse(f.read())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def groups(module, cfg) -> list[list]:

@@ -10,9 +10,16 @@ import numpy as np
 
 from experiments.limit_search import (MAXSIM, WELLER_TABLE6, cubic_fit, non_monotone, series_label, series_of,
                                       weller_cubic)
-from figures.common import color, plt
+from figures.common import PAGE_WIDTH, color, outside_legend, panels
 
 EXPERIMENT = "critical_n"
+CAPTION = ("Left: the critical n(d), the largest number of documents n for which free d-dimensional embeddings "
+           "reach 100% top-2 accuracy on all pairs as queries, against d. Small markers are each seed's own "
+           "search, lines the median over seeds per model (DR blue, SeqGR red, MaxSim with m query and m' document "
+           "vectors in its colour, also drawn at x = m d where DR has its parameters), dashed lines cubic fits; "
+           "black stars are Weller et al.'s measured Table 6 (the reference), dash-dotted grey their cubic fit, "
+           "grey the sign-rank bounds. Right: every probe of every seed's search, filled where solved, ringed where "
+           "solved above a failed n (non-monotone).")
 
 _COLORS = {"dr_global": "tab:blue", "seq_gr": "tab:red", MAXSIM: color(MAXSIM)}
 _SHIFT = {"dr_global": -0.2, "seq_gr": 0.2}  # probes side by side at one d (MaxSim in the middle)
@@ -35,7 +42,8 @@ def _seed_offsets(seeds) -> dict:
 
 
 def plot(df):
-    fig, (ax, ax_probe) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
+    fig, axes = panels(1, 2, width=PAGE_WIDTH, row_height=2.4, extra=2.0)
+    ax, ax_probe = axes[0]
     df = df.assign(series=series_of(df))
     crit = df[df["record"] == "critical"].sort_values("dim")
     probes = df[df["record"] == "probe"]
@@ -83,7 +91,7 @@ def plot(df):
     ax.set_ylabel("critical n (largest n with 100% top-2 accuracy)")
     ax.set_title("Free embeddings, k = 2, all pairs as queries")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6.5)
+
     for model, g in probes.groupby("series"):
         shift = _SHIFT.get(model, 0.0)
         if model in maxsim_series:  # several MaxSim curves: side by side within the middle
@@ -103,16 +111,14 @@ def plot(df):
     ax_probe.set_ylabel("probed n (log scale)")
     ax_probe.set_title("Every probe of every seed's search")
     ax_probe.grid(alpha=0.3)
-    handles, labels = ax_probe.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    ax_probe.legend(unique.values(), unique.keys(), fontsize=7)
+    outside_legend(fig, [ax, ax_probe], ncol=2)
     temps = sorted({t for t in df.get("temperature", []) if t == t and t is not None})
     budget = ""
     if not probes.empty and "min_delta" in probes:
         budget = (f"; up to {int(probes['max_steps'].max()):,} steps, patience {int(probes['patience'].max()):,}, "
                   f"min_delta {probes['min_delta'].max():g}, seeds {_values(set(probes['seed']))} (one search each)")
     fig.suptitle(f"Critical n(d): Adam lr {_values(set(df['learning_rate']))}, temperature {_values(temps)}, unit norm "
-                 f"after each step{budget}", fontsize=10)
+                 f"after each step\n{budget.lstrip('; ')}")
     return fig
 
 

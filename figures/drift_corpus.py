@@ -7,9 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.variants import VARIANTS, global_twin
-from figures.common import color, label, line_with_band, plt, seed_summary
+from figures.common import PAGE_WIDTH, color, label, line_with_band, outside_legend, panels, seed_summary
 
 EXPERIMENT = "drift_corpus"
+CAPTION = ("Against corpus size N with K negatives fixed. Left: KL(p* || model) in nats (log scale), with each "
+           "sampled objective's population fixed point dotted in its colour (theory: the floor no training removes) "
+           "and the feasible KL from the noisy features dashed black (irreducible); middle: Success@1 against the "
+           "argmax of p*, with the feasible Success@1 (dashed) and the Bayes Success@1 E max p* (dotted); right: each "
+           "sampled-softmax DR's paired KL gap to its full-softmax twin, the quantity whose slope in log10 N the "
+           "verdict reads. Lines are means over seeds (each seed its own corpus); bands are 95% t-intervals, or the "
+           "seeds' range where a point has fewer than 3 seeds.")
 
 
 def _reference(ax, df, column, text, style):
@@ -19,7 +26,8 @@ def _reference(ax, df, column, text, style):
 
 
 def plot(df):
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6), constrained_layout=True)
+    fig, axes = panels(1, 3, width=PAGE_WIDTH, row_height=2.0, extra=1.0)
+    axes = axes[0]
     models = [m for m in VARIANTS if m in set(df["model"])] + sorted(set(df["model"]) - set(VARIANTS))
     for model in models:
         line_with_band(axes[0], df, "n_docs", "kl_true", model)
@@ -37,23 +45,21 @@ def plot(df):
     _reference(axes[0], df, "reference_kl", "reference KL from the features (estimate)", "k--")
     _reference(axes[1], df, "reference_success1", "reference Success@1 from the features (estimate)", "k--")
     axes[2].axhline(0.0, color="grey", linewidth=0.8)
-    axes[0].plot([], [], ":", color="grey", label="dotted: population fixed point of that objective (theory)")
+    axes[0].plot([], [], ":", color="grey", label="dotted: population fixed point (theory)")
     if "reference_kl" in df:  # a fixed point near 0 would stretch the log axis past what is measured
         axes[0].set_ylim(bottom=0.5 * df["reference_kl"].min())
-    titles = [("KL(p* || model)  [nats]", "log"), ("Success@1 (top-1 = argmax of p*)", "linear"),
-              ("KL gap to the full-softmax twin  [nats]", "linear")]
+    titles = [("KL(p* || model) [nats]", "log"), ("Success@1", "linear"),
+              ("KL gap to the full-softmax twin [nats]", "linear")]
     for ax, (title, yscale) in zip(axes, titles):
         ax.set_xscale("log")
         ax.set_yscale(yscale)
         ax.set_xlabel("corpus size N (documents)")
-        ax.set_ylabel(title, fontsize=9)
+        ax.set_ylabel(title)
         ax.grid(alpha=0.3, which="both")
     axes[1].set_ylim(0, 1.02)
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=7, loc="lower left")
-    axes[2].legend(fontsize=7)
+    outside_legend(fig, axes, ncol=3)
     K = ", ".join(str(int(k)) for k in sorted(set(df.loc[df["num_negatives"] > 0, "num_negatives"]))) or "-"
     seeds = int(np.nanmax(df.groupby(["model", "n_docs"])["seed"].nunique())) if len(df) else 0
-    fig.suptitle(f"Optimization drift: K = {K} negatives fixed, N growing (mean and 95% interval over {seeds} seeds, "
-                 "each its own corpus); right: the gap whose slope in log N the verdict reads", fontsize=10)
+    fig.suptitle(f"Optimization drift: K = {K} negatives fixed, N growing (mean over {seeds} seeds, each its own "
+                 "corpus)")
     return fig

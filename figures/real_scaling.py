@@ -11,10 +11,16 @@ from __future__ import annotations
 from matplotlib.ticker import NullFormatter
 
 from experiments.variants import VARIANTS
-from figures.common import label, line_with_band, plt, seed_summary
+from figures.common import PAGE_WIDTH, PAPER_RC, label, line_with_band, outside_legend, plt, seed_summary
 
 EXPERIMENT = "real_scaling"
 LIMIT_CREDIT = "LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0"
+CAPTION = ("Each row is one collection. Rows against corpus size N: Success@1, RR@10 and nDCG@10 of each model "
+           "on nested corpora that all hold the judged documents (only the distractors grow); rows against width: "
+           "R@2 and nDCG@10 at the full corpus against D (DR) and H (GR), with the mean R@2 per width as a table. "
+           "Coloured lines are models (mean over training seeds; bands are 95% t-intervals, or the seeds' range where "
+           "a point has fewer than 3 seeds, as with the 2 seeds of quick); BM25 is dashed black; outside runs "
+           "(--baseline-run) are dotted horizontal lines at the value they score on the full corpus.")
 _SIZE_PANELS = ("Success@1", "RR@10", "nDCG@10")
 _DIM_PANELS = ("R@2", "nDCG@10")
 
@@ -52,9 +58,12 @@ def plot(df):
     rows = [("size", p) for p in size_rows] + [("dim", p) for p in dim_rows]
     if not rows:
         raise ValueError("real_scaling records hold no size or dim sweep")
-    fig, axes = plt.subplots(len(rows), 3, figsize=(15, 4.0 * len(rows)), squeeze=False, constrained_layout=True)
+    # one subfigure per collection, its title centred over its three panels
+    fig = plt.figure(figsize=(PAGE_WIDTH, 1.95 * len(rows) + 0.8), layout="constrained")
+    subfigures = fig.subfigures(len(rows), 1, squeeze=False)[:, 0]
+    axes = [sub.subplots(1, 3) for sub in subfigures]
     credit = False
-    for ax_row, (kind, path) in zip(axes, rows):
+    for sub, ax_row, (kind, path) in zip(subfigures, axes, rows):
         d = df[df["path"] == path]
         base = d[d["model"] == "bm25"]
         outside = d[d["kind"] == "run"] if "kind" in d else d.iloc[:0]
@@ -72,7 +81,7 @@ def plot(df):
                 _log_ticks(ax, sorted(set(d.loc[d["sweep"] != "dim", "n_docs"])), base=10)
                 ax.set_xlabel("corpus size N (documents)")
                 ax.set_ylabel(value)
-                ax.set_title(_title(d), fontsize=9)
+            sub.suptitle(_title(d), fontsize=PAPER_RC["axes.titlesize"])
         else:
             base = base[base["n_docs"] == runs["n_docs"].max()]
             for ax, value in zip(ax_row, _DIM_PANELS):
@@ -83,13 +92,13 @@ def plot(df):
                 _log_ticks(ax, sorted(set(runs["dim"].astype(int))), base=2)
                 ax.set_xlabel("width: D for DR, H for GR")
                 ax.set_ylabel(value)
-                ax.set_title(f"{_title(runs)}, N = {int(runs['n_docs'].max())}", fontsize=9)
+            sub.suptitle(f"{_title(runs)}, N = {int(runs['n_docs'].max())}", fontsize=PAPER_RC["axes.titlesize"])
             _dim_table(ax_row[2], runs)
         for ax in ax_row:
             ax.grid(alpha=0.3)
             ax.set_ylim(-0.02, 1.02)  # every metric here lies in [0, 1]; two-seed intervals do not
-        ax_row[0].legend(fontsize=8)
-    title = "Real collections: DR and GR against corpus size N and width (mean and 95% interval over seeds)"
+    outside_legend(fig, [ax for row in axes for ax in row], ncol=4)
+    title = "Real collections: DR and GR against corpus size N and width (mean over seeds)"
     fig.suptitle(title + (f"\n{LIMIT_CREDIT}" if credit else ""))
     return fig
 
@@ -111,7 +120,7 @@ def _dim_table(ax, runs):
     ax.axis("off")
     ax.grid(False)
     table = ax.table(cellText=cells, rowLabels=[label(m) for m in models],
-                     colLabels=[f"{int(w)}" for w in widths], loc="center")
+                     colLabels=[f"{int(w)}" for w in widths], bbox=[0.3, 0.0, 0.7, 1.0])
     table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    ax.set_title("mean R@2 by width", fontsize=9)
+    table.set_fontsize(6)
+    ax.set_title("mean R@2 by width")

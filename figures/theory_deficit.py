@@ -31,7 +31,7 @@ def _errorbars(ax, g, mean, se, color, marker, sign=1.0, positive_only=False):
 def plot(df):
     d = df[df["family"] == "deficit"].sort_values("n_docs")
     b = df[df["family"] == "deficit_boundary"]
-    fig, axes = plt.subplots(2, 2, figsize=(14, 10.5), constrained_layout=True)
+    fig, axes = plt.subplots(2, 2, figsize=(7.0, 5.6), constrained_layout=True)
     (ax_plain, ax_logq), (ax_err, ax_bound) = axes
     colors = k_colors(set(d["num_negatives"]) | set(b["num_negatives"]))
     peaked = d[d["profile"] == "peaked"]
@@ -71,26 +71,25 @@ def plot(df):
     ax_err.axhspan(threshold, 1e9, color="red", alpha=0.08, lw=0)
     ax_err.axhline(threshold, color="red", lw=1)
     ax_err.text(0.03, 0.96, f"relative error > {threshold:.0%}: delta method broken", transform=ax_err.transAxes,
-                va="top", fontsize=8, color="darkred")
+                va="top", color="darkred")
     k_handles = [Line2D([], [], color=c, lw=2, label=f"K = {k}") for k, c in colors.items()]
     ax_plain.legend(handles=k_handles + [
         Line2D([], [], color="grey", ls="-", label="exact, flat profile"),
         Line2D([], [], color="grey", ls="--", label=f"exact, peaked (m = {share:g})"),
         Line2D([], [], color="grey", marker="o", mfc="none", ls="", label="Monte Carlo, flat (95%)"),
         Line2D([], [], color="grey", marker="s", mfc="none", ls="", label="Monte Carlo, peaked (95%)"),
-        Line2D([], [], color="black", ls=":", label="closed form -log((N-1)/K)")], fontsize=7, loc="lower left")
+        Line2D([], [], color="black", ls=":", label="closed form -log((N-1)/K)")], loc="lower left")
     ax_logq.legend(handles=k_handles + [
         Line2D([], [], color="grey", ls="-", label="exact"),
         Line2D([], [], color="grey", ls="--", label="delta method -[(N-1)Σp_j² - (1-p+)²]/(2K)"),
         Line2D([], [], color="grey", marker="s", mfc="none", ls="", label="Monte Carlo (95%)"),
         Line2D([], [], color="grey", ls=":", label=f"boundary: relative error {threshold:.0%}"),
-        plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.3, label=f"gap where relative error > {threshold:.0%}")],
-        fontsize=7, loc="upper left")
-    ax_plain.set_title("Uncorrected: E log Z_S - log Z", fontsize=10)
-    ax_logq.set_title(f"With logQ, peaked profile (m = {share:g}): -(E log Z_S - log Z)\n"
-                      "(flat profile: Z_S = Z exactly, deficit 0)", fontsize=10)
-    ax_err.set_title(f"Delta method's relative error, peaked (m = {share:g})", fontsize=10)
-    ax_bound.set_title(f"Boundary in (N/K, m): off by > {threshold:.0%} right of each curve (shaded)", fontsize=10)
+        plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.3, label=f"gap where relative error > {threshold:.0%}")], loc="upper left")
+    ax_plain.set_title("Uncorrected: E log Z_S - log Z")
+    ax_logq.set_title(f"With logQ, peaked (m = {share:g}): -(E log Z_S - log Z)\n"
+                      "(flat profile: Z_S = Z exactly, deficit 0)")
+    ax_err.set_title(f"Delta method's relative error, peaked (m = {share:g})")
+    ax_bound.set_title(f"Boundary in (N/K, m): off by > {threshold:.0%}\nright of each curve (shaded)")
     for ax in (ax_plain, ax_logq):
         ax.set_xscale("log")
         ax.set_xlabel("corpus size N (documents)")
@@ -106,18 +105,18 @@ def plot(df):
     finite = d["rel_error_logq"][np.isfinite(d["rel_error_logq"]) & (d["rel_error_logq"] > 0)]
     if len(finite):
         ax_err.set_ylim(max(finite.min() / 2, 1e-6), finite.max() * 2)
-    ax_err.legend(handles=k_handles + [Line2D([], [], color="grey", marker="v", ls="", label="boundary")], fontsize=7,
+    ax_err.legend(handles=k_handles + [Line2D([], [], color="grey", marker="v", ls="", label="boundary")],
                   loc="lower right")
     ax_bound.set_xscale("log")
     ax_bound.set_yscale("log")
     ax_bound.set_xlabel("N / K at the boundary")
-    ax_bound.set_ylabel("peakedness m: the confuser's share of the negatives' mass")
+    ax_bound.set_ylabel("peakedness m (confuser's share)")
     ax_bound.grid(alpha=0.3, which="both")
     if len(b):
         xs = (b["boundary_n"] / b["num_negatives"]).replace([np.inf, -np.inf], np.nan).dropna()
         if len(xs):
             ax_bound.set_xlim(xs.min() / 2, xs.max() * 3)
-    ax_bound.legend(fontsize=7, loc="upper right")
-    fig.suptitle("Normalizer deficit of sampled softmax (uniform negatives, with replacement); docs/design.md, "
-                 "section 1, \"Optimization drift\"", fontsize=11)
+    ax_bound.legend(loc="upper right")
+    fig.suptitle("Normalizer deficit of sampled softmax (uniform negatives, with replacement)\ndocs/design.md, "
+                 "section 1, \"Optimization drift\"")
     return fig

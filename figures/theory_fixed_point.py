@@ -19,7 +19,7 @@ _FLOOR = 1e-6   # a KL of exactly 0 (a consistent rule's closed form) is drawn h
 
 def plot(df):
     fp = df[df["family"] == "fixed_point"].sort_values("n_docs")
-    fig, ax = plt.subplots(figsize=(7.0, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(7.0, 3.0), constrained_layout=True)
     if "correction" not in fp:
         return fig
     for (model, correction, sampling), g in fp.groupby(["model", "correction", "sampling"]):
@@ -30,7 +30,7 @@ def plot(df):
         ax.plot(g["n_docs"], np.maximum(g["kl"], _FLOOR), ls=ls, marker=marker, color=color,
                 mfc=color if sampling == "keep" else "white", ms=5, lw=1.2)
     ax.axhline(_FLOOR, color="grey", lw=0.6)
-    ax.text(fp["n_docs"].min(), _FLOOR * 1.4, "KL = 0 (consistent: closed form)", fontsize=7, color="grey")
+    ax.text(fp["n_docs"].min(), _FLOOR * 1.4, "KL = 0 (consistent: closed form)", color="grey")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("corpus size N (documents)")
@@ -43,7 +43,7 @@ def plot(df):
                 for r, (ls, mk) in _RULE_STYLE.items() if r in set(fp["correction"])]
     handles += [Line2D([], [], color="k", ls="", marker="o", label="hits kept"),
                 Line2D([], [], color="k", ls="", marker="o", mfc="white", label="hits masked")]
-    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
-              title=f"K = {K}", title_fontsize=7)
-    ax.set_title("Population fixed point of sampled softmax, one query (Zipf p*)", fontsize=9)
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              title=f"K = {K}")
+    ax.set_title("Population fixed point of sampled softmax, one query (Zipf p*)")
     return fig

@@ -14,7 +14,7 @@ EXPERIMENT = "theory_curves"
 def plot(df):
     cov = df[df["family"] == "coverage"].sort_values("n_docs")
     grad = df[df["family"] == "gradient"].sort_values("n_docs")
-    fig, (ax_cov, ax_grad) = plt.subplots(1, 2, figsize=(14, 5.2), constrained_layout=True)
+    fig, (ax_cov, ax_grad) = plt.subplots(1, 2, figsize=(7.0, 3.2), constrained_layout=True)
     cmap = plt.get_cmap("plasma")
     ks = sorted(int(k) for k in set(cov["confusers"]))
     for i, k in enumerate(ks):
@@ -31,8 +31,8 @@ def plot(df):
                            for i, k in enumerate(ks)] + [
         Line2D([], [], color="grey", ls="-", label="exact 1 - (1 - k/(N-1))^K"),
         Line2D([], [], color="grey", ls="--", label="closed form K k / N"),
-        Line2D([], [], color="grey", marker="o", mfc="none", ls="", label="simulation (95%)")], fontsize=8)
-    ax_cov.set_title(f"P(K = {K} uniform negatives hold one of k confusers)", fontsize=10)
+        Line2D([], [], color="grey", marker="o", mfc="none", ls="", label="simulation (95%)")])
+    ax_cov.set_title(f"P(K = {K} uniform negatives\nhold one of k confusers)")
     ax_cov.set_ylabel("coverage")
     for corrected, color, name in ((False, "tab:blue", "uncorrected"), (True, "tab:red", "logQ")):
         g = grad[grad["corrected"] == corrected]
@@ -46,18 +46,17 @@ def plot(df):
         g = grad[grad["corrected"] == grad["corrected"].iloc[0]]
         if "global_confuser_grad" in g:
             ax_grad.plot(g["n_docs"], g["global_confuser_grad"], ":", color="black", lw=1,
-                         label="the confusers' global gradient k c / Z (what a sample without them lacks)")
+                         label="confusers' global gradient k c / Z")
         share, Kg = float(grad["share"].iloc[0]), int(grad["num_negatives"].iloc[0])
-        ax_grad.set_title(f"|E_S grad l_L - grad l_G|, K = {Kg}, peaked profile (one confuser, m = {share:g})",
-                          fontsize=10)
+        ax_grad.set_title(f"|E_S grad l_L - grad l_G|, K = {Kg}\npeaked profile (one confuser, m = {share:g})")
     ax_grad.set_ylabel("norm of the bias (score space)")
     ax_grad.set_ylim(bottom=0)
-    ax_grad.legend(fontsize=8)
+    ax_grad.legend(loc="lower right")
     for ax in (ax_cov, ax_grad):
         ax.set_xscale("log")
         ax.set_xlabel("corpus size N (documents)")
         ax.grid(alpha=0.3, which="both")
     ax_cov.set_yscale("log")
-    fig.suptitle("Confuser coverage and gradient bias of sampled softmax; docs/design.md, section 1, "
-                 "\"Optimization drift\"", fontsize=11)
+    fig.suptitle("Confuser coverage and gradient bias of sampled softmax\ndocs/design.md, section 1, "
+                 "\"Optimization drift\"")
     return fig

@@ -16,7 +16,7 @@ _TREES = {"atomic": "tab:blue", "4-ary": "tab:orange", "16-ary": "tab:green"}
 def plot(df):
     floor = df[df["family"] == "rank_floor"].sort_values("dim")
     trie = df[df["family"] == "rank_trie"].sort_values("hidden")
-    fig, (ax_floor, ax_trie) = plt.subplots(1, 2, figsize=(14, 5.4), constrained_layout=True)
+    fig, (ax_floor, ax_trie) = plt.subplots(1, 2, figsize=(7.0, 3.2), constrained_layout=True)
     cmap = plt.get_cmap("viridis")
     ranks = sorted(int(r) for r in set(floor["latent_rank"]))
     for i, rank in enumerate(ranks):
@@ -28,9 +28,9 @@ def plot(df):
     ax_floor.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_floor.set_xlabel("scorer rank D")
     ax_floor.set_ylabel("sum_{i > D} sigma_i(A* P)^2 / ||A* P||_F^2")
-    ax_floor.set_title("Eckart-Young floor of sim.corpus's true log p* of rank R (dotted: D = R)", fontsize=10)
+    ax_floor.set_title("Eckart-Young floor of sim.corpus's true log p*\nof rank R (dotted: D = R)")
     ax_floor.grid(alpha=0.3, which="both")
-    ax_floor.legend(fontsize=8)
+    ax_floor.legend()
     trees = [t for t in _TREES if t in set(trie["tree"])] + sorted(set(trie["tree"]) - set(_TREES))
     for tree in trees:
         g = trie[trie["tree"] == tree]
@@ -45,12 +45,11 @@ def plot(df):
     ax_trie.legend(handles=[Line2D([], [], color=_TREES.get(t), lw=2, label=f"{t} docids") for t in trees] + [
         Line2D([], [], color="grey", ls="-", label="sharp bound: beta + sum_last min(l_pi, H+1)"),
         Line2D([], [], color="grey", ls=":", label="bound over every node: sum min(H+1+beta, b_pi)"),
-        Line2D([], [], color="grey", marker="o", mfc="none", ls="", label="SeqGR's measured numerical rank")],
-        fontsize=8, loc="lower right")
+        Line2D([], [], color="grey", marker="o", mfc="none", ls="", label="SeqGR's measured numerical rank")], loc="lower right")
     ax_trie.set_yscale("log")
     ax_trie.set_xlabel("hidden width H")
     ax_trie.set_ylabel("rank of the log-probability matrix")
-    ax_trie.set_title(f"Trie rank bound, N = {n_docs} documents, output bias (beta = 1)", fontsize=10)
+    ax_trie.set_title(f"Trie rank bound, N = {n_docs} documents,\noutput bias (beta = 1)")
     ax_trie.grid(alpha=0.3, which="both")
-    fig.suptitle("Rank: docs/design.md, section 1, \"Low-rank capacity\"", fontsize=11)
+    fig.suptitle("Rank: docs/design.md, section 1, \"Low-rank capacity\"")
     return fig

@@ -17,8 +17,8 @@ from typing import Annotated, Literal
 
 import tyro
 
-from experiments.runner import EXPERIMENTS, claim, load_experiment, run_experiment
-from grdr.configs import UsageError, checked, fail, readable_out, usable_out, validate
+from experiments.runner import EXPERIMENTS, claim, claim_of, load_experiment, run_experiment
+from grdr.configs import UsageError, axis_flag, checked, fail, point_error, readable_out, usable_out, validate
 
 Preset = Literal["smoke", "quick", "paper"]
 
@@ -55,8 +55,8 @@ class RunOptions:
 
 def cmd_list() -> None:
     """List the experiments and the claims they test."""
-    for name in EXPERIMENTS:
-        print(f"{name:16s} {claim(load_experiment(name))}")
+    for name in EXPERIMENTS:  # read from the sources: importing an experiment imports JAX
+        print(f"{name:16s} {claim_of(name)}")
 
 
 def _outcome(summary: dict) -> str:
@@ -78,36 +78,126 @@ def _reading_progress(show: bool) -> None:
     SHOW_PROGRESS.set(None if show else False)
 
 
+def _groups_checked(module, cfg):
+    """The sweep's groups of points. A point whose section check fails (`CorpusSpec.n_docs=...`) is
+    reported as the flag that set it (UsageError); data that cannot be read raises as it is."""
+    from experiments.runner import groups
+
+    try:
+        return groups(module, cfg)
+    except (ValueError, TypeError) as err:
+        usage = point_error(cfg, err)
+        if usage is not None:
+            raise usage from None
+        raise
+
+
+def _memory_checked(cfg, found) -> None:
+    """Refuse (UsageError naming the flag that set N, and the estimate) a sweep whose largest group
+    needs more memory than this machine has available, before anything is allocated."""
+    from experiments.cost import available_bytes, gib, largest_group
+
+    need, point, seeds = largest_group(found)
+    have = available_bytes()
+    if point is None or need <= have:
+        return
+    flag = axis_flag(cfg, "corpus", "n_docs", point.corpus.n_docs) if hasattr(cfg, "corpus") else "--n-docs"
+    raise UsageError(f"{flag}={point.corpus.n_docs}: {point.model} at N = {point.corpus.n_docs:,} with {seeds} "
+                     f"seed(s) at once needs at least {gib(need)}, more than the {gib(have)} available here; "
+                     f"expected a smaller N or fewer seeds (grdr run ... --dry-run prints each group's estimate)")
+
+
+def _nothing_to_write(module, found, out: Path, retry_failed: bool) -> bool:
+    """Every point of the sweep is stored already (and no failure is to be retried): a rerun needs no
+    write access to its folder."""
+    from experiments import store
+
+    if not all(store.exists(out, module.NAME, pt.record()) for g in found for pt in g):
+        return False
+    return not retry_failed or not store.failures(out, module.NAME)
+
+
+def _verdicts(module, out: Path, write: bool) -> None:
+    """The experiment's claims and verdicts from every record stored under out (Holm over this
+    experiment's claims), printed as a table and written to OUT/NAME/summary.csv."""
+    from experiments.report import adjust_family, load_for_report, summary_rows, summary_table
+
+    if not hasattr(module, "findings"):
+        return
+    df, dropped = load_for_report(out, module.NAME, module)
+    if df.empty:
+        return
+    findings = adjust_family(module.findings(df))
+    if not findings:
+        return
+    print(f"\n{module.NAME}: {len(findings)} claim(s) read from the {len(df)} record(s) stored under {out} "
+          f"(Holm over this experiment's claims; `grdr report --out {out}` decides them over every experiment's)"
+          + (f"; {dropped} older record(s) of the same cells left out" if dropped else ""))
+    print(summary_table(findings))
+    if write:
+        path = out / module.NAME / "summary.csv"
+        summary_rows(findings).to_csv(path, index=False)
+        print(f"wrote {path}")
+    else:
+        print(f"(summary.csv not written: {out} is not writable)")
+
+
 def cmd_run(node) -> dict:
     """Run one experiment's sweep: `node` is what the command line built (its RunOptions and Config)."""
+    from experiments import store
+    from experiments.store import StoreError
     from realdata.errors import FormatError
 
     module, opts, cfg = node.module, node.options, node.config
+    prog = f"grdr run {module.NAME}"
+    # The same checks, and so the same message and exit status, with and without --dry-run: the
+    # options (2), the sweep's points (2: a section value out of range, named by its flag), the
+    # data the sweep reads (1), and the memory the largest group needs (2).
     try:
         validate(cfg)
-        if not opts.dry_run:
-            usable_out(opts.out)
+        found = _groups_checked(module, cfg)
     except UsageError as err:
-        fail(f"grdr run {module.NAME}", err)
+        fail(prog, err)
+    except (FormatError, FileNotFoundError, ValueError, TypeError) as err:  # a collection that cannot be read
+        if getattr(err, "entry", None) is not None:  # an outside run (experiments.real_scaling.OutsideRunError)
+            err = f"--baseline-runs {err.entry}: {err.reason}"
+        fail(prog, err, 1)
     if opts.dry_run:
         from experiments.cost import describe
 
-        try:
-            print(describe(module, cfg))
-        except (FormatError, FileNotFoundError, ValueError) as err:  # a collection that cannot be read
-            fail(f"grdr run {module.NAME}", err, 1)
+        print(describe(module, cfg, found))
+    try:
+        _memory_checked(cfg, found)
+    except UsageError as err:
+        fail(prog, err)
+    if opts.dry_run:
         return {"experiment": module.NAME, "ran": 0, "skipped": 0, "seconds": 0.0}
+    writable = True
+    try:
+        usable_out(opts.out)
+    except UsageError as err:
+        if not (Path(opts.out).is_dir() and _nothing_to_write(module, found, Path(opts.out), opts.retry_failed)):
+            fail(prog, err)
+        writable = False  # every point is stored: nothing to write, the verdicts are read from the records
     _reading_progress(opts.progress)
     try:
         summary = run_experiment(module, cfg, opts.out, progress=opts.progress, retry_failed=opts.retry_failed,
                                  **opts.executor_options())
+    except KeyboardInterrupt:
+        released = store.release_mine(opts.out, module.NAME) if writable else 0
+        fail(prog, f"interrupted; the records stored so far are kept, {released} claim(s) of this process "
+                   f"released; the same command resumes", 130)
     except (FormatError, FileNotFoundError) as err:  # a real collection that cannot be read
-        fail(f"grdr run {module.NAME}", err, 1)
+        fail(prog, err, 1)
     except OSError as err:  # the store could not write: a full disk, a read-only folder
-        fail(f"grdr run {module.NAME}", UsageError(f"--out {opts.out}: cannot write a record ({err})"), 1)
+        fail(prog, UsageError(f"--out {opts.out}: cannot write a record ({err})"), 1)
     except ValueError as err:  # the executor could not start (Ray not installed, say)
-        fail(f"grdr run {module.NAME}", err, 2)
+        fail(prog, err, 2)
     print(f"{_outcome(summary)}; records in {opts.out / summary['experiment']}")
+    try:
+        _verdicts(module, Path(opts.out), writable)
+    except StoreError as err:  # a record that is not valid: named, with --quarantine on figures and fit
+        fail(prog, err, 1)
     if summary.get("failed"):
         raise SystemExit(1)
     return summary
@@ -124,7 +214,9 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
     from figures import render_all
 
     try:
-        paths = render_all(readable_out(out), quarantine=quarantine)
+        readable_out(out)
+        _writable_for(out / "figures", "the figures")
+        paths = render_all(out, quarantine=quarantine)
     except (UsageError, StoreError) as err:
         fail("grdr figures", err, 2 if isinstance(err, UsageError) else 1)
     for p in paths:
@@ -133,6 +225,37 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
         fail("grdr figures", StoreError(f"no records under {out}: run an experiment first "
                                         f"(grdr run NAME --out {out})"), 1)
     return paths
+
+
+def _writable_for(folder: Path, what: str) -> None:
+    """UsageError (one line) if `folder` cannot be created or written: `what` goes there."""
+    try:
+        usable_out(folder)
+    except UsageError as err:
+        raise UsageError(f"{err} ({what} go to {folder}; give --out a copy of the results you can write to)") from None
+
+
+def cmd_report(out: Path = Path("results"), quarantine: bool = False) -> Path:
+    """Write OUT/report.md (and summary.md, summary.csv, summary.tex) from whatever records are stored
+    under OUT: every experiment's section, its figure with a caption, and the verdicts decided over
+    every claim (Holm). Nothing is run; `grdr figures --out OUT` draws the figures it shows.
+
+    Args:
+        out: folder of results.
+        quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
+    """
+    from experiments.report import write_report
+    from experiments.store import StoreError, load
+
+    try:
+        readable_out(out)
+        _writable_for(out, "report.md and the summary tables")
+        load(out, quarantine=quarantine)  # every record checked, before the report reads them
+        path = write_report(out, preset=None)
+    except (UsageError, StoreError) as err:
+        fail("grdr report", err, 2 if isinstance(err, UsageError) else 1)
+    print(f"wrote {path}")
+    return path
 
 
 # Longest first (measured quick times on 2 cores), so that a pool of workers finishes together.
@@ -207,9 +330,16 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
             failed[name] = f"{summary['failed']} point(s)"
 
     if jobs == 1:
-        for name in names:
-            done(name, lambda: _demo_one(name, preset, out, progress,
-                                         **({"executor": "ray", "address": address} if executor == "ray" else {})))
+        try:
+            for name in names:
+                done(name, lambda: _demo_one(name, preset, out, progress,
+                                             **({"executor": "ray", "address": address} if executor == "ray" else {})))
+        except KeyboardInterrupt:  # release what this process holds, then the one line of main()
+            from experiments import store
+
+            for name in names:
+                store.release_mine(out, name)
+            raise
     else:
         # One progress bar per experiment would interleave: the workers' bars stay off and a line
         # is printed as each experiment starts and ends. "spawn": JAX's threads do not survive a
@@ -251,11 +381,16 @@ def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(meta
     try:
         if name is not None and name not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
-        path = write_fits(readable_out(out), name, quarantine=quarantine)
+        readable_out(out)
+        _writable_for(out, "fits.csv")
+        path = write_fits(out, name, quarantine=quarantine)
     except (UsageError, StoreError) as err:
         fail("grdr fit", err, 2 if isinstance(err, UsageError) else 1)
-    print(format_fits(pd.read_csv(path)))
-    print(f"wrote {path}")
+    table = pd.read_csv(path)
+    fitted = table if name is None else table[table["experiment"] == name]
+    print(format_fits(fitted))
+    kept = sorted(set(table["experiment"]) - set(fitted["experiment"]))
+    print(f"wrote {path}" + (f" (the rows of {', '.join(kept)} kept as they were)" if kept else ""))
     return path
 
 
@@ -280,7 +415,14 @@ def cmd_status(out: Path = Path("results")) -> int:
         held, failed = store.claims(out, name), store.failures(out, name)
         print(f"| {name} | {stored} | {len(held)} | {len(failed)} |")
         for c in held:
-            since = datetime.datetime.fromtimestamp(c["since"]).isoformat(timespec="seconds") if c.get("since") else "?"
+            if c.get("unreadable"):
+                written = datetime.datetime.fromtimestamp(c["written"]).isoformat(timespec="seconds")
+                details.append(f"{name}: {c['run_id']} has an unreadable claim file ({c['unreadable']}, written "
+                               f"{written}): " + ("being written" if c["alive"] else
+                                                  "dead, the next writer takes the point over"))
+                continue
+            since = datetime.datetime.fromtimestamp(c["since"]).isoformat(timespec="seconds") \
+                if isinstance(c.get("since"), (int, float)) else "?"
             details.append(f"{name}: {c['run_id']} claimed by {c.get('host')} pid {c.get('pid')} since {since} "
                            f"({'alive' if c['alive'] else 'dead: the next writer takes it over'})")
         for f in failed:
@@ -294,9 +436,22 @@ def cmd_check(seed: int = 0) -> int:
     """Run the derivation checks of theory/ (and those of sim/ that need a model) and print a table;
     exit 1 if any fails."""
     from sim.checks import run_checks as model_checks
+    from theory import checks as theory_checks
     from theory.checks import format_table, run_checks
 
-    results = run_checks(seed=seed) + model_checks(seed=seed)
+    # one group of checks at a time, each announced on stderr, so that 20-odd seconds of compiling and
+    # Monte Carlo are not silent; every group is seeded by `seed` alone
+    battery = [(group, lambda g=group: run_checks(seed=seed, groups=(g,)))
+               for group in getattr(theory_checks, "_GROUPS", ())] or [("theory", lambda: run_checks(seed=seed))]
+    battery.append(("models (SeqGR's trie rank)", lambda: model_checks(seed=seed)))
+    results = []
+    for i, (group, run) in enumerate(battery, 1):
+        t0 = time.perf_counter()
+        print(f"grdr check: [{i}/{len(battery)}] {group} ...", end="", file=sys.stderr, flush=True)
+        found = run()
+        bad = sum(not r.passed for r in found)
+        print(f" {len(found)} checks, {bad} failed, {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+        results += found
     print(format_table(results))
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
@@ -419,13 +574,27 @@ def cmd_real(
     _reading_progress(progress)
     try:
         summary = run_experiment(real_scaling, cfg, out, progress=progress)
-    except (FormatError, FileNotFoundError, ValueError) as err:
-        print(f"grdr real: {err}", file=sys.stderr)
+    except real_scaling.OutsideRunError as err:  # ids that match none of the collection's
+        print(f"grdr real: --baseline-run {err.entry}: {' '.join(err.reason.split())}", file=sys.stderr, flush=True)
         return 1
+    except (FormatError, FileNotFoundError, ValueError) as err:
+        print(f"grdr real: {' '.join(str(err).split())}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        released = store.release_mine(out, real_scaling.NAME)
+        fail("grdr real", f"interrupted; the records stored so far are kept, {released} claim(s) of this process "
+                          "released; the same command resumes", 130)
     figure = render_all(out, only=(real_scaling.NAME,))
     df = store.load(out, real_scaling.NAME)
     stored_path = str(path).strip("/") if format == "irds" else str(Path(path).expanduser().resolve())
-    print(real_scaling.report(df[df["path"] == stored_path], out=out))
+    here = df[df["path"] == stored_path]
+    print(real_scaling.report(here, out=out))
+    trained = here[~here["kind"].isin(["bm25", "run"])]
+    capped = trained[(trained["train_on"] == "train") & (trained["n_train_pairs"] >= trained["max_train_pairs"])]
+    if not capped.empty:  # the preset's cap is small (sized for the fixtures): say so, not only in --help
+        print(f"note: the models trained on {int(capped['n_train_pairs'].max()):,} pairs of the train split, the cap "
+              + (f"of --preset {preset} (sized for the shipped fixtures); --max-train-pairs N uses more"
+                 if max_train_pairs is None else "--max-train-pairs sets"))
     print(f"{summary['ran']} runs done, {summary['skipped']} already stored, {summary['seconds']:.1f} s; "
           f"records in {Path(out) / real_scaling.NAME}, runs in {Path(out) / real_scaling.NAME / 'runs'}, "
           f"figure {', '.join(map(str, figure))}")
@@ -457,8 +626,8 @@ def compile_cache() -> str | None:
     return path
 
 
-COMMANDS = {"list": cmd_list, "run": None, "figures": cmd_figures, "demo": cmd_demo, "check": cmd_check,
-            "fit": cmd_fit, "status": cmd_status, "real": cmd_real}
+COMMANDS = {"list": cmd_list, "run": None, "figures": cmd_figures, "report": cmd_report, "demo": cmd_demo,
+            "check": cmd_check, "fit": cmd_fit, "status": cmd_status, "real": cmd_real}
 """The commands in the order `grdr --help` lists them (`run` is built per experiment, grdr.tree)."""
 
 DESCRIPTION = ("grdr: generative versus dense retrieval, theory and simulation (docs/design.md). "
@@ -478,10 +647,18 @@ def _experiment_named(args: list[str]) -> None:
         fail("grdr run", UsageError(f"unknown experiment {args[0]!r}; known: {', '.join(EXPERIMENTS)}"))
 
 
+def _prog(argv: list[str]) -> str:
+    """The command a message names: `grdr run NAME`, `grdr COMMAND` or `grdr`."""
+    if len(argv) > 1 and argv[0] == "run" and argv[1] in EXPERIMENTS:
+        return f"grdr run {argv[1]}"
+    return f"grdr {argv[0]}" if argv and argv[0] in COMMANDS else "grdr"
+
+
 def parse(argv: list[str]):
     """The command line parsed by the command tree (grdr.tree), nothing run: a `grdr.tree.Run` for
     `grdr run NAME` (its `experiment` holds the RunOptions and the unchecked Config), the call to
-    make for any other command. `--help` and tyro's errors exit here."""
+    make for any other command. `--help` exits here; a command line tyro rejects exits here with one
+    line naming what was typed and what is accepted (exit status 2)."""
     import typing
 
     from grdr import tree
@@ -490,18 +667,29 @@ def parse(argv: list[str]):
     if command == "run":
         _experiment_named(argv[1:])
     commands = dict(COMMANDS)
-    if command in COMMANDS and command != "run":  # the run tree imports every experiment: only when needed
+    if command != "run" and command != "--tyro-write-completion":
+        # the run tree imports every experiment (and JAX): only for `run` and the completion script
         experiments = {}
-        commands["run"] = tree.run_command({}, RunOptions, "quick", claim)
+        commands["run"] = tree.run_command({}, RunOptions, "quick", claim_of)
+        known = tree.flags_of(COMMANDS[command]) if command in COMMANDS and COMMANDS[command] else []
     else:
         experiments = {name: load_experiment(name) for name in EXPERIMENTS}
         preset = tree.preset_of(argv, typing.get_args(Preset), default="quick")
         commands["run"] = tree.run_command(experiments, RunOptions, preset, claim)
-    return tree.parse(tree.command_tree(commands, invoked=command), argv, prog="grdr", description=DESCRIPTION,
-                      held_back=tree.config_classes(experiments))
+        known = tree.flags_of(RunOptions) + (tree.flags_of(experiments[argv[1]].Config)
+                                             if len(argv) > 1 and argv[1] in experiments else [])
+    try:
+        return tree.parse(tree.command_tree(commands, invoked=command), argv, prog="grdr", description=DESCRIPTION,
+                          held_back=tree.config_classes(experiments), known_flags=known + ["--help"],
+                          commands=list(COMMANDS))
+    except tree.ParseFailure as err:
+        fail(_prog(argv), err)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import shlex
+
+    from experiments import store
     from grdr.tree import Run
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -514,13 +702,17 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:] + ["--help"]
     if not argv:
         argv = ["--help"]
-    parsed = parse(argv)
-    if argv[0] in ("run", "demo", "real", "check"):
-        compile_cache()
-    if isinstance(parsed, Run):
-        cmd_run(parsed.experiment)
-        return 0
-    result = parsed()
+    try:
+        parsed = parse(argv)
+        if argv[0] in ("run", "demo", "real", "check"):
+            compile_cache()
+        store.COMMAND_LINE = "grdr " + " ".join(shlex.quote(a) for a in argv)
+        if isinstance(parsed, Run):
+            cmd_run(parsed.experiment)
+            return 0
+        result = parsed()
+    except KeyboardInterrupt:  # Ctrl-C: one line; a sweep's claims are released where it stopped
+        fail(_prog(argv), "interrupted; the records stored so far are kept and the same command resumes", 130)
     return result if isinstance(result, int) else 0
 
 

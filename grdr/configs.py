@@ -10,7 +10,9 @@ command will write to or read from.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -19,7 +21,7 @@ import typing
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["UsageError", "checked", "validate", "flag_of", "usable_out", "readable_out", "fail", "dataclasses_in",
+__all__ = ["UsageError", "checked", "validate", "point_error", "axis_flag", "flag_of", "usable_out", "readable_out", "fail", "dataclasses_in",
            "checks_held_back"]
 
 
@@ -68,12 +70,22 @@ def flag_of(prefix: str, field_path: str) -> str:
     return "--" + (prefix + field_path).replace("_", "-")
 
 
+def _not_finite(value) -> bool:
+    values = value if isinstance(value, tuple) else (value,)
+    return any(isinstance(v, float) and not math.isfinite(v) for v in values)
+
+
 def validate(cfg, prefix: str = "") -> None:
-    """Run cfg's checks (its sections' first); raise UsageError naming the flag of the bad field."""
+    """Run cfg's checks (its sections' first); raise UsageError naming the flag of the bad field.
+    Before them, every number typed must be finite: no setting means anything at inf or nan (and
+    1e400 is inf), whether or not its own check says so."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             validate(value, f"{prefix}{f.name}.")
+        elif _not_finite(value):
+            shown = value[0] if isinstance(value, tuple) and len(value) == 1 else value
+            raise UsageError(f"{flag_of(prefix, f.name)}={shown}: expected a finite number")
     check = getattr(type(cfg), "__post_init__", None)
     if check is None:
         return
@@ -85,6 +97,42 @@ def validate(cfg, prefix: str = "") -> None:
         if m:
             raise UsageError(f"{flag_of(prefix, m.group(1))}{m.group(2)}") from None
         raise UsageError(f"{prefix.rstrip('.') or 'options'}: {text}") from None
+
+
+_POINT_ERROR = re.compile(r"^([A-Z]\w*)\.([a-z_]\w*)=(.*?)(: .*)$", re.S)
+
+
+def point_error(cfg, err: Exception) -> UsageError | None:
+    """A check that failed on a sweep point's section (`CorpusSpec.n_docs=100000000: expected ...`) as
+    the flag a user typed: the axis that set the value for the point (`--n-docs=100000000: ...`, found
+    among cfg's tuple fields named like the field), else the section's flag (`--corpus.qrels-k=500: ...`).
+    None if the message names no section of cfg."""
+    m = _POINT_ERROR.match(" ".join(str(err).split()))
+    if not m:
+        return None
+    class_name, field, value, rest = m.groups()
+    section = next((f.name for f in dataclasses.fields(cfg)
+                    if type(getattr(cfg, f.name)).__name__ == class_name), None)
+    if section is None:
+        return None
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return UsageError(f"{axis_flag(cfg, section, field, parsed)}={value}{rest}")
+
+
+def axis_flag(cfg, section: str, field: str, value) -> str:
+    """The flag that gave a point's `section.field` its `value`: the sweep's axis (a tuple field of cfg
+    named like the field, `n_docs`, `dims`, `table_n_docs`, holding the value) when the section itself
+    holds another value, else the section's own flag (`--corpus.n-docs`)."""
+    held = getattr(getattr(cfg, section, None), field, None)
+    for f in dataclasses.fields(cfg):
+        axis = getattr(cfg, f.name)
+        named = f.name in (field, field + "s") or f.name.endswith(("_" + field, "_" + field + "s"))
+        if named and isinstance(axis, tuple) and value in axis and held != value:
+            return flag_of("", f.name)
+    return flag_of(f"{section}.", field)
 
 
 def checked(build, config_cls):
@@ -107,7 +155,8 @@ def usable_out(out: Path) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise UsageError(f"--out {out}: cannot write there ({err.strerror or err})") from None
+        raise UsageError(f"--out {out}: cannot write there ({err.strerror or err}); expected a folder you can "
+                         "write to") from None
     return out
 
 

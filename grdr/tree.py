@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from typing import Annotated, Any, Callable, Union
 
 import tyro
 from tyro.conf import arg, subcommand
 
-__all__ = ["deferred", "RunNode", "Run", "run_command", "command_tree", "preset_of", "config_classes"]
+__all__ = ["deferred", "RunNode", "Run", "run_command", "command_tree", "preset_of", "config_classes", "parse",
+           "ParseFailure", "parse_failure", "flags_of"]
 
 
 def deferred(fn: Callable) -> Callable:
@@ -128,9 +130,174 @@ def config_classes(experiments: dict) -> list[type]:
     return found
 
 
-def parse(tree, argv: list[str], *, prog: str, description: str, held_back: list[type]):
-    """tyro's parse of argv against the tree, with the Configs' checks held back."""
+class ParseFailure(Exception):
+    """tyro rejected the command line: `str(self)` is one line naming what was typed and what is accepted."""
+
+
+_METAVAR_WORDS = {"INT": "an integer", "FLOAT": "a number", "STR": "a text", "PATH": "a path", "BOOL": "True or False"}
+
+
+def _expected(metavar: str | None) -> str:
+    """What a metavar accepts, in words: "INT" -> "an integer", "[INT [INT ...]]" -> "integers",
+    "{a,b}" -> "one of a, b"."""
+    metavar = (metavar or "").strip()
+    if metavar.startswith("{") and metavar.endswith("}"):
+        return "one of " + ", ".join(metavar[1:-1].split(","))
+    words = re.findall(r"[A-Z]+|\{[^}]*\}", metavar)
+    if not words:
+        return "a value"
+    one = _expected(words[0]) if words[0].startswith("{") else _METAVAR_WORDS.get(words[0], words[0].lower())
+    if "..." in metavar:  # a list: "integers", "numbers", "values of one of a, b"
+        plural = {"INT": "integers", "FLOAT": "numbers", "STR": "texts", "PATH": "paths"}
+        return plural.get(words[0], f"values, each {one}")
+    return one
+
+
+def _flag_of(argument) -> tuple[str, str | None]:
+    """(the flag a user types, its metavar) of tyro's argument definition."""
+    lowered = getattr(argument, "lowered", None)
+    flags = [f for f in getattr(lowered, "name_or_flags", ()) or () if f.startswith("--")]
+    return (flags[0] if flags else str(getattr(lowered, "dest", "") or "?")), getattr(lowered, "metavar", None)
+
+
+def _values_after(argv: list[str], flag: str) -> str:
+    """The values typed after the last `flag` (or in `flag=value`), for the message."""
+    found = None
+    for i, a in enumerate(argv):
+        if a == flag:
+            rest = []
+            for b in argv[i + 1:]:
+                if b.startswith("--"):
+                    break
+                rest.append(b)
+            found = " ".join(rest)
+        elif a.startswith(flag + "="):
+            found = a.split("=", 1)[1]
+    return found or ""
+
+
+def parse_failure(event, argv: list[str], known_flags: list[str], commands: list[str]) -> str:
+    """One line for a tyro parse-error event: the flag or token typed, and what is accepted."""
+    import difflib
+
+    from tyro import _errors
+
+    kind = type(event).__name__
+    if isinstance(event, _errors.UnrecognizedArgs):
+        tokens = list(event.tokens)
+        flags = [t for t in tokens if t.startswith("-")]
+        if not flags:
+            if argv and tokens and tokens[0] == argv[0]:
+                return f"unknown command {tokens[0]!r}; commands: {', '.join(commands)}"
+            where = argv.index(tokens[0]) if tokens[0] in argv else -1
+            before = argv[where - 1] if where > 0 else ""
+            if before.startswith("--") and "=" not in before:
+                head, _, last = before[2:].rpartition(".")
+                prefix = "--" + (head + "." if head else "")
+                on, off = (prefix + last[3:], before) if last.startswith("no-") else (before, prefix + "no-" + last)
+                if off in known_flags:
+                    return f"{before} {tokens[0]}: {before} takes no value (a switch: {on} or {off})"
+            return f"{' '.join(tokens)}: unexpected value; no option takes it here"
+        first = flags[0].split("=", 1)[0]
+        close = difflib.get_close_matches(first, known_flags, n=3, cutoff=0.6)
+        more = f" ({len(flags) - 1} more unknown: {', '.join(flags[1:])})" if len(flags) > 1 else ""
+        hint = f"did you mean {' or '.join(close)}?" if close else "see --help for the options"
+        return f"{first}: no such option; {hint}{more}"
+    if isinstance(event, _errors.InvalidChoice):
+        flag, _ = _flag_of(event.argument)
+        return f"{flag} {event.value}: expected one of {', '.join(event.choices)}"
+    if isinstance(event, _errors.BadValue):
+        flag, metavar = _flag_of(event.argument)
+        if event.reason == "too_few_values":
+            return f"{flag}: no value given; expected {_expected(metavar)}"
+        return f"{flag} {event.offending_value}: {flag} takes no value"
+    if isinstance(event, _errors.InstantiationFailure):
+        if event.argument is None:
+            return " ".join(str(event.message).split())
+        flag, metavar = _flag_of(event.argument)
+        given = _values_after(argv, flag)
+        return f"{flag} {given}: expected {_expected(metavar)}" if given else f"{flag}: expected {_expected(metavar)}"
+    if isinstance(event, _errors.MissingArgs):
+        missing = []
+        for a in event.missing_arguments:
+            flag, metavar = _flag_of(a.arg)
+            missing.append(f"{flag} ({_expected(metavar)})")
+        return f"missing {' and '.join(missing)}"
+    if isinstance(event, _errors.MissingSubcommand):
+        return f"expected a command: {', '.join(commands)}"
+    try:  # any other event: tyro's own title and first line of text
+        title, contents = _errors._render(event)
+        text = " ".join(str(getattr(c, "as_str_no_ansi", lambda: c)()) for c in contents[:1] if isinstance(c, str)
+                        or hasattr(c, "as_str_no_ansi"))
+        return " ".join(f"{title}: {text}".split())
+    except Exception:  # noqa: BLE001 - the message is all that is needed
+        return kind
+
+
+_BOX = re.compile(r"[\u2500-\u257f|]+")
+
+
+def _squeezed(text: str) -> str:
+    """tyro's boxed error (when its error hook is unavailable) as one line: the box's first text lines."""
+    lines = [" ".join(_BOX.sub(" ", line).split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return "; ".join(lines[1:3]) if len(lines) > 1 else (lines[0] if lines else "invalid command line")
+
+
+def parse(tree, argv: list[str], *, prog: str, description: str, held_back: list[type],
+          known_flags: list[str] = (), commands: list[str] = ()):
+    """tyro's parse of argv against the tree, with the Configs' checks held back. A command line tyro
+    rejects raises ParseFailure with one line (the flag typed and what it accepts) instead of tyro's box."""
+    import contextlib
+    import io
+
     from grdr.configs import checks_held_back
 
+    try:
+        from tyro import _errors
+        hook = _errors.on_parse_error
+    except (ImportError, AttributeError):  # another tyro: squeeze its box into one line
+        hook = None
+
+    def raise_failure(event):
+        raise ParseFailure(parse_failure(event, argv, list(known_flags), list(commands)))
+
     with checks_held_back(held_back):
-        return tyro.cli(tree, args=argv, prog=prog, description=description)
+        if hook is not None:
+            with hook(raise_failure):
+                return tyro.cli(tree, args=argv, prog=prog, description=description)
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(captured):
+                return tyro.cli(tree, args=argv, prog=prog, description=description)
+        except SystemExit as exit_:
+            if exit_.code == 2 and captured.getvalue():
+                raise ParseFailure(_squeezed(captured.getvalue())) from None
+            raise
+
+
+def flags_of(target, prefix: str = "") -> list[str]:
+    """The flags a dataclass or function accepts (nested dataclasses by dotted names, booleans also as
+    --no-X): the candidates for "did you mean"."""
+    import inspect
+    import typing
+
+    found = []
+    if dataclasses.is_dataclass(target):
+        hints = typing.get_type_hints(target, include_extras=False)
+        items = [(f.name, hints.get(f.name)) for f in dataclasses.fields(target)]
+    else:
+        try:
+            hints = typing.get_type_hints(target)
+        except Exception:  # noqa: BLE001
+            hints = {}
+        items = [(n, hints.get(n)) for n in inspect.signature(target).parameters]
+    for name, t in items:
+        if dataclasses.is_dataclass(t):
+            found += flags_of(t, f"{prefix}{name}.")
+            continue
+        flag = "--" + (prefix + name).replace("_", "-")
+        found.append(flag)
+        if t is bool:
+            found.append("--" + prefix.replace("_", "-") + "no-" + name.replace("_", "-"))
+    return found

@@ -116,7 +116,8 @@ class QrelsBuilder:
         """
         if on_unknown not in ("error", "drop"):
             raise ValueError(f"on_unknown: {on_unknown!r} is not 'error' or 'drop'")
-        hint = ' (or pass on_unknown="drop" to drop such judgments with a counted warning)'
+        hint = (' (or --on-unknown drop on the command line, on_unknown="drop" in Python, to drop such judgments '
+                'with a counted warning)')
         qrels: dict[str, dict[str, int]] = {}
         n_bad_query = n_bad_doc = 0
         first_bad = None

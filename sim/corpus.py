@@ -31,6 +31,7 @@ __all__ = ["CorpusSpec", "Corpus", "QuerySet", "make_corpus", "log_posterior_chu
            "posterior_marginal", "solve_beta"]
 
 _FEATURE_MAPS = ("linear", "mlp")
+MAX_BETA = 1_000.0
 _POSITIVES = ("sample", "argmax")
 
 
@@ -98,6 +99,11 @@ class CorpusSpec:
         for field in ("cluster_spread", "doc_noise", "query_noise", "query_feature_noise", "doc_feature_noise", "zipf",
                       "beta", "popularity_weight"):
             need(getattr(self, field) >= 0, field, "a non-negative number")
+        # log p* is float32: it resolves about beta x 6e-8 nats, and past beta = 1000 (a top-1/top-2 gap of
+        # tens of nats) p* is one-hot to that precision, so its ceilings break (Bayes Success@1 above 1,
+        # exp H(p*) below 1) while nothing measurable changes
+        need(self.beta <= MAX_BETA, "beta", f"a number in [0, {MAX_BETA:g}] (past it p* is one-hot to float32 "
+                                            "precision and its ceilings break)")
         need(self.feature_dim >= 1, "feature_dim", "at least 1")
         need(self.feature_map in _FEATURE_MAPS, "feature_map", f"one of {_FEATURE_MAPS}")
         need(self.positives in _POSITIVES, "positives", f"one of {_POSITIVES}")

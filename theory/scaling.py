@@ -58,26 +58,40 @@ class PowerLawFit:
     level: float
 
 
-def _fit_given_alpha(log_u_n, y_Bxn, alpha_B, with_c):
+def _linear_fit(phi_xn, y_xn, with_c, c_bounds=(-np.inf, np.inf)):
+    """Least-squares (a, c) of y = a phi + c along the last axis (any leading shape), with c confined to
+    c_bounds, and the SSE. For fixed alpha the SSE is a convex quadratic in (a, c); minimised over a,
+    it is a convex quadratic in c, so the constrained c is the unconstrained one clipped to its bounds,
+    and a is then refitted to y - c."""
+    tiny = np.finfo(float).tiny
+    if with_c:
+        phi_c = phi_xn - phi_xn.mean(axis=-1, keepdims=True)
+        y_c = y_xn - y_xn.mean(axis=-1, keepdims=True)
+        a = np.sum(phi_c * y_c, axis=-1) / np.maximum(np.sum(np.square(phi_c), axis=-1), tiny)
+        c = y_xn.mean(axis=-1) - a * phi_xn.mean(axis=-1)
+        clipped = np.clip(c, c_bounds[0], c_bounds[1])
+        moved = clipped != c
+        if np.any(moved):
+            refit = np.sum(phi_xn * (y_xn - clipped[..., None]), axis=-1) / np.maximum(
+                np.sum(np.square(phi_xn), axis=-1), tiny)
+            a, c = np.where(moved, refit, a), clipped
+    else:
+        a = np.sum(phi_xn * y_xn, axis=-1) / np.maximum(np.sum(np.square(phi_xn), axis=-1), tiny)
+        c = np.zeros_like(a)
+    return a, c, np.sum(np.square(y_xn - a[..., None] * phi_xn - c[..., None]), axis=-1)
+
+
+def _fit_given_alpha(log_u_n, y_Bxn, alpha_B, with_c, c_bounds=(-np.inf, np.inf)):
     """Closed-form (a_scaled, c) and SSE at alpha for each row of y."""
     phi_Bxn = np.exp(-alpha_B[:, None] * log_u_n[None, :])
-    if with_c:
-        phi_c_Bxn = phi_Bxn - phi_Bxn.mean(axis=1, keepdims=True)
-        y_c_Bxn = y_Bxn - y_Bxn.mean(axis=1, keepdims=True)
-        var_B = np.sum(np.square(phi_c_Bxn), axis=1)
-        a_B = np.sum(phi_c_Bxn * y_c_Bxn, axis=1) / np.maximum(var_B, np.finfo(float).tiny)
-        c_B = y_Bxn.mean(axis=1) - a_B * phi_Bxn.mean(axis=1)
-    else:
-        a_B = np.sum(phi_Bxn * y_Bxn, axis=1) / np.sum(np.square(phi_Bxn), axis=1)
-        c_B = np.zeros_like(a_B)
-    resid_Bxn = y_Bxn - a_B[:, None] * phi_Bxn - c_B[:, None]
-    return a_B, c_B, np.sum(np.square(resid_Bxn), axis=1)
+    return _linear_fit(phi_Bxn, y_Bxn, with_c, c_bounds)
 
 
-def _sse_of_shift(resid_BxGxn, with_c):
-    """SSE after the best constant (with_c) or none."""
+def _sse_of_shift(resid_BxGxn, with_c, c_bounds=(-np.inf, np.inf)):
+    """SSE after the best constant within c_bounds (with_c) or none."""
     if with_c:
-        resid_BxGxn = resid_BxGxn - resid_BxGxn.mean(axis=-1, keepdims=True)
+        shift = np.clip(resid_BxGxn.mean(axis=-1, keepdims=True), c_bounds[0], c_bounds[1])
+        resid_BxGxn = resid_BxGxn - shift
     return np.sum(np.square(resid_BxGxn), axis=-1)
 
 
@@ -99,21 +113,14 @@ def _minimise_over_alpha(sse_BxG, num_rows, bounds):
     return alpha_BxZ[rows_B, best_B], values_BxZ[rows_B, best_B]
 
 
-def _profile_fit(log_u_n, y_Bxn, bounds, with_c):
+def _profile_fit(log_u_n, y_Bxn, bounds, with_c, c_bounds=(-np.inf, np.inf)):
     """Variable projection for every row of y: (a_scaled, alpha, c, sse, on_bound), each shape B."""
     def sse_BxG(alpha_BxG):
         phi_BxGxn = np.exp(-alpha_BxG[:, :, None] * log_u_n)
-        y_Bx1xn = y_Bxn[:, None, :]
-        if with_c:
-            phi_BxGxn = phi_BxGxn - phi_BxGxn.mean(axis=2, keepdims=True)
-            y_Bx1xn = y_Bx1xn - y_Bx1xn.mean(axis=2, keepdims=True)
-        cross_BxG = np.sum(phi_BxGxn * y_Bx1xn, axis=2)
-        power_BxG = np.maximum(np.sum(np.square(phi_BxGxn), axis=2), np.finfo(float).tiny)
-        a_BxG = cross_BxG / power_BxG
-        return np.sum(np.square(y_Bx1xn - a_BxG[:, :, None] * phi_BxGxn), axis=2)
+        return _linear_fit(phi_BxGxn, np.broadcast_to(y_Bxn[:, None, :], phi_BxGxn.shape), with_c, c_bounds)[2]
 
     alpha_B, _ = _minimise_over_alpha(sse_BxG, y_Bxn.shape[0], bounds)
-    a_B, c_B, sse_B = _fit_given_alpha(log_u_n, y_Bxn, alpha_B, with_c)
+    a_B, c_B, sse_B = _fit_given_alpha(log_u_n, y_Bxn, alpha_B, with_c, c_bounds)
     lo, hi = bounds
     # The zoom stays on a bound when the profile is monotone there.
     on_bound_B = np.minimum(alpha_B - lo, hi - alpha_B) < 1e-6 * (hi - lo)
@@ -179,7 +186,8 @@ def _profile_interval(profile_T, estimate, scale, threshold, limits):
 
 
 def fit_power_law(x, y, *, form: str = "a*x^-alpha+c", bootstrap: int = 1000, seed: int = 0,
-                  level: float = 0.95, alpha_bounds: tuple[float, float] = (0.0, 8.0)) -> PowerLawFit:
+                  level: float = 0.95, alpha_bounds: tuple[float, float] = (0.0, 8.0),
+                  c_bounds: tuple[float, float] = (-np.inf, np.inf)) -> PowerLawFit:
     """Fit y = a x^-alpha + c (or c = 0) by least squares, with profile-likelihood intervals.
 
     Args:
@@ -192,6 +200,10 @@ def fit_power_law(x, y, *, form: str = "a*x^-alpha+c", bootstrap: int = 1000, se
       seed: unused (the intervals are deterministic); kept for callers that pass it.
       level: two-sided confidence level of the intervals.
       alpha_bounds: search interval for alpha; a fit on either bound is flagged converged=False.
+      c_bounds: the range the asymptote c may take, that of the metric (KL: (0, inf); Success@1:
+        (0, 1)); least squares within it (for fixed alpha the constrained c is the unconstrained one
+        clipped), and a fit whose c sits on a finite end is flagged (at_bound "c", converged=False):
+        the data put the asymptote at or beyond the metric's range.
 
     Returns:
       PowerLawFit(a, alpha, c, a_ci, alpha_ci, c_ci, r2, n_points, converged, message, at_bound,
@@ -217,12 +229,17 @@ def fit_power_law(x, y, *, form: str = "a*x^-alpha+c", bootstrap: int = 1000, se
         raise ValueError("x and y must be finite")
     if np.any(x_n <= 0):
         raise ValueError("x must be strictly positive")
-    if x_n.shape[0] < num_params + 1 or np.unique(x_n).shape[0] < 3:
+    num_distinct = np.unique(x_n).shape[0]
+    if x_n.shape[0] < num_params + 1 or num_distinct < 3:
         raise ValueError(f"form {form!r} needs at least {num_params + 1} points and 3 distinct x, "
-                         f"got {x_n.shape[0]} points")
+                         f"got {x_n.shape[0]} point{'s' * (x_n.shape[0] != 1)} and {num_distinct} distinct x")
     lo, hi = float(alpha_bounds[0]), float(alpha_bounds[1])
     if not 0.0 <= lo < hi:
         raise ValueError(f"alpha_bounds must satisfy 0 <= low < high, got {alpha_bounds}")
+    c_lo, c_hi = float(c_bounds[0]), float(c_bounds[1])
+    if not c_lo < c_hi:
+        raise ValueError(f"c_bounds must satisfy low < high, got {c_bounds}")
+    c_bounds = (c_lo, c_hi)
     if int(bootstrap) < 0 or not 0.0 < level < 1.0:
         raise ValueError(f"bootstrap must be >= 0 and level in (0, 1), got {bootstrap}, {level}")
     with_c = num_params == 3
@@ -230,7 +247,7 @@ def fit_power_law(x, y, *, form: str = "a*x^-alpha+c", bootstrap: int = 1000, se
     log_x_ref = float(np.mean(log_x_n))
     log_u_n = log_x_n - log_x_ref
 
-    a_s, alpha, c, sse, on_bound = (v[0] for v in _profile_fit(log_u_n, y_n[None, :], (lo, hi), with_c))
+    a_s, alpha, c, sse, on_bound = (v[0] for v in _profile_fit(log_u_n, y_n[None, :], (lo, hi), with_c, c_bounds))
     sst = float(np.sum(np.square(y_n - (y_n.mean() if with_c else 0.0))))
     messages = []
     if sst == 0.0:
@@ -238,6 +255,12 @@ def fit_power_law(x, y, *, form: str = "a*x^-alpha+c", bootstrap: int = 1000, se
     at_bound = ("alpha",) if on_bound else ()
     if on_bound:
         messages.append(f"alpha is on its bound {alpha_bounds}: no power-law curvature resolved")
+    c_end = next((end for end in c_bounds if with_c and np.isfinite(end) and abs(c - end) <= 1e-12 * max(1.0, abs(end))),
+                 None)
+    if c_end is not None:
+        at_bound += ("c",)
+        messages.append(f"c is on its bound {c_end:g}: the unconstrained asymptote lies outside the metric's "
+                        f"range {c_bounds}")
     r2 = 1.0 - float(sse) / sst if sst > 0 else float("nan")
     converged = not messages
     estimate = np.array([a_s * np.exp(alpha * log_x_ref), alpha, c])
@@ -255,18 +278,19 @@ def fit_power_law(x, y, *, form: str = "a*x^-alpha+c", bootstrap: int = 1000, se
         def profile_a(a_T):   # min over alpha (and c) with a fixed, in original units
             def sse_BxG(alpha_BxG):
                 curve_BxGxn = a_T[:, None, None] * np.exp(-alpha_BxG[:, :, None] * log_x_n)
-                return _sse_of_shift(y_n - curve_BxGxn, with_c)
+                return _sse_of_shift(y_n - curve_BxGxn, with_c, c_bounds)
             return _minimise_over_alpha(sse_BxG, a_T.shape[0], (lo, hi))[1]
 
         def profile_alpha(alpha_T):
-            return _fit_given_alpha(log_u_n, np.broadcast_to(y_n, (alpha_T.shape[0], num_points)), alpha_T, with_c)[2]
+            return _fit_given_alpha(log_u_n, np.broadcast_to(y_n, (alpha_T.shape[0], num_points)), alpha_T, with_c,
+                                    c_bounds)[2]
 
         def profile_c(c_T):   # min over alpha and a with c fixed: the c = 0 fit of y - c
             return _profile_fit(log_u_n, y_n[None, :] - c_T[:, None], (lo, hi), False)[3]
 
         profiles = [(profile_a, (-np.inf, np.inf)), (profile_alpha, (lo, hi))]
         if with_c:
-            profiles.append((profile_c, (-np.inf, np.inf)))
+            profiles.append((profile_c, c_bounds))
         for i, (name, (profile, limits)) in enumerate(zip(("a", "alpha", "c"), profiles)):
             intervals[i], open_ = _profile_interval(profile, estimate[i], scale_3[i], threshold, limits)
             if np.isnan(intervals[i][0]):

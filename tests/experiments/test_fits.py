@@ -77,3 +77,53 @@ def test_write_fits_round_trips_and_formats(out):
 def test_fit_needs_a_curve_name():
     with pytest.raises(ValueError, match="Fit.by"):
         Fit("drift_corpus", "n_docs", "kl_true", by=())
+
+
+def test_fitting_one_experiment_keeps_every_other_experiments_rows(out, tmp_path, capsys):
+    """`grdr fit model_scale` replaces model_scale's rows of fits.csv and nothing else."""
+    import shutil
+
+    from grdr import cli
+
+    shutil.copytree(out / "drift_corpus", tmp_path / "drift_corpus")
+    before = pd.read_csv(write_fits(tmp_path, bootstrap=0))
+    assert set(before["experiment"]) == {"drift_corpus"}
+    for params in (1e3, 3e3, 1e4, 3e4, 1e5):
+        for seed in range(2):
+            store.write_record(tmp_path, "model_scale", {"model": "seq_gr", "depth": 1, "params": params, "seed": seed},
+                               {"kl_true": 5 * params ** -0.4 + 0.01 * seed, "Success@1": 0.5}, 0.0)
+    assert cli.main(["fit", "model_scale", "--out", str(tmp_path)]) == 0
+    after = pd.read_csv(tmp_path / "fits.csv")
+    assert set(after["experiment"]) == {"drift_corpus", "model_scale"}
+    pd.testing.assert_frame_equal(after[after["experiment"] == "drift_corpus"].reset_index(drop=True),
+                                  before.reset_index(drop=True), check_dtype=False)
+    assert "(the rows of drift_corpus kept as they were)" in capsys.readouterr().out
+    # a second fit of model_scale replaces its rows, not adds to them
+    write_fits(tmp_path, "model_scale", bootstrap=0)
+    assert len(pd.read_csv(tmp_path / "fits.csv")) == len(after)
+
+
+def test_a_fits_csv_that_is_not_a_table_of_fits_is_not_overwritten(out, tmp_path):
+    import shutil
+
+    shutil.copytree(out / "drift_corpus", tmp_path / "drift_corpus")
+    (tmp_path / "fits.csv").write_text("my,own,notes\n1,2,3\n")
+    with pytest.raises(store.StoreError, match="fits.csv: not a table of fits .*not overwritten"):
+        write_fits(tmp_path, bootstrap=0)
+    assert (tmp_path / "fits.csv").read_text() == "my,own,notes\n1,2,3\n"
+
+
+def test_the_asymptote_is_kept_in_the_metrics_range(tmp_path):
+    """model_scale drew DR's KL fit with c = -0.23 [-inf, 0.68]: a negative KL. A KL falling towards a
+    negative value is fitted with c on 0, flagged; Success@1 keeps c within [0, 1]."""
+    rng = np.random.default_rng(1)
+    for params in (1e3, 3e3, 1e4, 3e4, 1e5):
+        for seed in range(2):
+            kl = 1.5 * params ** -0.15 - 0.3 + 0.01 * rng.standard_normal()
+            store.write_record(tmp_path, "model_scale", {"model": "dr_global", "depth": 1, "params": params,
+                                                         "seed": seed}, {"kl_true": kl, "Success@1": 1.2 - kl}, 0.0)
+    table = fit_table(tmp_path, "model_scale", bootstrap=100)
+    kl = table[table["metric"] == "kl_true"].iloc[0]
+    assert kl["c"] == 0.0 and kl["c_low"] == 0.0 and "c" in kl["at_bound"].split(",")
+    success = table[table["metric"] == "Success@1"].iloc[0]
+    assert 0.0 <= success["c_low"] <= success["c"] <= success["c_high"] <= 1.0

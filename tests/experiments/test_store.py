@@ -73,3 +73,112 @@ def test_a_killed_sweep_keeps_whole_records_and_resumes(tmp_path):
         sys.path.remove(str(tmp_path))
     assert summary["skipped"] == len(finished) and summary["ran"] == 8 - len(finished)
     assert sorted(store.load(out, "slow_exp")["value"]) == [2.0 * i for i in range(8)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The record schema, checked on load: the file and the field are named; --quarantine moves it aside.
+
+
+def _two_records(out, experiment="exp"):
+    return [store.write_record(out, experiment, {"model": "m", "n_docs": n, "seed": 0}, {"Success@1": 0.5}, 1.0)
+            for n in (10, 20)]
+
+
+def _edit(path, change):
+    record = json.loads(path.read_text())
+    change(record)
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda r: r["metrics"].update({"Success@1": "high"}), """metrics['Success@1']="high": expected a number"""),
+    (lambda r: r["metrics"].update({"Success@1": None}), "metrics['Success@1']=null: expected a number"),
+    (lambda r: r["metrics"].update({"Success@1": True}), "metrics['Success@1']=true: expected a number"),
+    (lambda r: r.update({"seconds": -1.0}), "field seconds=-1.0: expected a finite number >= 0"),
+    (lambda r: r.update({"config": [1, 2]}), "field config: a list; expected an object of settings"),
+    (lambda r: r["config"].update({"seed": "zero"}), "config.seed='zero': a text where the other records have a number"),
+    (lambda r: r["config"].pop("n_docs"), "config lacks 'n_docs', which the other 1 record(s) of model 'm' have"),
+    (lambda r: r["config"].update({"n_docs": 11}), "config does not hash to its run_id"),
+    (lambda r: r["config"].update({"nested": {"a": 1}}), "config.nested={'a': 1}: expected a number, text"),
+    (lambda r: r.update({"run_id": "0" * 16}), "field run_id='0000000000000000': expected"),
+    (lambda r: r.update({"experiment": "other"}), "a record of experiment 'other' (its field experiment) in the folder "
+                                                  "of 'exp': move it to other/"),
+])
+def test_an_edited_record_is_named_with_its_field_and_quarantined_on_request(tmp_path, change, says, capsys):
+    first, second = _two_records(tmp_path)
+    _edit(first, change)
+    with pytest.raises(store.StoreError) as err:
+        store.load(tmp_path, "exp")
+    assert str(err.value).startswith(f"{first}: ") and says in str(err.value), str(err.value)
+    assert "--quarantine" in str(err.value)
+    df = store.load(tmp_path, "exp", quarantine=True)  # the edited file moves aside, the other loads
+    assert list(df["n_docs"]) == [20]
+    assert (tmp_path / "exp" / "quarantine" / first.name).is_file() and not first.exists()
+    assert says in capsys.readouterr().out
+
+
+def test_a_record_of_another_experiment_is_not_counted_as_this_ones(tmp_path):
+    path = store.write_record(tmp_path, "drift_corpus", {"model": "m", "n_docs": 10, "seed": 0}, {"x": 1.0}, 1.0)
+    (tmp_path / "model_scale").mkdir()
+    path.rename(tmp_path / "model_scale" / path.name)
+    with pytest.raises(store.StoreError, match="a record of experiment 'drift_corpus'.*move it to drift_corpus/"):
+        store.load(tmp_path, "model_scale")
+
+
+def test_older_records_without_their_derived_keys_still_load(tmp_path):
+    """Records written before `derived` was stored (their writer may have added derived config keys the
+    hash leaves out, as critical_n's probes do) load unless a field departs from their peers'."""
+    paths = [store.write_record(tmp_path, "exp", {"model": "m", "n": n, "seed": 0}, {"x": 1.0}, 1.0,
+                                derived={"n_padded": 16}) for n in (1, 2, 3)]
+    for p in paths:
+        _edit(p, lambda r: r.pop("derived"))
+    assert len(store.load(tmp_path, "exp")) == 3
+    _edit(paths[0], lambda r: r["config"].update({"seed": "zero"}))
+    with pytest.raises(store.StoreError, match="config.seed='zero'"):
+        store.load(tmp_path, "exp")
+
+
+def test_load_without_a_name_reads_every_experiment(tmp_path):
+    _two_records(tmp_path, "exp")
+    store.write_record(tmp_path, "other", {"model": "g", "seed": 1}, {"y": 2.0}, 1.0)
+    df = store.load(tmp_path)
+    assert sorted(df["experiment"]) == ["exp", "exp", "other"]
+    assert df.loc[df["experiment"] == "other", "y"].item() == 2.0
+    with pytest.raises(store.StoreError, match="no such results folder"):
+        store.load(tmp_path / "missing")
+    assert store.load(tmp_path / "missing", missing_ok=True).empty
+
+
+def test_records_say_which_command_wrote_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "COMMAND_LINE", "grdr run exp --preset smoke")
+    _two_records(tmp_path)
+    assert store.commands(tmp_path, "exp") == {"grdr run exp --preset smoke": 2}
+
+
+# ---------------------------------------------------------------------------------------------
+# Claim files that cannot be read: dead after CLAIM_GRACE, shown as such, never a 10-minute block.
+
+
+@pytest.mark.parametrize("content", ["", "{trunc", '{"pid": "x"}'])
+def test_an_unreadable_claim_is_taken_over_once_its_grace_has_passed(tmp_path, content):
+    config = {"i": 1, "seed": 0}
+    path = tmp_path / "exp" / ".claims" / f"{store.run_id('exp', config)}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    t0 = time.time()
+    assert store.claim(tmp_path, "exp", config)  # waits out the grace, not CLAIM_TTL
+    assert time.time() - t0 < store.CLAIM_GRACE + 2.0
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    path.write_text(content)
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    (held,) = store.claims(tmp_path, "exp")
+    assert held["unreadable"] and held["alive"] is False
+
+
+def test_release_mine_drops_only_this_processs_claims(tmp_path):
+    for i in range(3):
+        assert store.claim(tmp_path, "exp", {"i": i, "seed": 0})
+    other = tmp_path / "exp" / ".claims" / "other.json"
+    other.write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": time.time()}))
+    assert store.release_mine(tmp_path, "exp") == 3
+    assert [p.name for p in (tmp_path / "exp" / ".claims").glob("*.json")] == ["other.json"]

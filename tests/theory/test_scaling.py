@@ -133,3 +133,50 @@ def test_bad_input_raises(x, y, match):
 def test_unknown_form_raises():
     with pytest.raises(ValueError, match="form"):
         fit_power_law(X, X ** -0.5, form="a*exp(-x)")
+
+
+def test_the_message_counts_distinct_x_not_points():
+    """Four points at two x (two seeds each) cannot carry three parameters: the message says 2 distinct x."""
+    with pytest.raises(ValueError, match=r"got 4 points and 2 distinct x"):
+        fit_power_law([100, 100, 1000, 1000], [0.5, 0.52, 0.3, 0.31])
+
+
+def _constrained_reference(x, y, c_bounds):
+    """Plain reference: for each alpha on a fine grid, the least-squares (a, c) with c in c_bounds by
+    scipy's bounded least squares; the best alpha refined by bounded Brent."""
+    def sse(alpha):
+        design = np.stack([x ** -alpha, np.ones_like(x)], axis=1)
+        fit = scipy.optimize.lsq_linear(design, y, bounds=([-np.inf, c_bounds[0]], [np.inf, c_bounds[1]]),
+                                        tol=1e-14, lsmr_tol="auto")
+        return float(np.sum(np.square(design @ fit.x - y))), fit.x
+    return _min_over_alpha(lambda al: sse(al)[0]), sse
+
+
+def test_the_asymptote_stays_in_the_metrics_range():
+    """A KL curve whose unconstrained fit puts the asymptote below 0 (a negative KL): with c >= 0 the fit
+    is the constrained least squares (its SSE equals a reference's), c sits on 0 and is flagged, and
+    c's interval starts at 0, not at -inf."""
+    rng = np.random.default_rng(4)
+    y = 1.5 * X ** -0.15 - 0.3 + rng.normal(0.0, 0.01, X.shape)   # falls towards -0.3
+    free = fit_power_law(X, y)
+    assert free.c < 0
+    fit = fit_power_law(X, y, c_bounds=(0.0, np.inf))
+    assert fit.c == 0.0 and "c" in fit.at_bound and not fit.converged and "c is on its bound 0" in fit.message
+    assert fit.c_ci[0] == 0.0 and fit.c_ci[1] >= 0.0
+    best_sse, _ = _constrained_reference(X, y, (0.0, np.inf))
+    fitted = fit.a * X ** -fit.alpha + fit.c
+    assert np.sum(np.square(fitted - y)) == pytest.approx(best_sse, rel=1e-6)
+    # inside the range the constraint changes nothing
+    inside = fit_power_law(X, _noisy(0), c_bounds=(0.0, 1.0))
+    unconstrained = fit_power_law(X, _noisy(0))
+    assert (inside.a, inside.alpha, inside.c) == pytest.approx((unconstrained.a, unconstrained.alpha, unconstrained.c))
+    assert inside.at_bound == () and inside.converged
+
+
+def test_success_at_1_stays_below_one():
+    rng = np.random.default_rng(5)
+    y = -0.8 * X ** -0.2 + 1.2 + rng.normal(0.0, 0.005, X.shape)   # rises towards 1.2 > 1
+    fit = fit_power_law(X, y, c_bounds=(0.0, 1.0))
+    assert fit.c == 1.0 and fit.at_bound == ("c",) and fit.c_ci[1] == 1.0
+    best_sse, _ = _constrained_reference(X, y, (0.0, 1.0))
+    assert np.sum(np.square(fit.a * X ** -fit.alpha + fit.c - y)) == pytest.approx(best_sse, rel=1e-6)
