@@ -112,8 +112,8 @@ class TrainConfig:
             raise ValueError("TrainConfig.sparse_table needs objective='local': a full softmax touches every row")
         if self.sparse_table and self.weight_decay:
             raise ValueError("TrainConfig.sparse_table with weight_decay > 0: decay would have to touch every row")
-        if not self.learning_rate > 0:
-            raise ValueError(f"TrainConfig.learning_rate={self.learning_rate}: expected > 0")
+        if not 0 < self.learning_rate < float("inf"):
+            raise ValueError(f"TrainConfig.learning_rate={self.learning_rate}: expected a finite number > 0")
         if not self.weight_decay >= 0:
             raise ValueError(f"TrainConfig.weight_decay={self.weight_decay}: expected >= 0")
         if not 0 < self.denoise_mass <= 1:
