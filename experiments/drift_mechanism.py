@@ -37,6 +37,7 @@ import pandas as pd
 
 from experiments.points import point, require_known, require_seeds, require_unswept
 from experiments.predictions import truth_predictions
+from experiments.stats import first_below
 from experiments.variants import VARIANTS
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
@@ -158,15 +159,7 @@ def at_step(steps, values, t: float) -> float:
 
 def first_reach(steps, gap, level: float) -> float:
     """The first step at which the gap falls to `level`, interpolated in log steps (NaN if never)."""
-    steps, gap = np.asarray(steps, float), np.asarray(gap, float)
-    below = np.flatnonzero(gap <= level)
-    if not below.size:
-        return float("nan")
-    i = below[0]
-    if i == 0:
-        return float(steps[0])
-    x0, x1, y0, y1 = np.log(steps[i - 1]), np.log(steps[i]), gap[i - 1], gap[i]
-    return float(np.exp(x0 + (level - y0) * (x1 - x0) / (y1 - y0)))
+    return first_below(steps, gap, level)
 
 
 def extrapolated_gap(steps, gap) -> tuple[float, float]:

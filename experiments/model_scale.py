@@ -31,7 +31,8 @@ import pandas as pd
 from experiments.points import point, require_known, require_seeds, require_unswept
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
-from sim.logprobs import eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, true_log_probs
+from sim.logprobs import (eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, seq_gr_oracle_kl,
+                          true_log_probs)
 from sim.models import ModelConfig
 from sim.train import TrainConfig
 
@@ -62,6 +63,15 @@ class Config:
     """Training: steps, batch, learning rate and schedule, negatives K, held-out convergence check (sim.train.TrainConfig)."""
     docids: DocidSpec = DocidSpec()
     """SeqGR's docids: scheme, vocabulary per level, k-means dimensions (sim.docids.DocidSpec)."""
+    oracle_widths: tuple[int, ...] = (2, 4, 8, 16)
+    """Widths H of the GR oracle (free per-query states through SeqGR's trie decoder, fitted to the test
+    queries' p*: sim.logprobs.seq_gr_oracle_kl), against DR's oracle (free rank-D factors). Empty: none."""
+    oracle_seeds: int = 3
+    """How many of the seeds (the first) get the oracles (each costs tens of seconds per width)."""
+    floor_restarts: int = 4
+    """Starts of the rank-D KL floor's L-BFGS (sim.logprobs.low_rank_kl)."""
+    floor_max_iter: int = 20_000
+    """Iteration cap of each start of the floor."""
 
     def __post_init__(self):
         require_known(self, "models", MODELS)
@@ -77,6 +87,12 @@ class Config:
         for field in ("widths", "depths"):
             if not getattr(self, field) or min(getattr(self, field)) < 1:
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected sizes >= 1, at least one")
+        if min(self.oracle_widths, default=1) < 1 or self.oracle_seeds < 0:
+            raise ValueError(f"Config.oracle_widths={self.oracle_widths}, oracle_seeds={self.oracle_seeds}: expected "
+                             "widths >= 1 and a count >= 0")
+        if self.floor_restarts < 1 or self.floor_max_iter < 1_000:
+            raise ValueError(f"Config.floor_restarts={self.floor_restarts}, floor_max_iter={self.floor_max_iter}: "
+                             "expected at least 1 start and 1,000 iterations")
         if self.model.dim >= self.corpus.latent_rank:
             raise ValueError(f"Config.model.dim={self.model.dim} >= corpus.latent_rank={self.corpus.latent_rank}: "
                              "DR would not be rank-capped")
@@ -87,7 +103,8 @@ PRESETS = {
                     n_train_queries=300, n_test_queries=32), model=ModelConfig(dim=2),
                     train=TrainConfig(steps=20, steps_per_call=5, heldout=50),
                     docids=DocidSpec(vocab=4)),
-    "quick": Config(seeds=(0, 1, 2, 3)),
+    "quick": Config(seeds=(0, 1, 2, 3), model=ModelConfig(dim=2),
+                    corpus=dataclasses.replace(Config().corpus, beta=60.0)),
     "paper": Config(widths=(8, 16, 32, 64, 128, 256, 512), depths=(1, 2, 3), seeds=tuple(range(10)),
                     corpus=CorpusSpec(n_docs=4_000, latent_rank=32, n_train_queries=200_000, n_test_queries=500,
                                       beta=30.0, query_feature_noise=0.01, doc_feature_noise=0.01),
@@ -97,30 +114,52 @@ PRESETS = {
 
 def sweep(cfg: Config):
     """One point per (width, depth, model, seed); the record's `params` is the model's size."""
+    oracle_seeds = set(cfg.seeds[:cfg.oracle_seeds])
     for width in cfg.widths:
         for depth in cfg.depths:
             for name in cfg.models:
                 for seed in cfg.seeds:
+                    oracles = cfg.oracle_widths if seed in oracle_seeds else ()
                     yield point(name, cfg, cfg.corpus.n_docs, seed, hidden=width, depth=depth,
-                                pairs_per_doc=cfg.pairs_per_doc, extra=(("width", width),))
+                                pairs_per_doc=cfg.pairs_per_doc, extra=(
+                                    ("width", width), ("oracle_widths", oracles),
+                                    ("floor_restarts", cfg.floor_restarts), ("floor_max_iter", cfg.floor_max_iter)))
 
 
 @lru_cache(maxsize=32)
-def _floors(spec: CorpusSpec, dim: int) -> dict:
+def _floors(spec: CorpusSpec, dim: int, restarts: int, max_iter: int) -> dict:
     """The Eckart-Young floor per query (exact) and the least KL of free rank-D factors (optimised,
     with its restarts, the spread of its best two and how many starts met L-BFGS's tolerance)."""
     from experiments.pipeline import corpus_for
 
     target_MxN = true_log_probs(corpus_for(spec))
-    kl = low_rank_kl(target_MxN, dim)
+    kl = low_rank_kl(target_MxN, dim, restarts=restarts, max_iter=max_iter)
     return {"dr_floor": eckart_young_floors(target_MxN, (dim,))[dim] / target_MxN.shape[0], "dr_kl_floor": kl.kl,
             "dr_kl_floor_restarts": float(kl.restarts), "dr_kl_floor_spread": kl.spread,
             "dr_kl_floor_converged": float(kl.converged)}
 
 
+@lru_cache(maxsize=32)
+def _oracles(spec: CorpusSpec, docid_spec: DocidSpec, widths: tuple[int, ...]) -> dict:
+    """GR's oracle at each width: the least KL that SeqGR with a free state per query reaches on the test
+    queries (`gr_oracle_kl_w<H>`, with the steps it took and whether it converged)."""
+    from experiments.pipeline import corpus_for, docids_for
+
+    target_MxN, docids = true_log_probs(corpus_for(spec)), docids_for(docid_spec, spec)
+    out = {}
+    for w in widths:
+        fit = seq_gr_oracle_kl(target_MxN, docids, w, seed=spec.seed % 2**31)
+        out.update({f"gr_oracle_kl_w{w}": fit.kl, f"gr_oracle_converged_w{w}": float(fit.converged)})
+    return out
+
+
 def measure(model, corpus, docids, point) -> dict:
-    return {"rowshift_sq_err": rowshift_sq_err(true_log_probs(corpus), model_log_probs(model, corpus, docids)),
-            **_floors(corpus.spec, point.model_cfg.dim)}
+    x = dict(point.extra)
+    metrics = {"rowshift_sq_err": rowshift_sq_err(true_log_probs(corpus), model_log_probs(model, corpus, docids)),
+               **_floors(corpus.spec, point.model_cfg.dim, x["floor_restarts"], x["floor_max_iter"])}
+    if x["oracle_widths"]:
+        metrics.update(_oracles(corpus.spec, point.docids, tuple(x["oracle_widths"])))
+    return metrics
 
 
 def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.DataFrame:
@@ -156,10 +195,17 @@ def findings(df) -> list:
     widest = df["width"].max()
     unconverged = {m: still_falling(df, m, "width") for m in set(df["model"])}
 
+    overfit = {m: sorted(set(df.loc[(df["model"] == m) & (df.get("curve_rise", 0) > OVERFIT_NATS), "width"]))
+               for m in set(df["model"])}
+
     def guarded(models, verdict):
         bad = [(m, w) for m in models for w in unconverged.get(m, [])]
         if bad:
             return not_testable("had not converged: " + ", ".join(f"{label(m)} at width {w}" for m, w in bad), verdict.n)
+        rose = [(m, w) for m in models if m != "dr_global" for w in overfit.get(m, []) if w == widest]
+        if rose:
+            return not_testable("its held-out KL rose again by the end (too few training pairs): " +
+                                ", ".join(f"{label(m)} at width {w}" for m, w in rose), verdict.n)
         return verdict
 
     top = df[df["width"] == widest].pivot_table(index="seed", columns="model", values="kl_true")
@@ -182,7 +228,49 @@ def findings(df) -> list:
                              guarded((gr,), effect_verdict((floor - top[gr]).dropna())), "floor minus GR's KL (nats)",
                              f"least KL of free rank-{dim} factors (optimised; best two within {spread:.1g})",
                              "an optimised value: an upper estimate of the true floor"))
+    oracle = oracle_table(df)
+    if not oracle.empty:
+        w_max = max(int(c.split("_w")[1]) for c in oracle.columns if c.startswith("gr_oracle_kl_w"))
+        found.append(Finding(NAME, f"GR's capacity grows past the rank-{dim} limit with parameters: SeqGR's oracle "
+                                   f"(free states through the trie) at width {w_max} below the least KL of free "
+                                   f"rank-{dim} factors",
+                             effect_verdict((oracle["dr_kl_floor"] - oracle[f"gr_oracle_kl_w{w_max}"]).dropna()),
+                             "floor minus GR's oracle KL (nats)", "both oracles fitted to the test queries' p*",
+                             "like with like: free per-query states for both"))
     return found
+
+
+OVERFIT_NATS = 0.01  # a held-out KL that ends this far above its minimum has started to overfit
+
+
+def oracle_table(df) -> pd.DataFrame:
+    """Per seed with oracles: DR's rank-D KL floor and SeqGR's oracle KL at each oracle width."""
+    cols = sorted((c for c in df.columns if c.startswith("gr_oracle_kl_w")), key=lambda c: int(c.split("_w")[1]))
+    if not cols:
+        return pd.DataFrame()
+    part = df.dropna(subset=cols).drop_duplicates("seed")
+    return part.set_index("seed")[["dr_kl_floor", *cols]]
+
+
+def crossing_widths(df) -> pd.DataFrame:
+    """Per seed: the width at which SeqGR's oracle falls to DR's rank-D KL floor (oracle with oracle), and
+    the width at which trained SeqGR's KL falls to trained DR's at the same width (trained with trained);
+    interpolated in log width, NaN where it does not cross within the widths run."""
+    from experiments.stats import first_below
+
+    rows = {}
+    oracle = oracle_table(df)
+    for seed, r in oracle.iterrows():
+        widths = [int(c.split("_w")[1]) for c in oracle.columns if c.startswith("gr_oracle_kl_w")]
+        rows.setdefault(seed, {})["oracle"] = first_below(widths, [r[f"gr_oracle_kl_w{w}"] for w in widths],
+                                                          r["dr_kl_floor"])
+    if {"seq_gr", "dr_global"} <= set(df["model"]):
+        kl = df.pivot_table(index=["seed", "width"], columns="model", values="kl_true")
+        for seed, g in kl.groupby(level="seed"):
+            g = g.droplevel("seed").sort_index()
+            rows.setdefault(seed, {})["trained"] = first_below(g.index.to_numpy(float),
+                                                               (g["seq_gr"] - g["dr_global"]).to_numpy(), 0.0)
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed")
 
 
 def _floor_note(df) -> str:
@@ -198,6 +286,7 @@ def _floor_note(df) -> str:
 def report(df) -> str:
     """Report section: KL per size, the floors, the fitted laws, and verdicts."""
     from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.stats import median_interval
     from experiments.variants import label
 
     df = df.assign(label=[f"{label(m)}, depth {d}" for m, d in zip(df["model"], df["depth"])])
@@ -229,5 +318,31 @@ def report(df) -> str:
             continue
         lines.append(f"| {label(r.model)} | {r.alpha:.2f} [{r.alpha_low:.2f}, {r.alpha_high:.2f}] | "
                      f"{r.c:.3f} [{r.c_low:.3f}, {r.c_high:.3f}] | {r.r2:.2f} | {r.at_bound or 'no'} | {r.message} |")
+    oracle = oracle_table(df)
+    if not oracle.empty:
+        lines += ["", f"Oracle with oracle: SeqGR with a free state per query (its whole decoder fitted to the test "
+                  f"queries' p* through the trie, Adam until it stalls) against free rank-{dim} factors (DR's floor), "
+                  "per seed, KL in nats:", "", _markdown(oracle.reset_index())]
+    cross = crossing_widths(df)
+    if not cross.empty:
+        lines += ["", "Crossing widths per seed (interpolated in log width; empty: no crossing within the widths run): "
+                  "oracle, where SeqGR's oracle falls to DR's floor; trained, where trained SeqGR's KL falls to trained "
+                  "DR's at the same width.", "", _markdown(cross.reset_index())]
+        for col in cross.columns:
+            c = cross[col]
+            if c.notna().any():
+                low, high, cov = median_interval(c.dropna())
+                lines.append(f"- {col}: median {np.nanmedian(c):.3g} over {int(c.notna().sum())} of {len(c)} seeds that "
+                             f"cross (interval [{low:.3g}, {high:.3g}], coverage {cov:.0%})"
+                             if np.isfinite(low) else f"- {col}: {np.nanmedian(c):.3g} ({int(c.notna().sum())} seed)")
+            else:
+                lines.append(f"- {col}: no seed crosses within the widths run")
     lines += ["", "Verdicts (paired by seed; each seed its own corpus):", ""] + finding_lines(findings(df))
     return "\n".join(lines)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, table.columns)) + " |"
+    rows = ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |"
+            for r in table.itertuples(index=False)]
+    return "\n".join([head, "|---" * len(table.columns) + "|", *rows])

@@ -69,7 +69,8 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
             metrics.update(measure(model, corpus, docids[i], pt))
         steps, kl_C = result.curve["step"], result.curve["kl"][i]
         metrics.update(pairs_per_doc=pt.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),
-                       heldout_total_fall=float(total_fall_S[i]), converged=converged_from_curve(steps, kl_C))
+                       heldout_total_fall=float(total_fall_S[i]), converged=converged_from_curve(steps, kl_C),
+                       curve_rise=float(kl_C[-1] - kl_C.min()))   # > 0: the held-out KL rose again (overfitting)
         if result.pool_false_negatives_S is not None:
             metrics["pool_false_negatives"] = float(result.pool_false_negatives_S[i])
         extra = {

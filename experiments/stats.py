@@ -43,7 +43,7 @@ from experiments.significance import format_p
 
 __all__ = ["ALPHA", "Verdict", "effect_verdict", "paired_verdict", "not_testable",
            "sign_p", "median_interval", "share_interval", "seed_floor", "slope_effects", "seed_summary",
-           "metric_range", "one_config_per_cell"]
+           "metric_range", "one_config_per_cell", "first_below"]
 
 _RANGES = {"kl_true": (0.0, np.inf), "rowshift_sq_err": (0.0, np.inf), "fixed_point_kl": (0.0, np.inf)}
 _UNIT_PREFIXES = ("Success@", "RR@", "nDCG@", "R@", "P@", "AP", "top2_accuracy", "rel_")
@@ -337,6 +337,20 @@ def slope_effects(gap: pd.DataFrame, x: str) -> pd.Series:
         return float(np.polyfit(np.log10(g[x].to_numpy(float)), g["gap"].to_numpy(float), 1)[0])
 
     return gap.groupby("seed")[[x, "gap"]].apply(slope)
+
+
+def first_below(x, y, level: float) -> float:
+    """The first x at which the curve y(x) falls to `level`, interpolated linearly in log x between the
+    points around the crossing (x ascending); x[0] if it starts there, NaN if it never does."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    below = np.flatnonzero(y <= level)
+    if not below.size:
+        return float("nan")
+    i = below[0]
+    if i == 0:
+        return float(x[0])
+    x0, x1, y0, y1 = np.log(x[i - 1]), np.log(x[i]), y[i - 1], y[i]
+    return float(np.exp(x0 + (level - y0) * (x1 - x0) / (y1 - y0)))
 
 
 def seed_summary(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:

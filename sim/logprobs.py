@@ -21,6 +21,7 @@ from functools import lru_cache, partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from sim.beam import all_doc_log_probs, doc_logp_block, node_paths
@@ -30,6 +31,7 @@ from sim.models import ModelConfig, SeqGR
 from sim.scorers import scorer_of
 
 __all__ = ["model_log_probs", "true_log_probs", "eckart_young_floors", "rowshift_sq_err", "low_rank_kl", "KLFloor",
+           "seq_gr_oracle_kl", "OracleFit",
            "svd_factors",
            "corpus_true_log_probs", "corpus_floors", "complete_trie", "trie_children", "random_seq_gr_log_probs"]
 
@@ -242,3 +244,65 @@ def random_seq_gr_log_probs(vocab: int, depth: int, hidden: int, n_queries: int,
               docids.codes_NxL)
     log_p_MxN = _trie_log_probs(graphdef, params, query_MxH, *(jnp.asarray(t) for t in tables))
     return (np.asarray(log_p_MxN, np.float64), *trie_children(docids))
+
+
+@dataclasses.dataclass(frozen=True)
+class OracleFit:
+    """The least mean KL(p* || p) that a free model reached on the given queries: its value, the steps
+    it took, and whether it stopped by converging (the last `check` steps lowered it by under `stall` of
+    itself) rather than at the step cap."""
+
+    kl: float
+    steps: int
+    converged: bool
+
+
+@partial(jax.jit, static_argnames=("graphdef", "opt", "n_steps"))
+def _oracle_steps(graphdef, opt, n_steps, params, q_MxH, opt_state, p_MxN, logp_MxN, tables):
+    def kl_of(params, q_MxH):
+        logq_MxN = _trie_log_probs(graphdef, params, q_MxH, *tables)
+        return jnp.mean(jnp.sum(jnp.where(p_MxN > 0, p_MxN * (logp_MxN - logq_MxN), 0.0), axis=1))
+
+    def step(carry, _):
+        params, q_MxH, opt_state = carry
+        value, grads = jax.value_and_grad(kl_of, argnums=(0, 1))(params, q_MxH)
+        updates, opt_state = opt.update(grads, opt_state, (params, q_MxH))
+        params, q_MxH = optax.apply_updates((params, q_MxH), updates)
+        return (params, q_MxH, opt_state), value
+
+    (params, q_MxH, opt_state), values = jax.lax.scan(step, (params, q_MxH, opt_state), length=n_steps)
+    return params, q_MxH, opt_state, kl_of(params, q_MxH)
+
+
+def seq_gr_oracle_kl(target_MxN: np.ndarray, docids: Docids, hidden: int, *, decoder_depth: int = 1,
+                     max_steps: int = 20_000, check: int = 500, stall: float = 2e-3, learning_rate: float = 1e-2,
+                     seed: int = 0) -> OracleFit:
+    """The least mean KL(p* || p_GR) that SeqGR of width H reaches with a free state per query.
+
+    GR's counterpart of `low_rank_kl`: the query tower is replaced by a free H-vector per query, and
+    those vectors and the whole decoder (token and level embeddings, blocks, norms, output layer) are
+    fitted to the queries' true posterior through the trie, with Adam (float32) until `check` steps
+    lower the KL by under `stall` of itself (or `max_steps`). Like the free factors it is an oracle: it
+    sees the test queries' p*, and says what GR's parameterisation can express, not what it learns from
+    features. An optimised value: an upper estimate of the true minimum.
+    """
+    logp_MxN = np.asarray(target_MxN, np.float64)
+    logp_MxN = logp_MxN - np.logaddexp.reduce(logp_MxN, axis=1, keepdims=True)
+    M = logp_MxN.shape[0]
+    cfg = ModelConfig(kind="seq_gr", hidden=hidden, depth=1, decoder_depth=decoder_depth)
+    model = SeqGR(cfg, docids, feature_dim=1, rngs=nnx.Rngs(params=seed))
+    graphdef, params = nnx.split(model, nnx.Param)
+    q_MxH = jnp.asarray(np.random.default_rng(seed).normal(size=(M, hidden)), jnp.float32)
+    tables = tuple(jnp.asarray(t) for t in (docids.codes_NxL[node_paths(docids)], docids.depth_P, docids.valid_PxV,
+                                            docids.prefix_NxL, docids.codes_NxL))
+    opt = optax.adam(learning_rate)
+    opt_state = opt.init((params, q_MxH))
+    p, logp = jnp.asarray(np.exp(logp_MxN), jnp.float32), jnp.asarray(logp_MxN, jnp.float32)
+    value, done = np.inf, 0
+    while done < max_steps:
+        params, q_MxH, opt_state, new = _oracle_steps(graphdef, opt, check, params, q_MxH, opt_state, p, logp, tables)
+        new, done = float(new), done + check
+        if value - new < stall * new:
+            return OracleFit(min(value, new), done, True)
+        value = new
+    return OracleFit(value, done, False)

@@ -99,3 +99,24 @@ def test_config_validation_names_the_field():
         model_scale.Config(model=model_scale.ModelConfig(dim=2, hidden=7))
     with pytest.raises(ValueError, match="models"):
         model_scale.Config(models=("dr_local_uniform",))
+
+
+def test_crossing_widths_read_oracle_and_trained_curves():
+    """Planted curves: the oracle falls to the floor between widths 4 and 8 (log-interpolated), trained SeqGR
+    meets trained DR exactly at width 16, and a seed that never crosses gets NaN."""
+    import math
+
+    import pandas as pd
+
+    from experiments.model_scale import crossing_widths
+
+    rows = []
+    for seed, drop in ((0, 1.0), (1, 0.0)):
+        for width in (8, 16, 32):
+            for model, kl in (("dr_global", 0.5), ("seq_gr", 0.5 * (16 / width) if drop else 0.9)):
+                rows.append({"seed": seed, "width": width, "model": model, "kl_true": kl, "dr_kl_floor": 0.2,
+                             "gr_oracle_kl_w4": 0.4, "gr_oracle_kl_w8": 0.1})
+    got = crossing_widths(pd.DataFrame(rows))
+    assert got.loc[0, "trained"] == pytest.approx(16.0) and math.isnan(got.loc[1, "trained"])
+    # oracle: 0.4 at 4, 0.1 at 8 -> 0.2 at 4 x 2^(2/3)
+    assert got.loc[0, "oracle"] == pytest.approx(4 * 2 ** (2 / 3))
