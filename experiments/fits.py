@@ -123,7 +123,7 @@ def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, *
         options = dict(bootstrap=bootstrap, seed=seed, c_bounds=metric_range(fit.metric), loss=loss, space=space)
         try:
             law = fit_power_law(x_n, y_n, groups=groups, **options)
-            check = holdout_check(x_n, y_n, groups=groups, **options)
+            check = holdout_check(x_n, y_n, groups=groups, y_range=metric_range(fit.metric), **options)
         except ValueError as e:  # e.g. a metric <= 0 in log space: say so in the table
             rows.append({**row, "message": str(e)})
             continue
@@ -213,9 +213,11 @@ def _oos_cell(r) -> str:
     if passed is None or (isinstance(passed, float) and np.isnan(passed)):
         note = r.get("oos_note")
         return "not checked" + (f": {note}" if isinstance(note, str) and note else "")
+    note = r.get("oos_note")
+    flagged = " (the held-in fit is flagged: see oos_note)" if isinstance(note, str) and "held-in fit" in note else ""
     return (f"{'pass' if bool(passed) else 'FAIL'} at {r['oos_x']:g}: predicted {r['oos_pred']:.3g} "
             f"[{r['oos_pred_low']:.3g}, {r['oos_pred_high']:.3g}], measured {r['oos_measured']:.3g} "
-            f"[{r['oos_measured_low']:.3g}, {r['oos_measured_high']:.3g}]")
+            f"[{r['oos_measured_low']:.3g}, {r['oos_measured_high']:.3g}]{flagged}")
 
 
 def format_fits(table: pd.DataFrame) -> str:

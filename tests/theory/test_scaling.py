@@ -323,3 +323,16 @@ def test_holdout_check_needs_four_distinct_x_and_an_interval_on_each_side():
     one_seed_at_top = (x < 1e5) | (seed == 0)
     lone = holdout_check(x[one_seed_at_top], y[one_seed_at_top], groups=seed[one_seed_at_top], bootstrap=100)
     assert lone.passed is None and lone.units == 1 and "no interval for the measurement" in lone.message
+
+
+def test_the_measured_interval_stays_in_the_metrics_range():
+    """Three seeds near 0 at the largest x: the t interval of their mean reaches below 0 and is cut at
+    the metric's floor."""
+    x_distinct = np.logspace(2, 5, 4)
+    x, seed = np.tile(x_distinct, 3), np.repeat(np.arange(3), 4)
+    top = np.array([0.01, 0.0, 0.05])
+    y = np.where(x == 1e5, top[seed], 0.5 * (x / 100) ** -0.7)
+    assert top.mean() - scipy.stats.t.ppf(0.975, 2) * scipy.stats.sem(top) < 0
+    check = holdout_check(x, y, groups=seed, bootstrap=50, y_range=(0.0, 1.0))
+    assert check.measured_ci[0] == 0.0 and check.measured_ci[1] == pytest.approx(
+        top.mean() + scipy.stats.t.ppf(0.975, 2) * scipy.stats.sem(top))
