@@ -196,13 +196,15 @@ def _sse_of_shift(resid_BxGxn, with_c, c_bounds=(-np.inf, np.inf)):
     return np.sum(np.square(resid_BxGxn), axis=-1)
 
 
-def _minimise_over_alpha(sse_BxG, num_rows, bounds):
+def _minimise_over_alpha(sse_BxG, num_rows, bounds, grid_sse=None):
     """min over alpha in bounds of sse_BxG(alpha_BxG) for each of num_rows problems: a global grid,
     then zooming grids on the bracket around the best point (each round narrows it 8-fold; one
-    batched call per round). Returns (alpha_B, min_B)."""
+    batched call per round). `grid_sse(grid_G)`, if given, evaluates the global grid for every row
+    at once (shape num_rows x G). Returns (alpha_B, min_B)."""
     lo, hi = bounds
     grid_G = np.linspace(lo, hi, _GRID)
-    best_B = np.argmin(sse_BxG(np.broadcast_to(grid_G, (num_rows, _GRID))), axis=1)
+    values_BxG = grid_sse(grid_G) if grid_sse is not None else sse_BxG(np.broadcast_to(grid_G, (num_rows, _GRID)))
+    best_B = np.argmin(values_BxG, axis=1)
     left_B, right_B = grid_G[np.maximum(best_B - 1, 0)], grid_G[np.minimum(best_B + 1, _GRID - 1)]
     rows_B, steps_Z = np.arange(num_rows), np.linspace(0.0, 1.0, _ZOOM)
     for _ in range(_ZOOM_ROUNDS):
@@ -212,6 +214,34 @@ def _minimise_over_alpha(sse_BxG, num_rows, bounds):
         left_B = alpha_BxZ[rows_B, np.maximum(best_B - 1, 0)]
         right_B = alpha_BxZ[rows_B, np.minimum(best_B + 1, _ZOOM - 1)]
     return alpha_BxZ[rows_B, best_B], values_BxZ[rows_B, best_B]
+
+
+def _weighted_grid_sse(log_u_n, y_Bxn, w_Bxn, alpha_G, with_c, c_bounds):
+    """The weighted SSE of every row of y at every alpha of a grid shared by the rows, from weighted
+    sums (matrix products over the points: the bootstrap's rows share x). Only for locating the
+    minimum on the grid: the sums cancel to rounding level near an exact fit, where the zoom that
+    follows evaluates the residuals themselves."""
+    tiny = np.finfo(float).tiny
+    phi_Gxn = np.exp(-alpha_G[:, None] * log_u_n[None, :])
+    wy_Bxn = w_Bxn * y_Bxn
+    s_w, s_y, s_yy = (np.sum(v, axis=1)[:, None] for v in (w_Bxn, wy_Bxn, wy_Bxn * y_Bxn))
+    s_p, s_pp, s_py = w_Bxn @ phi_Gxn.T, w_Bxn @ np.square(phi_Gxn).T, wy_Bxn @ phi_Gxn.T
+    if not with_c:
+        return s_yy - np.square(s_py) / np.maximum(s_pp, tiny)
+    s_w = np.maximum(s_w, tiny)
+    var_p = s_pp - np.square(s_p) / s_w
+    flat = var_p <= 1e-10 * np.maximum(s_pp, tiny)   # phi constant over the points (alpha = 0): a = 0
+    var_p = np.where(flat, 1.0, var_p)
+    cov_py = np.where(flat, 0.0, s_py - s_p * s_y / s_w)
+    c = (s_y - cov_py / var_p * s_p) / s_w
+    sse = s_yy - np.square(s_y) / s_w - np.square(cov_py) / var_p
+    clipped = np.clip(c, c_bounds[0], c_bounds[1])
+    moved = clipped != c
+    if np.any(moved):   # c held on a bound: SSE = sum w (y - c)^2 - (sum w phi (y - c))^2 / sum w phi^2
+        held = (s_yy - 2.0 * clipped * s_y + np.square(clipped) * s_w
+                - np.square(s_py - clipped * s_p) / np.maximum(s_pp, tiny))
+        sse = np.where(moved, held, sse)
+    return np.maximum(sse, 0.0)
 
 
 def _profile_fit(log_u_n, y_Bxn, bounds, with_c, c_bounds=(-np.inf, np.inf), w_Bxn=None):
@@ -224,7 +254,9 @@ def _profile_fit(log_u_n, y_Bxn, bounds, with_c, c_bounds=(-np.inf, np.inf), w_B
         return _linear_fit(phi_BxGxn, np.broadcast_to(y_Bxn[:, None, :], phi_BxGxn.shape), with_c, c_bounds,
                            w_BxGxn)[2]
 
-    alpha_B, _ = _minimise_over_alpha(sse_BxG, y_Bxn.shape[0], bounds)
+    grid_sse = None if w_Bxn is None else lambda grid_G: _weighted_grid_sse(log_u_n, y_Bxn, w_Bxn, grid_G, with_c,
+                                                                           c_bounds)
+    alpha_B, _ = _minimise_over_alpha(sse_BxG, y_Bxn.shape[0], bounds, grid_sse)
     a_B, c_B, sse_B = _fit_given_alpha(log_u_n, y_Bxn, alpha_B, with_c, c_bounds, w_Bxn)
     lo, hi = bounds
     # The zoom stays on a bound when the profile is monotone there.

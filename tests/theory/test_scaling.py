@@ -234,6 +234,24 @@ def test_a_seed_brings_its_whole_curve():
     assert by_point.boot_groups == len(x) and np.ptp(by_point.alpha_boot_ci) > 0.01
 
 
+def test_a_refit_of_a_resample_is_the_fit_of_its_points_repeated():
+    """The bootstrap refits a resample as weighted least squares on the per-x means; the reference is
+    the plain fit of the drawn seeds' points, each repeated as often as its seed was drawn."""
+    from theory.scaling import _bootstrap_projection
+
+    rng = np.random.default_rng(8)
+    x, y, seed = _seeded_curves(rng, 4, np.logspace(2, 5, 5), a=3.0, alpha=0.4, c=0.2, shift_sd=0.02, noise_sd=0.01)
+    log_x = np.log(x)
+    counts_Bx4 = np.array([[1, 1, 1, 1], [2, 0, 1, 1], [0, 0, 4, 0], [3, 1, 0, 0]], float)
+    for c_bounds in ((-np.inf, np.inf), (0.21, 1.0)):   # free, and c held on its lower end
+        params_Bx3, _ = _bootstrap_projection(log_x - log_x.mean(), y, counts_Bx4[:, seed], (0.0, 8.0), True, c_bounds,
+                                              float(log_x.mean()))
+        for counts, params in zip(counts_Bx4, params_Bx3):
+            take = np.repeat(np.arange(len(x)), counts[seed].astype(int))
+            ref = fit_power_law(x[take], y[take], bootstrap=0, c_bounds=c_bounds)
+            assert params == pytest.approx((ref.a, ref.alpha, ref.c), rel=1e-6, abs=1e-9)
+
+
 def test_bootstrap_needs_groups_and_says_when_they_are_few():
     x, y, seed = _seeded_curves(np.random.default_rng(0), 3, np.logspace(2, 5, 5))
     none = fit_power_law(x, y)
