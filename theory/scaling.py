@@ -465,10 +465,12 @@ def fit_power_law(x, y, *, form: str = "a*x^-alpha+c", bootstrap: int = 1000, se
 
     Args:
       x: positive abscissae (corpus size, dimension, parameter count), at least 3 distinct values.
-      y: the metric at each x (same length); noise is assumed additive (Gaussian for the level).
+      y: the metric at each x (same length); noise is assumed additive in `space` (Gaussian for the
+        profile intervals' level).
       form: "a*x^-alpha+c" (3 parameters, n >= 4) or "a*x^-alpha" (c = 0, n >= 3).
-      bootstrap: resamples of the bootstrap over `groups`; 0 skips every interval (they collapse onto
-        the estimate: for callers that need only the curve). The profile intervals need no resampling.
+      bootstrap: resamples of the bootstrap over `groups`; 0 skips every interval (the profile
+        intervals collapse onto the estimate, the bootstrap's are NaN: for callers that need only the
+        curve). The profile intervals need no resampling.
       seed: seed of the bootstrap's draws.
       level: two-sided confidence level of the intervals.
       alpha_bounds: search interval for alpha; a fit on either bound is flagged converged=False.
