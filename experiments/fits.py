@@ -1,11 +1,26 @@
 """Scaling-law fits as data: metric(x) = a x^-alpha + c per model, read from stored records.
 
 `FITS` says which (experiment, x, metric) to fit and which config fields name a curve; every
-seed's record is one point (the bootstrap's residuals carry the seed-to-seed noise). An experiment
-with no records is skipped; a curve that cannot be fitted (fewer than 3 distinct x, or 4 points) is
-kept as a row with NaN estimates and the reason in `message`, so the table says what is missing.
+seed's record is one point. A curve is fitted only where the design allows it: at least 4 distinct x
+(3 to fit and the largest held out for the out-of-sample check); below that it is kept as a row with
+no numbers and the distinct x found in `message`, so the table says what is missing. An experiment
+with no records is skipped.
+
+Each row has three readings of uncertainty, each with its own columns:
+- profile-likelihood intervals (`a_low`, ...; least squares on y only), which treat every point as
+  independent noise;
+- a bootstrap over seeds (`a_boot_low`, ...): the seeds are resampled with replacement, each bringing
+  its whole curve (one corpus), and refitted (`boot_resamples` draws, `boot_converged` refits with no
+  parameter on a bound; expanded percentile intervals, theory.scaling). Records without a seed column
+  resample points instead (`boot_over` = "point", said in `message`);
+- the out-of-sample check (`oos_*`): the law fitted without the largest x predicts it (interval from
+  the held-in fit's bootstrap over seeds), the mean over seeds measured there has its t interval, and
+  `oos_pass` is True when the two intervals overlap (False when they do not, NaN where not checkable;
+  the reason in `oos_note`).
 The asymptote c is confined to the metric's range (experiments.stats.metric_range: KL >= 0,
-Success@1 in [0, 1]); a c on an end of it is flagged in `at_bound`.
+Success@1 in [0, 1]); a c on an end of it is flagged in `at_bound`. `loss` and `space` record how
+it was fitted: least squares on y (the default), or Huber's loss on log y (`grdr fit --loss huber`),
+for outlying seeds or noise that grows with the metric.
 `write_fits(out)` writes the table to `<out>/fits.csv` (the `grdr fit` command), replacing only the
 rows of the experiments it fitted: the other experiments' rows stay.
 """
@@ -19,9 +34,13 @@ import pandas as pd
 
 from experiments import store
 from experiments.stats import metric_range
-from theory import fit_power_law
+from theory.scaling import LOSSES, fit_power_law, holdout_check
 
-__all__ = ["Fit", "FITS", "COLUMNS", "fit_rows", "fit_table", "write_fits", "format_fits"]
+__all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_rows", "fit_table", "write_fits",
+           "format_fits", "oos_summary"]
+
+MIN_DISTINCT_X = 4  # 3 distinct x fit a 3-parameter law; the out-of-sample check holds out the largest
+SPACE_OF_LOSS = {"squared": "linear", "huber": "log"}  # where each loss fits unless told
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +65,16 @@ FITS = (
     Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),
 )
 
-COLUMNS = ["experiment", "model", "x", "metric", "a", "a_low", "a_high", "alpha", "alpha_low", "alpha_high",
-           "c", "c_low", "c_high", "r2", "n_points", "converged", "at_bound", "message"]
+COLUMNS = ["experiment", "model", "x", "metric", "loss", "space",
+           "a", "a_low", "a_high", "a_boot_low", "a_boot_high",
+           "alpha", "alpha_low", "alpha_high", "alpha_boot_low", "alpha_boot_high",
+           "c", "c_low", "c_high", "c_boot_low", "c_boot_high",
+           "r2", "n_points", "n_x", "converged", "at_bound", "boot_over", "boot_units", "boot_resamples",
+           "boot_converged", "oos_x", "oos_pred", "oos_pred_low", "oos_pred_high", "oos_measured", "oos_measured_low",
+           "oos_measured_high", "oos_units", "oos_pass", "oos_note", "message"]
+# fits.csv as written before the bootstrap over seeds and the out-of-sample check: its rows are kept on a merge.
+_EARLIER_COLUMNS = ["experiment", "model", "x", "metric", "a", "a_low", "a_high", "alpha", "alpha_low", "alpha_high",
+                    "c", "c_low", "c_high", "r2", "n_points", "converged", "at_bound", "message"]
 
 
 def _curve_name(fit: Fit, key) -> str:
@@ -56,40 +83,78 @@ def _curve_name(fit: Fit, key) -> str:
     return head + (f" ({', '.join(rest)})" if rest else "")
 
 
-def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0) -> list[dict]:
-    """One row per curve of `fit` in `df` (COLUMNS); the reason in `message` where none could be fitted."""
+def _seed_groups(part: pd.DataFrame):
+    """The seed of each point, or None where the records carry no usable seed column."""
+    if "seed" not in part.columns:
+        return None
+    seeds = part["seed"]
+    return None if seeds.isna().any() else seeds.to_numpy()
+
+
+def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, *, loss: str = "squared",
+             space: str | None = None) -> list[dict]:
+    """One row per curve of `fit` in `df` (COLUMNS); the reason in `message` where none could be fitted.
+
+    bootstrap: resamples of the bootstrap over seeds (0: no intervals and no out-of-sample check);
+    seed: its draws; loss, space: theory.fit_power_law's (space None: SPACE_OF_LOSS[loss])."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    space = SPACE_OF_LOSS[loss] if space is None else space
     missing = [c for c in (fit.x, fit.metric, *fit.by) if c not in df.columns]
     if missing:
-        return [{"experiment": fit.experiment, "model": "", "x": fit.x, "metric": fit.metric, "converged": False,
-                 "n_points": 0, "message": f"records lack {missing}"}]
+        return [{"experiment": fit.experiment, "model": "", "x": fit.x, "metric": fit.metric, "loss": loss,
+                 "space": space, "converged": False, "n_points": 0, "message": f"records lack {missing}"}]
     rows = []
     for key, part in df.groupby(list(fit.by), sort=True):
         part = part[np.isfinite(part[fit.x].astype(float)) & np.isfinite(part[fit.metric].astype(float))]
+        x_n, y_n = part[fit.x].to_numpy(float), part[fit.metric].to_numpy(float)
+        distinct = np.unique(x_n)
         row = {"experiment": fit.experiment, "model": _curve_name(fit, key), "x": fit.x, "metric": fit.metric,
-               "n_points": len(part)}
-        try:
-            law = fit_power_law(part[fit.x].to_numpy(float), part[fit.metric].to_numpy(float), bootstrap=bootstrap,
-                                seed=seed, c_bounds=metric_range(fit.metric))
-        except ValueError as e:  # too few points or distinct x: say so in the table
-            rows.append({**row, "converged": False, "message": str(e)})
+               "loss": loss, "space": space, "n_points": len(part), "n_x": len(distinct), "converged": False}
+        if len(distinct) < MIN_DISTINCT_X:
+            found = ", ".join(f"{v:g}" for v in distinct) or "none"
+            rows.append({**row, "message": f"not fitted: needs at least {MIN_DISTINCT_X} distinct x (3 to fit, the "
+                                           f"largest held out); {fit.x} takes {len(distinct)}: {found}"})
             continue
-        rows.append({**row, "a": law.a, "a_low": law.a_ci[0], "a_high": law.a_ci[1], "alpha": law.alpha,
-                     "alpha_low": law.alpha_ci[0], "alpha_high": law.alpha_ci[1], "c": law.c, "c_low": law.c_ci[0],
-                     "c_high": law.c_ci[1], "r2": law.r2, "n_points": law.n_points, "converged": law.converged,
-                     "at_bound": ",".join(law.at_bound), "message": law.message})
+        groups, notes = _seed_groups(part), []
+        if groups is None:
+            groups = np.arange(len(part))
+            notes.append("no seed column: the bootstrap resamples points")
+        options = dict(bootstrap=bootstrap, seed=seed, c_bounds=metric_range(fit.metric), loss=loss, space=space)
+        try:
+            law = fit_power_law(x_n, y_n, groups=groups, **options)
+            check = holdout_check(x_n, y_n, groups=groups, y_range=metric_range(fit.metric), **options)
+        except ValueError as e:  # e.g. a metric <= 0 in log space: say so in the table
+            rows.append({**row, "message": str(e)})
+            continue
+        rows.append({**row, "a": law.a, "a_low": law.a_ci[0], "a_high": law.a_ci[1], "a_boot_low": law.a_boot_ci[0],
+                     "a_boot_high": law.a_boot_ci[1], "alpha": law.alpha, "alpha_low": law.alpha_ci[0],
+                     "alpha_high": law.alpha_ci[1], "alpha_boot_low": law.alpha_boot_ci[0],
+                     "alpha_boot_high": law.alpha_boot_ci[1], "c": law.c, "c_low": law.c_ci[0], "c_high": law.c_ci[1],
+                     "c_boot_low": law.c_boot_ci[0], "c_boot_high": law.c_boot_ci[1], "r2": law.r2,
+                     "n_points": law.n_points, "converged": law.converged, "at_bound": ",".join(law.at_bound),
+                     "boot_over": "point" if notes else "seed", "boot_units": law.boot_groups,
+                     "boot_resamples": law.boot_resamples, "boot_converged": law.boot_converged,
+                     "oos_x": check.x, "oos_pred": check.predicted, "oos_pred_low": check.predicted_ci[0],
+                     "oos_pred_high": check.predicted_ci[1], "oos_measured": check.measured,
+                     "oos_measured_low": check.measured_ci[0], "oos_measured_high": check.measured_ci[1],
+                     "oos_units": check.units, "oos_pass": np.nan if check.passed is None else check.passed,
+                     "oos_note": check.message, "message": "; ".join([law.message] + notes)})
     return rows
 
 
-def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: int = 0,
-              quarantine: bool = False) -> pd.DataFrame:
+def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: int = 0, loss: str = "squared",
+              space: str | None = None, quarantine: bool = False) -> pd.DataFrame:
     """Fit every law in `fits` whose experiment has records under `out`.
 
     Args:
       out: the results folder (records at <out>/<experiment>/*.json).
       experiments: experiment names to fit (None: all in `fits`).
       fits: the (experiment, x, metric, by) families.
-      bootstrap: residual-bootstrap replicates per fit (95% intervals).
+      bootstrap: resamples of the bootstrap over seeds per fit (95% intervals; 0: none, and no
+        out-of-sample check).
       seed: seed of the bootstrap.
+      loss, space: how each law is fitted (fit_rows).
       quarantine: move unreadable record files aside (experiments.store.load) instead of raising.
 
     Returns:
@@ -104,7 +169,7 @@ def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: 
             loaded[fit.experiment] = store.load(out, fit.experiment, missing_ok=True, quarantine=quarantine)
         if loaded[fit.experiment].empty:
             continue  # not run (yet), or not written: nothing to fit
-        rows += fit_rows(fit, loaded[fit.experiment], bootstrap, seed)
+        rows += fit_rows(fit, loaded[fit.experiment], bootstrap, seed, loss=loss, space=space)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -125,6 +190,8 @@ def write_fits(out, experiments=None, **kwargs) -> Path:
         except (ValueError, OSError, UnicodeDecodeError) as err:
             raise store.StoreError(f"{path}: not a table of fits ({' '.join(str(err).split())}); not overwritten: "
                                    "move it aside and fit again") from None
+        if list(old.columns) == _EARLIER_COLUMNS:  # written before the bootstrap and the check: keep its rows
+            old = old.reindex(columns=COLUMNS)
         if list(old.columns) != COLUMNS:
             raise store.StoreError(f"{path}: not a table of fits (its columns are not {', '.join(COLUMNS)}); not "
                                    "overwritten: move it aside and fit again")
@@ -139,17 +206,55 @@ def write_fits(out, experiments=None, **kwargs) -> Path:
     return path
 
 
+def _oos_cell(r) -> str:
+    passed = r.get("oos_pass")
+    if isinstance(passed, str):  # read back from fits.csv
+        passed = {"True": True, "False": False}.get(passed)
+    if passed is None or (isinstance(passed, float) and np.isnan(passed)):
+        note = r.get("oos_note")
+        return "not checked" + (f": {note}" if isinstance(note, str) and note else "")
+    note = r.get("oos_note")
+    flagged = " (the held-in fit is flagged: see oos_note)" if isinstance(note, str) and "held-in fit" in note else ""
+    return (f"{'pass' if bool(passed) else 'FAIL'} at {r['oos_x']:g}: predicted {r['oos_pred']:.3g} "
+            f"[{r['oos_pred_low']:.3g}, {r['oos_pred_high']:.3g}], measured {r['oos_measured']:.3g} "
+            f"[{r['oos_measured_low']:.3g}, {r['oos_measured_high']:.3g}]{flagged}")
+
+
 def format_fits(table: pd.DataFrame) -> str:
-    """The fits as a markdown table: estimate [95% interval] for a, alpha and c, then R^2."""
+    """The fits as a markdown table: for a, alpha and c the estimate, its profile interval and its
+    bootstrap-over-seeds interval ("boot"); R^2; and the out-of-sample check at the largest x (pass when
+    the prediction's interval overlaps the measured one)."""
     def cell(r, name):
         if not np.isfinite(r.get(name, np.nan)):
             return ""
-        return f"{r[name]:.3g} [{r[f'{name}_low']:.3g}, {r[f'{name}_high']:.3g}]"
+        parts = [f"{r[name]:.3g}"]
+        if np.isfinite(r.get(f"{name}_low", np.nan)):
+            parts.append(f"[{r[f'{name}_low']:.3g}, {r[f'{name}_high']:.3g}]")
+        if np.isfinite(r.get(f"{name}_boot_low", np.nan)):
+            parts.append(f"boot [{r[f'{name}_boot_low']:.3g}, {r[f'{name}_boot_high']:.3g}]")
+        return " ".join(parts)
 
-    lines = ["| experiment | model | metric vs x | a | alpha | c | R^2 | n | on a bound | note |", "|---" * 10 + "|"]
+    lines = ["| experiment | model | metric vs x | loss | a | alpha | c | R^2 | n | on a bound | out of sample | note |",
+             "|---" * 12 + "|"]
     for _, r in table.iterrows():
         r2 = f"{r['r2']:.3f}" if np.isfinite(r["r2"]) else ""
-        lines.append(f"| {r['experiment']} | {r['model']} | {r['metric']} vs {r['x']} | {cell(r, 'a')} | "
-                     f"{cell(r, 'alpha')} | {cell(r, 'c')} | {r2} | {int(r['n_points'])} | "
-                     f"{r['at_bound'] if isinstance(r.get('at_bound'), str) and r['at_bound'] else 'no'} | {r['message']} |")
+        loss = r.get("loss")
+        loss = f"{loss} ({r['space']})" if isinstance(loss, str) and loss else ""
+        fitted = np.isfinite(r.get("alpha", np.nan))
+        bound = (r["at_bound"] if isinstance(r.get("at_bound"), str) and r["at_bound"] else "no") if fitted else ""
+        lines.append(f"| {r['experiment']} | {r['model']} | {r['metric']} vs {r['x']} | {loss} | {cell(r, 'a')} | "
+                     f"{cell(r, 'alpha')} | {cell(r, 'c')} | {r2} | {int(r['n_points'])} | {bound} | "
+                     f"{_oos_cell(r) if fitted else ''} | {r['message']} |")
     return "\n".join(lines)
+
+
+def oos_summary(table: pd.DataFrame) -> str:
+    """One line: how many laws passed, failed and could not be checked out of sample, naming the failures."""
+    passed = table.get("oos_pass", pd.Series(np.nan, index=table.index)).map(
+        lambda v: {"True": True, "False": False}.get(v, v) if isinstance(v, str) else v)
+    fitted = np.isfinite(table["alpha"].astype(float))
+    ok, failed = fitted & (passed == True), fitted & (passed == False)  # noqa: E712 (NaN is neither)
+    names = [f"{r['experiment']} {r['model']} {r['metric']}" for _, r in table[failed].iterrows()]
+    return (f"out of sample (each law fitted without its largest x): {int(ok.sum())} pass, {int(failed.sum())} fail"
+            + (f" ({'; '.join(names)})" if names else "") + f", {int((fitted & ~(ok | failed)).sum())} not checked, "
+            f"{int((~fitted).sum())} not fitted")

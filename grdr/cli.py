@@ -365,30 +365,43 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     return path
 
 
-def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="[NAME]")] = None, out: Path = Path("results"), quarantine: bool = False) -> Path:
+def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="[NAME]")] = None, out: Path = Path("results"), quarantine: bool = False,
+            loss: Literal["squared", "huber"] = "squared", space: Literal["auto", "linear", "log"] = "auto",
+            resamples: int = 1000) -> Path:
     """Fit metric = a x^-alpha + c to stored records (every experiment, or NAME) and write OUT/fits.csv.
+
+    Every law gets profile intervals, a bootstrap over seeds and an out-of-sample check (fitted without
+    its largest x, which it must predict); the last line counts the laws that pass it.
 
     Args:
         name: one experiment (default: every experiment with records).
         out: folder of results.
         quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
+        loss: squared (least squares) or huber (robust to outlying seeds; fitted in log space unless --space says).
+        space: linear (residuals of the metric) or log (of its log: noise that grows with the metric); auto:
+            linear for squared, log for huber.
+        resamples: draws of the bootstrap over seeds per law (0: no intervals and no out-of-sample check).
     """
     import pandas as pd
 
-    from experiments.fits import format_fits, write_fits
+    from experiments.fits import format_fits, oos_summary, write_fits
     from experiments.store import StoreError
 
     try:
         if name is not None and name not in EXPERIMENTS:
             raise UsageError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+        if resamples < 0:
+            raise UsageError(f"--resamples={resamples}: expected 0 or more")
         readable_out(out)
         _writable_for(out, "fits.csv")
-        path = write_fits(out, name, quarantine=quarantine)
+        path = write_fits(out, name, quarantine=quarantine, loss=loss, space=None if space == "auto" else space,
+                          bootstrap=resamples)
     except (UsageError, StoreError) as err:
         fail("grdr fit", err, 2 if isinstance(err, UsageError) else 1)
     table = pd.read_csv(path)
     fitted = table if name is None else table[table["experiment"] == name]
     print(format_fits(fitted))
+    print(oos_summary(fitted))
     kept = sorted(set(table["experiment"]) - set(fitted["experiment"]))
     print(f"wrote {path}" + (f" (the rows of {', '.join(kept)} kept as they were)" if kept else ""))
     return path

@@ -7,7 +7,8 @@ fixed_point: population fixed points of the sampled loss (exact or sample averag
 two_level: the two-level score profile (one query, k confusers) and its exact drift quantities beside the
   closed forms, with where the delta method breaks.
 rank: Eckart-Young floors, sign-rank bounds, DR, rank-r bilinear and trie rank bounds, the row-shifted rank bound.
-scaling: power-law fits with profile-likelihood intervals.
+scaling: power-law fits with profile-likelihood intervals and a bootstrap over seeds, a robust fit in log
+  space, and the out-of-sample check at the largest x.
 checks: the `grdr check` battery.
 """
 from theory.checks import CheckResult, format_table, run_checks
@@ -17,7 +18,7 @@ from theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_docu
 from theory.objectives import CORRECTIONS, candidate_logits, global_grad, global_loss, sampled_grad, sampled_loss
 from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
                          maxsim_rank_bound, numerical_rank, row_shifted_rank_bound, sign_rank_bounds, trie_rank_bound)
-from theory.scaling import fit_power_law
+from theory.scaling import fit_power_law, holdout_check
 from theory.two_level import (closed_forms, delta_boundary, delta_relative_error, exact_deficit, exact_gradient_bias,
                               two_level_scores, two_level_weights)
 
@@ -30,6 +31,6 @@ __all__ = [
     "delta_relative_error", "delta_boundary",
     "eckart_young_floor", "numerical_rank", "sign_rank_bounds", "trie_rank_bound", "dr_rank_bound",
     "row_shifted_rank_bound", "bilinear_rank_bound", "bilinear_eckart_young_floor", "maxsim_rank_bound",
-    "fit_power_law",
+    "fit_power_law", "holdout_check",
     "CheckResult", "run_checks", "format_table",
 ]

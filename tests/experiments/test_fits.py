@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from experiments import store
-from experiments.fits import COLUMNS, Fit, fit_table, format_fits, write_fits
+from experiments.fits import COLUMNS, Fit, fit_rows, fit_table, format_fits, oos_summary, write_fits
 
 PLANTED = {"dr_local_uniform": (3.0, 0.5, 0.2), "seq_gr": (2.0, 0.6, 0.05)}  # a, alpha, c
 XS = (100, 300, 1_000, 3_000, 10_000)
@@ -127,3 +127,93 @@ def test_the_asymptote_is_kept_in_the_metrics_range(tmp_path):
     assert kl["c"] == 0.0 and kl["c_low"] == 0.0 and "c" in kl["at_bound"].split(",")
     success = table[table["metric"] == "Success@1"].iloc[0]
     assert 0.0 <= success["c_low"] <= success["c"] <= success["c_high"] <= 1.0
+
+
+def test_rows_carry_the_bootstrap_over_seeds_and_the_out_of_sample_check(out):
+    table = fit_table(out, "drift_corpus", bootstrap=200)
+    for model, (a, alpha, c) in PLANTED.items():
+        row = table[(table["model"] == model) & (table["metric"] == "kl_true")].iloc[0]
+        assert (row["loss"], row["space"], row["boot_over"]) == ("squared", "linear", "seed")
+        assert row["boot_units"] == 3 and row["boot_resamples"] == 200 and 0 < row["boot_converged"] <= 200
+        assert row["n_x"] == len(XS) and row["alpha_boot_low"] <= row["alpha"] <= row["alpha_boot_high"]
+        assert "3 groups resampled" in row["message"]  # few seeds: the table says the intervals are short
+        # drawn from the law: the held-out largest x is predicted
+        assert row["oos_x"] == max(XS) and row["oos_units"] == 3 and row["oos_pass"] == True  # noqa: E712
+        assert row["oos_pred_low"] <= row["oos_pred"] <= row["oos_pred_high"]
+        assert row["oos_measured_low"] <= row["oos_measured"] <= row["oos_measured_high"]
+
+
+def _records(tmp_path, model, xs, metric_of, seeds=range(4), experiment="drift_corpus"):
+    for n in xs:
+        for seed in seeds:
+            kl = metric_of(n, seed)
+            store.write_record(tmp_path, experiment, {"model": model, "n_docs": n, "seed": seed},
+                               {"kl_true": kl, "Success@1": 1 - kl}, 0.0)
+
+
+def test_a_law_needs_four_distinct_x_and_says_which_it_found(tmp_path):
+    """Three distinct x fit a three-parameter law but leave nothing to hold out: no numbers, and the
+    message names the x found; a fourth x makes the law fitted and checked at it."""
+    law = lambda n, seed: 2.0 * n ** -0.5 + 0.1 + 0.001 * seed  # noqa: E731
+    _records(tmp_path, "dr_global", (100, 300, 1_000), law)
+    row = fit_table(tmp_path, "drift_corpus", bootstrap=50).query("metric == 'kl_true'").iloc[0]
+    assert not row["converged"] and row["n_x"] == 3 and row["n_points"] == 12
+    assert row[["a", "alpha", "c", "alpha_boot_low", "oos_pred"]].isna().all() and pd.isna(row["oos_pass"])
+    assert "needs at least 4 distinct x" in row["message"] and "n_docs takes 3: 100, 300, 1000" in row["message"]
+    _records(tmp_path, "dr_global", (3_000,), law)
+    row = fit_table(tmp_path, "drift_corpus", bootstrap=50).query("metric == 'kl_true'").iloc[0]
+    assert row["n_x"] == 4 and row["oos_x"] == 3_000 and np.isfinite(row["alpha"]) and row["oos_pass"] in (True, False)
+
+
+def test_a_law_that_breaks_at_the_largest_x_fails_out_of_sample_and_the_table_says_so(tmp_path):
+    """KL that follows a law up to N = 3,000 and then jumps by 0.05 (25 times its seed-to-seed SD)."""
+    rng = np.random.default_rng(3)
+    _records(tmp_path, "dr_global", XS, lambda n, seed: 2.0 * n ** -0.5 + 0.1 + 0.002 * rng.standard_normal()
+             + 0.05 * (n == max(XS)))
+    _records(tmp_path, "seq_gr", XS, lambda n, seed: 2.0 * n ** -0.5 + 0.1 + 0.002 * rng.standard_normal())
+    table = fit_table(tmp_path, "drift_corpus", fits=(Fit("drift_corpus", "n_docs", "kl_true"),), bootstrap=200)
+    broken, fine = (table[table["model"] == m].iloc[0] for m in ("dr_global", "seq_gr"))
+    # == rather than is: the column holds numpy booleans, or NaN where a law was not checked
+    assert broken["oos_pass"] == False and broken["oos_measured_low"] > broken["oos_pred_high"]  # noqa: E712
+    assert fine["oos_pass"] == True  # noqa: E712
+    text = format_fits(table)
+    assert "| FAIL at 10000: predicted" in text and "| pass at 10000: predicted" in text
+    assert oos_summary(table).startswith("out of sample (each law fitted without its largest x): 1 pass, 1 fail "
+                                         "(drift_corpus dr_global kl_true), 0 not checked, 0 not fitted")
+
+
+def test_records_without_a_seed_column_resample_points_and_say_so():
+    rows = [{"model": "seq_gr", "params": p, "kl_true": 4.0 * (p / 1e3) ** -0.8 + 0.2 + 0.001 * k}
+            for p in (1e3, 3e3, 1e4, 3e4, 1e5) for k in range(2)]
+    row = fit_rows(Fit("model_scale", "params", "kl_true"), pd.DataFrame(rows), bootstrap=100)[0]
+    assert row["boot_over"] == "point" and row["boot_units"] == 10
+    assert "no seed column: the bootstrap resamples points" in row["message"]
+
+
+def test_huber_in_log_space_from_the_command_line_is_recorded_in_fits_csv(out, tmp_path, capsys):
+    import shutil
+
+    from grdr import cli
+
+    shutil.copytree(out / "drift_corpus", tmp_path / "drift_corpus")
+    assert cli.main(["fit", "drift_corpus", "--out", str(tmp_path), "--loss", "huber", "--resamples", "30"]) == 0
+    table = pd.read_csv(tmp_path / "fits.csv")
+    fitted = table[table["alpha"].notna()]
+    assert set(fitted["loss"]) == {"huber"} and set(fitted["space"]) == {"log"} and set(fitted["boot_resamples"]) == {30}
+    assert fitted["alpha_low"].isna().all()  # profile intervals belong to least squares on y
+    printed = capsys.readouterr().out
+    assert "| huber (log) |" in printed and "out of sample (each law fitted without its largest x): 4 pass" in printed
+
+
+def test_a_fits_csv_written_before_the_bootstrap_keeps_its_rows(out, tmp_path):
+    import shutil
+
+    shutil.copytree(out / "drift_corpus", tmp_path / "drift_corpus")
+    earlier = ["experiment", "model", "x", "metric", "a", "a_low", "a_high", "alpha", "alpha_low", "alpha_high",
+               "c", "c_low", "c_high", "r2", "n_points", "converged", "at_bound", "message"]
+    pd.DataFrame([["model_scale", "seq_gr", "params", "kl_true", 5.0, 4.0, 6.0, 0.4, 0.3, 0.5, 0.1, 0.0, 0.2, 0.99, 10,
+                   True, "", "ok"]], columns=earlier).to_csv(tmp_path / "fits.csv", index=False)
+    table = pd.read_csv(write_fits(tmp_path, "drift_corpus", bootstrap=0))
+    assert list(table.columns) == COLUMNS
+    kept = table[table["experiment"] == "model_scale"].iloc[0]
+    assert kept["alpha"] == 0.4 and pd.isna(kept["alpha_boot_low"]) and pd.isna(kept["oos_pass"])

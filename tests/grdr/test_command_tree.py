@@ -92,7 +92,10 @@ def test_without_a_preset_the_run_starts_from_quick():
 
 def test_fit_takes_its_experiment_positionally(tmp_path):
     call = cli.parse(["fit", "model_scale", "--out", str(tmp_path)])
-    assert call.func is cli.cmd_fit and call.keywords == {"name": "model_scale", "out": tmp_path, "quarantine": False}
+    assert call.func is cli.cmd_fit and call.keywords == {"name": "model_scale", "out": tmp_path, "quarantine": False,
+                                                          "loss": "squared", "space": "auto", "resamples": 1000}
+    call = cli.parse(["fit", "--loss", "huber", "--resamples", "200"])
+    assert call.keywords["loss"] == "huber" and call.keywords["space"] == "auto" and call.keywords["resamples"] == 200
 
 
 @pytest.fixture(scope="module")
