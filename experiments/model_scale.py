@@ -87,12 +87,14 @@ class Config:
         for field in ("widths", "depths"):
             if not getattr(self, field) or min(getattr(self, field)) < 1:
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected sizes >= 1, at least one")
-        if min(self.oracle_widths, default=1) < 1 or self.oracle_seeds < 0:
-            raise ValueError(f"Config.oracle_widths={self.oracle_widths}, oracle_seeds={self.oracle_seeds}: expected "
-                             "widths >= 1 and a count >= 0")
-        if self.floor_restarts < 1 or self.floor_max_iter < 1_000:
-            raise ValueError(f"Config.floor_restarts={self.floor_restarts}, floor_max_iter={self.floor_max_iter}: "
-                             "expected at least 1 start and 1,000 iterations")
+        if min(self.oracle_widths, default=1) < 1:
+            raise ValueError(f"Config.oracle_widths={self.oracle_widths}: expected widths >= 1")
+        if self.oracle_seeds < 0:
+            raise ValueError(f"Config.oracle_seeds={self.oracle_seeds}: expected a count >= 0")
+        if self.floor_restarts < 1:
+            raise ValueError(f"Config.floor_restarts={self.floor_restarts}: expected at least 1 start")
+        if self.floor_max_iter < 1_000:
+            raise ValueError(f"Config.floor_max_iter={self.floor_max_iter}: expected at least 1,000 iterations")
         if self.model.dim >= self.corpus.latent_rank:
             raise ValueError(f"Config.model.dim={self.model.dim} >= corpus.latent_rank={self.corpus.latent_rank}: "
                              "DR would not be rank-capped")

@@ -11,12 +11,13 @@ from figures.common import PAGE_WIDTH, color, label, line_with_band, outside_leg
 
 EXPERIMENT = "drift_corpus"
 CAPTION = ("Against corpus size N with K negatives fixed. Left: KL(p* || model) in nats (log scale), with each "
-           "sampled objective's population fixed point dotted in its colour (theory: the floor no training removes) "
-           "and the feasible KL from the noisy features dashed black (irreducible); middle: Success@1 against the "
-           "argmax of p*, with the feasible Success@1 (dashed) and the Bayes Success@1 E max p* (dotted); right: each "
-           "sampled-softmax DR's paired KL gap to its full-softmax twin, the quantity whose slope in log10 N the "
-           "verdict reads. Lines are means over seeds (each seed its own corpus); bands are 95% t-intervals, or the "
-           "seeds' range where a point has fewer than 3 seeds.")
+           "sampled objective's population fixed point dotted in its colour (theory: where that objective's population "
+           "loss is minimised; with the standard logQ correction it is p* itself) and the reference KL from the noisy "
+           "features dashed black (a Monte Carlo estimate, not a bound); middle: Success@1 against the argmax of p*, "
+           "with the reference Success@1 from the features (dashed, an estimate); right: each sampled-softmax DR's "
+           "paired KL gap to its full-softmax twin, the quantity whose slope in log10 N the verdict reads. Lines are "
+           "means over seeds (each seed its own corpus); bands are 95% t-intervals, or the seeds' range where a point "
+           "has fewer than 3 seeds.")
 
 
 def _reference(ax, df, column, text, style):
