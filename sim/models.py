@@ -27,7 +27,8 @@ from flax import nnx
 from sim.docids import Docids
 from sim.scorers import make_scorer
 
-__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params"]
+__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params", "DOC_ROWS",
+           "map_doc_rows"]
 
 _KINDS = ("dr", "atomic_gr", "seq_gr")
 
@@ -247,6 +248,16 @@ def make_model(cfg: ModelConfig, *, n_docs: int, feature_dim: int, docids: Docid
     if docids is None:
         raise ValueError("SeqGR needs docids (sim.docids.make_docids)")
     return SeqGR(cfg, docids, feature_dim, rngs=rngs)
+
+
+DOC_ROWS = {"dr": ("doc_embed", "bias"), "atomic_gr": ("out_embed", "bias"), "seq_gr": ()}
+"""The parameters with one row per document, by model kind (padded with the corpus, sim.buckets)."""
+
+
+def map_doc_rows(params, kind: str, fn):
+    """`params` (an nnx.State or a dict) with fn applied to each parameter that has one row per document."""
+    names = DOC_ROWS[kind]
+    return jax.tree_util.tree_map_with_path(lambda path, x: fn(x) if path[0].key in names else x, params)
 
 
 def count_params(model: nnx.Module) -> int:
