@@ -15,7 +15,9 @@ A measured Success@1 or KL means little without them (docs/design.md, "Ceilings 
   document latents, which a free document table can learn; it is a ceiling estimate, not a bound:
   a linear decoder is optimal for a linear feature map with Gaussian noise, not for the "mlp" map.
 
-Both stream over document chunks; nothing M x N is held.
+Both stream over document chunks; nothing M x N is held. The reference's chunks go to its two
+compiled programs padded to a bucket of documents (sim.buckets, the padding at -inf), so one pair of
+programs serves every corpus size of a bucket.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sim.buckets import bucket, pad_rows
 from sim.corpus import Corpus, QuerySet, log_posterior_chunks
 
 __all__ = ["posterior_summary", "feature_reference", "ceilings"]
@@ -66,6 +69,26 @@ def _chunk_logits(u_MxSxR, z_CxR, bias_C, beta):
     return beta * jnp.einsum("msr,cr->msc", u_MxSxR, z_CxR) + bias_C[None, None, :]
 
 
+@jax.jit
+def _lse_update(lse_MxS, u_MxSxR, z_CxR, bias_C, beta):
+    """The running log-normalizer of every sampled latent's posterior, one chunk of documents added."""
+    return jnp.logaddexp(lse_MxS, jax.nn.logsumexp(_chunk_logits(u_MxSxR, z_CxR, bias_C, beta), axis=2))
+
+
+@jax.jit
+def _mixture_log_probs(u_MxSxR, z_CxR, bias_C, beta, lse_MxS):
+    """log of the mixture over the sampled latents' posteriors, on one chunk of documents."""
+    logits = _chunk_logits(u_MxSxR, z_CxR, bias_C, beta) - lse_MxS[:, :, None]
+    return jax.nn.logsumexp(logits, axis=1) - jnp.log(u_MxSxR.shape[1])
+
+
+def _padded_chunk(z, bias, s, chunk_size):
+    """Documents [s, s + chunk_size) padded to their bucket (a -inf prior): one program per bucket."""
+    z_CxR, bias_C = z[s:s + chunk_size], bias[s:s + chunk_size]
+    C = bucket(len(bias_C))
+    return jax.device_put(pad_rows(z_CxR, C)), jax.device_put(pad_rows(bias_C, C, -np.inf)), len(bias_C)
+
+
 def feature_reference(corpus: Corpus, samples: int = 32, seed: int = 0, chunk_size: int = 4096) -> dict[str, float]:
     """feasible_success1 and feasible_kl of the mixture reference decoded from the test queries' features."""
     w_F1xR, chol_RxR = _latent_decoder(corpus)
@@ -75,22 +98,21 @@ def feature_reference(corpus: Corpus, samples: int = 32, seed: int = 0, chunk_si
     eps_MxSxR = np.random.default_rng(seed).standard_normal((x_MxF.shape[0], samples, mean_MxR.shape[1]))
     u_MxSxR = mean_MxR[:, None, :] + eps_MxSxR @ chol_RxR.T
     u_MxSxR /= np.linalg.norm(u_MxSxR, axis=2, keepdims=True).clip(1e-12)
-    u = jnp.asarray(u_MxSxR, jnp.float32)
+    u = jax.device_put(u_MxSxR.astype(np.float32))
     beta = float(corpus.spec.beta)
     z, bias = corpus.doc_latents_NxR, corpus.doc_log_prior_N
     starts = range(0, corpus.n_docs, chunk_size)
     # pass 1: the log-normalizer of every sampled latent's posterior
-    lse_MxS = jnp.full(u.shape[:2], -jnp.inf)
+    lse_MxS = jax.device_put(np.full(u.shape[:2], -np.inf, np.float32))
     for s in starts:
-        lse_MxS = jnp.logaddexp(lse_MxS, jax.nn.logsumexp(_chunk_logits(u, z[s:s + chunk_size], bias[s:s + chunk_size],
-                                                                        beta), axis=2))
+        lse_MxS = _lse_update(lse_MxS, u, *_padded_chunk(z, bias, s, chunk_size)[:2], beta)
     # pass 2: the mixture's log-probabilities, its argmax and KL(p* || mixture)
     M = queries.size
     kl_M = np.zeros(M)
     best_M, arg_M = np.full(M, -np.inf), np.zeros(M, np.int64)
     for (s, logp_MxC) in log_posterior_chunks(corpus, queries, chunk_size):
-        logits = _chunk_logits(u, z[s:s + chunk_size], bias[s:s + chunk_size], beta) - lse_MxS[:, :, None]
-        logq_MxC = np.asarray(jax.nn.logsumexp(logits, axis=1) - np.log(samples), np.float64)
+        z_CxR, bias_C, C = _padded_chunk(z, bias, s, chunk_size)
+        logq_MxC = np.asarray(_mixture_log_probs(u, z_CxR, bias_C, beta, lse_MxS), np.float64)[:, :C]
         logp_MxC = logp_MxC.astype(np.float64)
         kl_M += np.sum(np.exp(logp_MxC) * (logp_MxC - logq_MxC), axis=1)
         j_M = np.argmax(logq_MxC, axis=1)

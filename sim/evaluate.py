@@ -34,7 +34,7 @@ def _padded(model, n_pad: int):
     """(graphdef, parameters) of a DR or AtomicGR model with its document rows zero-padded to n_pad
     (on the host: an eager pad would compile once per N)."""
     graphdef, params = nnx.split(model, nnx.Param)
-    return graphdef, map_doc_rows(params, model.cfg.kind, lambda x: jnp.asarray(pad_rows(np.asarray(x), n_pad)))
+    return graphdef, map_doc_rows(params, model.cfg.kind, lambda x: jax.device_put(pad_rows(np.asarray(x), n_pad)))
 
 
 def _representations(graphdef, params, query_features_MxF, doc_features_NxF, n_docs):
@@ -77,23 +77,32 @@ def _dense_eval(graphdef, params, query_features_MxF, doc_features_NxF, n_docs, 
     return top, acc.finalize()
 
 
+@partial(jax.jit, static_argnames=("graphdef",))
+def _encode(graphdef, params, query_features_MxF):
+    return nnx.merge(graphdef, params).encode_queries(query_features_MxF)
+
+
+def _seq_gr_queries(model, query_features_MxF):
+    """SeqGR's query states, by one compiled program (eager, every layer's ops would compile one by one)."""
+    return _encode(*nnx.split(model, nnx.Param), jax.device_put(np.asarray(query_features_MxF)))
+
+
 def retrieve(model, query_features_MxF, doc_features_NxF, k: int, *, docids: Docids | None = None, beam: int | None = None):
     """(docs_MxK, scores_MxK) of any model: exact top-k, or beam search for SeqGR."""
     if isinstance(model, SeqGR):
-        q = model.encode_queries(jnp.asarray(query_features_MxF))
-        return beam_search(model, q, docids, k, beam)
+        return beam_search(model, _seq_gr_queries(model, query_features_MxF), docids, k, beam)
     n_docs = doc_features_NxF.shape[0]
     n_pad = bucket(n_docs)
     graphdef, params = _padded(model, n_pad)
-    scores, idx = _dense_topk(graphdef, params, jnp.asarray(query_features_MxF),
-                              jnp.asarray(pad_rows(np.asarray(doc_features_NxF), n_pad)), np.int32(n_docs),
+    scores, idx = _dense_topk(graphdef, params, jax.device_put(np.asarray(query_features_MxF)),
+                              jax.device_put(pad_rows(np.asarray(doc_features_NxF), n_pad)), np.int32(n_docs),
                               k=min(k, n_docs))
     return np.asarray(idx), np.asarray(scores)
 
 
 def _seq_gr_kl(model, corpus: Corpus, docids: Docids) -> float:
     queries = corpus.test
-    q = model.encode_queries(jnp.asarray(queries.features_MxF))
+    q = _seq_gr_queries(model, queries.features_MxF)
     kl = []
     for s, logq_mxN in all_doc_log_probs(model, q, docids):
         logp_mxN = log_posterior_rows(corpus, queries, s, s + logq_mxN.shape[0])
@@ -107,13 +116,13 @@ def _dense_metrics(model, corpus: Corpus, k: int, chunk_size: int):
     queries, n_docs = corpus.test, corpus.n_docs
     n_pad = bucket(n_docs)
     graphdef, params = _padded(model, n_pad)
-    padded = {name: jnp.asarray(pad_rows(np.asarray(x), n_pad, fill)) for name, x, fill in (
+    padded = {name: jax.device_put(pad_rows(np.asarray(x), n_pad, fill)) for name, x, fill in (
         ("doc_features", corpus.doc_features_NxF, 0), ("latents", corpus.doc_latents_NxR, 0),
         ("prior", corpus.doc_log_prior_N, -np.inf))}
     (scores, idx), kl_M = _dense_eval(
-        graphdef, params, jnp.asarray(queries.features_MxF), padded["doc_features"], np.int32(n_docs),
-        jnp.asarray(corpus.spec.beta * queries.latents_MxR), padded["latents"], padded["prior"],
-        jnp.asarray(queries.log_normalizer_M), k=min(k, n_docs), chunk=min(chunk_size, n_pad))
+        graphdef, params, jax.device_put(queries.features_MxF), padded["doc_features"], np.int32(n_docs),
+        jax.device_put(corpus.spec.beta * queries.latents_MxR), padded["latents"], padded["prior"],
+        jax.device_put(queries.log_normalizer_M), k=min(k, n_docs), chunk=min(chunk_size, n_pad))
     return np.asarray(idx), np.asarray(scores), float(np.mean(np.asarray(kl_M)))
 
 

@@ -25,7 +25,8 @@ from flax import nnx
 from sim.models import make_model
 from sim.local_objective import draw_candidates, local_loss
 from sim.scorers import Scorer, make_scorer
-from sim.train import _TRACES, TrainConfig, _batch_rows, _n_docs, _optimizer, _run_steps, _step_key, learning_rate
+from sim.train import (_TRACES, TrainConfig, _batch_rows, _n_docs, _optimizer, _run_steps, _step_key, learning_rate,
+                       zero_state)
 
 __all__ = ["SparseState"]
 
@@ -112,11 +113,11 @@ class SparseState:
         pure = nnx.to_pure_dict(params)
         self.dense = {"query_tower": params["query_tower"], "score_params": pure.get("score_params", {})}
         self.table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
-        self.opt_state = jax.vmap(_optimizer(cfg).init)(self.dense)
+        self.opt_state = zero_state(jax.vmap(_optimizer(cfg).init), self.dense)
         n_seeds = next(iter(self.table.values())).shape[0]
         # separate buffers for the two moments: both are donated to the compiled call
-        self.moments = tuple({k: jnp.zeros_like(x) for k, x in self.table.items()} for _ in range(2)) + (
-            jnp.zeros((n_seeds,), jnp.float32),)
+        self.moments = tuple({k: jax.device_put(np.zeros(x.shape, x.dtype)) for k, x in self.table.items()}
+                             for _ in range(2)) + (jax.device_put(np.zeros((n_seeds,), np.float32)),)
 
     def current(self):
         full = jax.tree.map(lambda x: x, self.params)

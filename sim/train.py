@@ -144,8 +144,8 @@ class TrainResult:
 
 
 def model_at(result: TrainResult, i: int) -> nnx.Module:
-    """The trained model of the i-th seed."""
-    return nnx.merge(result.graphdef, jax.tree.map(lambda x: x[i], result.params))
+    """The trained model of the i-th seed (taken on the host: an eager x[i] compiles once per shape)."""
+    return nnx.merge(result.graphdef, jax.tree.map(lambda x: jax.device_put(np.asarray(x)[i]), result.params))
 
 
 def _n_docs(consts):
@@ -307,7 +307,7 @@ class _DenseState:
 
     def __init__(self, graphdef, params, cfg, kind, mesh, data_axis):
         self.graphdef, self.params, self.cfg, self.kind = graphdef, params, cfg, kind
-        self.opt_state = jax.vmap(_optimizer(cfg).init)(params)
+        self.opt_state = zero_state(jax.vmap(_optimizer(cfg).init), params)
         self.allow_blocks, self.data_axis = mesh is None, data_axis
 
     def shard(self, mesh, n_docs):
@@ -342,20 +342,33 @@ def _init_params(model_cfg: ModelConfig, datas: list[TrainData], seeds: list[int
     at = n_pad if jax.config.jax_threefry_partitionable else n_docs
     models = [make_model(model_cfg, n_docs=at, feature_dim=F, docids=d.docids, seed=s) for d, s in zip(datas, seeds)]
     graphdef, _ = nnx.split(models[0])
-    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.state(m, nnx.Param) for m in models])
-    return graphdef, map_doc_rows(params, model_cfg.kind, lambda x_SxN: _zero_padding(pad_axis(x_SxN, n_pad, 1), n_docs))
+    # stacked, padded and zeroed on the host: eager, each would compile once per shape
+    params = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *[nnx.state(m, nnx.Param) for m in models])
+    params = map_doc_rows(params, model_cfg.kind, lambda x_SxN: _zero_past(pad_axis(x_SxN, n_pad, 1), n_docs))
+    return graphdef, jax.device_put(params)
 
 
-@jax.jit
-def _zero_padding(x_SxNx_, n_docs):
-    """Rows n_docs and beyond of axis 1 set to zero (n_docs traced: one program per bucket)."""
-    real = (jnp.arange(x_SxNx_.shape[1]) < n_docs).reshape((1, -1) + (1,) * (x_SxNx_.ndim - 2))
-    return jnp.where(real, x_SxNx_, jnp.zeros((), x_SxNx_.dtype))
+def _zero_past(x_SxNx_: np.ndarray, n_docs: int) -> np.ndarray:
+    x_SxNx_ = x_SxNx_.copy()
+    x_SxNx_[:, n_docs:] = 0
+    return x_SxNx_
 
 
 def _first_rows(x_SxNx_, n_docs: int):
     """The first n_docs rows of axis 1, copied through the host: an eager slice would compile per N."""
-    return jnp.asarray(np.asarray(x_SxNx_)[:, :n_docs])
+    return jax.device_put(np.asarray(x_SxNx_)[:, :n_docs])
+
+
+def zero_state(init, params):
+    """init(params) for an optimizer state that starts at zeros (Adam's moments and step count, a
+    schedule's step count: every optimizer of `_optimizer`), built on the host from its shapes:
+    eager, each zeros_like would compile one program per shape."""
+    return jax.tree.map(lambda s: jax.device_put(np.zeros(s.shape, s.dtype)), jax.eval_shape(init, params))
+
+
+@jax.jit
+def _seed_keys(seeds_S):
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(seeds_S)
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[TrainData], seeds, *,
@@ -382,7 +395,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     n_pad = padded_docs(n_docs, mesh)
     graphdef, params = _init_params(model_cfg, datas, seeds, n_docs, n_pad)
     traces_before = compile_count()
-    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
+    keys = _seed_keys(np.asarray(seeds, np.int32))
     dev, heldout, consts, exclude = device_data(datas, cfg, kind, shared, n_pad)
     exclude = exclude["exclude"]
     data_axis = None if shared else 0

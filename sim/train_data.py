@@ -4,6 +4,7 @@
 (one per seed, same shapes) out on the device: the training rows, the last `TrainConfig.heldout` rows
 held out of the batches, the document side with the sampler's constants, and the hard pool's
 exclusions; with a leading seed axis (vmapped with the parameters) unless every seed shares the data.
+They go to the device by jax.device_put: jnp.asarray would compile a program per shape.
 The document side can be padded to a bucket of N (sim.buckets): zero rows past the real documents,
 whose number is then consts["n_docs"], and SeqGR's trie tables padded to a bucket of its nodes.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 from sim.buckets import bucket, pad_rows
@@ -88,9 +89,9 @@ def device_data(datas: list[TrainData], cfg, kind: str, shared: bool, n_pad: int
 
     parts = [one(d) for d in (datas[:1] if shared else datas)]
     if shared:
-        return tuple({k: jnp.asarray(v) for k, v in part.items()} for part in parts[0])
+        return tuple({k: jax.device_put(v) for k, v in part.items()} for part in parts[0])
     width = max(p[3]["exclude"].shape[1] for p in parts)
     for p in parts:
         p[3]["exclude"] = np.pad(p[3]["exclude"], ((0, 0), (0, width - p[3]["exclude"].shape[1])), constant_values=-1)
-    return tuple({k: jnp.asarray(_stack([p[i][k] for p in parts], False if k == "valid_PxV" else 0)) for k in parts[0][i]}
+    return tuple({k: jax.device_put(_stack([p[i][k] for p in parts], False if k == "valid_PxV" else 0)) for k in parts[0][i]}
                  for i in range(4))
