@@ -27,7 +27,7 @@ from sim.metrics import DEFAULT_MEASURES, StreamingKL, ranking_metrics
 from sim.models import SeqGR, map_doc_rows
 from sim.scorers import scorer_of
 
-__all__ = ["evaluate_model", "retrieve"]
+__all__ = ["evaluate_model", "retrieve", "model_scores", "query_states"]
 
 
 def _padded(model, n_pad: int):
@@ -82,15 +82,32 @@ def _encode(graphdef, params, query_features_MxF):
     return nnx.merge(graphdef, params).encode_queries(query_features_MxF)
 
 
-def _seq_gr_queries(model, query_features_MxF):
-    """SeqGR's query states, by one compiled program (eager, every layer's ops would compile one by one)."""
+def query_states(model, query_features_MxF) -> jax.Array:
+    """model.encode_queries by one compiled program (eager, every layer's ops would compile one by one)."""
     return _encode(*nnx.split(model, nnx.Param), jax.device_put(np.asarray(query_features_MxF)))
+
+
+@partial(jax.jit, static_argnames=("graphdef",))
+def _dense_scores(graphdef, params, query_features_MxF, doc_features_NxF, n_docs):
+    model, q, emb_NxD, bias_N = _representations(graphdef, params, query_features_MxF, doc_features_NxF, n_docs)
+    return scorer_of(model).scores(q, emb_NxD) + bias_N[None, :]
+
+
+def model_scores(model, query_features_MxF, doc_features_NxF) -> np.ndarray:
+    """s(q, d) + b_d of a DR or AtomicGR model for every query and document (M x N, float32), by one
+    compiled program per bucket of N: for small corpora, where the whole matrix is wanted."""
+    n_docs = doc_features_NxF.shape[0]
+    n_pad = bucket(n_docs)
+    graphdef, params = _padded(model, n_pad)
+    scores_MxN = _dense_scores(graphdef, params, jax.device_put(np.asarray(query_features_MxF)),
+                               jax.device_put(pad_rows(np.asarray(doc_features_NxF), n_pad)), np.int32(n_docs))
+    return np.asarray(scores_MxN)[:, :n_docs]
 
 
 def retrieve(model, query_features_MxF, doc_features_NxF, k: int, *, docids: Docids | None = None, beam: int | None = None):
     """(docs_MxK, scores_MxK) of any model: exact top-k, or beam search for SeqGR."""
     if isinstance(model, SeqGR):
-        return beam_search(model, _seq_gr_queries(model, query_features_MxF), docids, k, beam)
+        return beam_search(model, query_states(model, query_features_MxF), docids, k, beam)
     n_docs = doc_features_NxF.shape[0]
     n_pad = bucket(n_docs)
     graphdef, params = _padded(model, n_pad)
@@ -102,7 +119,7 @@ def retrieve(model, query_features_MxF, doc_features_NxF, k: int, *, docids: Doc
 
 def _seq_gr_kl(model, corpus: Corpus, docids: Docids) -> float:
     queries = corpus.test
-    q = _seq_gr_queries(model, queries.features_MxF)
+    q = query_states(model, queries.features_MxF)
     kl = []
     for s, logq_mxN in all_doc_log_probs(model, q, docids):
         logp_mxN = log_posterior_rows(corpus, queries, s, s + logq_mxN.shape[0])
