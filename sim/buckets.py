@@ -60,3 +60,4 @@ def pad_axis(x, size: int, axis: int = 0, value=0):
 def pad_rows(x, size: int, value=0):
     """x padded with `value` along its first axis to `size` rows."""
     return pad_axis(x, size, 0, value)
+
