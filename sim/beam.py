@@ -100,10 +100,12 @@ def doc_logp_block(graphdef, params, query_mxH, node_prefix_PxH, depth_P, valid_
 
 
 @partial(jax.jit, static_argnames=("graphdef",))
-def _node_prefixes(graphdef, params, rep_codes_PxL, depth_P):
-    """The prefix sum of every prefix node (at its representative document's codes and its depth)."""
+def _doc_logp(graphdef, params, query_mxH, rep_codes_PxL, depth_P, valid_PxV, prefix_NxL, codes_NxL):
+    """doc_logp_block with the prefix sum of every node (at its representative document's codes and
+    its depth) computed in the same program: cheap, P x L x H, and one program fewer."""
     model = nnx.merge(graphdef, params)
-    return model.prefix_sums(rep_codes_PxL)[jnp.arange(depth_P.shape[0]), depth_P]
+    node_prefix_PxH = model.prefix_sums(rep_codes_PxL)[jnp.arange(depth_P.shape[0]), depth_P]
+    return doc_logp_block(graphdef, params, query_mxH, node_prefix_PxH, depth_P, valid_PxV, prefix_NxL, codes_NxL)
 
 
 def all_doc_log_probs(model: SeqGR, query_MxH, docids: Docids, query_block: int = 32):
@@ -117,7 +119,6 @@ def all_doc_log_probs(model: SeqGR, query_MxH, docids: Docids, query_block: int 
     rep_codes_PxL, depth_P, valid_PxV, prefix_NxL, codes_NxL = (jax.device_put(pad_rows(x, rows)) for x, rows in (
         (docids.codes_NxL[node_paths(docids)], n_nodes), (docids.depth_P, n_nodes), (docids.valid_PxV, n_nodes),
         (docids.prefix_NxL, n_docs), (docids.codes_NxL, n_docs)))
-    node_prefix = _node_prefixes(graphdef, params, rep_codes_PxL, depth_P)
-    tables = (depth_P, valid_PxV, prefix_NxL, codes_NxL)
+    tables = (rep_codes_PxL, depth_P, valid_PxV, prefix_NxL, codes_NxL)
     for s, n, q in _query_blocks(query_MxH, query_block):
-        yield s, np.asarray(doc_logp_block(graphdef, params, q, node_prefix, *tables))[:n, :docids.n_docs]
+        yield s, np.asarray(_doc_logp(graphdef, params, q, *tables))[:n, :docids.n_docs]

@@ -22,6 +22,8 @@ from sim.buckets import bucket
 
 __all__ = ["host_init", "bucketed_draw", "zeros", "ones", "scaled_normal", "eye_plus_noise", "linear"]
 
+_SMALLEST_DRAW = 1 << 16  # every smaller draw is made at this length: one program for all (0.5 ms a draw)
+
 
 def host_init(key=None) -> bool:
     """Whether parameters are built on the host: not inside a trace, not under x64."""
@@ -30,8 +32,8 @@ def host_init(key=None) -> bool:
 
 def bucketed_draw(draw, key, shape) -> np.ndarray:
     """draw(key, shape) (a jax.random sampler, and any elementwise operations on its values) as a host
-    array, drawn at a bucketed flat length and cut to `shape`: the same values bit for bit, from
-    compiled programs per bucket of sizes instead of per shape. Without partitionable threefry it
+    array, drawn at a bucketed flat length (at least 2^16) and cut to `shape`: the same values bit for
+    bit, from compiled programs per bucket of sizes instead of per shape. Without partitionable threefry it
     draws at `shape`.
 
     >>> a = bucketed_draw(jax.random.normal, jax.random.key(0), (5, 3))
@@ -41,7 +43,7 @@ def bucketed_draw(draw, key, shape) -> np.ndarray:
     if not jax.config.jax_threefry_partitionable:
         return np.asarray(draw(key, shape))
     size = int(np.prod(shape))
-    return np.asarray(draw(key, (bucket(size),)))[:size].reshape(shape)
+    return np.asarray(draw(key, (max(_SMALLEST_DRAW, bucket(size)),)))[:size].reshape(shape)
 
 
 def zeros(shape):
