@@ -121,7 +121,9 @@ class GrdrStep:
         self.n_docs = n_docs
 
     def runner(self, n_steps):
-        return _make_run_chunk(self.graphdef, _step_key(self.cfg), self.model_cfg.kind, n_steps)
+        """The compiled call of n_steps steps (one program for every n_steps: the count is traced)."""
+        fn = _make_run_chunk(self.graphdef, _step_key(self.cfg), self.model_cfg.kind)
+        return lambda *args: fn(*args, np.int32(n_steps), np.int32(self.cfg.steps))
 
     def draws(self):
         """The batch rows and negatives the next step will use: the same splits as the compiled step."""

@@ -19,9 +19,10 @@ Seeds are replicates. Each seed runs its own search: its own initial draws (seed
 bit for bit), for SeqGR its own random docid tree, and its own galloping, binary search and sweep,
 decided by its own outcomes only; it gives its own n(d), and the reported n(d) is the median over
 seeds. There are no restarts (no "solved when any seed solves"). Seeds run one after another, each
-probe through the compiled program of its bucket; vmapping the seeds of a probe into one program was
-measured and not kept: on 2 CPU cores the step cost at the n that dominate (d = 12, 16) grows about
-linearly with the seeds (d = 16, n = 81: 5.9 ms a step for 3 seeds side by side, 2.1 ms for one),
+probe through the compiled program of its search's reach; vmapping the seeds of a probe into one
+program was measured and not kept: on 2 CPU cores the step cost at the n that dominate (d = 12, 16)
+grows about linearly with the seeds (d = 16, n = 81: 5.9 ms a step for 3 seeds side by side, 2.1 ms
+for one),
 and a joint loop runs to its slowest seed and compiles once per number of seeds (d = 12's searches:
 0.82 ms per seed-step side by side against 0.64 ms one after another; both under load).
 
@@ -59,9 +60,11 @@ largest solved n, the non-monotone count, the probes and the steps they used, an
 Table 6 value and cubic at d; while it runs, the search writes one record per (model, d, n, seed)
 probe (`record = "probe"`: top-2 accuracy, both success criteria, margin, steps and why training
 stopped, loss, bounds and the whole budget), so an interrupted search resumes at its first unstored
-probe and the figure can show every seed's search. Probes are padded to buckets of n (`bucket`, also
-MaxSim's; `gr_bucket`) so that one compiled program serves several n (results equal the unpadded
-ones up to float rounding).
+probe and the figure can show every seed's search. Every probe of a search is padded to the search's
+reach (`limit_search.gallop_reach`: n0 + 7, the third galloping step up, or the galloping step
+beyond a probe past it; SeqGR's no further than the tree of its docid length), so that a (model, d)
+compiles one training program for all its probes and seeds unless a search gallops past n0 + 7
+(results equal the unpadded ones up to float rounding).
 
 Quick preset: 3 seeds (42, 0, 1); DR at d = 2, 3, 4, 6, 8, 12, 16 (the d of Table 6 up to 16, and
 the DR partners of the comparisons: d = 2, 3 for SeqGR's widths and MaxSim's same d, 4, 6, 8 for
@@ -91,8 +94,8 @@ from typing import Literal
 
 import numpy as np
 
-from experiments.limit_search import (MAXSIM, TABLE6_TOLERANCE, WELLER_TABLE6, critical_from, cubic_fit, next_n,
-                                      non_monotone, series_label, series_of, table6_agreement, weller_cubic)
+from experiments.limit_search import (MAXSIM, TABLE6_TOLERANCE, WELLER_TABLE6, critical_from, cubic_fit, gallop_reach,
+                                      next_n, non_monotone, series_label, series_of, table6_agreement, weller_cubic)
 from experiments.points import RecordPoint, require_known, require_seeds
 from sim.free_embedding import MATMULS, STOP_REASONS, FreeEmbeddingConfig, all_pairs, train_free_embedding
 
@@ -125,7 +128,7 @@ class Config:
     maxsim_start_per_dim: float = 4.0  # MaxSim's at n0 = max(3, round(maxsim_start_per_dim * d)) (no published law)
     vectors: int = 2  # MaxSim: m, free vectors per query
     doc_vectors: int = 2  # MaxSim: m', free vectors per document
-    bucket: int = 8  # DR probes pad n up to a multiple of bucket: one compiled program per bucket (1: no padding)
+    bucket: int = 1  # DR and MaxSim probes pad n to their search's reach, then up to a multiple of bucket
     gr_bucket: int = 16  # SeqGR's (its steps cost little at these n; its compilations cost more)
     docid_vocab: int = 4  # SeqGR: children per node of its random docid tree
     decoder_depth: int = 1  # SeqGR: residual MLP blocks of its decoder
@@ -184,11 +187,12 @@ def start_n(cfg: Config, model: str, d: int) -> int:
     return max(3, round(per_dim * d))
 
 
-def pad_n(cfg: Config, kind: str, n: int) -> int:
-    """Document slots of a probe's compiled program: n rounded up to the bucket, and for SeqGR no
-    further than the V-ary tree of n's docid length (the decoder's shapes depend on the length)."""
+def pad_n(cfg: Config, kind: str, n: int, reach: int | None = None) -> int:
+    """Document slots of a probe's compiled program: n, or its search's reach (gallop_reach) when
+    larger, rounded up to the bucket, and for SeqGR no further than the V-ary tree of n's docid
+    length (the decoder's shapes depend on the length)."""
     bucket = cfg.gr_bucket if kind == "seq_gr" else cfg.bucket  # MaxSim pads as DR does
-    padded = -(-n // bucket) * bucket
+    padded = -(-max(n, reach or n) // bucket) * bucket
     if kind == "seq_gr":
         V, L = cfg.docid_vocab, 1
         while V**L < n:
@@ -264,15 +268,16 @@ def sweep(cfg: Config):
             yield RecordPoint.of(**_search_point(cfg, model, d, n_max, seed))
 
 
-def _train_probe(cfg: Config, q: dict):
-    """Train one probe (one model, d, n and seed), padded to its bucket; its (metrics, derived) and seconds."""
+def _train_probe(cfg: Config, q: dict, reach: int | None = None):
+    """Train one probe (one model, d, n and seed), padded to its search's reach (pad_n); its (metrics,
+    derived) and seconds."""
     fe_cfg = FreeEmbeddingConfig(dim=q["dim"], kind=q["kind"], temperature=cfg.temperature,
                                  learning_rate=q["learning_rate"], max_steps=q["max_steps"], patience=q["patience"],
                                  min_delta=q["min_delta"], eval_every=q["eval_every"], success=q["success"],
                                  docid_vocab=cfg.docid_vocab, decoder_depth=cfg.decoder_depth, matmul=q["matmul"],
                                  vectors=q.get("vectors", 1), doc_vectors=q.get("doc_vectors", 1))
     n = q["n_docs"]
-    r = train_free_embedding(fe_cfg, n, [q["seed"]], pad_to=pad_n(cfg, q["kind"], n),
+    r = train_free_embedding(fe_cfg, n, [q["seed"]], pad_to=pad_n(cfg, q["kind"], n, reach),
                              docid_seed=q.get("docid_seed", 0))
     stop = STOP_REASONS[int(r.stop_S[0])]
     metrics = {"top2_accuracy": r.accuracy_S[0], "margin": r.margin_S[0], "solved": float(r.solved_S[0]),
@@ -298,7 +303,7 @@ def _search(cfg: Config, point: dict, out) -> tuple[dict[int, bool], dict[int, i
         if out is not None and store.exists(out, NAME, q):
             metrics = store.read_record(store.record_path(out, NAME, store.run_id(NAME, q)))["metrics"]
         else:
-            metrics, derived, secs = _train_probe(cfg, q)
+            metrics, derived, secs = _train_probe(cfg, q, gallop_reach(point["n0"], n, point["n_max"]))
             seconds += secs
             if out is not None:
                 store.write_record(out, NAME, q, metrics, secs, derived)
@@ -310,9 +315,9 @@ def _search(cfg: Config, point: dict, out) -> tuple[dict[int, bool], dict[int, i
 def run_group(cfg: Config, points, out=None):
     """Run the search of each point (the seeds of one (model, d)), one after another, and return each
     critical-n record's metrics. Seeds run one at a time, each probe through the compiled program of
-    its bucket: on 2 CPU cores, vmapping the seeds of a probe saved little at the n that dominate the
-    cost (the steps cost scales with the seeds) and lost more to the slowest seed's steps and to
-    compiling per number of seeds (see the module docstring)."""
+    its search's reach: on 2 CPU cores, vmapping the seeds of a probe saved little at the n that
+    dominate the cost (the steps cost scales with the seeds) and lost more to the slowest seed's steps
+    and to compiling per number of seeds (see the module docstring)."""
     results, seconds = [], 0.0
     for point in (p.record() for p in points):
         outcomes, steps, secs = _search(cfg, point, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["WELLER_TABLE6", "TABLE6_TOLERANCE", "table6_agreement", "WELLER_CUBIC", "weller_cubic", "next_n", "critical_from", "non_monotone", "cubic_fit", "MAXSIM",
+__all__ = ["WELLER_TABLE6", "TABLE6_TOLERANCE", "table6_agreement", "WELLER_CUBIC", "weller_cubic", "next_n", "critical_from", "gallop_reach", "non_monotone", "cubic_fit", "MAXSIM",
            "series_of", "series_label"]
 
 MAXSIM = "dr_maxsim"  # free multi-vector DR scored by MaxSim: one curve per (vectors, doc_vectors)
@@ -115,6 +115,22 @@ def next_n(outcomes: dict[int, bool], n0: int, n_max: int, n_min: int = 2, below
     except _Unprobed as need:
         return need.n
     return None
+
+
+def gallop_reach(n0: int, n: int, n_max: int, n_min: int = 2, first_steps: int = 3) -> int:
+    """The largest n that a search from n0 probes, before it gallops beyond `n`: the galloping point
+    n0 + 2^j - 1 at or above n (j >= first_steps; n0 clamped as the search clamps it), capped at
+    n_max. Its binary search stays below that point, and galloping down below n0, so every probe of
+    a search that ends within first_steps galloping steps up lies within one reach (compiled once).
+
+    >>> [gallop_reach(74, n, 256) for n in (60, 74, 81, 82, 89, 300)]
+    [81, 81, 81, 89, 89, 256]
+    """
+    start = min(max(n0, n_min + 1), n_max)
+    j = first_steps
+    while start + 2**j - 1 < n:
+        j += 1
+    return min(start + 2**j - 1, n_max)
 
 
 def critical_from(outcomes: dict[int, bool], n0: int, n_max: int, n_min: int = 2, below: int = 4,

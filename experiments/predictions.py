@@ -28,8 +28,9 @@ import scipy.special
 
 from sim.corpus import Corpus, log_posterior_rows, posterior_marginal
 from sim.samplers import get_sampler
-from sim.scorers import scorer_of
-from theory import confuser_coverage, confusers, fixed_point_closed_form, gradient_bias, normalizer_deficit
+from sim.evaluate import model_scores
+from theory import (confuser_coverage, confusers, deficit_approximation, fixed_point_closed_form, gradient_bias,
+                    normalizer_deficit)
 
 __all__ = ["truth_predictions", "model_predictions", "fixed_point_kl", "pmi_slope"]
 
@@ -82,8 +83,7 @@ def truth_predictions(corpus: Corpus, sampler: str, logq: bool, K: int, n_querie
     for j, logp_N in enumerate(logp_mxN):
         pos = int(corpus.test.pos_M[j])
         k, _ = confusers(logp_N, pos)
-        deficit = (normalizer_deficit(logp_N, pos, K, q_N, "logq" if logq else "none", num_samples=2,
-                                      key=jax.random.key(j), sampling=_SAMPLING).approximation
+        deficit = (deficit_approximation(logp_N, pos, K, q_N, "logq" if logq else "none", sampling=_SAMPLING)
                    if q_N is not None else np.nan)
         rows.append({"fixed_point_kl": fixed_point_kl(logp_N, sampler, logq, q_N), "predicted_deficit": deficit,
                      "truth_confusers": float(k),
@@ -101,10 +101,8 @@ def model_predictions(model, corpus: Corpus, sampler: str, logq: bool, K: int, n
     deficit_approx, confusers, coverage_uniform, coverage_uniform_approx, coverage_proposal.
     """
     N = corpus.n_docs
-    q_mxD = model.encode_queries(corpus.test.features_MxF[:n_queries])
-    emb_NxD, bias_N = model.doc_table(None, corpus.doc_features_NxF)
-    scores_mxN = np.asarray(scorer_of(model).scores(q_mxD, emb_NxD), np.float64)
-    scores_mxN = scores_mxN + np.asarray(bias_N, np.float64)[None, :]
+    # by the model's scorer, in one compiled program (sim.evaluate.model_scores)
+    scores_mxN = model_scores(model, corpus.test.features_MxF[:n_queries], corpus.doc_features_NxF).astype(np.float64)
     logp_mxN = _truth_rows(corpus, n_queries)
     counts_N = np.bincount(corpus.train.pos_M, minlength=N).astype(np.float64)
     train_pop_N = counts_N / counts_N.sum()

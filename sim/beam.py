@@ -2,6 +2,9 @@
 
 Both walk the trie tables of `sim.docids.Docids`: only valid children of a prefix are ever scored,
 so every returned docid is a real document, and the log-probabilities of all N docids sum to one.
+The tables go to the compiled programs padded to buckets of nodes and documents (sim.buckets: a
+padded node has no valid child and no document reaches it), and queries in blocks of one size, so
+one program serves every corpus whose trie falls in the same buckets.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sim.buckets import bucket, pad_rows
 from sim.docids import Docids
 from sim.models import SeqGR, masked_log_softmax
 
@@ -19,7 +23,16 @@ __all__ = ["beam_search", "all_doc_log_probs", "node_paths", "doc_logp_block"]
 
 
 def _tables(docids: Docids):
-    return jnp.asarray(docids.next_PxV), jnp.asarray(docids.valid_PxV)
+    next_PxV = pad_rows(docids.next_PxV, bucket(docids.n_nodes), -1)
+    return jax.device_put(next_PxV), jax.device_put(next_PxV >= 0)
+
+
+def _query_blocks(query_MxH, block: int):
+    """Blocks of `block` queries, the last zero-padded: one compiled shape for every M."""
+    query_MxH = np.asarray(query_MxH)
+    for s in range(0, query_MxH.shape[0], block):
+        q = query_MxH[s : s + block]
+        yield s, q.shape[0], jax.device_put(pad_rows(q, block))
 
 
 @partial(jax.jit, static_argnames=("graphdef", "beam", "k"))
@@ -56,11 +69,10 @@ def beam_search(model: SeqGR, query_BxH, docids: Docids, k: int, beam: int | Non
     k_eff = min(k, docids.n_docs)
     graphdef, params = nnx.split(model, nnx.Param)
     next_PxV, valid_PxV = _tables(docids)
-    outs = [
-        _beam(graphdef, params, jnp.asarray(query_BxH[s : s + batch]), next_PxV, valid_PxV, beam=beam, k=k_eff)
-        for s in range(0, query_BxH.shape[0], batch)
-    ]
-    docs, logp = (np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(2))
+    batch = min(batch, bucket(query_BxH.shape[0]))
+    outs = [(n, _beam(graphdef, params, q, next_PxV, valid_PxV, beam=beam, k=k_eff))
+            for _, n, q in _query_blocks(query_BxH, batch)]
+    docs, logp = (np.concatenate([np.asarray(o[i])[:n] for n, o in outs]) for i in range(2))
     if k_eff < k:
         pad = k - k_eff
         docs = np.pad(docs, ((0, 0), (0, pad)), constant_values=-1)
@@ -87,6 +99,15 @@ def doc_logp_block(graphdef, params, query_mxH, node_prefix_PxH, depth_P, valid_
     return node_logp_mxPxV[:, prefix_NxL, codes_NxL].sum(axis=2)
 
 
+@partial(jax.jit, static_argnames=("graphdef",))
+def _doc_logp(graphdef, params, query_mxH, rep_codes_PxL, depth_P, valid_PxV, prefix_NxL, codes_NxL):
+    """doc_logp_block with the prefix sum of every node (at its representative document's codes and
+    its depth) computed in the same program: cheap, P x L x H, and one program fewer."""
+    model = nnx.merge(graphdef, params)
+    node_prefix_PxH = model.prefix_sums(rep_codes_PxL)[jnp.arange(depth_P.shape[0]), depth_P]
+    return doc_logp_block(graphdef, params, query_mxH, node_prefix_PxH, depth_P, valid_PxV, prefix_NxL, codes_NxL)
+
+
 def all_doc_log_probs(model: SeqGR, query_MxH, docids: Docids, query_block: int = 32):
     """Yield (start, log p(d|q) for all N docids) for blocks of `query_block` queries.
 
@@ -94,14 +115,10 @@ def all_doc_log_probs(model: SeqGR, query_MxH, docids: Docids, query_block: int 
     so the cost is M x P x H^2, not M x N x L x H^2.
     """
     graphdef, params = nnx.split(model, nnx.Param)
-    rep_P = node_paths(docids)
-    depth_P = jnp.asarray(docids.depth_P)
-    node_prefix = model.prefix_sums(jnp.asarray(docids.codes_NxL[rep_P]))[jnp.arange(docids.n_nodes), depth_P]
-    tables = (depth_P, jnp.asarray(docids.valid_PxV), jnp.asarray(docids.prefix_NxL), jnp.asarray(docids.codes_NxL))
-    M = query_MxH.shape[0]
-    for s in range(0, M, query_block):
-        q = jnp.asarray(query_MxH[s : s + query_block])
-        n = q.shape[0]
-        if n < query_block:  # keep one compiled shape
-            q = jnp.pad(q, ((0, query_block - n), (0, 0)))
-        yield s, np.asarray(doc_logp_block(graphdef, params, q, node_prefix, *tables))[:n]
+    n_nodes, n_docs = bucket(docids.n_nodes), bucket(docids.n_docs)
+    rep_codes_PxL, depth_P, valid_PxV, prefix_NxL, codes_NxL = (jax.device_put(pad_rows(x, rows)) for x, rows in (
+        (docids.codes_NxL[node_paths(docids)], n_nodes), (docids.depth_P, n_nodes), (docids.valid_PxV, n_nodes),
+        (docids.prefix_NxL, n_docs), (docids.codes_NxL, n_docs)))
+    tables = (rep_codes_PxL, depth_P, valid_PxV, prefix_NxL, codes_NxL)
+    for s, n, q in _query_blocks(query_MxH, query_block):
+        yield s, np.asarray(_doc_logp(graphdef, params, q, *tables))[:n, :docids.n_docs]

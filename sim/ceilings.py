@@ -25,6 +25,8 @@ docs/design.md, "References and verdicts". Which of these is a bound, and of wha
   / (groups - 1).
 
 Both stream over document chunks (and `feature_reference` over query blocks); nothing M x N is held.
+The reference's chunks go to its two compiled programs padded to a bucket of documents (sim.buckets,
+the padding's prior and log p* at -inf), so one pair of programs serves every corpus size of a bucket.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sim.buckets import bucket, pad_axis, pad_rows
 from sim.corpus import Corpus, QuerySet, log_posterior_chunks
 
 __all__ = ["posterior_summary", "feature_reference", "references", "REFERENCE_SAMPLES", "REFERENCE_GROUPS"]
@@ -93,8 +96,10 @@ def _chunk_reference(u_BxSxR, z_CxR, bias_C, beta, lse_BxS, logp_BxC, *, groups)
     logq_BxGxC = jax.nn.logsumexp(logpu_BxSxC.reshape(B, groups, S // groups, -1), axis=2) - jnp.log(S // groups)
     logq_BxC = jax.nn.logsumexp(logq_BxGxC, axis=1) - jnp.log(groups)
     p_BxC = jnp.exp(logp_BxC)
-    kl_B = jnp.sum(p_BxC * (logp_BxC - logq_BxC), axis=1)
-    kl_BxG = jnp.sum(p_BxC[:, None, :] * (logp_BxC[:, None, :] - logq_BxGxC), axis=2)
+    real_BxC = p_BxC > 0  # padded documents (log p* = -inf) add nothing
+    kl_B = jnp.sum(jnp.where(real_BxC, p_BxC * (logp_BxC - logq_BxC), 0.0), axis=1)
+    kl_BxG = jnp.sum(jnp.where(real_BxC[:, None, :], p_BxC[:, None, :] * (logp_BxC[:, None, :] - logq_BxGxC), 0.0),
+                     axis=2)
     top_Bx2, idx_Bx2 = jax.lax.top_k(logq_BxC, min(2, logq_BxC.shape[1]))  # ties: the lower index first
     return kl_B, kl_BxG, top_Bx2, idx_Bx2, jnp.take_along_axis(logpu_BxSxC, idx_Bx2[:, None, :], axis=2)
 
@@ -142,27 +147,33 @@ def feature_reference(corpus: Corpus, samples: int = REFERENCE_SAMPLES, groups: 
     eps_MxSxR = np.random.default_rng(seed).standard_normal((M, S, R))
     u_MxSxR = mean_MxR[:, None, :] + eps_MxSxR @ chol_RxR.T
     u_MxSxR = (u_MxSxR / np.linalg.norm(u_MxSxR, axis=2, keepdims=True).clip(1e-12)).astype(np.float32)
-    beta = jnp.float32(corpus.spec.beta)
-    z, bias = jnp.asarray(corpus.doc_latents_NxR), jnp.asarray(corpus.doc_log_prior_N)
+    beta = np.float32(corpus.spec.beta)
+    z, bias = corpus.doc_latents_NxR, corpus.doc_log_prior_N
     C = min(chunk_size, corpus.n_docs)
-    B = int(max(1, min(M, _BLOCK_ENTRIES // (S * C))))
+    Cb = bucket(C)  # every chunk padded to this: one shape per bucket of corpus sizes
+
+    def chunk(s):
+        return jax.device_put(pad_rows(z[s:s + C], Cb)), jax.device_put(pad_rows(bias[s:s + C], Cb, -np.inf))
+
+    chunks = [chunk(s) for s in range(0, corpus.n_docs, C)]
+    B = int(max(1, min(M, _BLOCK_ENTRIES // (S * Cb))))
     kl_M, kl_MxG = np.zeros(M), np.zeros((M, groups))
     arg_Mx2, logpu_MxSx2 = np.zeros((M, 2), np.int64), np.zeros((M, S, 2), np.float32)
     for q0 in range(0, M, B):
         rows = np.minimum(np.arange(q0, q0 + B), M - 1)  # the last block repeats its last query: one shape
-        u = jnp.asarray(u_MxSxR[rows])
+        u = jax.device_put(u_MxSxR[rows])
         # pass 1: the log-normalizer of every draw's posterior
-        lse = jnp.full(u.shape[:2], -jnp.inf)
-        for s in range(0, corpus.n_docs, C):
-            lse = jnp.logaddexp(lse, _chunk_lse(u, z[s:s + C], bias[s:s + C], beta))
+        lse = _chunk_lse(u, *chunks[0], beta)
+        for z_CxR, bias_C in chunks[1:]:
+            lse = jnp.logaddexp(lse, _chunk_lse(u, z_CxR, bias_C, beta))
         # pass 2: the mixtures' KL terms and the mixture's top two documents
         block = QuerySet(*(a[rows] for a in (queries.latents_MxR, queries.features_MxF, queries.log_normalizer_M,
                                               queries.pos_M, queries.qrels_MxQ, queries.top_log_p_MxQ)))
         run = (np.full((B, 0), -np.inf, np.float32), np.zeros((B, 0), np.int64), np.zeros((B, S, 0), np.float32))
         n = min(B, M - q0)
-        for s, logp_BxC in log_posterior_chunks(corpus, block, C):
-            kl_B, kl_BxG, top, idx, at = _chunk_reference(u, z[s:s + C], bias[s:s + C], beta, lse,
-                                                          jnp.asarray(logp_BxC, jnp.float32), groups=groups)
+        for (s, logp_BxC), (z_CxR, bias_C) in zip(log_posterior_chunks(corpus, block, C), chunks):
+            logp_BxC = jax.device_put(pad_axis(logp_BxC.astype(np.float32), Cb, 1, -np.inf))
+            kl_B, kl_BxG, top, idx, at = _chunk_reference(u, z_CxR, bias_C, beta, lse, logp_BxC, groups=groups)
             kl_M[q0:q0 + n] += np.asarray(kl_B, np.float64)[:n]
             kl_MxG[q0:q0 + n] += np.asarray(kl_BxG, np.float64)[:n]
             run = _merge_top2(run, (np.asarray(top), s + np.asarray(idx, np.int64), np.asarray(at)))

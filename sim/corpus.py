@@ -259,13 +259,13 @@ def _posterior_pass(spec, key, u_MxR, z_NxR, bias_N, top_k, query_block=1024):
     """log Z, the top-k of p* (log-probabilities and documents) and a draw of p* for every query,
     in query blocks x document chunks."""
     c = min(spec.chunk_size, z_NxR.shape[0])
-    z_CxcxR = jnp.asarray(_padded_chunks(z_NxR, c))
-    bias_Cxc = jnp.asarray(_padded_chunks(bias_N, c))
+    z_CxcxR = jax.device_put(_padded_chunks(z_NxR, c))
+    bias_Cxc = jax.device_put(_padded_chunks(bias_N, c))
     M = u_MxR.shape[0]
     blk = min(query_block, M)
     q_all = _padded_chunks((spec.beta * u_MxR).astype(np.float32), blk)
     outs = [
-        _scan_posterior(jax.random.fold_in(key, i), jnp.asarray(q), z_CxcxR, bias_Cxc,
+        _scan_posterior(jax.random.fold_in(key, i), jax.device_put(q), z_CxcxR, bias_Cxc,
                         n_docs=z_NxR.shape[0], qrels_k=top_k)
         for i, q in enumerate(q_all)
     ]

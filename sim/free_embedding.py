@@ -413,7 +413,7 @@ def train_free_embedding(cfg: FreeEmbeddingConfig, n_docs: int, seeds, *, pad_to
     if cfg.kind == "seq_gr":
         docids = random_tree_docids(n_docs, cfg.docid_vocab, docid_seed)
         consts.update(_seq_gr_consts(docids, None if pad_to is None else N))
-    consts = jax.tree.map(jnp.asarray, consts)
+    consts = jax.device_put(consts)  # jnp.asarray would compile a program per shape
     finals = []
     multi = {"vectors": cfg.vectors, "doc_vectors": cfg.doc_vectors} if cfg.kind == "maxsim" else {}
     for seed in seeds:

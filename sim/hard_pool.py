@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sim.buckets import mask_bias_N
 from sim.samplers import get_sampler
 from sim.scorers import scorer_of
 
@@ -28,7 +29,8 @@ __all__ = ["hard_pool", "exclusions", "pool_false_negatives"]
 
 
 @partial(jax.jit, static_argnames=("graphdef", "pool", "data_axis"))
-def hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, exclude_MxT, *, pool, data_axis):
+def hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, exclude_MxT, n_docs=None, *, pool,
+              data_axis):
     """Top-P documents of every training query under each seed's current model and its scorer
     (query blocks of at most 256), leaving out each query's `exclude_MxT` documents (-1: none).
 
@@ -36,17 +38,21 @@ def hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, exclude_
       graphdef, params_S: the model (DualEncoder with any scorer, or AtomicGR) and every seed's
         parameters, stacked along a leading axis.
       query_features_MxF, doc_features_NxF, exclude_MxT: shared, or per seed along `data_axis`.
+      n_docs: the number of real documents when the table is padded past them (sim.buckets; shared,
+        or per seed along `data_axis`): the padding is never in a pool. None: every row is real.
       pool: P, documents per query.
 
     Returns:
       S x M x P document ids, best first (equal scores by lower index, as `jax.lax.top_k`).
     """
 
-    def one_seed(params, query_features_MxF, doc_features_NxF, exclude_MxT):
+    def one_seed(params, query_features_MxF, doc_features_NxF, exclude_MxT, n_real):
         model = nnx.merge(graphdef, params)
         scorer = scorer_of(model)  # dot-form: scores(q, e) is q @ e.T, exactly the dot product's pool
         emb_NxD, bias_N = model.doc_table(None, doc_features_NxF)
         n_docs = emb_NxD.shape[0]
+        if n_real is not None:
+            bias_N = bias_N + mask_bias_N(n_real, n_docs, bias_N.dtype)
 
         def block(args):
             qf_bxF, ex_bxT = args
@@ -62,8 +68,8 @@ def hard_pool(graphdef, params_S, query_features_MxF, doc_features_NxF, exclude_
         ex = jnp.pad(exclude_MxT, ((0, n_blk * blk - M), (0, 0)), constant_values=-1).reshape(n_blk, blk, -1)
         return jax.lax.map(block, (qf, ex)).reshape(n_blk * blk, pool)[:M]
 
-    return jax.vmap(one_seed, in_axes=(0, data_axis, data_axis, data_axis))(
-        params_S, query_features_MxF, doc_features_NxF, exclude_MxT)
+    return jax.vmap(one_seed, in_axes=(0, data_axis, data_axis, data_axis, data_axis))(
+        params_S, query_features_MxF, doc_features_NxF, exclude_MxT, n_docs)
 
 
 def _held(top_docs_MxT, top_log_p_MxT, mass: float) -> np.ndarray:

@@ -28,7 +28,6 @@ from sim.beam import all_doc_log_probs, doc_logp_block, node_paths
 from sim.corpus import Corpus, CorpusSpec, log_posterior_rows, make_corpus
 from sim.docids import Docids, trie_from_codes
 from sim.models import ModelConfig, SeqGR
-from sim.scorers import scorer_of
 
 __all__ = ["model_log_probs", "true_log_probs", "eckart_young_floors", "rowshift_sq_err", "low_rank_kl", "KLFloor",
            "seq_gr_oracle_kl", "OracleFit",
@@ -47,12 +46,13 @@ def _check(corpus: Corpus):
 
 def model_log_probs(model, corpus: Corpus, docids: Docids | None = None) -> np.ndarray:
     """log p_model(d|q) of every test query and document (M x N, float64)."""
+    from sim.evaluate import model_scores, query_states  # compiled programs (eager, each op compiles per shape)
+
     _check(corpus)
-    q_MxH = model.encode_queries(jnp.asarray(corpus.test.features_MxF))
     if isinstance(model, SeqGR):
+        q_MxH = query_states(model, corpus.test.features_MxF)
         return np.concatenate([block for _, block in all_doc_log_probs(model, q_MxH, docids)]).astype(np.float64)
-    emb_NxD, bias_N = model.doc_table(None, jnp.asarray(corpus.doc_features_NxF))
-    scores_MxN = np.asarray(scorer_of(model).scores(q_MxH, emb_NxD) + bias_N[None, :], np.float64)
+    scores_MxN = model_scores(model, corpus.test.features_MxF, corpus.doc_features_NxF).astype(np.float64)
     top_M = scores_MxN.max(axis=1, keepdims=True)
     return scores_MxN - top_M - np.log(np.exp(scores_MxN - top_M).sum(axis=1, keepdims=True))
 
@@ -68,7 +68,7 @@ def eckart_young_floors(target_MxN: np.ndarray, ranks) -> dict[int, float]:
     from theory import eckart_young_floor
 
     with jax.enable_x64(True):
-        target = jnp.asarray(target_MxN, jnp.float64)
+        target = jax.device_put(np.asarray(target_MxN, np.float64))
         return {r: float(eckart_young_floor(target, int(min(r, min(target_MxN.shape))))) for r in set(ranks)}
 
 
@@ -235,14 +235,14 @@ def random_seq_gr_log_probs(vocab: int, depth: int, hidden: int, n_queries: int,
     def draw(path, leaf):
         names = {getattr(entry, "key", getattr(entry, "name", None)) for entry in path}
         value = np.ones(leaf.shape) if "scale" in names else rng.normal(size=leaf.shape) / math.sqrt(hidden)
-        return jnp.asarray(value)
+        return jax.device_put(value)
 
     model = nnx.merge(graphdef, jax.tree_util.tree_map_with_path(draw, state))
     graphdef, params = nnx.split(model, nnx.Param)
-    query_MxH = jnp.asarray(2.0 * rng.normal(size=(n_queries, hidden)))
+    query_MxH = jax.device_put(2.0 * rng.normal(size=(n_queries, hidden)))
     tables = (docids.codes_NxL[node_paths(docids)], docids.depth_P, docids.valid_PxV, docids.prefix_NxL,
               docids.codes_NxL)
-    log_p_MxN = _trie_log_probs(graphdef, params, query_MxH, *(jnp.asarray(t) for t in tables))
+    log_p_MxN = _trie_log_probs(graphdef, params, query_MxH, *(jax.device_put(t) for t in tables))
     return (np.asarray(log_p_MxN, np.float64), *trie_children(docids))
 
 

@@ -14,6 +14,11 @@
 DualEncoder and AtomicGR share one interface (`encode_queries`, `doc_table`): score = q . e_d + b_d,
 so the same objectives, exact top-k and metrics serve both; a non-dot scorer's representations are
 scored by `sim.scorers.scorer_of(model)`.
+
+Initialisation is flax's and JAX's (lecun_normal kernels, zero biases, N(0, 1/D) tables), computed
+on the host from draws at bucketed flat lengths (`sim.host_init`): the same values bit for bit,
+from a few compiled programs, where eager initialisation compiles several per distinct shape
+(every width, depth and N of a sweep).
 """
 from __future__ import annotations
 
@@ -25,9 +30,11 @@ import numpy as np
 from flax import nnx
 
 from sim.docids import Docids
+from sim.host_init import linear, ones, scaled_normal, zeros
 from sim.scorers import make_scorer
 
-__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params"]
+__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params", "DOC_ROWS",
+           "map_doc_rows"]
 
 _KINDS = ("dr", "atomic_gr", "seq_gr")
 
@@ -91,8 +98,8 @@ class MLP(nnx.Module):
 
     def __init__(self, d_in: int, hidden: int, out: int, depth: int, *, rngs: nnx.Rngs):
         sizes = [d_in] + [hidden] * depth
-        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
-        self.out = nnx.Linear(sizes[-1], out, rngs=rngs)
+        self.layers = nnx.List([linear(a, b, rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.out = linear(sizes[-1], out, rngs)
 
     def __call__(self, x):
         for layer in self.layers:
@@ -106,11 +113,11 @@ class DualEncoder(nnx.Module):
         self.scorer = scorer = make_scorer(cfg)
         self.query_tower = MLP(feature_dim, cfg.hidden, scorer.query_out, cfg.depth, rngs=rngs)
         if cfg.doc_side == "table":
-            self.doc_embed = nnx.Param(jax.random.normal(rngs.params(), (n_docs, scorer.doc_out)) / np.sqrt(cfg.dim))
+            self.doc_embed = nnx.Param(scaled_normal(rngs.params(), (n_docs, scorer.doc_out), np.sqrt(cfg.dim)))
         else:
             self.doc_tower = MLP(feature_dim, cfg.hidden, scorer.doc_out, cfg.depth, rngs=rngs)
         if cfg.doc_bias:
-            self.bias = nnx.Param(jnp.zeros((n_docs,)))
+            self.bias = nnx.Param(zeros((n_docs,)))
         if scorer.num_params():  # drawn last, so the dot product's initialisation is unchanged
             self.score_params = nnx.Dict({k: nnx.Param(v) for k, v in scorer.init(rngs.params()).items()})
 
@@ -142,8 +149,8 @@ class AtomicGR(nnx.Module):
     def __init__(self, cfg: ModelConfig, n_docs: int, feature_dim: int, *, rngs: nnx.Rngs):
         self.cfg = cfg
         self.query_tower = MLP(feature_dim, cfg.hidden, cfg.hidden, cfg.depth, rngs=rngs)
-        self.out_embed = nnx.Param(jax.random.normal(rngs.params(), (n_docs, cfg.hidden)) / np.sqrt(cfg.hidden))
-        self.bias = nnx.Param(jnp.zeros((n_docs,)))
+        self.out_embed = nnx.Param(scaled_normal(rngs.params(), (n_docs, cfg.hidden), np.sqrt(cfg.hidden)))
+        self.bias = nnx.Param(zeros((n_docs,)))
 
     def encode_queries(self, query_features_BxF):
         return self.query_tower(query_features_BxF)
@@ -164,7 +171,7 @@ class SoftNorm(nnx.Module):
     """
 
     def __init__(self, width: int):
-        self.scale = nnx.Param(jnp.ones((width,)))
+        self.scale = nnx.Param(ones((width,)))
 
     def __call__(self, x_xH):
         inv_rms_x1 = jax.lax.rsqrt(1.0 + jnp.mean(jnp.square(x_xH), axis=-1, keepdims=True))
@@ -193,13 +200,13 @@ class SeqGR(nnx.Module):
         self.cfg = cfg
         L, V, H = docids.length, docids.vocab, cfg.hidden
         self.query_tower = MLP(feature_dim, H, H, cfg.depth, rngs=rngs)
-        self.token_embed = nnx.Param(jax.random.normal(rngs.params(), (L, V, H)) / np.sqrt(H))
-        self.level_embed = nnx.Param(jnp.zeros((L, H)))
+        self.token_embed = nnx.Param(scaled_normal(rngs.params(), (L, V, H), np.sqrt(H)))
+        self.level_embed = nnx.Param(zeros((L, H)))
         self.blocks = nnx.List([MLP(H, 2 * H, H, 1, rngs=rngs) for _ in range(cfg.decoder_depth)])
         self.norms = nnx.List([SoftNorm(H) for _ in range(cfg.decoder_depth)])
         self.final_norm = SoftNorm(H)
-        self.out_embed = nnx.Param(jax.random.normal(rngs.params(), (L, V, H)) / np.sqrt(H))
-        self.out_bias = nnx.Param(jnp.zeros((L, V)))
+        self.out_embed = nnx.Param(scaled_normal(rngs.params(), (L, V, H), np.sqrt(H)))
+        self.out_bias = nnx.Param(zeros((L, V)))
 
     def encode_queries(self, query_features_BxF):
         return self.query_tower(query_features_BxF)
@@ -247,6 +254,16 @@ def make_model(cfg: ModelConfig, *, n_docs: int, feature_dim: int, docids: Docid
     if docids is None:
         raise ValueError("SeqGR needs docids (sim.docids.make_docids)")
     return SeqGR(cfg, docids, feature_dim, rngs=rngs)
+
+
+DOC_ROWS = {"dr": ("doc_embed", "bias"), "atomic_gr": ("out_embed", "bias"), "seq_gr": ()}
+"""The parameters with one row per document, by model kind (padded with the corpus, sim.buckets)."""
+
+
+def map_doc_rows(params, kind: str, fn):
+    """`params` (an nnx.State or a dict) with fn applied to each parameter that has one row per document."""
+    names = DOC_ROWS[kind]
+    return jax.tree_util.tree_map_with_path(lambda path, x: fn(x) if path[0].key in names else x, params)
 
 
 def count_params(model: nnx.Module) -> int:

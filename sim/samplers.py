@@ -67,9 +67,10 @@ def alias_probabilities(threshold_N: np.ndarray, alias_N: np.ndarray) -> np.ndar
     return p
 
 
-def _alias_draw(key, threshold_N, alias_N, shape):
+def _alias_draw(key, threshold_N, alias_N, shape, n_docs):
+    """Slots are drawn among the first n_docs (traced, where the tables are padded past them)."""
     k_slot, k_bits = jax.random.split(key)
-    slot = jax.random.randint(k_slot, shape, 0, threshold_N.shape[0])
+    slot = jax.random.randint(k_slot, shape, 0, n_docs)
     bits = jax.random.bits(k_bits, shape, jnp.uint32)
     return jnp.where(bits < threshold_N[slot], slot, alias_N[slot])
 
@@ -86,8 +87,9 @@ class Sampler:
         """Device constants the draws read (computed once per training run)."""
         return {}
 
-    def draw(self, key, batch_size: int, num_negatives: int, n_docs: int, consts: dict, pool_BxP=None):
-        """neg_BxK: K i.i.d. document indices per query from Q, inside a compiled step."""
+    def draw(self, key, batch_size: int, num_negatives: int, n_docs, consts: dict, pool_BxP=None):
+        """neg_BxK: K i.i.d. document indices per query from Q, inside a compiled step. n_docs, the number
+        of real documents, may be traced (the constants are then padded past it, sim.buckets)."""
         return jax.random.randint(key, (batch_size, num_negatives), 0, n_docs)
 
     def log_q(self, docs_BxJ, n_docs: int, consts: dict, pool_BxP=None):
@@ -111,7 +113,7 @@ class Popularity(Sampler):
         return {"pop_threshold": threshold, "pop_alias": alias, "pop_log_q": log_q_N.astype(np.float32)}
 
     def draw(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
-        return _alias_draw(key, consts["pop_threshold"], consts["pop_alias"], (batch_size, num_negatives))
+        return _alias_draw(key, consts["pop_threshold"], consts["pop_alias"], (batch_size, num_negatives), n_docs)
 
     def log_q(self, docs_BxJ, n_docs, consts, pool_BxP=None):
         return consts["pop_log_q"][docs_BxJ]

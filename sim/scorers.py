@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sim.host_init import eye_plus_noise
+
 __all__ = ["Scorer", "Dot", "Cosine", "Bilinear", "LowRank", "MaxSim", "SCORERS", "make_scorer", "scorer_of",
            "maxsim_log_prob_rank"]
 
@@ -124,8 +126,7 @@ class Bilinear(Scorer):
     name: ClassVar[str] = "bilinear"
 
     def init(self, key):
-        noise = 0.01 * jax.random.normal(key, (self.dim, self.dim))
-        return {"score_w": jnp.eye(self.dim) + noise}
+        return {"score_w": eye_plus_noise(key, self.dim, self.dim)}
 
     def num_params(self):
         return self.dim * self.dim
@@ -146,9 +147,7 @@ class LowRank(Scorer):
 
     def init(self, key):
         ku, kv = jax.random.split(key)
-        eye = jnp.eye(self.dim, self.rank)
-        return {"score_u": eye + 0.01 * jax.random.normal(ku, eye.shape),
-                "score_v": eye + 0.01 * jax.random.normal(kv, eye.shape)}
+        return {"score_u": eye_plus_noise(ku, self.dim, self.rank), "score_v": eye_plus_noise(kv, self.dim, self.rank)}
 
     def num_params(self):
         return 2 * self.dim * self.rank

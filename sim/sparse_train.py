@@ -18,13 +18,15 @@ from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
 from sim.models import make_model
 from sim.local_objective import draw_candidates, local_loss
 from sim.scorers import Scorer, make_scorer
-from sim.train import _TRACES, TrainConfig, _batch_rows, _optimizer, _step_key, learning_rate
+from sim.train import (_TRACES, TrainConfig, _batch_rows, _n_docs, _optimizer, _run_steps, _step_key, learning_rate,
+                       zero_state)
 
 __all__ = ["SparseState"]
 
@@ -39,10 +41,10 @@ def _scatter(x, uniq_U, rows):  # the padding index N is out of range and droppe
     return x.at[uniq_U].set(rows, mode="drop")
 
 
-def _lazy_adam(cfg: TrainConfig, rows, g_rows, moments, uniq_U):
+def _lazy_adam(cfg: TrainConfig, rows, g_rows, moments, uniq_U, total_steps=None):
     """New rows and moments: Adam on the touched rows only (SGD when cfg.optimizer == 'sgd')."""
     m, v, t = moments
-    schedule = learning_rate(cfg)
+    schedule = learning_rate(cfg, total_steps)
     lr = schedule(t) if callable(schedule) else schedule  # optax counts from 0 before the update
     t = t + 1
     if cfg.optimizer == "sgd":
@@ -57,11 +59,10 @@ def _lazy_adam(cfg: TrainConfig, rows, g_rows, moments, uniq_U):
 
 
 @lru_cache(maxsize=64)
-def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, n_steps: int, n_docs: int,
-                           data_axis: int | None = None):
+def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, data_axis: int | None = None):
     """Like sim.train._make_run_chunk, for the dense parameters (query tower and the scorer's own
-    parameters, a dict {"query_tower", "score_params"}) plus a row-sparse table."""
-    opt = _optimizer(cfg)
+    parameters, a dict {"query_tower", "score_params"}) plus a row-sparse table (its rows may be
+    padded: the draws read the real count from consts["n_docs"], and the padded rows are never drawn)."""
 
     def loss_fn(dense, rows, inv_BxK1, batch):
         score_params = dense["score_params"]
@@ -72,30 +73,31 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, n_steps:
         s_BxK1 = scorer.gathered(q_Bx_, d_BxK1x_) + bias
         return local_loss(s_BxK1, batch["log_q"], batch["valid"], cfg)
 
-    def one_seed(dense, table, opt_state, moments, key, data, consts, pool_MxP):
+    def one_seed(dense, table, opt_state, moments, key, data, consts, pool_MxP, n_steps, total_steps):
         _TRACES[0] += 1
+        opt = _optimizer(cfg, total_steps)
+        n_rows = next(iter(table.values())).shape[0]  # the padding index: out of range, dropped
 
-        def step(carry, _):
-            dense, table, opt_state, moments, key = carry
+        def step(_, carry):
+            dense, table, opt_state, moments, key, loss_sum = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
             batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
-            idx_BxK1, log_q, valid = draw_candidates(k_neg, batch["pos"], cfg, n_docs, consts, batch.get("pool"))
-            uniq_U = jnp.unique(idx_BxK1.reshape(-1), size=idx_BxK1.size, fill_value=n_docs)
+            idx_BxK1, log_q, valid = draw_candidates(k_neg, batch["pos"], cfg, _n_docs(consts), consts,
+                                                     batch.get("pool"))
+            uniq_U = jnp.unique(idx_BxK1.reshape(-1), size=idx_BxK1.size, fill_value=n_rows)
             inv_BxK1 = jnp.searchsorted(uniq_U, idx_BxK1)
             rows = {k: _gather(x, uniq_U) for k, x in table.items()}
             batch.update(log_q=log_q, valid=valid)
             loss, (g_dense, g_rows) = jax.value_and_grad(loss_fn, argnums=(0, 1))(dense, rows, inv_BxK1, batch)
             updates, opt_state = opt.update(g_dense, opt_state, dense)
             dense = optax.apply_updates(dense, updates)
-            new_rows, moments = _lazy_adam(cfg, rows, g_rows, moments, uniq_U)
+            new_rows, moments = _lazy_adam(cfg, rows, g_rows, moments, uniq_U, total_steps)
             table = {k: _scatter(table[k], uniq_U, new_rows[k]) for k in table}
-            return (dense, table, opt_state, moments, key), loss
+            return dense, table, opt_state, moments, key, loss_sum + loss
 
-        (dense, table, opt_state, moments, key), losses = jax.lax.scan(
-            step, (dense, table, opt_state, moments, key), length=n_steps)
-        return dense, table, opt_state, moments, key, losses.mean()
+        return _run_steps(step, (dense, table, opt_state, moments, key), n_steps)
 
-    in_axes = (0, 0, 0, 0, 0, data_axis, data_axis, 0)
+    in_axes = (0, 0, 0, 0, 0, data_axis, data_axis, 0, None, None)
     return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1, 2, 3))
 
 
@@ -103,19 +105,19 @@ class SparseState:
     """The dense parameters (query tower and scorer parameters, by the optimizer) and the free
     table (row-sparse) of every seed."""
 
-    def __init__(self, model_cfg, params, cfg: TrainConfig, n_docs: int, feature_dim: int, data_axis):
-        self.cfg, self.n_docs, self.data_axis = cfg, n_docs, data_axis
+    def __init__(self, model_cfg, params, cfg: TrainConfig, feature_dim: int, data_axis):
+        self.cfg, self.data_axis = cfg, data_axis
         self.scorer = make_scorer(model_cfg)
         self.tower_def = nnx.graphdef(make_model(model_cfg, n_docs=2, feature_dim=feature_dim, seed=0).query_tower)
         self.params = params  # the layout that current() fills in
         pure = nnx.to_pure_dict(params)
         self.dense = {"query_tower": params["query_tower"], "score_params": pure.get("score_params", {})}
         self.table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
-        self.opt_state = jax.vmap(_optimizer(cfg).init)(self.dense)
+        self.opt_state = zero_state(jax.vmap(_optimizer(cfg).init), self.dense)
         n_seeds = next(iter(self.table.values())).shape[0]
         # separate buffers for the two moments: both are donated to the compiled call
-        self.moments = tuple({k: jnp.zeros_like(x) for k, x in self.table.items()} for _ in range(2)) + (
-            jnp.zeros((n_seeds,), jnp.float32),)
+        self.moments = tuple({k: jax.device_put(np.zeros(x.shape, x.dtype)) for k, x in self.table.items()}
+                             for _ in range(2)) + (jax.device_put(np.zeros((n_seeds,), np.float32)),)
 
     def current(self):
         full = jax.tree.map(lambda x: x, self.params)
@@ -126,8 +128,8 @@ class SparseState:
         return full
 
     def run(self, n, keys, dev, consts, pool):
-        fn = _make_run_chunk_sparse(self.tower_def, _step_key(self.cfg), self.scorer, n, self.n_docs,
-                                    self.data_axis)
+        fn = _make_run_chunk_sparse(self.tower_def, _step_key(self.cfg), self.scorer, self.data_axis)
         self.dense, self.table, self.opt_state, self.moments, keys, loss_S = fn(
-            self.dense, self.table, self.opt_state, self.moments, keys, dev, consts, pool)
+            self.dense, self.table, self.opt_state, self.moments, keys, dev, consts, pool, np.int32(n),
+            np.int32(self.cfg.steps))
         return keys, loss_S

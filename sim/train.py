@@ -8,6 +8,11 @@ SeqGR trains by maximum likelihood over its trie-masked factorisation (`mle`), w
 normalised by construction. `data` is one TrainData shared by every seed, or one per seed (each
 seed its own corpus, same shapes), vmapped along with the parameters. A free document table can be
 updated row-sparsely (`sparse_table=True`, see `sim.sparse_train`). See docs/design.md, section 4.
+
+Compiled once per model, not per sweep point: the documents are padded to a bucket of N
+(`sim.buckets`; padded documents are masked, the number of real ones is a traced value), and the
+steps of a call and the schedule's total are traced too, so every N of one bucket and every step
+count share one training program. The padding stays inside `train`: its result has N rows.
 """
 from __future__ import annotations
 
@@ -23,10 +28,11 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from sim.buckets import bucket, mask_bias_N, pad_axis
 from sim.curves import checkpoint_targets
 from sim.hard_pool import hard_pool, pool_false_negatives
 from sim.local_objective import draw_candidates, local_loss
-from sim.models import ModelConfig, make_model
+from sim.models import ModelConfig, make_model, map_doc_rows
 from sim.samplers import SAMPLERS, get_sampler
 from sim.scorers import scorer_of
 from sim.train_data import TrainData, device_data
@@ -147,8 +153,21 @@ class TrainResult:
 
 
 def model_at(result: TrainResult, i: int) -> nnx.Module:
-    """The trained model of the i-th seed."""
-    return nnx.merge(result.graphdef, jax.tree.map(lambda x: x[i], result.params))
+    """The trained model of the i-th seed (taken on the host: an eager x[i] compiles once per shape)."""
+    return nnx.merge(result.graphdef, jax.tree.map(lambda x: jax.device_put(np.asarray(x)[i]), result.params))
+
+
+def _n_docs(consts):
+    """The number of real documents: traced when the table is padded (consts["n_docs"]), else its length."""
+    return consts.get("n_docs", consts["doc_features"].shape[0])
+
+
+def _masked_table(model, consts):
+    """Every document's representation and bias, the padded ones scored -inf."""
+    emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
+    if "n_docs" in consts:
+        bias_N = bias_N + mask_bias_N(consts["n_docs"], bias_N.shape[0], bias_N.dtype)
+    return emb_NxD, bias_N
 
 
 def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, allow_blocks: bool = True):
@@ -161,11 +180,10 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, 
         return -model.log_prob(q_BxD, codes, valid).mean()
     if cfg.objective == "global":
         # theory.objectives.global_loss; in blocks of documents, with no B x N matrix, at large B N
-        emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
+        emb_NxD, bias_N = _masked_table(model, consts)
         return scorer_of(model).softmax_loss(q_BxD, emb_NxD, bias_N, pos, allow_blocks=allow_blocks).mean()
     B, K = pos.shape[0], cfg.num_negatives
-    idx_BxK1, log_q_BxK1, valid_BxK = draw_candidates(key, pos, cfg, consts["doc_features"].shape[0], consts,
-                                                      batch.get("pool"))
+    idx_BxK1, log_q_BxK1, valid_BxK = draw_candidates(key, pos, cfg, _n_docs(consts), consts, batch.get("pool"))
     emb, bias = model.doc_table(idx_BxK1.reshape(-1), consts["doc_features"])
     s_BxK1 = scorer_of(model).gathered(q_BxD, emb.reshape(B, K + 1, *emb.shape[1:])) + bias.reshape(B, K + 1)
     return local_loss(s_BxK1, log_q_BxK1, valid_BxK, cfg)
@@ -179,27 +197,35 @@ def compile_count() -> int:
     return _TRACES[0]
 
 
-def learning_rate(cfg: TrainConfig):
-    """The step size: a float, or an optax schedule of the step count."""
+def learning_rate(cfg: TrainConfig, total_steps=None):
+    """The step size: a float, or a schedule of the step count (optax's cosine decay over
+    `total_steps`, default cfg.steps; a traced total lets one compiled program serve every length)."""
     if cfg.schedule == "constant":
         return cfg.learning_rate
     if cfg.schedule == "rsqrt":
         return lambda count: cfg.learning_rate * jax.lax.rsqrt(1.0 + count / cfg.decay_steps)
-    return optax.cosine_decay_schedule(cfg.learning_rate, cfg.steps, alpha=cfg.final_lr_fraction)
+    total = cfg.steps if total_steps is None else total_steps
+    peak, alpha = cfg.learning_rate, cfg.final_lr_fraction
+
+    def cosine(count):  # optax.cosine_decay_schedule's arithmetic, in float32 with a traced total
+        total_f = jnp.asarray(total, jnp.float32)
+        count = jnp.minimum(count, total_f)
+        return peak * ((1 - alpha) * (0.5 * (1 + jnp.cos(jnp.pi * count / total_f))) + alpha)
+
+    return cosine
 
 
-def _optimizer(cfg: TrainConfig):
+def _optimizer(cfg: TrainConfig, total_steps=None):
     if cfg.optimizer == "sgd":
-        return optax.sgd(learning_rate(cfg))
-    return optax.adamw(learning_rate(cfg), weight_decay=cfg.weight_decay)
+        return optax.sgd(learning_rate(cfg, total_steps))
+    return optax.adamw(learning_rate(cfg, total_steps), weight_decay=cfg.weight_decay)
 
 
 def _step_key(cfg: TrainConfig) -> TrainConfig:
     """The fields a compiled step does not depend on are reset, so equal programs share one cache entry
-    (the steps stay when a schedule depends on them)."""
-    return dataclasses.replace(cfg, steps=cfg.steps if cfg.schedule == "cosine" else 1, steps_per_call=1,
-                               curve_points=1,
-                               hard_refresh=1, progress=False, denoise_mass=0.5, heldout=0)
+    (the schedule reads its total steps as a traced value)."""
+    return dataclasses.replace(cfg, steps=1, steps_per_call=1, curve_points=1, hard_refresh=1, progress=False,
+                               denoise_mass=0.5, heldout=0)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "kind", "data_axis"))
@@ -213,7 +239,7 @@ def _heldout_nll(graphdef, params_S, heldout, consts, *, kind, data_axis):
         if kind == "seq_gr":
             valid = consts["valid_PxV"][consts["prefix_NxL"][pos]]
             return -model.log_prob(q, consts["codes_NxL"][pos], valid).mean()
-        emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
+        emb_NxD, bias_N = _masked_table(model, consts)
         return scorer_of(model).softmax_loss(q, emb_NxD, bias_N, pos).mean()
 
     return jax.vmap(one_seed, in_axes=(0, data_axis, data_axis))(params_S, heldout, consts)
@@ -228,34 +254,40 @@ def _batch_rows(key, batch_size, data, pool_MxP):
 
 
 @lru_cache(maxsize=64)
-def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, n_steps: int, allow_blocks: bool = True,
-                    data_axis: int | None = None):
-    """A compiled function running n_steps optimizer steps for every seed at once.
+def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, allow_blocks: bool = True, data_axis: int | None = None):
+    """A compiled function running n_steps optimizer steps for every seed at once:
+    fn(params, opt_state, keys, data, consts, pool, n_steps, total_steps). The steps of the call and
+    the schedule's total are traced scalars, so one program serves every length.
 
     data_axis=0 when every seed has its own data (vmapped with the parameters); None when shared.
     allow_blocks=False keeps the full softmax materialised at every size: on a device mesh the
     B x N scores are sharded along N (each device holds its own columns), which a loop of dynamic
     slices over the document table would gather instead."""
-    opt = _optimizer(cfg)
     loss_fn = partial(_loss_fn, graphdef, cfg=cfg, kind=kind, allow_blocks=allow_blocks)
 
-    def one_seed(params, opt_state, key, data, consts, pool_MxP):
+    def one_seed(params, opt_state, key, data, consts, pool_MxP, n_steps, total_steps):
         _TRACES[0] += 1
+        opt = _optimizer(cfg, total_steps)
 
-        def step(carry, _):
-            params, opt_state, key = carry
+        def step(_, carry):
+            params, opt_state, key, loss_sum = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
             batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
             loss, grads = jax.value_and_grad(loss_fn)(params, batch, k_neg, consts)
             updates, opt_state = opt.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state, key), loss
+            return optax.apply_updates(params, updates), opt_state, key, loss_sum + loss
 
-        (params, opt_state, key), losses = jax.lax.scan(step, (params, opt_state, key), length=n_steps)
-        return params, opt_state, key, losses.mean()
+        return _run_steps(step, (params, opt_state, key), n_steps)
 
     # donating params and optimizer state lets XLA update them in place: no copy of an N-row table per call
-    in_axes = (0, 0, 0, data_axis, data_axis, 0)
+    in_axes = (0, 0, 0, data_axis, data_axis, 0, None, None)
     return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1))
+
+
+def _run_steps(step, carry, n_steps):
+    """carry after n_steps (traced) calls of step(i, carry + (loss_sum,)), and the mean loss."""
+    *carry, loss_sum = jax.lax.fori_loop(0, n_steps, step, (*carry, jnp.zeros((), jnp.float32)))
+    return *carry, loss_sum / n_steps
 
 
 def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], seeds: list[int], mesh) -> None:
@@ -286,7 +318,7 @@ class _DenseState:
 
     def __init__(self, graphdef, params, cfg, kind, mesh, data_axis):
         self.graphdef, self.params, self.cfg, self.kind = graphdef, params, cfg, kind
-        self.opt_state = jax.vmap(_optimizer(cfg).init)(params)
+        self.opt_state = zero_state(jax.vmap(_optimizer(cfg).init), params)
         self.allow_blocks, self.data_axis = mesh is None, data_axis
 
     def shard(self, mesh, n_docs):
@@ -299,9 +331,58 @@ class _DenseState:
         return self.params
 
     def run(self, n, keys, dev, consts, pool):
-        fn = _make_run_chunk(self.graphdef, _step_key(self.cfg), self.kind, n, self.allow_blocks, self.data_axis)
-        self.params, self.opt_state, keys, loss_S = fn(self.params, self.opt_state, keys, dev, consts, pool)
+        fn = _make_run_chunk(self.graphdef, _step_key(self.cfg), self.kind, self.allow_blocks, self.data_axis)
+        self.params, self.opt_state, keys, loss_S = fn(self.params, self.opt_state, keys, dev, consts, pool,
+                                                       np.int32(n), np.int32(self.cfg.steps))
         return keys, loss_S
+
+
+def padded_docs(n_docs: int, mesh=None) -> int:
+    """Document slots of the compiled programs: N's bucket, a multiple of the mesh's devices."""
+    n_pad = bucket(n_docs)
+    n_dev = 1 if mesh is None else mesh.devices.size
+    return -(-n_pad // n_dev) * n_dev
+
+
+def _init_params(model_cfg: ModelConfig, datas: list[TrainData], seeds: list[int], n_docs: int, n_pad: int):
+    """(graphdef, every seed's parameters stacked) with n_pad document rows: the first n_docs are the
+    initialisation at n_docs exactly, the rest zero. Threefry draws depend on the flat index only
+    (jax_threefry_partitionable), so a table drawn with n_pad rows starts with the n_docs-row draw,
+    and one initialisation program serves a whole bucket; otherwise the tables are drawn at n_docs."""
+    F = datas[0].doc_features_NxF.shape[1]
+    at = n_pad if jax.config.jax_threefry_partitionable else n_docs
+    models = [make_model(model_cfg, n_docs=at, feature_dim=F, docids=d.docids, seed=s) for d, s in zip(datas, seeds)]
+    graphdef, _ = nnx.split(models[0])
+    # stacked, padded and zeroed on the host: eager, each would compile once per shape
+    params = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *[nnx.state(m, nnx.Param) for m in models])
+    params = map_doc_rows(params, model_cfg.kind, lambda x_SxN: _zero_past(pad_axis(x_SxN, n_pad, 1), n_docs))
+    return graphdef, jax.device_put(params)
+
+
+def _zero_past(x_SxNx_: np.ndarray, n_docs: int) -> np.ndarray:
+    x_SxNx_ = x_SxNx_.copy()
+    x_SxNx_[:, n_docs:] = 0
+    return x_SxNx_
+
+
+def _first_rows(x_SxNx_, n_docs: int):
+    """The first n_docs rows of axis 1, copied through the host: an eager slice would compile per N.
+    Unpadded arrays come back as they are (sharded along N where the mesh split them)."""
+    if x_SxNx_.shape[1] == n_docs:
+        return x_SxNx_
+    return jax.device_put(np.asarray(x_SxNx_)[:, :n_docs])
+
+
+def zero_state(init, params):
+    """init(params) for an optimizer state that starts at zeros (Adam's moments and step count, a
+    schedule's step count: every optimizer of `_optimizer`), built on the host from its shapes:
+    eager, each zeros_like would compile one program per shape."""
+    return jax.tree.map(lambda s: jax.device_put(np.zeros(s.shape, s.dtype)), jax.eval_shape(init, params))
+
+
+@jax.jit
+def _seed_keys(seeds_S):
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(seeds_S)
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[TrainData], seeds, *,
@@ -328,13 +409,11 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
         raise ValueError("a device mesh needs one TrainData shared by every seed")
     kind, n_docs = model_cfg.kind, datas[0].n_docs
     t0 = time.perf_counter()
-    F = datas[0].doc_features_NxF.shape[1]
-    models = [make_model(model_cfg, n_docs=n_docs, feature_dim=F, docids=d.docids, seed=s) for d, s in zip(datas, seeds)]
-    graphdef, _ = nnx.split(models[0])
-    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.state(m, nnx.Param) for m in models])
+    n_pad = padded_docs(n_docs, mesh)
+    graphdef, params = _init_params(model_cfg, datas, seeds, n_docs, n_pad)
     traces_before = compile_count()
-    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
-    dev, heldout, consts, exclude = device_data(datas, cfg, kind, shared)
+    keys = _seed_keys(np.asarray(seeds, np.int32))
+    dev, heldout, consts, exclude = device_data(datas, cfg, kind, shared, n_pad)
     exclude = exclude["exclude"]
     data_axis = None if shared else 0
     use_pool = cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool
@@ -342,15 +421,15 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     if cfg.sparse_table:
         from sim.sparse_train import SparseState
 
-        state = SparseState(model_cfg, params, cfg, n_docs, F, data_axis)
+        state = SparseState(model_cfg, params, cfg, datas[0].doc_features_NxF.shape[1], data_axis)
     else:
         state = _DenseState(graphdef, params, cfg, kind, mesh, data_axis)
     if mesh is not None:
         from sim.sharding import shard_along_docs
 
-        state.shard(mesh, n_docs)
-        consts = shard_along_docs(consts, n_docs, mesh)
-        dev = shard_along_docs(dev, n_docs, mesh)
+        state.shard(mesh, n_pad)
+        consts = shard_along_docs(consts, n_pad, mesh)
+        dev = shard_along_docs(dev, n_pad, mesh)
 
     losses, call_seconds, heldout_nll = [], [], []
     if cfg.heldout:
@@ -367,7 +446,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
             n = min(n, cfg.hard_refresh - done % cfg.hard_refresh)
             if done % cfg.hard_refresh == 0:
                 pool = hard_pool(graphdef, state.current(), dev["query_features"], consts["doc_features"], exclude,
-                                  pool=cfg.hard_pool, data_axis=data_axis)
+                                 consts["n_docs"], pool=cfg.hard_pool, data_axis=data_axis)
         start = time.perf_counter()
         keys, loss_S = state.run(n, keys, dev, consts, pool)
         loss_S = np.asarray(loss_S)  # waits for the call: its losses are its last output
@@ -389,7 +468,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
         bar.update(n)
         bar.set_postfix(loss=float(loss_S.mean()))
     bar.close()
-    params = state.current()
+    params = map_doc_rows(state.current(), kind, lambda x: _first_rows(x, n_docs))
     jax.block_until_ready(params)
     false_neg = pool_false_negatives(pool, datas, cfg.denoise_mass) if pool is not None else None
     curve_out = None

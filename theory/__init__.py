@@ -12,7 +12,8 @@ scaling: power-law fits with profile-likelihood intervals and a bootstrap over s
 checks: the `grdr check` battery.
 """
 from theory.checks import CheckResult, format_table, run_checks
-from theory.drift import confuser_coverage, confusers, expected_sampled_grad, gradient_bias, normalizer_deficit
+from theory.drift import (confuser_coverage, confusers, deficit_approximation, expected_sampled_grad, gradient_bias,
+                          normalizer_deficit)
 from theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_documents, pmi_target,
                                 population_fixed_point, population_gradient)
 from theory.objectives import CORRECTIONS, candidate_logits, global_grad, global_loss, sampled_grad, sampled_loss
@@ -24,7 +25,8 @@ from theory.two_level import (closed_forms, delta_boundary, delta_relative_error
 
 __all__ = [
     "CORRECTIONS", "global_loss", "global_grad", "sampled_loss", "sampled_grad", "candidate_logits",
-    "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "confuser_coverage", "confusers",
+    "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "deficit_approximation", "confuser_coverage",
+    "confusers",
     "population_fixed_point", "pmi_target", "fixed_point_closed_form", "negatives_rule_two_documents",
     "population_gradient",
     "two_level_weights", "two_level_scores", "exact_deficit", "exact_gradient_bias", "closed_forms",

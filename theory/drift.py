@@ -36,7 +36,8 @@ from theory.objectives import CORRECTIONS, candidate_logits
 
 __all__ = [
     "SampledGrad", "GradientBias", "NormalizerDeficit", "ConfuserCoverage",
-    "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "confuser_coverage", "confusers",
+    "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "deficit_approximation", "confuser_coverage",
+    "confusers",
 ]
 
 _MAX_ENUMERATED = 200_000  # ordered samples; beyond this, exact enumeration is not "small"
@@ -313,6 +314,19 @@ def normalizer_deficit(scores_N, pos, num_negatives, proposal_N, correction, *, 
     """
     mean_1, se_1 = _moments(scores_N, pos, num_negatives, proposal_N, correction, exact, num_samples, key,
                             sampling, False)
+    approximation = deficit_approximation(scores_N, pos, num_negatives, proposal_N, correction, sampling=sampling)
+    monte_carlo = float(mean_1[0])
+    return NormalizerDeficit(monte_carlo=monte_carlo, standard_error=float(se_1[0]),
+                             approximation=approximation, error=approximation - monte_carlo)
+
+
+def deficit_approximation(scores_N, pos, num_negatives, proposal_N, correction, *, sampling="exclude") -> float:
+    """`normalizer_deficit`'s closed-form approximation alone (numpy, nothing compiled).
+
+    >>> round(deficit_approximation(np.zeros(5), 0, 2, np.ones(5), "none"), 4)   # log(2/4)
+    -0.6931
+    """
+    correction = _check_correction(correction)
     scores_N = np.asarray(scores_N, dtype=np.float64)
     q_N, whole_N = _sampling_distribution(scores_N, pos, num_negatives, proposal_N, sampling)
     p_N = scipy.special.softmax(scores_N)
@@ -325,9 +339,7 @@ def normalizer_deficit(scores_N, pos, num_negatives, proposal_N, correction, *, 
         m1, m2 = float(np.sum(p_N[counted])), float(np.sum(np.square(p_N[counted]) / q_N[counted]))
         mu, var = p_pos + c * num_negatives * m1, c * c * num_negatives * (m2 - m1 * m1)
         approximation = math.log(mu) - var / (2.0 * mu * mu)
-    monte_carlo = float(mean_1[0])
-    return NormalizerDeficit(monte_carlo=monte_carlo, standard_error=float(se_1[0]),
-                             approximation=approximation, error=approximation - monte_carlo)
+    return approximation
 
 
 def confuser_coverage(num_docs: int, num_negatives: int, num_confusers: int, *, replace: bool = True

@@ -185,7 +185,7 @@ def population_fixed_point(p_true_N, num_negatives=None, proposal_N=None, correc
     p_N = p_N / p_N.sum()
     num_docs = p_N.shape[0]
     with jax.enable_x64(True):
-        p_dev_N = jnp.asarray(p_N)
+        p_dev_N = jax.device_put(p_N)  # jnp.asarray of a numpy array compiles a program per shape
         if num_negatives is None:
             value_and_grad = functools.partial(_global_objective, p_N=p_dev_N)
         else:
@@ -210,14 +210,14 @@ def population_fixed_point(p_true_N, num_negatives=None, proposal_N=None, correc
             terms = _sampled_terms(q_N, int(num_negatives), correction, sampling, exact, int(num_samples), key)
             value_and_grad = functools.partial(_sampled_objective, p_N=p_dev_N,
                                                **dict(zip(("neg_NxSxK", "offset_NxSxK", "pos_offset_N", "weight_NxS"),
-                                                          map(jnp.asarray, terms))))
+                                                          map(jax.device_put, terms))))
         # s = x / sqrt(p*): the curvature on document j scales like p*_j, so x is well conditioned.
         # (floored: a peaked p*, e^-60 far from the mode, would overflow the scale and stall L-BFGS at
         # its first step; those documents' curvature is negligible either way)
         scale_N = 1.0 / np.sqrt(np.maximum(p_N, _PRECONDITION_FLOOR))
 
         def fun(x_N):
-            value, grad_N = value_and_grad(jnp.asarray(x_N * scale_N))
+            value, grad_N = value_and_grad(jax.device_put(x_N * scale_N))
             return float(value), np.asarray(grad_N, dtype=np.float64) * scale_N
 
         result = scipy.optimize.minimize(fun, np.zeros(num_docs), jac=True, method="L-BFGS-B",

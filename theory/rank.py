@@ -44,7 +44,7 @@ class SignRankBounds:
     dim_upper: int
 
 
-@functools.partial(jax.jit, static_argnames=("dim", "center_rows"))
+@functools.partial(jax.jit, static_argnames=("center_rows",))
 def eckart_young_floor(target_MxN: jax.Array, dim: int, center_rows: bool = True) -> jax.Array:
     """Least squared Frobenius error of a rank-`dim` scorer, up to per-row shifts.
 
@@ -52,7 +52,7 @@ def eckart_young_floor(target_MxN: jax.Array, dim: int, center_rows: bool = True
 
     Args:
       target_MxN: target scores A* (e.g. log p*(d|q)), M queries by N documents.
-      dim: D, the scorer's rank.
+      dim: D, the scorer's rank (traced: one compiled program serves every D of a shape).
       center_rows: allow per-row shifts (the softmax's invariance); False gives the plain
         Eckart-Young tail of A*.
 
@@ -68,8 +68,8 @@ def eckart_young_floor(target_MxN: jax.Array, dim: int, center_rows: bool = True
     """
     if center_rows:
         target_MxN = target_MxN - jnp.mean(target_MxN, axis=1, keepdims=True)
-    sigma = jnp.linalg.svd(target_MxN, compute_uv=False)
-    return jnp.sum(jnp.square(sigma[dim:]))
+    sigma = jnp.linalg.svd(target_MxN, compute_uv=False)  # descending
+    return jnp.sum(jnp.where(jnp.arange(sigma.shape[0]) >= dim, jnp.square(sigma), 0.0))
 
 
 def numerical_rank(matrix, rtol: float | None = None) -> int:

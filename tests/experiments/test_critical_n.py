@@ -315,7 +315,7 @@ def test_the_figure_draws_table_6_beside_each_seed_and_the_median():
 
 def _fake_trainer(thresholds, calls):
     """A planted oracle in place of training: a (model, d, seed)'s probe at n is solved iff n <= its threshold."""
-    def train(cfg, q):
+    def train(cfg, q, reach=None):
         n, key = q["n_docs"], (q["model"], q["dim"], q["seed"])
         calls.append((*key, n))
         ok = n <= thresholds[key]
@@ -374,3 +374,25 @@ def test_an_interrupted_seed_resumes_at_its_first_unstored_probe(tmp_path, monke
     assert after.keys() == before.keys()
     for name in before:
         assert after[name]["metrics"] == before[name]["metrics"], name
+
+
+def test_the_probes_of_a_search_share_its_reach():
+    """Every n a search probes while it stays within three galloping steps of n0 pads to one size
+    (one compiled program per d), a later gallop to the next, and SeqGR's stays within its docid length."""
+    from experiments.limit_search import gallop_reach, next_n
+
+    cfg = critical_n.Config(docid_vocab=4)
+    for n0, truth in ((74, 79), (74, 70), (47, 52), (6, 8)):  # up, down, and ending exactly at n0 + 7
+        outcomes, pads = {}, set()
+        while (n := next_n(outcomes, n0, 256, 2, 0, 0)) is not None:
+            pads.add(critical_n.pad_n(cfg, "dr", n, gallop_reach(n0, n, 256)))
+            outcomes[n] = n <= truth
+        assert pads == {n0 + 7}, (n0, truth, pads)
+    outcomes, pads = {}, set()  # a search that gallops past n0 + 7 compiles once more, for n0 + 15
+    while (n := next_n(outcomes, 74, 256, 2, 0, 0)) is not None:
+        pads.add(critical_n.pad_n(cfg, "dr", n, gallop_reach(74, n, 256)))
+        outcomes[n] = n <= 85
+    assert pads == {81, 89}
+    assert gallop_reach(12, 8, 8) == 8  # n0 above n_max starts there: the reach is n_max
+    for n in range(5, 17):  # SeqGR: L = 2 up to 16 documents, whatever the reach
+        assert critical_n.pad_n(cfg, "seq_gr", n, 30) == 16

@@ -180,3 +180,22 @@ def test_cosine_schedule_ends_at_its_final_fraction():
     schedule = learning_rate(TrainConfig(steps=100, learning_rate=0.01, schedule="cosine", final_lr_fraction=0.1))
     assert float(schedule(0)) == pytest.approx(0.01) and float(schedule(100)) == pytest.approx(0.001)
     assert float(schedule(50)) == pytest.approx(0.001 + 0.009 * 0.5)
+
+
+@pytest.mark.parametrize("cfg", [TrainConfig(), TrainConfig(schedule="cosine", weight_decay=0.1),
+                                 TrainConfig(optimizer="sgd", schedule="cosine"), TrainConfig(optimizer="sgd")],
+                         ids=["adamw", "adamw-cosine-decay", "sgd-cosine", "sgd"])
+def test_the_optimizer_state_built_on_the_host_is_optax_s_init(data, cfg):
+    """sim.train.zero_state (host zeros in the state's structure) equals the optimizer's own init."""
+    from sim.models import make_model
+    from sim.train import _optimizer, zero_state
+
+    params = nnx.state(make_model(ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table"), n_docs=data.n_docs,
+                                  feature_dim=6), nnx.Param)
+    params_S = jax.tree.map(lambda x: jnp.stack([x, x]), params)
+    init = jax.vmap(_optimizer(cfg).init)
+    expected, got = init(params_S), zero_state(init, params_S)
+    assert jax.tree.structure(got) == jax.tree.structure(expected)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
