@@ -92,7 +92,7 @@ PRESETS = {
                     corpus=CorpusSpec(n_docs=64, n_train_queries=300, n_test_queries=32, beta=12.0),
                     model=ModelConfig(hidden=8, depth=1), train=TrainConfig(steps=20, learning_rate=1e-2),
                     docids=DocidSpec(vocab=4)),
-    "quick": Config(dims=(2, 4, 8, 12), seeds=(0, 1, 2, 3, 4, 5)),
+    "quick": Config(dims=(2, 4, 8, 12), seeds=tuple(range(12))),
     "paper": Config(latent_ranks=(8, 16, 32), dims=(2, 4, 6, 8, 9, 12, 16, 17, 24, 32, 33, 48, 64),
                     seeds=tuple(range(10)), corpus=CorpusSpec(n_docs=2_000, n_train_queries=50_000, n_test_queries=500),
                     model=ModelConfig(hidden=128, depth=2), train=TrainConfig(steps=3_000, learning_rate=1e-2)),

@@ -98,7 +98,7 @@ PRESETS = {
     "smoke": Config(n_docs=(100, 200), table_n_docs=(100, 200), seeds=(0, 1), pairs_per_doc=0.0, corpus=_SMOKE_CORPUS,
                     model=ModelConfig(dim=8, hidden=16, depth=1), train=TrainConfig(steps=40, batch_size=32,
                     num_negatives=8, hard_pool=8, heldout=100, steps_per_call=10), docids=DocidSpec(vocab=6)),
-    "quick": Config(),
+    "quick": Config(seeds=tuple(range(12)), table_n_docs=(80, 200, 500, 1_000)),  # 12 seeds: decidable under Holm
     "paper": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000), table_n_docs=(100, 300, 1_000, 3_000,
                     10_000, 30_000, 100_000), seeds=tuple(range(10)),
                     models=("dr_global", "dr_local_uniform", "dr_local_popularity", "dr_local_popularity_logq",

@@ -105,7 +105,7 @@ PRESETS = {
                     n_train_queries=300, n_test_queries=32), model=ModelConfig(dim=2),
                     train=TrainConfig(steps=20, steps_per_call=5, heldout=50),
                     docids=DocidSpec(vocab=4)),
-    "quick": Config(seeds=(0, 1, 2, 3), model=ModelConfig(dim=2),
+    "quick": Config(seeds=tuple(range(12)), model=ModelConfig(dim=2),
                     corpus=dataclasses.replace(Config().corpus, beta=60.0)),
     "paper": Config(widths=(8, 16, 32, 64, 128, 256, 512), depths=(1, 2, 3), seeds=tuple(range(10)),
                     corpus=CorpusSpec(n_docs=4_000, latent_rank=32, n_train_queries=200_000, n_test_queries=500,

@@ -94,7 +94,7 @@ PRESETS = {
                     corpus=CorpusSpec(latent_rank=4, n_train_queries=600, n_test_queries=30),
                     model=ModelConfig(dim=6, hidden=8, depth=1), train=TrainConfig(steps=30, hard_pool=8,
                                                                                    num_negatives=8)),
-    "quick": Config(zipfs=(1.1,), seeds=(0, 1, 2), mc_samples=2_000),
+    "quick": Config(zipfs=(1.1,), seeds=tuple(range(12)), mc_samples=2_000),
     "paper": Config(n_docs=(1_000, 3_000, 10_000, 30_000, 100_000), seeds=tuple(range(10)), theory_queries=8,
                     mc_samples=20_000,
                     corpus=CorpusSpec(latent_rank=16, n_train_queries=100_000, n_test_queries=2_000),
