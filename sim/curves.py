@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sim.buckets import pad_axis
 from sim.corpus import Corpus, log_posterior_rows
 from sim.scorers import scorer_of
 
@@ -59,8 +60,8 @@ def _dense_curve(graphdef, params_S, feats_SxMxF, logp_SxMxN, pos_SxM, doc_featu
         model = nnx.merge(graphdef, params)
         q = model.encode_queries(feats_MxF)
         emb, bias = model.doc_table(None, doc_features)
-        n = logp_MxN.shape[1]
-        s_MxN = (scorer_of(model).scores(q, emb) + bias[None, :])[:, :n]   # padded documents, if any, last
+        s_MxN = scorer_of(model).scores(q, emb) + bias[None, :]
+        s_MxN = jnp.where(logp_MxN > -jnp.inf, s_MxN, -jnp.inf)   # padded documents (log p* = -inf) masked
         logq_MxN = jax.nn.log_softmax(s_MxN, axis=1)
         p_MxN = jnp.exp(logp_MxN)
         kl_M = jnp.sum(jnp.where(p_MxN > 0, p_MxN * (logp_MxN - logq_MxN), 0.0), axis=1)
@@ -71,11 +72,16 @@ def _dense_curve(graphdef, params_S, feats_SxMxF, logp_SxMxN, pos_SxM, doc_featu
 
 def curve_evaluator(kind: str, data: CurveData, docids=None):
     """fn(graphdef, params_S, consts, data_axis) -> {"kl": S, "success1": S}, for sim.train.train."""
-    feats, logp, pos = (jnp.asarray(a) for a in (data.query_features_SxMxF, data.logp_SxMxN, data.pos_SxM))
+    feats, pos = (jax.device_put(a) for a in (data.query_features_SxMxF, data.pos_SxM))
 
     if kind != "seq_gr":
+        padded = {}
+
         def dense(graphdef, params_S, consts, data_axis):
-            kl_S, s1_S = _dense_curve(graphdef, params_S, feats, logp, pos, consts["doc_features"],
+            n_pad = consts["doc_features"].shape[-2]  # the training's documents, padded to their bucket
+            if n_pad not in padded:  # log p* at -inf past the real documents: one program per bucket
+                padded[n_pad] = jax.device_put(pad_axis(data.logp_SxMxN, n_pad, 2, -np.inf))
+            kl_S, s1_S = _dense_curve(graphdef, params_S, feats, padded[n_pad], pos, consts["doc_features"],
                                       data_axis=data_axis)
             return {"kl": np.asarray(kl_S, np.float64), "success1": np.asarray(s1_S, np.float64)}
         return dense
