@@ -152,7 +152,7 @@ def findings(df: pd.DataFrame) -> list:
         if {local, ref} <= present:
             for metric, higher in (("kl_true", False), ("rel_success1", True)):
                 found.append(slope_finding(NAME, df, local, ref, metric, title, higher_is_better=higher,
-                                           negligible=NEGLIGIBLE_SLOPE))
+                                           negligible=NEGLIGIBLE_SLOPE, rate=True))
     return found
 
 

@@ -226,3 +226,27 @@ def test_seeds_pool_only_within_one_configuration():
 
 def test_not_testable_says_so():
     assert not_testable("why").word == "not testable here"
+
+
+def test_a_rate_claim_is_decided_without_converged_twins_and_a_level_claim_is_not():
+    """slope_finding(rate=True): the gap at matched budgets is the claim, so an unconverged full-softmax
+    twin is reported beside the verdict; without rate it makes the claim not testable."""
+    import pandas as pd
+
+    from experiments.report import slope_finding
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(12):
+        for n in (100, 1_000, 10_000):
+            base = 0.1 + 0.01 * rng.standard_normal()
+            rows.append(dict(model="dr_global", seed=seed, n_docs=n, kl_true=base, converged=0.0))
+            rows.append(dict(model="dr_local_uniform", seed=seed, n_docs=n, kl_true=base + 0.05 * np.log10(n / 100),
+                             converged=1.0))
+    df = pd.DataFrame(rows)
+    rate = slope_finding("x", df, "dr_local_uniform", "dr_global", "kl_true", "t", higher_is_better=False,
+                         negligible=0.01, rate=True)
+    assert rate.verdict.word == "held" and "matched budgets" in rate.claim and "still falls" in rate.limits
+    level = slope_finding("x", df, "dr_local_uniform", "dr_global", "kl_true", "t", higher_is_better=False,
+                          negligible=0.01)
+    assert level.verdict.word == "not testable here" and "had not converged" in level.verdict.why
