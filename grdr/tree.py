@@ -61,7 +61,8 @@ def _run_node(name: str, module, options_cls, preset: str) -> type:
         [("options", Annotated[options_cls, arg(name="", prefix_name=False)],
           dataclasses.field(default=options_cls(preset=preset))),
          ("config", Annotated[module.Config, arg(name="", prefix_name=False)],
-          dataclasses.field(default=module.PRESETS[preset]))],
+          dataclasses.field(default=module.PRESETS.get(preset, module.Config())))],  # `grdr run` refuses a preset
+        # an experiment lacks (scale) before parsing; its node keeps its place in the tree
         bases=(RunNode,), frozen=True)
     node.module = module
     return node
