@@ -194,7 +194,7 @@ def main(argv=None):
     print(f"fitted to these {len(groups)} groups:\n  {_coefficients(fitted)}")
     return [{"benchmark": "estimator", "case": f"{r['experiment']} ({Path(r['results']).name})",
              "measure": "dry-run estimate / measured seconds", "value": r.get("shipped/measured", ""),
-             "target": f"within {TARGET:.0%}", "met": r["within 30%"] if not args.small else r["within 30%"] + " (--small)"}
+             "target": f"within {TARGET:.0%}", "met": r["within 30%"] + (" (--small)" if args.small else "")}
             for r in totals]
 
 

@@ -291,8 +291,8 @@ def calibrate(rows, source: str = "", compile_seconds=None, group_seconds: float
     flop = tuple((k, coef.get(f"flop_{k}", 0.0)) for k in KINDS if f"flop_{k}" in coef)
     measure = tuple((k[8:], v) for k, v in coef.items() if k.startswith("measure_"))
     return Calibration(group=coef.get("group", 0.0), step=coef.get("step", 0.0),
-                       flop=flop or (("dr_tower", 1 / 8.0),), eval=coef.get("eval", 0.0), corpus=coef.get("corpus", 0.0),
-                       measure=measure, source=source)
+                       flop=flop or (("dr_tower", 1 / 8.0),), eval=coef.get("eval", 0.0),
+                       corpus=coef.get("corpus", 0.0), measure=measure, source=source)
 
 
 def group_bytes(point: Point, n_seeds: int) -> float:

@@ -662,7 +662,7 @@ def _experiment_named(args: list[str]) -> None:
     if args and args[0] in ("-h", "--help"):
         return
     if not args or args[0].startswith("-"):
-        fail("grdr run", UsageError(f"expected an experiment: grdr run NAME [--preset smoke|quick|paper] "
+        fail("grdr run", UsageError(f"expected an experiment: grdr run NAME [--preset smoke|quick|scale|paper] "
                                     f"[--out DIR] [overrides]; experiments: {', '.join(EXPERIMENTS)}"))
     if args[0] not in EXPERIMENTS:
         fail("grdr run", UsageError(f"unknown experiment {args[0]!r}; known: {', '.join(EXPERIMENTS)}"))

@@ -26,8 +26,8 @@ def test_calibration_recovers_the_coefficients_that_generated_the_times():
         name = str(rng.choice(["dr_global", "dr_local_uniform", "dr_table_global", "dr_table_local_uniform",
                                "atomic_gr", "seq_gr"]))
         n = int(rng.choice([100, 1_000, 10_000]))
-        pt = point(name, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=int(rng.integers(50, 5_000)))),
-                   n, 0, sparse_table=bool(rng.integers(2)))
+        train = dataclasses.replace(cfg.train, steps=int(rng.integers(50, 5_000)))
+        pt = point(name, dataclasses.replace(cfg, train=train), n, 0, sparse_table=bool(rng.integers(2)))
         f = features(Shape.of_point(pt), int(rng.integers(1, 6)), int(rng.integers(0, 3)), "drift_corpus")
         rows.append((f, sum(v * truth[k] for k, v in f.items())))
     cal = calibrate(rows)
