@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.train_step import print_table, verdict, write_csv
-from experiments.cost import CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds
+from experiments.cost import CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds, program_key
 
 EXPERIMENTS = ("drift_corpus", "model_scale", "capacity_dim")
 TARGET = 0.30  # relative error of an experiment's total
@@ -66,9 +66,14 @@ def measured_groups(results: Path, experiment: str) -> list[dict]:
                json.dumps(rec["compile"], sort_keys=True), round(rec["seconds"], 6))
         found.setdefault(key, []).append((mtime, rec))
     seen: dict[str, OrderedDict] = {}  # per process: records written by one command line share its corpus cache
+    programs: dict[str, set] = {}  # and its compiled programs
     groups = []
     for members in sorted(found.values(), key=lambda m: m[0][0]):
         recs = [r for _, r in members]
+        shape = Shape.of_record(recs[0]["config"])
+        compiled = programs.setdefault(recs[0].get("command", ""), set())
+        key = program_key(shape, len(recs))
+        fresh, _ = key not in compiled, compiled.add(key)
         new = 0
         for r in recs:
             cache = seen.setdefault(r.get("command", ""), OrderedDict())
@@ -83,7 +88,7 @@ def measured_groups(results: Path, experiment: str) -> list[dict]:
         first = recs[0]["config"]
         groups.append({"experiment": experiment, "results": str(results), "model": first["model"],
                        "n_docs": int(first["n_docs"]), "steps": int(first["steps"]), "seeds": len(recs),
-                       "new_corpora": new, "shape": Shape.of_record(first),
+                       "new_corpora": new, "shape": shape, "new_program": fresh,
                        "measured": float(sum(r["seconds"] for r in recs)),
                        "compile_s": float(recs[0]["compile"].get("seconds", 0.0)),
                        "cache_hits": int(recs[0]["compile"].get("cache_hits", 0))})
@@ -91,18 +96,21 @@ def measured_groups(results: Path, experiment: str) -> list[dict]:
 
 
 def _estimate(g: dict, cal) -> float:
-    return group_seconds(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], cal)
+    return group_seconds(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], cal, new_program=g["new_program"])
 
 
 def _rows_for(groups):
-    return [(features(g["shape"], g["seeds"], g["new_corpora"], g["experiment"]), g["measured"]) for g in groups]
+    return [(features(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], g["new_program"]), g["measured"])
+            for g in groups]
 
 
 def fit(groups, source: str = ""):
     """experiments.cost.calibrate on these groups: each group's measured compiling is taken out of its
     seconds, and the per-group cost is the mean compiling of the groups that found nothing in the
-    persistent cache (the dry run estimates a cold run)."""
-    cold = [g["compile_s"] for g in groups if g["cache_hits"] == 0] or [g["compile_s"] for g in groups]
+    persistent cache and were the first of their shapes in their process (the dry run estimates a cold
+    run)."""
+    cold = ([g["compile_s"] for g in groups if g["cache_hits"] == 0 and g["new_program"]]
+            or [g["compile_s"] for g in groups])
     return calibrate(_rows_for(groups), source=source, compile_seconds=[g["compile_s"] for g in groups],
                      group_seconds=float(np.mean(cold)))
 

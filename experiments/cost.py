@@ -3,7 +3,8 @@
 Time (`group_seconds`) is a linear model of what a group of points does, with coefficients measured
 on stored records (`calibrate`, run by `python -m benchmarks.estimator`; the values in `CALIBRATION`
 and where they came from are in benchmarks/README.md, "Estimator"):
-- per group: a fixed cost (compiling its programs with an empty cache, and dispatch);
+- per group whose shapes the process has not compiled yet (`program_key`: N to its bucket, the seeds
+  vmapped together): compiling its programs with an empty cache;
 - per training step: a latency, plus the step's floating-point work (forward and backward of the
   towers, the score matrix, the update of any per-document table: dense Adam over all N rows, or the
   B(K+1) rows of a row-sparse step) at a rate measured per kind of model;
@@ -150,10 +151,19 @@ def group_flops(point: Point, n_seeds: int) -> float:
     return n_seeds * (s.steps * step_flops(s) + eval_flops(s))
 
 
-def features(s: Shape, n_seeds: int, new_corpora: int, experiment: str) -> dict[str, float]:
+def program_key(s: Shape, n_seeds: int) -> tuple:
+    """What a group's compiled programs depend on: its shapes, N padded to its bucket (sim.buckets), the
+    seeds vmapped together; not the step count (traced). A group whose key a process has seen compiles
+    (almost) nothing."""
+    from sim.buckets import bucket
+
+    return dataclasses.replace(s, n_docs=bucket(s.n_docs), steps=0, pool_refreshes=0), n_seeds
+
+
+def features(s: Shape, n_seeds: int, new_corpora: int, experiment: str, new_program: bool = True) -> dict[str, float]:
     """The time model's inputs for one group (every coefficient of Calibration multiplies one)."""
     corpus = s.n_docs * (s.n_train_queries * s.latent_rank + s.n_test_queries * REFERENCE_DRAWS)
-    out = {"group": 1.0, "step": float(s.steps), f"flop_{s.kind}": s.steps * n_seeds * step_flops(s) / 1e9,
+    out = {"group": float(new_program), "step": float(s.steps), f"flop_{s.kind}": s.steps * n_seeds * step_flops(s) / 1e9,
            "eval": float(n_seeds), "corpus": new_corpora * corpus / 1e9}
     if experiment in PER_CORPUS_MEASURES:
         out[f"measure_{experiment}"] = float(new_corpora)
@@ -221,15 +231,15 @@ def _gpu_step(s: Shape, n_seeds: int, gpu: GPU) -> float:
 
 
 def group_seconds(shape: Shape, n_seeds: int, new_corpora: int, experiment: str,
-                  cal: Calibration = CALIBRATION, gpu: GPU | None = None) -> float:
+                  cal: Calibration = CALIBRATION, gpu: GPU | None = None, new_program: bool = True) -> float:
     """Estimated seconds of one group: on the calibrated CPU, or extrapolated to `gpu`."""
-    f = features(shape, n_seeds, new_corpora, experiment)
+    f = features(shape, n_seeds, new_corpora, experiment, new_program)
     scans = n_seeds * eval_flops(shape)
     if gpu is None:
         return sum(v * cal.coefficient(k) for k, v in f.items()) + scans / SCAN_FLOPS_CPU
     overhead = sum(v * cal.coefficient(k) for k, v in f.items() if k in ("eval", "corpus") or k.startswith("measure_"))
-    return (gpu.compile_seconds + shape.steps * _gpu_step(shape, n_seeds, gpu) + overhead / gpu.overhead_speedup
-            + scans / SCAN_FLOPS_GPU)
+    return (gpu.compile_seconds * new_program + shape.steps * _gpu_step(shape, n_seeds, gpu)
+            + overhead / gpu.overhead_speedup + scans / SCAN_FLOPS_GPU)
 
 
 def _new_corpora(points, seen: OrderedDict | None) -> int:
@@ -255,14 +265,17 @@ def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION) -> dict:
     (`local`), as separate tasks each building its corpora (`task`), and one after another on one GPU
     (`gpu`)."""
     seen: OrderedDict = OrderedDict()
+    programs: set = set()
     local, task, gpu = [], [], []
     for g in found:
         if not isinstance(g[0], Point):
             continue
         s, new = Shape.of_point(g[0]), _new_corpora(g, seen)
-        local.append(group_seconds(s, len(g), new, name, cal))
+        key = program_key(s, len(g))
+        fresh, _ = key not in programs, programs.add(key)
+        local.append(group_seconds(s, len(g), new, name, cal, new_program=fresh))
         task.append(group_seconds(s, len(g), _new_corpora(g, None), name, cal))
-        gpu.append(group_seconds(s, len(g), new, name, cal, GPU()))
+        gpu.append(group_seconds(s, len(g), new, name, cal, GPU(), new_program=fresh))
     return {"local": local, "task": task, "gpu": gpu}
 
 

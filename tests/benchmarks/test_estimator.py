@@ -1,6 +1,7 @@
 """The dry run's time model: its calibration recovers known coefficients, and the shipped coefficients
 estimate a tiny measured sweep within a stated factor."""
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -12,8 +13,10 @@ from experiments.points import point
 from experiments.runner import groups, run_experiment
 
 # A tiny sweep is mostly fixed costs (compiling, the first corpus), which vary with the machine's
-# load more than training does: the shipped coefficients must land within this factor of it.
+# load more than training does: the shipped coefficients (measured at a load of 5-10 on 2 cores) must
+# land within this factor of it, widened in proportion where the machine is busier than that.
 TINY_FACTOR = 3.0
+CALIBRATION_LOAD_PER_CPU = 2.5
 
 
 def test_calibration_recovers_the_coefficients_that_generated_the_times():
@@ -48,6 +51,7 @@ def test_the_shipped_coefficients_estimate_a_tiny_measured_sweep(tmp_path):
     measured = sum(g["measured"] for g in found)
     estimated = sum(group_seconds(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], CALIBRATION)
                     for g in found)
-    assert 1 / TINY_FACTOR <= estimated / measured <= TINY_FACTOR, (estimated, measured)
+    busier = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1) / CALIBRATION_LOAD_PER_CPU)
+    assert 1 / (TINY_FACTOR * busier) <= estimated / measured <= TINY_FACTOR, (estimated, measured, busier)
     _, totals, _ = compare(found * 3)  # the comparison's table covers the folder it read
     assert totals[0]["groups"] == 9 and totals[0]["measured_s"] == pytest.approx(3 * measured, rel=1e-3)
