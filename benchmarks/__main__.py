@@ -1,7 +1,8 @@
 """Every benchmark, one combined table: `python -m benchmarks [--small] [--only NAME ...]`.
 
 Runs train_step (items 1, 2), topk (item 3), sparse_table (item 4), scale (item 5), sweep
-(item 6) and maxsim_topk (MaxSim against the dot product) in turn, each writing its own CSV
+(item 6), maxsim_topk (MaxSim against the dot product) and estimator (the dry run's time estimate
+against the smoke and quick presets run cold) in turn, each writing its own CSV
 under --out-dir, then prints one row per ratio with its target and whether it was met, and
 writes that table as <out-dir>/summary.csv. With --small every script runs at its quick-check
 sizes (targets are set for the full sizes).
@@ -13,10 +14,10 @@ import csv
 import os
 import traceback
 
-from benchmarks import maxsim_topk, scale, sparse_table, sweep, train_step
+from benchmarks import estimator, maxsim_topk, scale, sparse_table, sweep, train_step
 from benchmarks.train_step import print_table, verdict, write_csv
 
-NAMES = ("train_step", "topk", "sparse_table", "scale", "sweep", "maxsim_topk")
+NAMES = ("train_step", "topk", "sparse_table", "scale", "sweep", "maxsim_topk", "estimator")
 
 
 def _topk(argv, small):
@@ -39,7 +40,8 @@ def _topk(argv, small):
 def run_all(plan, out_dir, small=False):
     """Run each benchmark of `plan` (name -> extra argv), print and write the combined table."""
     runners = {"train_step": train_step.main, "sparse_table": sparse_table.main, "scale": scale.main, "sweep": sweep.main,
-               "maxsim_topk": maxsim_topk.main}
+               "maxsim_topk": maxsim_topk.main,
+               "estimator": lambda argv: estimator.main(argv if "--small" in argv else argv + ["--run", "smoke", "quick"])}
     summary = []
     for name, extra in plan.items():
         print(f"\n=== {name} ===", flush=True)

@@ -1,10 +1,28 @@
-"""`grdr run NAME --dry-run`: a sweep's points and a rough estimate of what they cost, in time and memory.
+"""`grdr run NAME --dry-run`: a sweep's points and an estimate of what they cost, in time and memory.
 
-The time estimate counts the floating-point work of each group of points (forward and backward of the
-towers, the score matrix, a dense Adam update of any per-document table, the evaluation's M x N
-pass) and converts it at an assumed sustained rate, plus a fixed compile cost per group. The rate
-is what small shapes sustain on the 2-core development machine, far below its matmul peak; on an
-accelerator divide by its speed-up. It is an order of magnitude to plan a sweep, not a benchmark.
+Time (`group_seconds`) is a linear model of what a group of points does, with coefficients measured
+on stored records (`calibrate`, run by `python -m benchmarks.estimator`; the values in `CALIBRATION`
+and where they came from are in benchmarks/README.md, "Estimator"):
+- per group whose shapes the process has not compiled yet (`program_key`: N to its bucket, the seeds
+  vmapped together): compiling its programs with an empty cache;
+- per training step: a latency, plus the step's floating-point work (forward and backward of the
+  towers, the score matrix, the update of any per-document table: dense Adam over all N rows, or the
+  B(K+1) rows of a row-sparse step) at a rate measured per kind of model;
+- per seed: evaluating it (a fitted constant: metrics, learning curve) and its scoring passes over all
+  N documents (the test queries, and every training query at each hard-negative pool refresh) at the
+  exact top-k's measured rate (SCAN_FLOPS_CPU, SCAN_FLOPS_GPU);
+- per corpus that the group is the first to build (corpora are cached within a process): generating
+  it (the training queries' top documents over all N) and its references (sim.ceilings: test queries
+  x documents x latent draws), and an experiment's own per-corpus measures (model_scale's KL floors)
+  at a cost of its own;
+On an accelerator the same work is extrapolated from the GPU rows of benchmarks/README.md (`GPU`):
+a per-step latency, the step's FLOPs at the sustained rate measured there, the full softmax's score
+passes and a dense table's Adam update at the bandwidth measured there, and the per-corpus and
+evaluation work sped up by the measured ratio; it is an extrapolation, not a measurement.
+On Ray workers (`--executor ray`, one task per group, each task building its own corpora) the
+sweep's wall time is the makespan of its tasks (`makespan`); a Config's `max_group_seeds` splits
+groups so that no single one bounds it. Every figure is a plan, not a promise: the benchmark says
+how close it came on the presets it was measured on.
 
 The memory estimate (`group_bytes`) counts the arrays a group certainly holds at once: each seed's
 corpus (latents, features, popularity, the queries, and the chunked copy of the latents that the
@@ -15,12 +33,87 @@ document embeddings and the score blocks. It is a floor, not a peak: XLA's buffe
 """
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
+
 from experiments.points import Point
+from sim.samplers import get_sampler
 
-__all__ = ["describe", "group_flops", "group_bytes", "largest_group", "available_bytes", "makespan"]
+__all__ = ["describe", "group_flops", "group_bytes", "largest_group", "available_bytes", "makespan", "Shape",
+           "Calibration", "CALIBRATION", "GPU", "KINDS", "group_seconds", "sweep_seconds", "features", "calibrate"]
 
-SUSTAINED_FLOPS = 8e9  # per second, small shapes on 2 CPU cores (calibrated on the quick presets)
-COMPILE_SECONDS = 4.0  # per group: training step, retrieval and evaluation programs
+KINDS = ("dr_tower", "dr_table", "dr_table_sparse", "atomic_gr", "seq_gr")
+"""Kinds of training step whose FLOP rates differ (a tower, a dense or row-sparse table, GR)."""
+# Scoring passes over all N documents (evaluation, hard-negative pools) run at the rate of the exact top-k
+# measured in benchmarks/README.md (item 3: N = 1e6, D = 128, M = 1,000 in 2.14 s on the CPU, N = 1e7 in
+# 0.158 s on the H100), not at a fitted rate: the presets measured here are too small to show it.
+SCAN_FLOPS_CPU = 120e9
+SCAN_FLOPS_GPU = 16e12
+# An experiment's own work per corpus, in seconds per corpus: model_scale's KL floors (L-BFGS, whose
+# per-iteration overhead dominated at the sizes measured; larger corpora take longer than this says).
+PER_CORPUS_MEASURES = ("model_scale",)
+REFERENCE_DRAWS = 512  # sim.ceilings.REFERENCE_SAMPLES: latent draws per test query of the references
+CORPUS_CACHE = 32  # experiments.pipeline caches this many corpora per process
+WEIGHT_POWER = 0.5  # weights 1 / sqrt(seconds): between equal relative errors (1) and equal seconds (0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """What the time model reads from a point (or from a stored record's flat config)."""
+
+    kind: str              # one of KINDS
+    n_docs: int
+    steps: int
+    batch_size: int
+    num_negatives: int     # 0 under a normalised objective
+    global_objective: bool
+    feature_dim: int
+    width: int             # DR's D, GR's H
+    hidden: int
+    depth: int
+    decoder_depth: int
+    vocab: int
+    latent_rank: int
+    n_train_queries: int
+    n_test_queries: int
+    pool_refreshes: int = 0  # hard negatives: how often the pool (each training query's top documents) is rebuilt
+
+    @classmethod
+    def of_point(cls, point: Point) -> Shape:
+        m, t, c, v = point.model_cfg, point.train, point.corpus, point.variant
+        return cls(kind=_kind(v.kind, v.doc_side if v.kind == "dr" else "tower", t.sparse_table), n_docs=c.n_docs,
+                   steps=t.steps, batch_size=t.batch_size, num_negatives=t.num_negatives,
+                   global_objective=t.objective != "local", feature_dim=c.feature_dim,
+                   width=m.dim if v.kind == "dr" else m.hidden, hidden=m.hidden, depth=m.depth,
+                   decoder_depth=m.decoder_depth, vocab=point.docids.vocab, latent_rank=c.latent_rank,
+                   n_train_queries=c.n_train_queries, n_test_queries=c.n_test_queries,
+                   pool_refreshes=_refreshes(t.objective == "local" and get_sampler(t.sampler).needs_pool,
+                                             t.steps, t.hard_refresh))
+
+    @classmethod
+    def of_record(cls, config: dict) -> Shape:
+        kind = config["kind"]
+        return cls(kind=_kind(kind, config.get("doc_side", "tower"), bool(config.get("sparse_table"))),
+                   n_docs=int(config["n_docs"]), steps=int(config["steps"]), batch_size=int(config["batch_size"]),
+                   num_negatives=int(config.get("num_negatives") or 0),
+                   global_objective=config.get("objective") != "local",
+                   feature_dim=int(config["corpus_feature_dim"]), width=int(config["dim"]),
+                   hidden=int(config["hidden"]), depth=int(config["depth"]),
+                   decoder_depth=int(config.get("decoder_depth") or 1), vocab=int(config.get("docid_vocab") or 2),
+                   latent_rank=int(config["corpus_latent_rank"]), n_train_queries=int(config["corpus_n_train_queries"]),
+                   n_test_queries=int(config["corpus_n_test_queries"]),
+                   pool_refreshes=_refreshes("hard_refresh" in config, int(config["steps"]),
+                                             int(config.get("hard_refresh") or 1)))
+
+
+def _refreshes(pool: bool, steps: int, every: int) -> int:
+    return -(-steps // every) if pool else 0
+
+
+def _kind(kind: str, doc_side: str, sparse: bool) -> str:
+    if kind == "dr":
+        return ("dr_table_sparse" if sparse else "dr_table") if doc_side == "table" else "dr_tower"
+    return kind
 
 
 def _tower(f_in: int, hidden: int, out: int, depth: int) -> float:
@@ -28,24 +121,191 @@ def _tower(f_in: int, hidden: int, out: int, depth: int) -> float:
     return 2.0 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
+def step_flops(s: Shape) -> float:
+    """Floating-point operations of one training step of one seed (forward, backward, update)."""
+    N, B, K, F, w = s.n_docs, s.batch_size, s.num_negatives, s.feature_dim, s.width
+    query = B * _tower(F, s.hidden, w, s.depth)
+    docs = N if s.global_objective else B * (K + 1)
+    if s.kind == "seq_gr":
+        step = query + B * 10 * (2 * s.hidden * 2 * s.hidden * 2 * s.decoder_depth + 2 * s.hidden * s.vocab)
+    else:
+        doc_side = docs * _tower(F, s.hidden, w, s.depth) if s.kind == "dr_tower" else 0.0
+        step = query + doc_side + 2.0 * B * docs * w
+    step *= 3.0  # forward and backward
+    if s.kind in ("dr_table", "atomic_gr", "seq_gr"):
+        step += 10.0 * N * w  # a dense Adam update of the table
+    elif s.kind == "dr_table_sparse":
+        step += 10.0 * B * (K + 1) * w  # the touched rows only
+    return step
+
+
+def eval_flops(s: Shape) -> float:
+    """Floating-point operations of evaluating one seed, every test query against all N documents, and
+    of rebuilding a hard-negative pool (every training query against all N documents) as often as it is."""
+    return (s.n_test_queries + s.pool_refreshes * s.n_train_queries) * s.n_docs * (2.0 * s.width + 20.0)
+
+
 def group_flops(point: Point, n_seeds: int) -> float:
     """Floating-point operations to train and evaluate a group of `n_seeds` points like `point`."""
-    m, t, c = point.model_cfg, point.train, point.corpus
-    v = point.variant
-    N, B, K, F = c.n_docs, t.batch_size, t.num_negatives, c.feature_dim
-    width = m.dim if v.kind == "dr" else m.hidden
-    query = B * _tower(F, m.hidden, width, m.depth)
-    docs = N if t.objective == "global" else B * (K + 1)
-    if v.kind == "seq_gr":
-        step = query + B * 10 * (2 * m.hidden * 2 * m.hidden * 2 * m.decoder_depth + 2 * m.hidden * point.docids.vocab)
-    else:
-        doc_side = docs * _tower(F, m.hidden, width, m.depth) if v.doc_side == "tower" and v.kind == "dr" else 0.0
-        step = query + doc_side + 2.0 * B * docs * width
-    step *= 3.0  # forward and backward
-    if v.has_doc_table:
-        step += 10.0 * N * width  # a dense Adam update of the table
-    evaluation = c.n_test_queries * N * (2.0 * width + 20.0)
-    return n_seeds * (t.steps * step + evaluation)
+    s = Shape.of_point(point)
+    return n_seeds * (s.steps * step_flops(s) + eval_flops(s))
+
+
+def program_key(s: Shape, n_seeds: int) -> tuple:
+    """What a group's compiled programs depend on: its shapes, N padded to its bucket (sim.buckets), the
+    seeds vmapped together; not the step count (traced). A group whose key a process has seen compiles
+    (almost) nothing."""
+    from sim.buckets import bucket
+
+    return dataclasses.replace(s, n_docs=bucket(s.n_docs), steps=0, pool_refreshes=0), n_seeds
+
+
+def features(s: Shape, n_seeds: int, new_corpora: int, experiment: str, new_program: bool = True) -> dict[str, float]:
+    """The time model's inputs for one group (every coefficient of Calibration multiplies one)."""
+    corpus = s.n_docs * (s.n_train_queries * s.latent_rank + s.n_test_queries * REFERENCE_DRAWS)
+    out = {"group": float(new_program), "step": float(s.steps), f"flop_{s.kind}": s.steps * n_seeds * step_flops(s) / 1e9,
+           "eval": float(n_seeds), "corpus": new_corpora * corpus / 1e9}
+    if experiment in PER_CORPUS_MEASURES:
+        out[f"measure_{experiment}"] = float(new_corpora)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Seconds per unit of each feature (`features`): per group, per step, per GFLOP of each kind's
+    steps, per seed evaluated, per new corpus per G(documents x (training queries x rank + test
+    queries x reference draws)) (`corpus`: generating it and its references), and per new corpus of
+    an experiment's own per-corpus measures (`measure`, per experiment of PER_CORPUS_MEASURES)."""
+
+    group: float
+    step: float
+    flop: tuple[tuple[str, float], ...]
+    eval: float
+    corpus: float
+    measure: tuple[tuple[str, float], ...] = ()
+    source: str = ""
+
+    def coefficient(self, name: str) -> float:
+        if name.startswith("flop_"):  # a kind not measured: the slowest rate measured
+            rates = dict(self.flop)
+            return rates.get(name[5:], max(rates.values()))
+        if name.startswith("measure_"):
+            return dict(self.measure).get(name[8:], 0.0)
+        return getattr(self, name)
+
+
+# Measured (benchmarks/README.md, "Estimator"): `python -m benchmarks.estimator` fitted to 67 groups of
+# drift_corpus (its quick preset with an empty compilation cache; the pairs-per-document study; probes of
+# 300 steps at N = 1e4 and 1e5) and model_scale (widths 256 and 1,024), run on the 2-core development
+# machine on 2026-12-07 while other jobs held its load at 5-10: on a quiet machine expect less. The
+# per-group cost is the mean compiling of the groups that compiled everything (6.1 s).
+CALIBRATION = Calibration(group=6.08, step=4.87e-4,
+                          flop=(("dr_tower", 0.0177), ("dr_table", 0.00919), ("dr_table_sparse", 0.0455),
+                                ("atomic_gr", 0.0494), ("seq_gr", 0.0215)),
+                          eval=0.285, corpus=10.6, measure=(("model_scale", 95.9),),
+                          source="calibrated on measured runs, under load")
+
+
+@dataclasses.dataclass(frozen=True)
+class GPU:
+    """One NVIDIA H100, from the GPU rows of benchmarks/README.md: per-step latency (the small-shape steps
+    ran at 15,000-21,000 steps/s), sustained matmul rate (AtomicGR's step at N = 1e6, H = 1,024: 44.7
+    TFLOP/s), seconds per score of a full-softmax pass beyond its matmul (AtomicGR at N = 1e6, B = 512,
+    H = 128: 16.2 ms a step, less its FLOPs at that rate), seconds per parameter of a dense Adam update
+    (DR's 1e6 x 128 table: 1.6 ms a step), and the speed-up of the per-corpus and per-seed work over
+    this CPU (building the corpus: 21.3 s at N = 1e7 on the GPU host against 17.8 s at N = 1e6 on the
+    CPU, about 8x per document). Compiling is taken as 10 s per group (not measured there)."""
+
+    latency: float = 67e-6
+    flops: float = 44.7e12
+    per_score: float = 1.45e-11
+    per_table_param: float = 1.25e-11
+    overhead_speedup: float = 8.0
+    compile_seconds: float = 10.0
+
+
+def _gpu_step(s: Shape, n_seeds: int, gpu: GPU) -> float:
+    scores = s.batch_size * (s.n_docs if s.global_objective and s.kind != "seq_gr" else s.num_negatives + 1)
+    table = s.n_docs * s.width if s.kind in ("dr_table", "atomic_gr", "seq_gr") else 0.0
+    return gpu.latency + n_seeds * (step_flops(s) / gpu.flops + scores * gpu.per_score + table * gpu.per_table_param)
+
+
+def group_seconds(shape: Shape, n_seeds: int, new_corpora: int, experiment: str,
+                  cal: Calibration = CALIBRATION, gpu: GPU | None = None, new_program: bool = True) -> float:
+    """Estimated seconds of one group: on the calibrated CPU, or extrapolated to `gpu`."""
+    f = features(shape, n_seeds, new_corpora, experiment, new_program)
+    scans = n_seeds * eval_flops(shape)
+    if gpu is None:
+        return sum(v * cal.coefficient(k) for k, v in f.items()) + scans / SCAN_FLOPS_CPU
+    overhead = sum(v * cal.coefficient(k) for k, v in f.items() if k in ("eval", "corpus") or k.startswith("measure_"))
+    return (gpu.compile_seconds * new_program + shape.steps * _gpu_step(shape, n_seeds, gpu)
+            + overhead / gpu.overhead_speedup + scans / SCAN_FLOPS_GPU)
+
+
+def _new_corpora(points, seen: OrderedDict | None) -> int:
+    """Corpora of `points` not built before (`seen`: an LRU of the process's corpus cache; None: a
+    fresh process, every corpus new)."""
+    specs = [pt.corpus_spec() for pt in points]
+    if seen is None:
+        return len(set(specs))
+    new = 0
+    for spec in specs:
+        if spec in seen:
+            seen.move_to_end(spec)
+            continue
+        new += 1
+        seen[spec] = True
+        if len(seen) > CORPUS_CACHE:
+            seen.popitem(last=False)
+    return new
+
+
+def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION) -> dict:
+    """Per group of `found` (runner.groups): estimated seconds one after another in one process
+    (`local`), as separate tasks each building its corpora (`task`), and one after another on one GPU
+    (`gpu`)."""
+    seen: OrderedDict = OrderedDict()
+    programs: set = set()
+    local, task, gpu = [], [], []
+    for g in found:
+        if not isinstance(g[0], Point):
+            continue
+        s, new = Shape.of_point(g[0]), _new_corpora(g, seen)
+        key = program_key(s, len(g))
+        fresh, _ = key not in programs, programs.add(key)
+        local.append(group_seconds(s, len(g), new, name, cal, new_program=fresh))
+        task.append(group_seconds(s, len(g), _new_corpora(g, None), name, cal))
+        gpu.append(group_seconds(s, len(g), new, name, cal, GPU(), new_program=fresh))
+    return {"local": local, "task": task, "gpu": gpu}
+
+
+def calibrate(rows, source: str = "", compile_seconds=None, group_seconds: float | None = None) -> Calibration:
+    """Coefficients fitted to measured groups: `rows` of (features dict, measured seconds). Non-negative
+    least squares, each row weighted by measured seconds ** -WEIGHT_POWER (between equal relative and
+    equal absolute errors). With `compile_seconds` (each group's measured compiling, from its records),
+    the per-group cost is `group_seconds` (default: their median) and the other coefficients are fitted
+    to what remains."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    y = np.array([sec for _, sec in rows], float)
+    fixed = None
+    if compile_seconds is not None:
+        fixed = float(np.median(compile_seconds) if group_seconds is None else group_seconds)
+        y = np.maximum(y - np.asarray(compile_seconds, float), 1e-3)
+    names = sorted({k for f, _ in rows for k in f} - ({"group"} if fixed is not None else set()))
+    A = np.array([[f.get(k, 0.0) for k in names] for f, _ in rows], float)
+    scale = np.maximum(A.max(axis=0), 1e-30)  # columns of comparable size for the solver
+    w = y ** -WEIGHT_POWER
+    coef, _ = nnls((A / scale) * w[:, None], y * w)
+    coef = dict(zip(names, coef / scale))
+    if fixed is not None:
+        coef["group"] = fixed
+    flop = tuple((k, coef.get(f"flop_{k}", 0.0)) for k in KINDS if f"flop_{k}" in coef)
+    measure = tuple((k[8:], v) for k, v in coef.items() if k.startswith("measure_"))
+    return Calibration(group=coef.get("group", 0.0), step=coef.get("step", 0.0),
+                       flop=flop or (("dr_tower", 1 / 8.0),), eval=coef.get("eval", 0.0),
+                       corpus=coef.get("corpus", 0.0), measure=measure, source=source)
 
 
 def group_bytes(point: Point, n_seeds: int) -> float:
@@ -121,30 +381,38 @@ def makespan(seconds: list[float], workers: int) -> float:
     return max(loads)
 
 
-def describe(module, cfg, found=None) -> str:
+def _span(seconds: float) -> str:
+    return f"{seconds / 3600:,.1f} h" if seconds >= 5400 else f"{seconds / 60:,.1f} min"
+
+
+def describe(module, cfg, found=None, cal: Calibration = CALIBRATION) -> str:
     """The points of module.sweep(cfg) (or `found`, already grouped), grouped as the runner trains them,
-    with a cost estimate in time and memory."""
+    with a cost estimate in time (on this CPU, one GPU, and Ray workers) and memory."""
     from experiments.runner import groups
 
     found = groups(module, cfg) if found is None else found
     lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]
-    total, costs = 0.0, []
+    est = sweep_seconds(module.NAME, found, cal)
+    trained = [g for g in found if isinstance(g[0], Point)]
     for g in found:
+        if not isinstance(g[0], Point):
+            lines.append(f"  {len(g)} x {g[0].record()}")
+    for g, seconds, gpu in zip(trained, est["local"], est["gpu"]):
         first = g[0]
-        if not isinstance(first, Point):
-            lines.append(f"  {len(g)} x {first.record()}")
-            continue
-        seconds = group_flops(first, len(g)) / SUSTAINED_FLOPS + COMPILE_SECONDS
-        total += seconds
-        costs.append(seconds)
-        lines.append(f"  {first.model:28s} N={first.corpus.n_docs:<8,} steps={first.train.steps:<6} "
+        lines.append(f"  {first.model:28s} N={first.corpus.n_docs:<9,} steps={first.train.steps:<7} "
                      f"B={first.train.batch_size:<4} pairs/doc={first.pairs_per_doc:<8.1f} "
-                     f"seeds={[pt.seed for pt in g]}  ~{seconds:,.0f} s, >= {gib(group_bytes(first, len(g)))}")
-    if total:
-        lines.append(f"estimated total: ~{total / 60:,.1f} min on 2 CPU cores (rough: {SUSTAINED_FLOPS / 1e9:.0f} "
-                     f"GFLOP/s sustained + {COMPILE_SECONDS:.0f} s compile per group)")
-        spans = ", ".join(f"{w} workers ~{makespan(costs, w) / 60:,.1f} min" for w in (4, 16, 64) if w <= 4 * len(costs))
-        lines.append(f"on N such workers (--executor ray, one task per group; the longest group bounds it): {spans}")
+                     f"seeds={[pt.seed for pt in g]}  ~{seconds:,.0f} s (GPU ~{gpu:,.0f} s), "
+                     f">= {gib(group_bytes(first, len(g)))}")
+    if trained:
+        total, tasks = sum(est["local"]), est["task"]
+        longest = max(range(len(tasks)), key=tasks.__getitem__)
+        lines.append(f"estimated total: ~{_span(total)} on 2 CPU cores (the development machine; {cal.source})")
+        lines.append(f"on one H100 GPU: ~{_span(sum(est['gpu']))} (an extrapolation from the GPU rows of "
+                     "benchmarks/README.md, not a measurement)")
+        spans = ", ".join(f"{w} workers ~{_span(makespan(tasks, w))}" for w in (4, 16, 64) if w <= 4 * len(tasks))
+        lines.append(f"on N Ray workers of this CPU's speed (--executor ray, one task per group, each building its "
+                     f"corpora): {spans}; the longest task ~{_span(tasks[longest])} ({trained[longest][0].model}, "
+                     f"N = {trained[longest][0].corpus.n_docs:,}, {len(trained[longest])} seed(s))")
         need, point, seeds = largest_group(found)
         lines.append(f"memory: at least {gib(need)} for the largest group ({point.model}, N = {point.corpus.n_docs:,}, "
                      f"{seeds} seed(s) at once; arrays only, XLA's buffers come on top); "

@@ -70,6 +70,12 @@ class Config:
     """Training: steps, batch, learning rate and schedule, negatives K, held-out convergence check (sim.train.TrainConfig)."""
     docids: DocidSpec = DocidSpec()
     """SeqGR's docids: scheme, vocabulary per level, k-means dimensions (sim.docids.DocidSpec)."""
+    sparse_tables: bool = False
+    """Row-sparse (lazy Adam) updates for the free tables trained with a sampled softmax, whose step then
+    costs the same at any N (sim.sparse_train); tables under a full softmax (AtomicGR, DR-global) stay dense."""
+    max_group_seeds: int = 0
+    """Seeds trained together under one vmap, at most (0: every seed of a point at once). Smaller groups
+    are more tasks for --executor ray, so that no single group bounds a sweep; records do not change."""
 
     def __post_init__(self):
         require_known(self, "models", VARIANTS)
@@ -91,20 +97,38 @@ class Config:
                              f"(smallest {smallest})")
         if not self.pairs_per_doc >= 0:
             raise ValueError(f"Config.pairs_per_doc={self.pairs_per_doc}: expected >= 0")
+        if self.max_group_seeds < 0:
+            raise ValueError(f"Config.max_group_seeds={self.max_group_seeds}: expected 0 (no cap) or a count >= 1")
 
 
+# Budgets of the per-document tables, from where their KL stops improving as the pairs per document grow
+# (benchmarks/README.md, "Pairs per document": at N = 3,000 AtomicGR's KL is 0.52, 0.42, 0.49 nats at 100,
+# 300, 1,000 pairs and the sampled table's 1.12, 0.72, 0.63; at N <= 1,000 both still fall past 1,000,
+# where train.steps, the minimum, gives them more pairs). AtomicGR's full softmax touches every row at
+# every step, so its cost grows like N^2 x pairs: the scale preset runs the tables to N = 4,000 only.
+SCALE_PAIRS_PER_DOC = 300.0
+PAPER_PAIRS_PER_DOC = 1_000.0
+PAPER_GROUP_SEEDS = 1  # one seed per task: at N = 1e5-1e6 a group of 12 seeds would bound the sweep
 _SMOKE_CORPUS = CorpusSpec(n_train_queries=1_000, n_test_queries=50, latent_rank=4, beta=30.0, train_top_k=16)
 PRESETS = {
     "smoke": Config(n_docs=(100, 200), table_n_docs=(100, 200), seeds=(0, 1), pairs_per_doc=0.0, corpus=_SMOKE_CORPUS,
                     model=ModelConfig(dim=8, hidden=16, depth=1), train=TrainConfig(steps=40, batch_size=32,
                     num_negatives=8, hard_pool=8, heldout=100, steps_per_call=10), docids=DocidSpec(vocab=6)),
     "quick": Config(seeds=tuple(range(12)), table_n_docs=(80, 200, 500, 1_000)),  # 12 seeds: decidable under Holm
-    "paper": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000), table_n_docs=(100, 300, 1_000, 3_000,
-                    10_000, 30_000, 100_000), seeds=tuple(range(10)),
+    "scale": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000),
+                    table_n_docs=(100, 200, 500, 1_000, 2_000, 4_000),
+                    models=("dr_global", "dr_local_uniform", "dr_table_local_uniform", "atomic_gr"), seeds=(0, 1, 2),
+                    pairs_per_doc=SCALE_PAIRS_PER_DOC, sparse_tables=True,
+                    corpus=dataclasses.replace(Config().corpus, n_train_queries=20_000, n_test_queries=100)),
+    # paper: towers to N = 1e6, tables to 3e4 (AtomicGR at 1e5 and 1,000 pairs per document is ~28 h per
+    # seed on a CPU worker); 200 test queries, since the references cost test queries x N x 512 draws
+    "paper": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000),
+                    table_n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000), seeds=tuple(range(12)),
                     models=("dr_global", "dr_local_uniform", "dr_local_popularity", "dr_local_popularity_logq",
                             "dr_local_hard", "dr_local_hard_denoised", "dr_table_global", "dr_table_local_uniform",
-                            "atomic_gr", "seq_gr"),
-                    corpus=dataclasses.replace(Config().corpus, n_train_queries=500_000, n_test_queries=2_000)),
+                            "atomic_gr", "seq_gr"), pairs_per_doc=PAPER_PAIRS_PER_DOC, sparse_tables=True,
+                    max_group_seeds=PAPER_GROUP_SEEDS,
+                    corpus=dataclasses.replace(Config().corpus, n_train_queries=30_000, n_test_queries=200)),
 }
 
 
@@ -115,7 +139,8 @@ def sweep(cfg: Config):
             if n not in (cfg.table_n_docs if table else cfg.n_docs):
                 continue
             for seed in cfg.seeds:
-                yield point(name, cfg, n, seed, pairs_per_doc=cfg.pairs_per_doc if table else 0.0)
+                yield point(name, cfg, n, seed, pairs_per_doc=cfg.pairs_per_doc if table else 0.0,
+                            sparse_table=cfg.sparse_tables)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,6 +72,9 @@ class Config:
     """Starts of the rank-D KL floor's L-BFGS (sim.logprobs.low_rank_kl)."""
     floor_max_iter: int = 20_000
     """Iteration cap of each start of the floor."""
+    max_group_seeds: int = 0
+    """Seeds trained together under one vmap, at most (0: every seed of a point at once). Smaller groups
+    are more tasks for --executor ray, so that no single group bounds a sweep; records do not change."""
 
     def __post_init__(self):
         require_known(self, "models", MODELS)
@@ -98,6 +101,8 @@ class Config:
         if self.model.dim >= self.corpus.latent_rank:
             raise ValueError(f"Config.model.dim={self.model.dim} >= corpus.latent_rank={self.corpus.latent_rank}: "
                              "DR would not be rank-capped")
+        if self.max_group_seeds < 0:
+            raise ValueError(f"Config.max_group_seeds={self.max_group_seeds}: expected 0 (no cap) or a count >= 1")
 
 
 PRESETS = {
@@ -107,8 +112,16 @@ PRESETS = {
                     docids=DocidSpec(vocab=4)),
     "quick": Config(seeds=tuple(range(12)), model=ModelConfig(dim=2),
                     corpus=dataclasses.replace(Config().corpus, beta=60.0)),
-    "paper": Config(widths=(8, 16, 32, 64, 128, 256, 512), depths=(1, 2, 3), seeds=tuple(range(10)),
-                    corpus=CorpusSpec(n_docs=4_000, latent_rank=32, n_train_queries=200_000, n_test_queries=500,
+    # scale: SeqGR's decoder costs ~H^2 a step (over 0.3 s at H = 1,024 on 2 cores): GR's law in width is
+    # AtomicGR's here; the oracles are left to quick and paper, the floor takes 2 starts
+    "scale": Config(widths=(8, 16, 32, 64, 128, 256, 512, 1024), models=("dr_global", "atomic_gr"), seeds=(0, 1, 2),
+                    model=ModelConfig(dim=2), corpus=dataclasses.replace(Config().corpus, beta=60.0), oracle_seeds=0,
+                    floor_restarts=2),
+    # paper: 400 pairs per document, past where AtomicGR's KL stopped improving at N = 3,000 (300; see
+    # experiments.drift_corpus), one seed per task
+    "paper": Config(widths=(8, 16, 32, 64, 128, 256, 512, 1024), depths=(1, 2), seeds=tuple(range(12)),
+                    max_group_seeds=1,
+                    corpus=CorpusSpec(n_docs=3_000, latent_rank=32, n_train_queries=50_000, n_test_queries=500,
                                       beta=30.0, query_feature_noise=0.01, doc_feature_noise=0.01),
                     model=ModelConfig(dim=8), train=TrainConfig(steps=8_000, schedule="cosine", heldout=2_000)),
 }

@@ -120,7 +120,7 @@ def corpus_spec_of(record) -> CorpusSpec:
 
 
 def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0, extra=(), corpus_overrides=None,
-          **model_overrides) -> Point:
+          sparse_table: bool = False, **model_overrides) -> Point:
     """The point of variant `name` on N = n_docs documents, from an experiment Config's sections.
 
     The variant sets the model kind, DR's document side, the objective, the proposal and logQ;
@@ -128,6 +128,8 @@ def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0,
     CorpusSpec fields (a swept rank or popularity); with
     pairs_per_doc > 0 the steps grow to give every document at least that many training pairs
     (train.steps stays the minimum), for every variant alike, so comparisons at one N are matched.
+    sparse_table asks for row-sparse table updates (sim.sparse_train) where they apply, a free table under
+    the local objective; the other variants train dense (a full softmax touches every row).
     """
     v = variant(name)
     corpus = dataclasses.replace(cfg.corpus, n_docs=n_docs, **(corpus_overrides or {}))
@@ -141,6 +143,8 @@ def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0,
     if pairs_per_doc > 0:
         steps = max(steps, math.ceil(pairs_per_doc * n_docs / cfg.train.batch_size))
     train = dataclasses.replace(cfg.train, objective=v.objective, sampler=v.sampler, logq=v.logq, steps=steps)
+    if sparse_table and v.kind == "dr" and v.doc_side == "table" and v.objective == "local":
+        train = dataclasses.replace(train, sparse_table=True)
     return Point(name, corpus, model_cfg, train, cfg.docids, int(seed), tuple(extra))
 
 

@@ -20,7 +20,7 @@ import tyro
 from experiments.runner import EXPERIMENTS, claim, claim_of, load_experiment, run_experiment
 from grdr.configs import UsageError, axis_flag, checked, fail, point_error, readable_out, usable_out, validate
 
-Preset = Literal["smoke", "quick", "paper"]
+Preset = Literal["smoke", "quick", "scale", "paper"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +28,9 @@ class RunOptions:
     """The options of `grdr run NAME` other than the experiment's Config."""
 
     preset: Preset = "quick"
-    """smoke (seconds, for CI), quick (minutes on 2 cores) or paper (hours)."""
+    """smoke (seconds, for CI), quick (minutes on 2 cores), scale (drift_corpus, model_scale and capacity_dim
+    over three decades of N and widths to 1,024: under 45 minutes on 2 cores) or paper (an accelerator or a
+    cluster; --dry-run estimates both)."""
     out: Path = Path("results")
     """Folder of results: records go to <out>/<experiment>/<run_id>.json."""
     progress: bool = True
@@ -285,7 +287,10 @@ def _default_jobs() -> int:
 
 def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bool = True, jobs: int = 1,
              executor: Literal["local", "ray"] = "local", address: str | None = None) -> Path:
-    """Run every experiment at PRESET, render the figures and write OUT/report.md.
+    """Run every experiment that has PRESET, render the figures, fit the laws and write OUT/report.md.
+
+    `--preset scale` runs the three experiments about scale (drift_corpus over N = 1e2-1e5, model_scale's
+    widths 8-1,024, capacity_dim), measured at about 30 minutes on 2 cores (benchmarks/README.md).
 
     Records are written atomically, so an interrupted demo resumes. With jobs > 1 the experiments
     run in worker processes, longest first; on the 2-core development machine that was not
@@ -313,6 +318,9 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
         fail("grdr demo", err)
     t0 = time.perf_counter()
     names = [n for n in DEMO_ORDER if n in EXPERIMENTS] + [n for n in EXPERIMENTS if n not in DEMO_ORDER]
+    names = [n for n in names if preset in load_experiment(n).PRESETS]  # scale: the experiments about scale
+    print(f"grdr demo --preset {preset}: {len(names)} experiments ({', '.join(names)}), then the figures, "
+          f"the fits and the report", flush=True)
     jobs = min(len(names), jobs or _default_jobs())
 
     failed = {}
@@ -654,7 +662,7 @@ def _experiment_named(args: list[str]) -> None:
     if args and args[0] in ("-h", "--help"):
         return
     if not args or args[0].startswith("-"):
-        fail("grdr run", UsageError(f"expected an experiment: grdr run NAME [--preset smoke|quick|paper] "
+        fail("grdr run", UsageError(f"expected an experiment: grdr run NAME [--preset smoke|quick|scale|paper] "
                                     f"[--out DIR] [overrides]; experiments: {', '.join(EXPERIMENTS)}"))
     if args[0] not in EXPERIMENTS:
         fail("grdr run", UsageError(f"unknown experiment {args[0]!r}; known: {', '.join(EXPERIMENTS)}"))
@@ -688,6 +696,10 @@ def parse(argv: list[str]):
     else:
         experiments = {name: load_experiment(name) for name in EXPERIMENTS}
         preset = tree.preset_of(argv, typing.get_args(Preset), default="quick")
+        named = experiments.get(argv[1]) if command == "run" and len(argv) > 1 else None
+        if named is not None and preset not in named.PRESETS:
+            fail(_prog(argv), UsageError(f"--preset {preset}: {argv[1]} has no such preset; its presets: "
+                                         f"{', '.join(experiments[argv[1]].PRESETS)}"))
         commands["run"] = tree.run_command(experiments, RunOptions, preset, claim)
         known = tree.flags_of(RunOptions) + (tree.flags_of(experiments[argv[1]].Config)
                                              if len(argv) > 1 and argv[1] in experiments else [])

@@ -61,7 +61,8 @@ def _run_node(name: str, module, options_cls, preset: str) -> type:
         [("options", Annotated[options_cls, arg(name="", prefix_name=False)],
           dataclasses.field(default=options_cls(preset=preset))),
          ("config", Annotated[module.Config, arg(name="", prefix_name=False)],
-          dataclasses.field(default=module.PRESETS[preset]))],
+          dataclasses.field(default=module.PRESETS.get(preset, module.Config())))],  # `grdr run` refuses a preset
+        # an experiment lacks (scale) before parsing; its node keeps its place in the tree
         bases=(RunNode,), frozen=True)
     node.module = module
     return node
@@ -71,7 +72,7 @@ def run_command(experiments: dict, options_cls, preset: str, describe: Callable)
     """The `run` command: one subcommand per experiment (name -> module), Configs at `preset`'s defaults.
     With no experiments (a command line that is not `run`'s), an empty placeholder that keeps its
     place in `grdr --help` without importing every experiment."""
-    doc = ("Run an experiment's sweep: grdr run NAME [--preset smoke|quick|paper] [--out DIR] [overrides].\n\n"
+    doc = ("Run an experiment's sweep: grdr run NAME [--preset smoke|quick|scale|paper] [--out DIR] [overrides].\n\n"
            "Every field of the experiment's Config can be overridden, nested sections by dotted names "
            "(--train.steps 500); the defaults are those of the chosen --preset. `grdr run NAME --help` "
            "lists an experiment's options with its preset's defaults.")

@@ -1,0 +1,52 @@
+"""The scale and paper presets: the sizes they promise, and the dry run's estimates of the paper presets."""
+import pytest
+
+from experiments import capacity_dim, drift_corpus, drift_mechanism, model_scale, negatives, similarity
+from experiments.cost import GPU, Shape, makespan, sweep_seconds
+from experiments.points import point
+from experiments.runner import groups
+
+HOURS = 3600.0
+
+
+def test_the_scale_preset_spans_three_decades_of_n_and_widths_to_1024():
+    drift, scale, dim = (m.PRESETS["scale"] for m in (drift_corpus, model_scale, capacity_dim))
+    ns = set(drift.n_docs) | set(drift.table_n_docs)
+    assert min(ns) <= 100 and max(ns) >= 100_000
+    for field in ("n_docs", "table_n_docs"):  # a law needs 4 distinct x, 3 to fit and one held out
+        assert len(getattr(drift, field)) >= 5
+    assert {"dr_global", "dr_local_uniform", "dr_table_local_uniform", "atomic_gr"} <= set(drift.models)
+    assert drift.sparse_tables
+    assert min(scale.widths) <= 8 and max(scale.widths) >= 1024 and len(scale.widths) >= 5
+    assert len(dim.dims) >= 4
+    for cfg in (drift, scale, dim):
+        assert len(cfg.seeds) >= 3  # the seed bootstrap of the fits
+
+
+def _paper_estimates(module):
+    found = groups(module, module.PRESETS["paper"])
+    return sweep_seconds(module.NAME, found)
+
+
+@pytest.mark.parametrize("module", [drift_corpus, model_scale, capacity_dim, drift_mechanism, negatives, similarity])
+def test_the_paper_preset_is_estimated_to_fit_one_gpu_day_and_half_a_day_on_16_workers(module):
+    est = _paper_estimates(module)
+    assert sum(est["gpu"]) <= 24 * HOURS
+    assert makespan(est["task"], 16) <= 12 * HOURS
+
+
+def test_the_paper_drift_sweep_reaches_a_million_documents():
+    cfg = drift_corpus.PRESETS["paper"]
+    assert max(cfg.n_docs) >= 1_000_000
+
+
+def test_a_gpu_step_costs_at_least_its_latency_and_grows_with_n():
+    cfg = drift_corpus.PRESETS["smoke"]
+    small, large = (Shape.of_point(point("atomic_gr", cfg, n, 0)) for n in (1_000, 1_000_000))
+    from experiments.cost import _gpu_step
+
+    gpu = GPU()
+    assert _gpu_step(small, 1, gpu) >= gpu.latency
+    # the full softmax's work is linear in N: a thousand times the documents, nearly a thousand times the time
+    grow = (_gpu_step(large, 1, gpu) - gpu.latency) / (_gpu_step(small, 1, gpu) - gpu.latency)
+    assert 900 < grow < 1100
