@@ -49,8 +49,8 @@ KINDS = ("dr_tower", "dr_table", "dr_table_sparse", "atomic_gr", "seq_gr")
 # 0.158 s on the H100), not at a fitted rate: the presets measured here are too small to show it.
 SCAN_FLOPS_CPU = 120e9
 SCAN_FLOPS_GPU = 16e12
-# An experiment's own work per corpus, in seconds per corpus: model_scale's KL floors (L-BFGS, whose
-# per-iteration overhead dominated at the sizes measured; larger corpora take longer than this says).
+# An experiment's own work per corpus: model_scale's KL floors (L-BFGS on the M x N test log-posterior),
+# whose time grew like sqrt(M x N) between the smoke and quick presets (about 15 s and 100 s a corpus).
 PER_CORPUS_MEASURES = ("model_scale",)
 REFERENCE_DRAWS = 512  # sim.ceilings.REFERENCE_SAMPLES: latent draws per test query of the references
 CORPUS_CACHE = 32  # experiments.pipeline caches this many corpora per process
@@ -166,7 +166,7 @@ def features(s: Shape, n_seeds: int, new_corpora: int, experiment: str, new_prog
     out = {"group": float(new_program), "step": float(s.steps), f"flop_{s.kind}": s.steps * n_seeds * step_flops(s) / 1e9,
            "eval": float(n_seeds), "corpus": new_corpora * corpus / 1e9}
     if experiment in PER_CORPUS_MEASURES:
-        out[f"measure_{experiment}"] = float(new_corpora)
+        out[f"measure_{experiment}"] = new_corpora * (s.n_test_queries * s.n_docs) ** 0.5 / 1e3
     return out
 
 
@@ -174,8 +174,9 @@ def features(s: Shape, n_seeds: int, new_corpora: int, experiment: str, new_prog
 class Calibration:
     """Seconds per unit of each feature (`features`): per group, per step, per GFLOP of each kind's
     steps, per seed evaluated, per new corpus per G(documents x (training queries x rank + test
-    queries x reference draws)) (`corpus`: generating it and its references), and per new corpus of
-    an experiment's own per-corpus measures (`measure`, per experiment of PER_CORPUS_MEASURES)."""
+    queries x reference draws)) (`corpus`: generating it and its references), and per new corpus per
+    1e3 sqrt(test queries x documents) of an experiment's own per-corpus measures (`measure`, per
+    experiment of PER_CORPUS_MEASURES)."""
 
     group: float
     step: float
@@ -194,15 +195,16 @@ class Calibration:
         return getattr(self, name)
 
 
-# Measured (benchmarks/README.md, "Estimator"): `python -m benchmarks.estimator` fitted to 67 groups of
-# drift_corpus (its quick preset with an empty compilation cache; the pairs-per-document study; probes of
-# 300 steps at N = 1e4 and 1e5) and model_scale (widths 256 and 1,024), run on the 2-core development
+# Measured (benchmarks/README.md, "Estimator"): `python -m benchmarks.estimator` fitted to 126 groups: the
+# smoke presets of drift_corpus, model_scale and capacity_dim and the quick presets of drift_corpus and
+# capacity_dim, each run with an empty compilation cache; the pairs-per-document study; probes of 300
+# steps at N = 1e4 and 1e5 and of model_scale at widths 256 and 1,024. All on the 2-core development
 # machine on 2026-12-07 while other jobs held its load at 5-10: on a quiet machine expect less. The
-# per-group cost is the mean compiling of the groups that compiled everything (6.1 s).
-CALIBRATION = Calibration(group=6.08, step=4.87e-4,
-                          flop=(("dr_tower", 0.0177), ("dr_table", 0.00919), ("dr_table_sparse", 0.0455),
-                                ("atomic_gr", 0.0494), ("seq_gr", 0.0215)),
-                          eval=0.285, corpus=10.6, measure=(("model_scale", 95.9),),
+# per-group cost is the mean compiling of the first group of each shape in a process (7.0 s).
+CALIBRATION = Calibration(group=6.99, step=3.81e-4,
+                          flop=(("dr_tower", 0.0163), ("dr_table", 0.00761), ("dr_table_sparse", 0.0468),
+                                ("atomic_gr", 0.0490), ("seq_gr", 0.0233)),
+                          eval=0.455, corpus=10.6, measure=(("model_scale", 378.0),),
                           source="calibrated on measured runs, under load")
 
 

@@ -29,8 +29,8 @@ class RunOptions:
 
     preset: Preset = "quick"
     """smoke (seconds, for CI), quick (minutes on 2 cores), scale (drift_corpus, model_scale and capacity_dim
-    over three decades of N and widths to 1,024: under 45 minutes on 2 cores) or paper (an accelerator or a
-    cluster; --dry-run estimates both)."""
+    over three decades of N and widths to 1,024: estimated at 47 minutes on 2 cores) or paper (an
+    accelerator or a cluster; --dry-run estimates both)."""
     out: Path = Path("results")
     """Folder of results: records go to <out>/<experiment>/<run_id>.json."""
     progress: bool = True
@@ -290,7 +290,8 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     """Run every experiment that has PRESET, render the figures, fit the laws and write OUT/report.md.
 
     `--preset scale` runs the three experiments about scale (drift_corpus over N = 1e2-1e5, model_scale's
-    widths 8-1,024, capacity_dim), measured at about 30 minutes on 2 cores (benchmarks/README.md).
+    widths 8-1,024, capacity_dim): estimated at 47 minutes on 2 cores, and longer under other jobs'
+    load (benchmarks/README.md gives what was measured).
 
     Records are written atomically, so an interrupted demo resumes. With jobs > 1 the experiments
     run in worker processes, longest first; on the 2-core development machine that was not
