@@ -22,7 +22,7 @@ import time
 
 from benchmarks.train_step import print_table, verdict, write_csv
 from experiments import drift_corpus
-from experiments.runner import run_experiment
+from experiments.sweep.runner import run_experiment
 from sim.train import compile_count
 
 

@@ -137,7 +137,7 @@ def measure(model, corpus, docids, point) -> dict:
 
 def findings(df) -> list:
     from experiments.report import Finding
-    from experiments.stats import Verdict, effect_verdict
+    from experiments.verdict.stats import Verdict, effect_verdict
     from experiments.variants import label
 
     found = []

@@ -124,7 +124,7 @@ def makespan(seconds: list[float], workers: int) -> float:
 def describe(module, cfg, found=None) -> str:
     """The points of module.sweep(cfg) (or `found`, already grouped), grouped as the runner trains them,
     with a cost estimate in time and memory."""
-    from experiments.runner import groups
+    from experiments.sweep.runner import groups
 
     found = groups(module, cfg) if found is None else found
     lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]

@@ -292,7 +292,7 @@ def _search(cfg: Config, point: dict, out) -> tuple[dict[int, bool], dict[int, i
     decided by its own outcomes only. With `out`, every probe's record is read from / written to the
     store, so an interrupted search resumes at its first unstored probe. Returns the outcome and the
     steps of every probed n, and the seconds its probes took."""
-    from experiments import store
+    from experiments.sweep import store
 
     outcomes: dict[int, bool] = {}
     steps: dict[int, int] = {}
@@ -421,7 +421,7 @@ TOLERANCE_NOTE = "tolerance check fixed in advance, not a hypothesis test: not i
 def predictions(df) -> list:
     """DR's n(d) against Weller et al.'s measured Table 6 at every d it lists: the median over seeds within
     +-TABLE6_TOLERANCE (a tolerance check fixed in advance from replication scatter, outside the Holm family)."""
-    from experiments.agreement import tolerance_check
+    from experiments.verdict.agreement import tolerance_check
 
     crit = df[(df["record"] == "critical") & (df["model"] == "dr_global")]
     rows = []
@@ -439,7 +439,7 @@ def findings(df) -> list:
     """Per-seed verdicts on SeqGR against DR at the same width and MaxSim against DR at the same d and at
     matched parameters (DR against Weller et al.'s Table 6 is in `predictions`)."""
     from experiments.report import Finding
-    from experiments.stats import effect_verdict
+    from experiments.verdict.stats import effect_verdict
 
     crit = df[df["record"] == "critical"]
     crit = crit.assign(series=series_of(crit))

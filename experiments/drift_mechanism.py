@@ -37,7 +37,7 @@ import pandas as pd
 
 from experiments.points import point, require_known, require_seeds, require_unswept
 from experiments.predictions import truth_predictions
-from experiments.stats import first_below
+from experiments.verdict.stats import first_below
 from experiments.variants import VARIANTS
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
@@ -215,7 +215,7 @@ def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BAND
 
 def findings(df: pd.DataFrame) -> list:
     from experiments.report import Finding
-    from experiments.stats import effect_verdict
+    from experiments.verdict.stats import effect_verdict
 
     found = []
     bands = BANDS
@@ -250,7 +250,7 @@ def findings(df: pd.DataFrame) -> list:
 def predictions(df: pd.DataFrame) -> list:
     """The rate law: per seed, the exponent alpha of T*(N) ~ N^alpha against the theory's 1 - d log k / d log N
     from the same corpora, within +-BANDS["alpha_band"]."""
-    from experiments.agreement import agreement
+    from experiments.verdict.agreement import agreement
 
     rows = []
     for local, ref, title in ARMS:

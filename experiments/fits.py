@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import store
-from experiments.stats import metric_range
+from experiments.sweep import store
+from experiments.verdict.stats import metric_range
 from theory.scaling import LOSSES, fit_power_law, holdout_check
 
 __all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_rows", "fit_table", "write_fits",

@@ -173,7 +173,7 @@ def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.
 
 def _slopes(df, model):
     """Per seed, the slope of KL against log10(width)."""
-    from experiments.stats import slope_effects
+    from experiments.verdict.stats import slope_effects
 
     d = df[df["model"] == model][["seed", "width", "kl_true"]].rename(columns={"kl_true": "gap"})
     return slope_effects(d, "width")
@@ -181,7 +181,7 @@ def _slopes(df, model):
 
 def findings(df) -> list:
     from experiments.report import Finding
-    from experiments.stats import Verdict, effect_verdict
+    from experiments.verdict.stats import Verdict, effect_verdict
     from experiments.variants import label
 
     found = []
@@ -192,7 +192,7 @@ def findings(df) -> list:
                              Verdict("held" if ok else "did not hold", 0.0, float("nan"), float("nan"), len(dr)),
                              "runs below the floor", "the floor itself", "exact (no sampling)"))
     from experiments.report import still_falling
-    from experiments.stats import not_testable
+    from experiments.verdict.stats import not_testable
 
     widest = df["width"].max()
     unconverged = {m: still_falling(df, m, "width") for m in set(df["model"])}
@@ -258,7 +258,7 @@ def crossing_widths(df) -> pd.DataFrame:
     """Per seed: the width at which SeqGR's oracle falls to DR's rank-D KL floor (oracle with oracle), and
     the width at which trained SeqGR's KL falls to trained DR's at the same width (trained with trained);
     interpolated in log width, NaN where it does not cross within the widths run."""
-    from experiments.stats import first_below
+    from experiments.verdict.stats import first_below
 
     rows = {}
     oracle = oracle_table(df)
@@ -288,7 +288,7 @@ def _floor_note(df) -> str:
 def report(df) -> str:
     """Report section: KL per size, the floors, the fitted laws, and verdicts."""
     from experiments.report import ceiling_table, finding_lines, mean_table
-    from experiments.stats import median_interval
+    from experiments.verdict.stats import median_interval
     from experiments.variants import label
 
     df = df.assign(label=[f"{label(m)}, depth {d}" for m, d in zip(df["model"], df["depth"])])

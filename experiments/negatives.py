@@ -125,7 +125,7 @@ def measure(model, corpus, docids, point) -> dict:
 
 def findings(df) -> list:
     from experiments.report import Finding
-    from experiments.stats import effect_verdict
+    from experiments.verdict.stats import effect_verdict
 
     found = []
     pop = df[(df["sampler"] == "popularity") & (df["corpus_zipf"] > 0)]
@@ -153,7 +153,7 @@ DEFICIT_TOLERANCE = 0.20     # relative: the normaliser deficit's closed form ag
 def predictions(df) -> list:
     """Popularity sampling on the Zipf corpora: the PMI slope of the trained model against its fixed point's
     (1 plain, 0 with logQ), and the normaliser deficit's closed form against Monte Carlo at the model's scores."""
-    from experiments.agreement import agreement
+    from experiments.verdict.agreement import agreement
 
     rows = []
     pop = df[(df["sampler"] == "popularity") & (df["corpus_zipf"] > 0)]

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import significance
+from experiments.verdict import significance
 from experiments.real_scaling import BM25_SETTINGS, MEASURES, NAME
-from experiments.stats import one_config_per_cell
+from experiments.verdict.stats import one_config_per_cell
 from experiments.variants import VARIANTS, label
 from sim.metrics import parse_measure
 

@@ -43,7 +43,7 @@ from typing import Literal
 import numpy as np
 
 import realdata
-from experiments import store
+from experiments.sweep import store
 from experiments.points import SCHEMA, RecordPoint, require_known, require_seeds
 from experiments.variants import VARIANTS, variant
 from realdata.bm25 import bm25_topk

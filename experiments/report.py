@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import store
-from experiments.runner import EXPERIMENTS, claim, load_experiment
-from experiments.significance import format_p, holm
-from experiments.agreement import Prediction
-from experiments.stats import (Verdict, effect_verdict, not_testable, one_config_per_cell,
+from experiments.sweep import store
+from experiments.sweep.runner import EXPERIMENTS, claim, load_experiment
+from experiments.verdict.significance import format_p, holm
+from experiments.verdict.agreement import Prediction
+from experiments.verdict.stats import (Verdict, effect_verdict, not_testable, one_config_per_cell,
                                paired_verdict, seed_floor, seed_summary, slope_effects)
 from experiments.variants import label
 

@@ -240,7 +240,7 @@ def with_design(df):
 
 def findings(df) -> list:
     from experiments.report import Finding
-    from experiments.stats import Verdict, effect_verdict
+    from experiments.verdict.stats import Verdict, effect_verdict
 
     df = with_design(df)
     found = []

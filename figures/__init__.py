@@ -17,7 +17,7 @@ def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
     <out>/figures/<name>.png and, for papers, <name>.pdf (vector) beside it; return the PNG paths.
     An unreadable record raises experiments.store.StoreError (naming it), or with quarantine is
     moved aside."""
-    from experiments.store import StoreError, load
+    from experiments.sweep.store import StoreError, load
     from figures.common import plt
 
     paths = []

@@ -5,7 +5,7 @@ MaxSim DR against m, with the least KL of free rank-D factors (same loss: what t
 from __future__ import annotations
 
 from figures.common import plt
-from experiments.stats import seed_summary
+from experiments.verdict.stats import seed_summary
 
 EXPERIMENT = "similarity"
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from experiments.runner import EXPERIMENTS, claim, claim_of, load_experiment, run_experiment
+from experiments.sweep.runner import EXPERIMENTS, claim, claim_of, load_experiment, run_experiment
 from grdr.configs import UsageError, axis_flag, checked, fail, point_error, readable_out, usable_out, validate
 
 Preset = Literal["smoke", "quick", "paper"]
@@ -81,7 +81,7 @@ def _reading_progress(show: bool) -> None:
 def _groups_checked(module, cfg):
     """The sweep's groups of points. A point whose section check fails (`CorpusSpec.n_docs=...`) is
     reported as the flag that set it (UsageError); data that cannot be read raises as it is."""
-    from experiments.runner import groups
+    from experiments.sweep.runner import groups
 
     try:
         return groups(module, cfg)
@@ -110,7 +110,7 @@ def _memory_checked(cfg, found) -> None:
 def _nothing_to_write(module, found, out: Path, retry_failed: bool) -> bool:
     """Every point of the sweep is stored already (and no failure is to be retried): a rerun needs no
     write access to its folder."""
-    from experiments import store
+    from experiments.sweep import store
 
     if not all(store.exists(out, module.NAME, pt.record()) for g in found for pt in g):
         return False
@@ -144,8 +144,8 @@ def _verdicts(module, out: Path, write: bool) -> None:
 
 def cmd_run(node) -> dict:
     """Run one experiment's sweep: `node` is what the command line built (its RunOptions and Config)."""
-    from experiments import store
-    from experiments.store import StoreError
+    from experiments.sweep import store
+    from experiments.sweep.store import StoreError
     from realdata.errors import FormatError
 
     module, opts, cfg = node.module, node.options, node.config
@@ -210,7 +210,7 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
         out: folder of results.
         quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
     """
-    from experiments.store import StoreError
+    from experiments.sweep.store import StoreError
     from figures import render_all
 
     try:
@@ -245,7 +245,7 @@ def cmd_report(out: Path = Path("results"), quarantine: bool = False) -> Path:
         quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
     """
     from experiments.report import write_report
-    from experiments.store import StoreError, load
+    from experiments.sweep.store import StoreError, load
 
     try:
         readable_out(out)
@@ -335,7 +335,7 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
                 done(name, lambda: _demo_one(name, preset, out, progress,
                                              **({"executor": "ray", "address": address} if executor == "ray" else {})))
         except KeyboardInterrupt:  # release what this process holds, then the one line of main()
-            from experiments import store
+            from experiments.sweep import store
 
             for name in names:
                 store.release_mine(out, name)
@@ -385,7 +385,7 @@ def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(meta
     import pandas as pd
 
     from experiments.fits import format_fits, oos_summary, write_fits
-    from experiments.store import StoreError
+    from experiments.sweep.store import StoreError
 
     try:
         if name is not None and name not in EXPERIMENTS:
@@ -412,7 +412,7 @@ def cmd_status(out: Path = Path("results")) -> int:
     and whether that process is alive) and failed (with their errors)."""
     import datetime
 
-    from experiments import store
+    from experiments.sweep import store
 
     try:
         readable_out(out)
@@ -534,7 +534,8 @@ def cmd_real(
     Returns:
         0 on success, 1 when the collection cannot be read or the options do not fit it.
     """
-    from experiments import real_scaling, store
+    from experiments import real_scaling
+    from experiments.sweep import store
     from figures import render_all
     from realdata.errors import FormatError
 
@@ -702,7 +703,7 @@ def parse(argv: list[str]):
 def main(argv: list[str] | None = None) -> int:
     import shlex
 
-    from experiments import store
+    from experiments.sweep import store
     from grdr.tree import Run
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from experiments.runner import EXPERIMENTS, load_experiment
+from experiments.sweep.runner import EXPERIMENTS, load_experiment
 
 FIELD = {"negatives": "samplers", "similarity": "gr"}  # the others choose models
 

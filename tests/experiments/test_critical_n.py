@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import critical_n, store
-from experiments.runner import run_experiment
+from experiments import critical_n
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 
 # Weller et al. 2025, arXiv 2508.21038 (revised), Appendix G, Table 6: measured critical n at d.
 TABLE6 = {4: 10, 6: 19, 8: 28, 12: 47, 16: 79, 20: 120, 32: 296}

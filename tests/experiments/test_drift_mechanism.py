@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from experiments import drift_mechanism as dm
-from experiments import store
-from experiments.runner import run_experiment
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 
 
 def test_first_reach_and_at_step_interpolate_in_log_steps():

@@ -11,7 +11,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from experiments import store  # noqa: E402
-from experiments.runner import run_experiment  # noqa: E402
+from experiments.sweep.runner import run_experiment  # noqa: E402
 
 HERE = Path(__file__).resolve().parent  # tiny.py: the tiny experiment
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import real_report, real_scaling, store
-from experiments.runner import run_experiment
+from experiments import real_report, real_scaling
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 from realdata import read_qrels, read_run
 from figures import real_scaling as figure
 

@@ -9,8 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import store, theory_curves as tc
-from experiments.runner import EXPERIMENTS, run_experiment
+from experiments import theory_curves as tc
+from experiments.sweep import store
+from experiments.sweep.runner import EXPERIMENTS, run_experiment
 from theory import (confuser_coverage, delta_relative_error, normalizer_deficit, pmi_target, sign_rank_bounds,
                     trie_rank_bound, two_level_scores)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import store
-from experiments.runner import run_experiment
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 
 HERE = Path(__file__).resolve().parent  # tiny.py: the tiny experiment
 
@@ -22,7 +22,7 @@ RUNNER = textwrap.dedent('''
     import json, sys
     sys.path.insert(0, sys.argv[1])
     import tiny
-    from experiments.runner import run_experiment
+    from experiments.sweep.runner import run_experiment
     cfg = tiny.Config(n=int(sys.argv[3]), sleep=float(sys.argv[4]))
     print(json.dumps(run_experiment(tiny, cfg, sys.argv[2], progress=False)), flush=True)
 ''')

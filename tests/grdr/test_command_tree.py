@@ -9,7 +9,7 @@ from importlib.metadata import version
 
 import pytest
 
-from experiments.runner import EXPERIMENTS, load_experiment
+from experiments.sweep.runner import EXPERIMENTS, load_experiment
 from grdr import cli
 from grdr.tree import Run
 

@@ -2,7 +2,7 @@
 import pytest
 
 from grdr import cli
-from experiments.runner import EXPERIMENTS
+from experiments.sweep.runner import EXPERIMENTS
 
 
 def test_demo_order_names_only_experiments():

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 import realdata
-from experiments import store
+from experiments.sweep import store
 from experiments.points import RecordPoint
 from experiments.report import Finding
-from experiments.stats import effect_verdict
+from experiments.verdict.stats import effect_verdict
 from grdr import cli, configs
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"

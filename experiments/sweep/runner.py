@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from tqdm.auto import tqdm
 
-from experiments import store
+from experiments.sweep import store
 
 __all__ = ["EXPERIMENTS", "load_experiment", "claim", "claim_of", "groups", "run_one_group", "run_experiment"]
 
@@ -113,7 +113,7 @@ def run_one_group(module, cfg, points, out, retry_failed: bool = False, on_error
             todo.append(pt)
     if not todo:
         return {**counts, "errors": []}
-    from experiments import compile_stats
+    from experiments.sweep import compile_stats
 
     before = compile_stats.snapshot()
     try:
@@ -160,7 +160,7 @@ def run_experiment(module, cfg, out, progress: bool = True, retry_failed: bool =
     t0 = time.perf_counter()
     todo_groups = groups(module, cfg)
     if executor == "ray":
-        from experiments.ray_executor import run_groups
+        from experiments.sweep.ray_executor import run_groups
 
         counts = run_groups(module, cfg, out, todo_groups, progress=progress, retry_failed=retry_failed,
                             **ray_options)

@@ -19,8 +19,8 @@ import uuid
 
 from tqdm.auto import tqdm
 
-from experiments import store
-from experiments.runner import _COUNTS, _heartbeats, run_one_group
+from experiments.sweep import store
+from experiments.sweep.runner import _COUNTS, _heartbeats, run_one_group
 
 __all__ = ["run_groups"]
 
