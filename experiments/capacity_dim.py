@@ -136,7 +136,7 @@ def measure(model, corpus, docids, point) -> dict:
 
 
 def findings(df) -> list:
-    from experiments.report import Finding
+    from experiments.verdict.findings import Finding
     from experiments.verdict.stats import Verdict, effect_verdict
     from experiments.variants import label
 
@@ -176,7 +176,8 @@ def findings(df) -> list:
 
 def report(df) -> str:
     """Report section: KL per D for each corpus, the floors, and verdicts with intervals."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
     from experiments.variants import label
 
     df = df.assign(label=df["model"].map(label))

@@ -33,7 +33,7 @@ their 10) and is drawn beside the table as their fit. Agreement is a tolerance f
 the scatter of an independent replication (within about 3 of the table at d <= 16): |median over
 seeds - Table 6| <= 3 at each d of the table searched, reported per d as "agrees within ±3" or
 "does not agree". It is not a hypothesis test: its findings say so in their text and are not in the
-Holm family of statistical claims (experiments.report.Finding has no field for it).
+Holm family of statistical claims (experiments.verdict.findings.Finding has no field for it).
 
 Comparisons between models read one effect per seed: SeqGR at hidden width d against DR at d,
 MaxSim (m free vectors per query, m' per document, each of dimension d, scored by
@@ -438,7 +438,7 @@ def predictions(df) -> list:
 def findings(df) -> list:
     """Per-seed verdicts on SeqGR against DR at the same width and MaxSim against DR at the same d and at
     matched parameters (DR against Weller et al.'s Table 6 is in `predictions`)."""
-    from experiments.report import Finding
+    from experiments.verdict.findings import Finding
     from experiments.verdict.stats import effect_verdict
 
     crit = df[df["record"] == "critical"]
@@ -486,7 +486,7 @@ def report(df) -> str:
     """Report section: each seed's critical n per d and their median, against Weller et al.'s Table 6
     (their cubic beside it), every probe with the budget it used, the cubic fit, the bounds,
     non-monotone outcomes and the per-seed verdicts."""
-    from experiments.report import paired_verdict
+    from experiments.verdict.stats import paired_verdict
 
     df = df.assign(series=series_of(df))  # MaxSim: one curve per (m, m')
     LABELS = {s: series_label(s) for s in set(df["series"])}

@@ -143,7 +143,7 @@ def add_relative(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings(df: pd.DataFrame) -> list:
-    from experiments.report import slope_finding
+    from experiments.verdict.findings import slope_finding
 
     df = add_relative(df)
     found = []
@@ -157,7 +157,8 @@ def findings(df: pd.DataFrame) -> list:
 
 
 def report(df: pd.DataFrame) -> str:
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
     from experiments.variants import label
 
     df = add_relative(df).assign(label=df["model"].map(label))

@@ -214,7 +214,7 @@ def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BAND
 
 
 def findings(df: pd.DataFrame) -> list:
-    from experiments.report import Finding
+    from experiments.verdict.findings import Finding
     from experiments.verdict.stats import effect_verdict
 
     found = []
@@ -274,7 +274,8 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def report(df: pd.DataFrame) -> str:
-    from experiments.report import finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import mean_table
     from experiments.variants import label
 
     df = df.assign(label=df["model"].map(label))

@@ -180,7 +180,7 @@ def _slopes(df, model):
 
 
 def findings(df) -> list:
-    from experiments.report import Finding
+    from experiments.verdict.findings import Finding
     from experiments.verdict.stats import Verdict, effect_verdict
     from experiments.variants import label
 
@@ -191,7 +191,7 @@ def findings(df) -> list:
         found.append(Finding(NAME, "DR's row-shifted error stays above its rank-D Eckart-Young floor at every width",
                              Verdict("held" if ok else "did not hold", 0.0, float("nan"), float("nan"), len(dr)),
                              "runs below the floor", "the floor itself", "exact (no sampling)"))
-    from experiments.report import still_falling
+    from experiments.verdict.findings import still_falling
     from experiments.verdict.stats import not_testable
 
     widest = df["width"].max()
@@ -287,7 +287,8 @@ def _floor_note(df) -> str:
 
 def report(df) -> str:
     """Report section: KL per size, the floors, the fitted laws, and verdicts."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
     from experiments.verdict.stats import median_interval
     from experiments.variants import label
 

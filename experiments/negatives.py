@@ -124,7 +124,7 @@ def measure(model, corpus, docids, point) -> dict:
 
 
 def findings(df) -> list:
-    from experiments.report import Finding
+    from experiments.verdict.findings import Finding
     from experiments.verdict.stats import effect_verdict
 
     found = []
@@ -172,7 +172,8 @@ def predictions(df) -> list:
 
 def report(df) -> str:
     """Report section: KL and Success@1 tables, the theory's quantities on the trained models, verdicts."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
     from experiments.variants import label
 
     df = df.assign(variant=df["model"].map(label))

@@ -90,7 +90,7 @@ def _depth_note(d: pd.DataFrame) -> str | None:
 
 def findings(df) -> list:
     """Per collection swept over N: does each sampled-softmax DR fall further behind (Success@1)?"""
-    from experiments.report import slope_finding
+    from experiments.verdict.findings import slope_finding
 
     found = []
     sized = df[df["sweep"] == "size"]
@@ -214,7 +214,8 @@ def _significance_lines(table: pd.DataFrame, missing: list) -> list[str]:
 def report(df, out=None) -> str:
     """Report section: metrics against N per collection, and R@2 against D / H on the dim collections;
     given `out`, the significance tables (also written to significance.csv)."""
-    from experiments.report import finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import mean_table
 
     df = df.assign(label=[_label(r) for _, r in df.iterrows()])
     lines = []

@@ -239,7 +239,7 @@ def with_design(df):
 
 
 def findings(df) -> list:
-    from experiments.report import Finding
+    from experiments.verdict.findings import Finding
     from experiments.verdict.stats import Verdict, effect_verdict
 
     df = with_design(df)
@@ -313,7 +313,8 @@ def random_maxsim_ranks(dim: int, vectors=(1, 2, 4, 8), n_docs=(8, 16, 32, 64, 1
 
 def report(df) -> str:
     """Report section: KL, Success@1 and error against floors per scorer design, ranks, params, verdicts."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
 
     df = with_design(df)
     D = int(df.loc[df["kind"] == "dr", "dim"].iloc[0])

@@ -17,7 +17,9 @@ from typing import Annotated, Literal
 
 import tyro
 
-from experiments.sweep.runner import EXPERIMENTS, claim, claim_of, load_experiment, run_experiment
+from experiments.registry import DEMO_ORDER, EXPERIMENTS, claim, claim_of
+from experiments.registry import load as load_experiment
+from experiments.sweep.runner import run_experiment
 from grdr.configs import UsageError, axis_flag, checked, fail, point_error, readable_out, usable_out, validate
 
 Preset = Literal["smoke", "quick", "paper"]
@@ -258,11 +260,6 @@ def cmd_report(out: Path = Path("results"), quarantine: bool = False) -> Path:
     return path
 
 
-# Longest first (measured quick times on 2 cores), so that a pool of workers finishes together.
-DEMO_ORDER = ("drift_corpus", "drift_mechanism", "critical_n", "real_scaling", "similarity", "negatives", "capacity_dim",
-              "model_scale", "theory_curves")
-
-
 def _demo_one(name: str, preset: str, out: Path, progress: bool, announce: bool = False, **executor) -> dict:
     """One experiment of the demo, in a worker process (or in this one when jobs = 1)."""
     if announce:  # a worker's progress bar would interleave with the others': one line instead
@@ -312,7 +309,7 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     except UsageError as err:
         fail("grdr demo", err)
     t0 = time.perf_counter()
-    names = [n for n in DEMO_ORDER if n in EXPERIMENTS] + [n for n in EXPERIMENTS if n not in DEMO_ORDER]
+    names = list(DEMO_ORDER)  # longest first (experiments.registry), so that a pool of workers finishes together
     jobs = min(len(names), jobs or _default_jobs())
 
     failed = {}

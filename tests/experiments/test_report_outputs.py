@@ -12,7 +12,7 @@ from scipy import stats as scipy_stats
 
 from experiments import real_scaling, report
 from experiments.sweep import store
-from experiments.report import Finding
+from experiments.verdict.findings import Finding
 from experiments.sweep.runner import run_experiment
 from experiments.verdict.significance import holm
 from experiments.verdict.stats import Verdict, effect_verdict, not_testable, paired_verdict

@@ -240,9 +240,9 @@ def _numeric_flags(cls, prefix=""):
             yield f"--{prefix}{f.name}".replace("_", "-"), ("nan", "-inf")
 
 
-@pytest.mark.parametrize("name", [n for n in __import__("experiments.sweep.runner").sweep.runner.EXPERIMENTS])
+@pytest.mark.parametrize("name", [n for n in __import__("experiments.registry").registry.EXPERIMENTS])
 def test_every_numeric_field_of_every_config_refuses_out_of_range_values_in_one_line(name, tmp_path, capsys):
-    from experiments.sweep.runner import load_experiment
+    from experiments.registry import load as load_experiment
 
     flags = list(_numeric_flags(load_experiment(name).Config))
     assert flags

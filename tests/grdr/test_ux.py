@@ -20,7 +20,7 @@ import pytest
 import realdata
 from experiments.sweep import store
 from experiments.points import RecordPoint
-from experiments.report import Finding
+from experiments.verdict.findings import Finding
 from experiments.verdict.stats import effect_verdict
 from grdr import cli, configs
 
