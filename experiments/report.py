@@ -26,7 +26,7 @@ from experiments.registry import EXPERIMENTS, claim
 from experiments.registry import load as load_experiment
 from experiments.verdict.agreement import Prediction
 from experiments.verdict.findings import (Finding, _adjust_text, _p_cell, adjust_family, family_note, finding_lines,
-                                          slope_finding, still_falling, summary_table)
+                                          slope_finding, summary_table)
 from experiments.verdict.significance import format_p
 from experiments.verdict.stats import one_config_per_cell, paired_verdict, seed_floor
 from experiments.verdict.tables import ceiling_table, mean_table

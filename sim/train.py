@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx

@@ -6,7 +6,7 @@ width), every model and outside run against BM25 and every pair of them, on nDCG
 (and R@2 on a D / H sweep), over the collection's evaluation queries. A model's per-query value is
 its mean over the seeds of one configuration (so a pair is compared query by query, with the seeds'
 noise averaged out; the record says how many seeds). Each (collection, measure) table is one family
-for Holm's correction, applied to the randomisation test's p (experiments.significance). The
+for Holm's correction, applied to the randomisation test's p (experiments.verdict.significance). The
 per-query values are read from <out>/real_scaling/perquery/<run_id>.csv; records written before
 those files existed are left out of the tests, and the report says so.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.verdict import significance
-from experiments.real_scaling import BM25_SETTINGS, MEASURES, NAME
+from experiments.real_scaling.config import BM25_SETTINGS, MEASURES, NAME
 from experiments.verdict.stats import one_config_per_cell
 from experiments.variants import VARIANTS, label
 from sim.metrics import parse_measure
