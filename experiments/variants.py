@@ -2,12 +2,16 @@
 
 A variant fixes what a sweep point trains (model kind, objective, proposal, logQ, DR's document
 side); the experiments sweep over variant names, the records store the name, and figures and the
-report read labels and colours from here. This module imports nothing heavy (no JAX), so figures
-can use it without loading the training stack. Adding a variant is one entry in `_build`.
+report read labels and colours from here. A sampled-softmax DR variant exists for every sampler of
+sim.samplers.SAMPLERS, labelled by the sampler itself. This module reads the samplers (JAX) but not
+the models or the trainers (flax, optax), so figures use it without loading the training stack.
+Adding a variant is one entry in `_build`.
 """
 from __future__ import annotations
 
 import dataclasses
+
+from sim.samplers import SAMPLERS
 
 __all__ = ["Variant", "VARIANTS", "variant", "label", "color", "dr_local", "global_twin"]
 
@@ -29,8 +33,7 @@ class Variant:
         return self.kind != "dr" or self.doc_side == "table"
 
 
-_SAMPLER_LABELS = {"uniform": "uniform", "popularity": "popularity", "hard": "hard",
-                   "hard_denoised": "hard, denoised", "mixed": "mixed"}
+_SAMPLER_LABELS = {name: sampler.label for name, sampler in SAMPLERS.items()}  # each sampler names itself
 
 
 def dr_local(sampler: str, logq: bool = False, doc_side: str = "tower") -> str:

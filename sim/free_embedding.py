@@ -47,6 +47,7 @@ from flax import nnx
 
 from sim.docids import Docids, random_tree_docids
 from sim.models import ModelConfig, SeqGR, masked_log_softmax
+from sim.scorers import late_interaction
 
 __all__ = ["FreeEmbeddingConfig", "FreeEmbeddingResult", "MATMULS", "STOP_REASONS", "all_pairs", "tf32_scores",
            "train_free_embedding"]
@@ -210,15 +211,12 @@ def _maxsim_scores(temperature: float, matmul: str = "float32"):
     """MaxSim of free multi-vector tables, sum_i max_j <q_i, d_j> / temperature: one matmul of every
     query vector against every document vector (DR's, TF32 included), then max over each document's
     m' vectors and sum over each query's m vectors. Tables: M x m x D and N x m' x D."""
+    def highest(a_IxD, b_JxD):
+        return jnp.dot(a_IxD, b_JxD.T, precision=jax.lax.Precision.HIGHEST)
+
     def scores(params, consts):
-        q_MxmxD, d_NxnxD = params["queries"], params["docs"]
-        (M, m, D), (N, n) = q_MxmxD.shape, d_NxnxD.shape[:2]
-        q_MmxD, d_NnxD = q_MxmxD.reshape(M * m, D), d_NxnxD.reshape(N * n, D)
-        if matmul == "tf32":
-            s_MmxNn = tf32_scores(q_MmxD, d_NnxD)
-        else:
-            s_MmxNn = jnp.dot(q_MmxD, d_NnxD.T, precision=jax.lax.Precision.HIGHEST)
-        return s_MmxNn.reshape(M, m, N, n).max(axis=3).sum(axis=1) / temperature
+        dot = tf32_scores if matmul == "tf32" else highest
+        return late_interaction(params["queries"], params["docs"], dot) / temperature
 
     return scores
 

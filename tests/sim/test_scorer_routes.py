@@ -14,15 +14,11 @@ from sim.corpus import CorpusSpec, make_corpus
 from sim.hard_pool import hard_pool
 from sim.models import ModelConfig, make_model
 from sim.scorers import MaxSim
+from sim.scorers import SCORERS as REGISTERED
 from sim.train import TrainConfig, TrainData, _loss_fn, model_at, train
 
-SCORERS = {
-    "dot": {},
-    "cosine": {"scorer": "cosine"},
-    "bilinear": {"scorer": "bilinear"},
-    "lowrank": {"scorer": "lowrank", "scorer_rank": 2},
-    "maxsim": {"scorer": "maxsim", "vectors": 2, "doc_vectors": 2},
-}
+SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 2, "doc_vectors": 2}}  # beyond the defaults
+SCORERS = {name: {"scorer": name, **SETTINGS.get(name, {})} for name in REGISTERED}  # every registered scorer
 F = 6
 
 
