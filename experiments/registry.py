@@ -3,15 +3,15 @@ its records, the power laws fitted to them and its place in the demo. The sweep 
 `grdr figures`, `grdr fit` and `grdr demo` all read it, so adding an experiment is its module, its
 figure, its test and one Entry here.
 
-No JAX: `grdr list` and `grdr --help` read it, and an experiment's claim is read from its source.
+No JAX and no experiment module: `grdr list` and `grdr --help` read it, an experiment's claim is read
+from its source, and what the experiments themselves import (the fits, say) may read it without a loop.
+experiments.catalog loads the modules it names.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
-__all__ = ["Fit", "Entry", "ENTRIES", "EXPERIMENTS", "FIGURES", "FITS", "DEMO_ORDER", "entry", "load", "claim",
-           "claim_of"]
+__all__ = ["Fit", "Entry", "ENTRIES", "EXPERIMENTS", "FIGURES", "FITS", "DEMO_ORDER", "entry", "claim", "claim_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,11 +69,6 @@ def entry(name: str) -> Entry:
         if e.name == name:
             return e
     raise SystemExit(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
-
-
-def load(name: str):
-    """The experiment module experiments.<name> (imports JAX)."""
-    return importlib.import_module(f"experiments.{entry(name).name}")
 
 
 def claim(module) -> str:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from experiments.sweep import store
 from experiments.registry import EXPERIMENTS, claim
-from experiments.registry import load as load_experiment
+from experiments.catalog import load as load_experiment
 from experiments.verdict.agreement import Prediction
 from experiments.verdict.findings import (Finding, _adjust_text, _p_cell, adjust_family, family_note, finding_lines,
                                           slope_finding, summary_table)

@@ -46,6 +46,7 @@ from functools import lru_cache
 import numpy as np
 
 from experiments.points import point, require_known, require_seeds, require_unswept
+from experiments.variants import with_design
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
 from sim.logprobs import eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, true_log_probs
@@ -204,38 +205,6 @@ def measure(model, corpus, docids, pt) -> dict:
             "logp_rank": float(numerical_rank(centred, LOGP_RTOL)),
             "scorer_params": float(make_scorer(pt.model_cfg).num_params() if pt.variant.kind == "dr" else 0),
             **_kl_floor(corpus.spec, dim)}
-
-
-def _design(df):
-    """One display name per scorer design: 'dot', 'cosine', 'bilinear', 'rank-r', 'MaxSim m', or the GR label."""
-    from experiments.variants import label
-
-    scorer = df["scorer"] if "scorer" in df else None
-    out = []
-    for i, row in enumerate(df.itertuples()):
-        if row.kind != "dr":
-            out.append(label(row.model))
-            continue
-        s = "dot" if scorer is None or not isinstance(scorer.iloc[i], str) else scorer.iloc[i]
-        if s == "lowrank":
-            out.append(f"rank-{int(row.scorer_rank)} bilinear")
-        elif s == "maxsim":
-            out.append(f"MaxSim m={int(row.vectors)}")
-        else:
-            out.append({"dot": "dot product", "cosine": "cosine", "bilinear": "full bilinear"}[s])
-    return out
-
-
-def with_design(df):
-    """df with `design` (display name), `r` (min(r, D) axis for the bilinear family) and `m` (vectors) columns."""
-    df = df.assign(design=_design(df))
-    scorer = df["scorer"].fillna("dot") if "scorer" in df else "dot"
-    df = df.assign(scorer=scorer)
-    dr = df["kind"] == "dr"
-    df["m"] = np.where(dr & (df["scorer"] == "maxsim"), df.get("vectors", 1), np.where(dr & (df["scorer"] == "dot"), 1,
-                                                                                          np.nan))
-    df["r"] = np.where(dr & (df["scorer"] == "lowrank"), df.get("scorer_rank", np.nan), np.nan)
-    return df
 
 
 def findings(df) -> list:

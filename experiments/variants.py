@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from sim.samplers import SAMPLERS
 
-__all__ = ["Variant", "VARIANTS", "variant", "label", "color", "dr_local", "global_twin"]
+__all__ = ["Variant", "VARIANTS", "variant", "label", "color", "dr_local", "global_twin", "with_design"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,3 +95,34 @@ def global_twin(name: str) -> str | None:
     if v.kind != "dr" or v.objective != "local":
         return None
     return "dr_table_global" if v.doc_side == "table" else "dr_global"
+
+
+# The similarity designs of DR (sim.scorers) as figures and tables name them, from a record's fields.
+def _design(df):
+    """One display name per scorer design: 'dot', 'cosine', 'bilinear', 'rank-r', 'MaxSim m', or the GR label."""
+    scorer = df["scorer"] if "scorer" in df else None
+    out = []
+    for i, row in enumerate(df.itertuples()):
+        if row.kind != "dr":
+            out.append(label(row.model))
+            continue
+        s = "dot" if scorer is None or not isinstance(scorer.iloc[i], str) else scorer.iloc[i]
+        if s == "lowrank":
+            out.append(f"rank-{int(row.scorer_rank)} bilinear")
+        elif s == "maxsim":
+            out.append(f"MaxSim m={int(row.vectors)}")
+        else:
+            out.append({"dot": "dot product", "cosine": "cosine", "bilinear": "full bilinear"}[s])
+    return out
+
+
+def with_design(df):
+    """df with `design` (display name), `r` (min(r, D) axis for the bilinear family) and `m` (vectors) columns."""
+    df = df.assign(design=_design(df))
+    scorer = df["scorer"].fillna("dot") if "scorer" in df else "dot"
+    df = df.assign(scorer=scorer)
+    dr = df["kind"] == "dr"
+    df["m"] = np.where(dr & (df["scorer"] == "maxsim"), df.get("vectors", 1), np.where(dr & (df["scorer"] == "dot"), 1,
+                                                                                          np.nan))
+    df["r"] = np.where(dr & (df["scorer"] == "lowrank"), df.get("scorer_rank", np.nan), np.nan)
+    return df

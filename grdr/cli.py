@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import tyro
 
 from experiments.registry import DEMO_ORDER, EXPERIMENTS, claim, claim_of
-from experiments.registry import load as load_experiment
+from experiments.catalog import load as load_experiment
 from experiments.sweep.runner import run_experiment
 from grdr.configs import UsageError, axis_flag, checked, fail, point_error, readable_out, usable_out, validate
 

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 
 from experiments.registry import EXPERIMENTS
-from experiments.registry import load as load_experiment
+from experiments.catalog import load as load_experiment
 
 FIELD = {"negatives": "samplers", "similarity": "gr"}  # the others choose models
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import registry
+from experiments import catalog, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def test_an_entry_refuses_another_experiments_fit():
 
 def test_an_unknown_name_is_refused_with_the_known_ones():
     with pytest.raises(SystemExit, match="known: drift_corpus"):
-        registry.load("no_such_experiment")
+        catalog.load("no_such_experiment")
 
 
 def test_the_consumers_read_the_registry():

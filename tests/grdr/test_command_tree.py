@@ -10,7 +10,7 @@ from importlib.metadata import version
 import pytest
 
 from experiments.registry import EXPERIMENTS
-from experiments.registry import load as load_experiment
+from experiments.catalog import load as load_experiment
 from grdr import cli
 from grdr.tree import Run
 
