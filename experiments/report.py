@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.sweep import store
+from experiments.sweep import claims, store
 from experiments.registry import EXPERIMENTS, claim
 from experiments.catalog import load as load_experiment
 from experiments.verdict.agreement import Prediction
@@ -70,7 +70,7 @@ def write_report(out, preset: str | None = "quick", seconds: float | None = None
     for name in EXPERIMENTS:
         module = load_experiment(name)
         df, dropped = load_for_report(out, name, module)
-        failed = store.failures(out, name)
+        failed = claims.failures(out, name)
         if df.empty and not failed:
             continue
         body = [f"## {name}", "", f"Claim: {claim(module)}", ""]

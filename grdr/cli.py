@@ -112,11 +112,11 @@ def _memory_checked(cfg, found) -> None:
 def _nothing_to_write(module, found, out: Path, retry_failed: bool) -> bool:
     """Every point of the sweep is stored already (and no failure is to be retried): a rerun needs no
     write access to its folder."""
-    from experiments.sweep import store
+    from experiments.sweep import claims, store
 
     if not all(store.exists(out, module.NAME, pt.record()) for g in found for pt in g):
         return False
-    return not retry_failed or not store.failures(out, module.NAME)
+    return not retry_failed or not claims.failures(out, module.NAME)
 
 
 def _verdicts(module, out: Path, write: bool) -> None:
@@ -146,7 +146,7 @@ def _verdicts(module, out: Path, write: bool) -> None:
 
 def cmd_run(node) -> dict:
     """Run one experiment's sweep: `node` is what the command line built (its RunOptions and Config)."""
-    from experiments.sweep import store
+    from experiments.sweep import claims, store
     from experiments.sweep.store import StoreError
     from realdata.errors import FormatError
 
@@ -186,7 +186,7 @@ def cmd_run(node) -> dict:
         summary = run_experiment(module, cfg, opts.out, progress=opts.progress, retry_failed=opts.retry_failed,
                                  **opts.executor_options())
     except KeyboardInterrupt:
-        released = store.release_mine(opts.out, module.NAME) if writable else 0
+        released = claims.release_mine(opts.out, module.NAME) if writable else 0
         fail(prog, f"interrupted; the records stored so far are kept, {released} claim(s) of this process "
                    f"released; the same command resumes", 130)
     except (FormatError, FileNotFoundError) as err:  # a real collection that cannot be read
@@ -332,10 +332,10 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
                 done(name, lambda: _demo_one(name, preset, out, progress,
                                              **({"executor": "ray", "address": address} if executor == "ray" else {})))
         except KeyboardInterrupt:  # release what this process holds, then the one line of main()
-            from experiments.sweep import store
+            from experiments.sweep import claims, store
 
             for name in names:
-                store.release_mine(out, name)
+                claims.release_mine(out, name)
             raise
     else:
         # One progress bar per experiment would interleave: the workers' bars stay off and a line
@@ -409,7 +409,7 @@ def cmd_status(out: Path = Path("results")) -> int:
     and whether that process is alive) and failed (with their errors)."""
     import datetime
 
-    from experiments.sweep import store
+    from experiments.sweep import claims, store
 
     try:
         readable_out(out)
@@ -422,7 +422,7 @@ def cmd_status(out: Path = Path("results")) -> int:
     details = []
     for name in names:
         stored = len(list((Path(out) / name).glob("*.json")))
-        held, failed = store.claims(out, name), store.failures(out, name)
+        held, failed = claims.claims(out, name), claims.failures(out, name)
         print(f"| {name} | {stored} | {len(held)} | {len(failed)} |")
         for c in held:
             if c.get("unreadable"):
@@ -532,7 +532,7 @@ def cmd_real(
         0 on success, 1 when the collection cannot be read or the options do not fit it.
     """
     from experiments import real_scaling
-    from experiments.sweep import store
+    from experiments.sweep import claims, store
     from figures import render_all
     from realdata.errors import FormatError
 
@@ -592,7 +592,7 @@ def cmd_real(
         print(f"grdr real: {' '.join(str(err).split())}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
-        released = store.release_mine(out, real_scaling.NAME)
+        released = claims.release_mine(out, real_scaling.NAME)
         fail("grdr real", f"interrupted; the records stored so far are kept, {released} claim(s) of this process "
                           "released; the same command resumes", 130)
     figure = render_all(out, only=(real_scaling.NAME,))
@@ -700,7 +700,7 @@ def parse(argv: list[str]):
 def main(argv: list[str] | None = None) -> int:
     import shlex
 
-    from experiments.sweep import store
+    from experiments.sweep import claims, store
     from grdr.tree import Run
 
     argv = sys.argv[1:] if argv is None else list(argv)

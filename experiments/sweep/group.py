@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-from experiments.sweep import compile_stats, store
+from experiments.sweep import claims, compile_stats, store
 
 __all__ = ["COUNTS", "heartbeats", "run_one_group"]
 
@@ -25,8 +25,8 @@ def heartbeats(out, name: str):
     stop = threading.Event()
 
     def beat():
-        while not stop.wait(store.CLAIM_TTL / 10):
-            store.heartbeat(out, name)
+        while not stop.wait(claims.CLAIM_TTL / 10):
+            claims.heartbeat(out, name)
 
     thread = threading.Thread(target=beat, daemon=True)
     thread.start()
@@ -51,12 +51,12 @@ def run_one_group(module, cfg, points, out, retry_failed: bool = False, on_error
         rec = pt.record()
         if store.exists(out, name, rec):
             counts["skipped"] += 1
-        elif not retry_failed and store.failure(out, name, rec) is not None:
+        elif not retry_failed and claims.failure(out, name, rec) is not None:
             counts["failed_before"] += 1
-        elif not store.claim(out, name, rec, token):
+        elif not claims.claim(out, name, rec, token):
             counts["elsewhere"] += 1
         elif store.exists(out, name, rec):  # stored by another writer since we looked
-            store.release(out, name, rec)
+            claims.release(out, name, rec)
             counts["skipped"] += 1
         else:
             todo.append(pt)
@@ -67,12 +67,12 @@ def run_one_group(module, cfg, points, out, retry_failed: bool = False, on_error
         results, seconds = _run_group(module, cfg, todo, out)
     except KeyboardInterrupt:
         for point in todo:
-            store.release(out, name, point.record())
+            claims.release(out, name, point.record())
         raise
     except Exception as err:  # noqa: BLE001 - kept as failure records; the sweep goes on
         for point in todo:
-            store.write_failure(out, name, point.record(), err)
-            store.release(out, name, point.record())
+            claims.write_failure(out, name, point.record(), err)
+            claims.release(out, name, point.record())
         counts["failed"] += len(todo)
         message = (f"{name}: {len(todo)} point(s) failed ({type(err).__name__}: {err}); "
                    f"kept in {store.record_path(out, name, 'x').parent / 'failed'}")
@@ -85,7 +85,7 @@ def run_one_group(module, cfg, points, out, retry_failed: bool = False, on_error
         curve = extra.pop("curve", None)
         store.write_record(out, name, point.record(), metrics, seconds / len(todo), derived, train=extra,
                            compile=compiled, **({"curve": curve} if curve else {}))
-        store.clear_failure(out, name, point.record())
-        store.release(out, name, point.record())
+        claims.clear_failure(out, name, point.record())
+        claims.release(out, name, point.record())
     counts["ran"] += len(todo)
     return {**counts, "errors": []}

@@ -19,7 +19,7 @@ import uuid
 
 from tqdm.auto import tqdm
 
-from experiments.sweep import store
+from experiments.sweep import claims, store
 from experiments.sweep.group import COUNTS, heartbeats, run_one_group
 
 __all__ = ["run_groups"]
@@ -82,7 +82,7 @@ def run_groups(module, cfg, out, todo_groups, *, progress: bool = True, retry_fa
                 except ray.exceptions.RayError as err:  # the task could not finish on any attempt
                     for point in points:
                         if not store.exists(out, module.NAME, point.record()):
-                            store.write_failure(out, module.NAME, point.record(), err)
+                            claims.write_failure(out, module.NAME, point.record(), err)
                     counts["failed"] += len(points)
                     first = points[0].record()
                     bar.write(f"{module.NAME}: a Ray task failed: {len(points)} point(s) of model "
