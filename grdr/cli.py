@@ -11,15 +11,15 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
 
-from experiments.registry import DEMO_ORDER, EXPERIMENTS, claim, claim_of
+from experiments import demo
+from experiments.registry import EXPERIMENTS, claim, claim_of
 from experiments.catalog import load as load_experiment
-from experiments.sweep.runner import run_experiment
+from experiments.sweep.runner import outcome, run_experiment
 from grdr.configs import UsageError, axis_flag, checked, fail, point_error, readable_out, usable_out, validate
 
 Preset = Literal["smoke", "quick", "paper"]
@@ -59,18 +59,6 @@ def cmd_list() -> None:
     """List the experiments and the claims they test."""
     for name in EXPERIMENTS:  # read from the sources: importing an experiment imports JAX
         print(f"{name:16s} {claim_of(name)}")
-
-
-def _outcome(summary: dict) -> str:
-    """One line: what a sweep did, with failures and points left to other writers when there were any."""
-    parts = [f"{summary['ran']} runs done", f"{summary['skipped']} already stored"]
-    if summary.get("failed"):
-        parts.append(f"{summary['failed']} FAILED (kept under failed/; rerun with --retry-failed)")
-    if summary.get("failed_before"):
-        parts.append(f"{summary['failed_before']} failed before, skipped (--retry-failed runs them)")
-    if summary.get("elsewhere"):
-        parts.append(f"{summary['elsewhere']} claimed by other live writers")
-    return f"{summary['experiment']}: {', '.join(parts)}, {summary['seconds']:.1f} s"
 
 
 def _reading_progress(show: bool) -> None:
@@ -195,7 +183,7 @@ def cmd_run(node) -> dict:
         fail(prog, UsageError(f"--out {opts.out}: cannot write a record ({err})"), 1)
     except ValueError as err:  # the executor could not start (Ray not installed, say)
         fail(prog, err, 2)
-    print(f"{_outcome(summary)}; records in {opts.out / summary['experiment']}")
+    print(f"{outcome(summary)}; records in {opts.out / summary['experiment']}")
     try:
         _verdicts(module, Path(opts.out), writable)
     except StoreError as err:  # a record that is not valid: named, with --quarantine on figures and fit
@@ -260,26 +248,6 @@ def cmd_report(out: Path = Path("results"), quarantine: bool = False) -> Path:
     return path
 
 
-def _demo_one(name: str, preset: str, out: Path, progress: bool, announce: bool = False, **executor) -> dict:
-    """One experiment of the demo, in a worker process (or in this one when jobs = 1)."""
-    if announce:  # a worker's progress bar would interleave with the others': one line instead
-        print(f"{name}: started", flush=True)
-    module = load_experiment(name)
-    return run_experiment(module, module.PRESETS[preset], out, progress=progress, **executor)
-
-
-def _default_jobs() -> int:
-    """One worker per CPU this process may use; one in all on an accelerator, whose memory each
-    JAX process would otherwise try to take most of."""
-    import os
-
-    import jax
-
-    if jax.default_backend() != "cpu":
-        return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bool = True, jobs: int = 1,
              executor: Literal["local", "ray"] = "local", address: str | None = None) -> Path:
     """Run every experiment at PRESET, render the figures and write OUT/report.md.
@@ -295,9 +263,6 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
       executor: local, or ray: each experiment's groups of points as Ray tasks (with jobs = 1).
       address: Ray only: the cluster to join ("auto" or HOST:PORT); none starts Ray on this machine.
     """
-    import concurrent.futures
-    import multiprocessing
-
     from experiments.report import write_report
 
     try:
@@ -309,49 +274,8 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     except UsageError as err:
         fail("grdr demo", err)
     t0 = time.perf_counter()
-    names = list(DEMO_ORDER)  # longest first (experiments.registry), so that a pool of workers finishes together
-    jobs = min(len(names), jobs or _default_jobs())
-
-    failed = {}
-
-    def done(name, run):
-        """Print one experiment's outcome; a failure is kept and the others go on."""
-        try:
-            summary = run()
-        except Exception as err:  # noqa: BLE001 - reported below, and the demo exits non-zero
-            failed[name] = err
-            print(f"{name}: FAILED\n{''.join(traceback.format_exception(err))}", file=sys.stderr, flush=True)
-            return
-        print(_outcome({"experiment": name, **summary}), flush=True)
-        if summary.get("failed"):
-            failed[name] = f"{summary['failed']} point(s)"
-
-    if jobs == 1:
-        try:
-            for name in names:
-                done(name, lambda: _demo_one(name, preset, out, progress,
-                                             **({"executor": "ray", "address": address} if executor == "ray" else {})))
-        except KeyboardInterrupt:  # release what this process holds, then the one line of main()
-            from experiments.sweep import claims, store
-
-            for name in names:
-                claims.release_mine(out, name)
-            raise
-    else:
-        # One progress bar per experiment would interleave: the workers' bars stay off and a line
-        # is printed as each experiment starts and ends. "spawn": JAX's threads do not survive a
-        # fork. A worker killed from outside (out of memory, say) breaks the pool: the experiments
-        # it had not finished are reported as failed, and a rerun resumes them from their records.
-        print(f"running {len(names)} experiments, {jobs} at a time: {', '.join(names)}", flush=True)
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = {pool.submit(_demo_one, name, preset, out, False, True): name for name in names}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    done(futures[future], future.result)
-            except BaseException:  # Ctrl-C: stored records stay, and a rerun resumes from them
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+    failed = demo.run_all(preset, out, progress=progress, jobs=jobs,
+                          **({"executor": "ray", "address": address} if executor == "ray" else {}))
     cmd_figures(out)
     cmd_fit(None, out)
     path = write_report(out, preset=preset, seconds=time.perf_counter() - t0)
@@ -616,27 +540,6 @@ def cmd_real(
     return 0
 
 
-def compile_cache() -> str | None:
-    """Turn on JAX's persistent compilation cache, so a second run compiles almost nothing.
-
-    GRDR_COMPILE_CACHE names its folder (default: $XDG_CACHE_HOME/grdr/xla, or ~/.cache/grdr/xla);
-    GRDR_COMPILE_CACHE=off turns it off. Returns the folder in use, or None.
-    """
-    import os
-
-    path = os.environ.get("GRDR_COMPILE_CACHE")
-    if path is not None and path.strip().lower() in ("", "0", "off", "no", "false"):
-        return None
-    if path is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = os.path.join(base, "grdr", "xla")
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # every program: many are small
-    return path
-
-
 COMMANDS = {"list": cmd_list, "run": None, "figures": cmd_figures, "report": cmd_report, "demo": cmd_demo,
             "check": cmd_check, "fit": cmd_fit, "status": cmd_status, "real": cmd_real}
 """The commands in the order `grdr --help` lists them (`run` is built per experiment, grdr.tree)."""
@@ -700,7 +603,7 @@ def parse(argv: list[str]):
 def main(argv: list[str] | None = None) -> int:
     import shlex
 
-    from experiments.sweep import claims, store
+    from experiments.sweep import store, xla_cache
     from grdr.tree import Run
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -716,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parsed = parse(argv)
         if argv[0] in ("run", "demo", "real", "check"):
-            compile_cache()
+            xla_cache.enable(xla_cache.from_environment())
         store.COMMAND_LINE = "grdr " + " ".join(shlex.quote(a) for a in argv)
         if isinstance(parsed, Run):
             cmd_run(parsed.experiment)

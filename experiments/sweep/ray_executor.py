@@ -19,7 +19,7 @@ import uuid
 
 from tqdm.auto import tqdm
 
-from experiments.sweep import claims, store
+from experiments.sweep import claims, store, xla_cache
 from experiments.sweep.group import COUNTS, heartbeats, run_one_group
 
 __all__ = ["run_groups"]
@@ -27,23 +27,10 @@ __all__ = ["run_groups"]
 
 def _group_task(module_name: str, cfg, points, out: str, retry_failed: bool, token: str, cache_dir: str | None):
     """One group in a Ray worker: the driver's JAX compilation cache, then the shared unit of work."""
-    if cache_dir:
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    xla_cache.enable(cache_dir)
     module = importlib.import_module(module_name)
     with heartbeats(out, module.NAME):
         return run_one_group(module, cfg, points, out, retry_failed, token=token)
-
-
-def _driver_cache_dir() -> str | None:
-    try:
-        import jax
-
-        return jax.config.jax_compilation_cache_dir or None
-    except (ImportError, AttributeError):
-        return None
 
 
 def run_groups(module, cfg, out, todo_groups, *, progress: bool = True, retry_failed: bool = False,
@@ -70,7 +57,7 @@ def run_groups(module, cfg, out, todo_groups, *, progress: bool = True, retry_fa
                unit="run")
     try:
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=max_retries)(_group_task)
-        cache_dir = _driver_cache_dir()
+        cache_dir = xla_cache.current()
         pending = {task.remote(module.__name__, cfg, points, str(out), retry_failed, uuid.uuid4().hex, cache_dir):
                    points for points in todo_groups}
         while pending:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from experiments.sweep.group import COUNTS, heartbeats, run_one_group
 from experiments.sweep.ray_executor import run_groups
 
-__all__ = ["groups", "run_one_group", "run_experiment"]
+__all__ = ["groups", "run_one_group", "run_experiment", "outcome"]
 
 
 def groups(module, cfg) -> list[list]:
@@ -67,3 +67,15 @@ def run_experiment(module, cfg, out, progress: bool = True, retry_failed: bool =
     else:
         raise ValueError(f"executor={executor!r}: expected 'local' or 'ray'")
     return {"experiment": module.NAME, **counts, "seconds": time.perf_counter() - t0}
+
+
+def outcome(summary: dict) -> str:
+    """One line: what a sweep did, with failures and points left to other writers when there were any."""
+    parts = [f"{summary['ran']} runs done", f"{summary['skipped']} already stored"]
+    if summary.get("failed"):
+        parts.append(f"{summary['failed']} FAILED (kept under failed/; rerun with --retry-failed)")
+    if summary.get("failed_before"):
+        parts.append(f"{summary['failed_before']} failed before, skipped (--retry-failed runs them)")
+    if summary.get("elsewhere"):
+        parts.append(f"{summary['elsewhere']} claimed by other live writers")
+    return f"{summary['experiment']}: {', '.join(parts)}, {summary['seconds']:.1f} s"

@@ -1,6 +1,7 @@
 """`grdr demo`'s orchestration: every experiment runs, longest first, and one failure stops none of the others."""
 import pytest
 
+from experiments import demo
 from grdr import cli
 from experiments.registry import DEMO_ORDER, EXPERIMENTS
 
@@ -18,7 +19,7 @@ def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch, ca
             raise RuntimeError("planted failure")
         return {"ran": 2, "skipped": 1, "seconds": 0.5}
 
-    monkeypatch.setattr(cli, "_demo_one", fake_run)
+    monkeypatch.setattr(demo, "run_one", fake_run)
     monkeypatch.setattr(cli, "cmd_figures", lambda out: [])
     monkeypatch.setattr(cli, "cmd_fit", lambda name, out: None)
     with pytest.raises(SystemExit, match="1 experiment.*critical_n"):
