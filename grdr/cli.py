@@ -456,55 +456,20 @@ def cmd_real(
         0 on success, 1 when the collection cannot be read or the options do not fit it.
     """
     from experiments import real_scaling
+    from experiments.real_scaling import options
     from experiments.sweep import claims, store
     from figures import render_all
     from realdata.errors import FormatError
 
-    from realdata import splits
-
-    def _baseline_run(entry: str) -> str:
-        """--baseline-run NAME=FILE checked (a readable TREC run) and resolved; UsageError naming what is wrong."""
-        from realdata.trec import read_run
-
-        try:
-            name, file = real_scaling.baseline_run(entry)
-        except ValueError as err:
-            raise UsageError(f"--baseline-run {entry}: {err}") from None
-        path = Path(file).expanduser()
-        if not path.is_file():
-            raise UsageError(f"--baseline-run {entry}: no such file {file}")
-        try:
-            if not read_run(path):
-                raise UsageError(f"--baseline-run {entry}: {file} holds no ranking")
-        except (FormatError, UnicodeDecodeError, OSError) as err:
-            raise UsageError(f"--baseline-run {entry}: {err}") from None
-        return f"{name}={path.resolve()}"
-
-    entry = f"{format}:{path}"
-    base = real_scaling.PRESETS[preset]
-    overrides = {"models": models, "seeds": seeds, "steps": steps, "max_train_pairs": max_train_pairs,
-                 **real_scaling.BM25_SETTINGS[bm25]}
     try:  # bad options: one line, exit status 2, before anything is read or trained
-        if format != "irds" and not Path(path).is_dir():
-            raise UsageError(f"--path {path}: no such folder; expected the {format} collection's directory")
-        found = splits(format, path)
-        if split and found and split not in found:
-            raise UsageError(f"--split {split}: {path} has no such split; it has {', '.join(found)}")
-        if format == "irds":  # an unknown id, or one whose files ir_datasets would have to download
-            from realdata import irds
-
-            try:
-                irds.check_available(irds.dataset_id(path, split))
-            except (ImportError, ValueError, FileNotFoundError) as err:
-                raise UsageError(str(err)) from None  # "irds:ID: ..." names the id given as --path
-        runs = tuple(_baseline_run(e) for e in baseline_run)
-        cfg = checked(lambda: dataclasses.replace(
-            base, collections=(entry,) if sizes or not dims else (), sizes=tuple(sizes),
-            dim_collections=(entry,) if dims else (), baseline_runs=runs,
-            dims=tuple(dims) or base.dims, features=features, split=split, train_on=train_on, on_unknown=on_unknown,
-            **{k: v for k, v in overrides.items() if v is not None}), real_scaling.Config)
+        options.check_collection(format, path, split)
+        runs = tuple(options.baseline_run_checked(e) for e in baseline_run)
+        cfg = checked(lambda: options.config(
+            preset, format, path, sizes=sizes, dims=dims, baseline_runs=runs, features=features, split=split,
+            train_on=train_on, on_unknown=on_unknown, bm25=bm25, models=models, seeds=seeds, steps=steps,
+            max_train_pairs=max_train_pairs), real_scaling.Config)
         usable_out(out)
-    except UsageError as err:
+    except (UsageError, options.OptionError) as err:
         fail("grdr real", err)
     _reading_progress(progress)
     try:
