@@ -1,15 +1,16 @@
 """Negative proposals Q(.|q) for the sampled softmax: one object per proposal (docs/design.md, section 1).
 
-A `Sampler` knows how to draw K negatives per query inside a compiled step (`draw`), the log Q of any
-candidate, the positive included (`log_q`, which the standard logQ correction subtracts from every
-candidate's logit), which device constants it needs (`constants`), whether it reads a pool of the
-current model's top documents (`needs_pool`), the training settings it reads, which a sweep record
-stores and its run_id hashes (`record_fields`: a pool sampler's pool size, refresh interval and any
-setting of its own), its label in figures and tables (`label`), and its proposal over all N
-documents as a numpy vector for the theory (`proposal_N`). The K negatives are i.i.d. draws from Q, and accidental hits of d+ are
-the trainer's to keep or drop (sim.train): i.i.d. draws with hits kept are what makes the logQ-corrected
-loss Fisher-consistent. Adding a proposal is one class here (a subclass with its own `name` registers
-itself in SAMPLERS; experiments.variants names its DR variants from it) and its test.
+A `Sampler` knows how to draw K negatives per query inside a compiled step (`draw`), the log Q of
+any candidate, the positive included (`log_q`, which the standard logQ correction subtracts from
+every candidate's logit), which device constants it needs (`constants`), whether it reads a pool of
+the current model's top documents (`needs_pool`), the training settings it reads, which a sweep
+record stores and its run_id hashes (`record_fields`: a pool sampler's pool size, refresh interval
+and any setting of its own), its label in figures and tables (`label`), and its proposal over all N
+documents as a numpy vector for the theory (`proposal_N`). The K negatives are i.i.d. draws from Q,
+and accidental hits of d+ are the trainer's to keep or drop (sim.train): i.i.d. draws with hits kept
+are what makes the logQ-corrected loss Fisher-consistent. Adding a proposal is one class here (a
+subclass with its own `name` registers itself in SAMPLERS; experiments.variants names its DR
+variants from it) and its test.
 
 - uniform: Q(d) = 1/N.
 - popularity: the marginal of training positives, which is what in-batch negatives of i.i.d.
@@ -29,6 +30,7 @@ itself in SAMPLERS; experiments.variants names its DR variants from it) and its 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import ClassVar
 
 import jax
@@ -79,18 +81,48 @@ def _alias_draw(key, threshold_N, alias_N, shape, n_docs):
     return jnp.where(bits < threshold_N[slot], slot, alias_N[slot])
 
 
-SAMPLERS: dict[str, Sampler] = {}  # every proposal by name, in the order of definition
+class _Registry(Mapping):
+    """Every proposal by name, in the order of definition; a class registers itself when defined and is
+    instantiated (its defaults) when first asked for, after its dataclass decorator has run."""
+
+    def __init__(self):
+        self._classes: dict[str, type] = {}
+        self._instances: dict[str, Sampler] = {}
+
+    def add(self, cls) -> None:
+        if cls.name in self._classes:
+            raise ValueError(f"two samplers named {cls.name!r}: {self._classes[cls.name].__name__} and {cls.__name__}")
+        self._classes[cls.name] = cls
+
+    def __getitem__(self, name: str) -> Sampler:
+        if name not in self._instances:
+            self._instances[name] = self._classes[name]()
+        return self._instances[name]
+
+    def __iter__(self):
+        return iter(self._classes)
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+
+SAMPLERS: Mapping[str, Sampler] = _Registry()
 
 
 @dataclasses.dataclass(frozen=True)
 class Sampler:
-    """The uniform proposal; subclasses override what differs. Every subclass in this module with a
-    `name` of its own is registered in SAMPLERS (one instance, its defaults)."""
+    """The uniform proposal; subclasses override what differs. Every subclass with a `name` of its own
+    is registered in SAMPLERS when it is defined (one instance, its defaults)."""
 
     name: ClassVar[str] = "uniform"
     label: ClassVar[str] = "uniform"  # how figures and tables name it
     needs_pool: ClassVar[bool] = False  # reads the model's top-P documents of each query (TrainConfig.hard_pool)
     denoise_pool: ClassVar[bool] = False  # build the hard pool without the documents holding the top p* mass
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            SAMPLERS.add(cls)
 
     def record_fields(self, train_cfg) -> dict:
         """The TrainConfig fields this proposal reads, as a sweep record stores them (so two pool
@@ -115,6 +147,9 @@ class Sampler:
     def proposal_N(self, n_docs: int, *, popularity_N=None, pool_N=None, num_negatives: int = 2) -> np.ndarray:
         """Q over all N documents (float64) for the theory; pool_N: the query's pool, as indices."""
         return np.full(n_docs, 1.0 / n_docs)
+
+
+SAMPLERS.add(Sampler)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,17 +230,6 @@ class Mixed(Hard):
     uniform_share: float = 0.5
 
 
-def _register(cls=Sampler) -> None:
-    """Depth first, in the order of definition: uniform, popularity, hard, ..."""
-    if "name" in cls.__dict__:
-        if cls.name in SAMPLERS:
-            raise ValueError(f"two samplers named {cls.name!r}: {type(SAMPLERS[cls.name]).__name__} and {cls.__name__}")
-        SAMPLERS[cls.name] = cls()
-    for sub in cls.__subclasses__():
-        _register(sub)
-
-
-_register()
 
 
 def get_sampler(name: str) -> Sampler:

@@ -20,7 +20,7 @@ two-stage top-k apply unchanged. MaxSim scores in document chunks (`sim.retrieve
 never as an M x N x m x m' array. The hard-negative pool (`sim.hard_pool`) and the row-sparse
 table (`sim.sparse_train`) go through `scores` and `gathered`, so they serve every scorer.
 
-Adding a scorer is one class here plus its test: a subclass of Scorer with a `name` of its own is
+Adding a scorer is one class plus its test: a subclass of Scorer with a `name` of its own is
 registered in SCORERS, builds itself from the model's configuration (`from_config`, which reads the
 fields it owns and checks them: `check_config`), and says what a sweep record stores about it
 (`record_fields`). ModelConfig.scorer names it, and the models, objectives, top-k, evaluation and
@@ -45,6 +45,15 @@ __all__ = ["Scorer", "Dot", "Cosine", "Bilinear", "LowRank", "MaxSim", "SCORERS"
 _MAXSIM_BUDGET = 1 << 22  # query-document vector pairs scored at once (16 MiB of float32)
 
 
+SCORERS: dict[str, type] = {}  # every scorer class by name, in the order of definition
+
+
+def _register(cls) -> None:
+    if cls.name in SCORERS:
+        raise ValueError(f"two scorers named {cls.name!r}: {SCORERS[cls.name].__name__} and {cls.__name__}")
+    SCORERS[cls.name] = cls
+
+
 @dataclasses.dataclass(frozen=True)
 class Scorer:
     """The dot product, and the interface every scorer implements (frozen: it is static in the graph)."""
@@ -54,6 +63,11 @@ class Scorer:
     """Representations meet by a plain dot product (the dot-product machinery applies)."""
     dim: int = 16
     temperature: float = 0.1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _register(cls)
 
     # --- construction -------------------------------------------------------------------------------
     @classmethod
@@ -117,6 +131,7 @@ class Scorer:
 
 
 Dot = Scorer
+_register(Scorer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,20 +276,6 @@ def late_interaction(q_Bxmxd, d_Kxnxd, dot=_rows_dot):
     return s_BmxKn.reshape(B, m, K, n).max(axis=3).sum(axis=1)
 
 
-SCORERS: dict[str, type[Scorer]] = {}
-
-
-def _register(cls=Scorer) -> None:
-    """Every scorer class with a name of its own, depth first in the order of definition."""
-    if "name" in cls.__dict__:
-        if cls.name in SCORERS:
-            raise ValueError(f"two scorers named {cls.name!r}: {SCORERS[cls.name].__name__} and {cls.__name__}")
-        SCORERS[cls.name] = cls
-    for sub in cls.__subclasses__():
-        _register(sub)
-
-
-_register()
 
 
 @lru_cache(maxsize=256)
