@@ -50,6 +50,10 @@ def _reference_scores(model, qf_MxF, df_NxF):
         s = f @ sp["score_w"] @ g.T
     elif cfg.scorer == "lowrank":
         s = (f @ sp["score_u"]) @ (g @ sp["score_v"]).T
+    elif cfg.scorer != "maxsim":  # any other dot-form scorer: its own representations, met in float64
+        scorer, own = model.scorer, {k: v[...] for k, v in getattr(model, "score_params", {}).items()}
+        assert scorer.dot_form, f"scorer {cfg.scorer!r}: write its formula out here"
+        s = np.asarray(scorer.queries(own, f), np.float64) @ np.asarray(scorer.docs(own, g), np.float64).T * t
     else:
         m, mp, D = cfg.vectors, cfg.doc_vectors, cfg.dim
         f3, g3 = f.reshape(-1, m, D), g.reshape(-1, mp, D)
