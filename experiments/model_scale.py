@@ -9,16 +9,8 @@ KL(params) = a params^-alpha + c per model, with profile-likelihood intervals. D
 objective, so that sampling drift is not the cause.
 
 Command:  grdr run model_scale --preset quick --out results
-Quick preset on 2 cores: 122 s for 60 runs (5 widths x 3 models x 4 seeds, N = 300, R = 16, D = 4,
-400 pairs per document), 2026-12-02, within `grdr demo`; the KL floors converged since add 50-70 CPU
-seconds per seed's corpus (4 starts; measured 2026-12-07 on a loaded machine).
-Headline (quick): DR's KL 1.09 -> 0.71 nats from width 8 to 128, SeqGR's 1.68 -> 0.33, AtomicGR's
-1.23 -> 0.19. SeqGR's KL falls faster with width than DR's (held, +0.80 [+0.67, +0.93] nats per
-decade) and ends below DR's (held, +0.37 [+0.34, +0.41]); neither GR reaches the least KL that free
-rank-4 factors fitted to the test queries reach (0.028 nats, float64 L-BFGS, best of 4 starts, the
-best two within 0.001; the Adam run used before stopped at 0.033; did not hold). Same verdicts on corpus seeds 1 and 2. Free
-per-query factors need not generalise, so at this budget DR is held back by learning its tower more
-than by its rank.
+The quick preset's time and the numbers it printed last are in benchmarks/README.md; each run's own
+are in its report.
 """
 from __future__ import annotations
 

@@ -26,17 +26,8 @@ starts, the best two within `kl_floor_dim_spread`; an upper estimate of the true
 scorer's own parameters (W, U and V; the records' `params` is the whole model).
 
 Command:  grdr run similarity --preset quick --out results
-Quick preset on 2 cores: 74 s inside `grdr demo` of 2026-12-02 (5 seeds; 375 XLA programs compiled
-in 37 s of it); the rank-4 KL floors add 5-11 CPU seconds per seed's corpus (measured 2026-12-07). Headline (R = 8, D = 4, N = 300; docs/report-quick.md): no run with a rank bound
-went below its floor (45 runs); the floor binds below R (rank-1 above rank-4 bilinear by +1.30
-[+1.21, +1.39] nats of KL) and r beyond D buys nothing (rank-4 vs rank-8 within 0.05 nats: held);
-MaxSim m = 4 is below the dot product by +0.25 [+0.15, +0.35] nats, but its KL (0.24) stays above the
-least KL of free rank-4 factors (0.117 over the 5 corpora; 2 seeds on 2026-12-07: -0.097 [-0.344,
-+0.150], inconclusive; the claim is now read in KL, as trained); GR at matched parameters against
-single-vector DR is
-inconclusive (AtomicGR +0.04 [-0.07, +0.15], SeqGR -0.06 [-0.14, +0.03] nats), and neither GR is
-below MaxSim m = 4 (did not hold), so at this budget GR's advantage is not shown to be
-multi-vector-like.
+The quick preset's time and the numbers it printed last are in benchmarks/README.md; each run's own
+are in its report.
 """
 from __future__ import annotations
 
