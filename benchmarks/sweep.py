@@ -4,7 +4,7 @@
     python -m benchmarks.sweep --small             # --preset smoke, no demo
     python -m benchmarks.sweep --preset smoke --demo
 
-The sweep runs twice in this process through `experiments.runner.run_experiment` (into a
+The sweep runs twice in this process through `experiments.sweep.runner.run_experiment` (into a
 temporary directory, so nothing stored is reused): a cold pass, which compiles one training
 program per shape, and a warm pass over the same grid with fresh seeds, which must compile
 nothing (seeds of a point train together under vmap; sweep points of the same shapes share a
@@ -22,7 +22,7 @@ import time
 
 from benchmarks.train_step import print_table, verdict, write_csv
 from experiments import drift_corpus
-from experiments.runner import run_experiment
+from experiments.sweep.runner import run_experiment
 from sim.train import compile_count
 
 

@@ -31,7 +31,8 @@ import numpy as np
 from flax import nnx
 
 from sim.models import ModelConfig, make_model
-from sim.train import TrainConfig, _make_run_chunk, _optimizer, _step_key
+from sim.optim import optimizer as _optimizer, step_key as _step_key
+from sim.train import TrainConfig, _make_run_chunk
 
 try:
     import torch

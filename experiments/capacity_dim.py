@@ -17,16 +17,8 @@ model's own rank bound (D, D+1 with a bias, H+1 for AtomicGR, the trie bound for
 floor at rank D, drawn in the figure as the DR floor.
 
 Command:  grdr run capacity_dim --preset quick --out results
-Quick preset on 2 cores: 246 s for 192 runs (6 seeds, each its own corpus) with other jobs on the
-machine (load 4-5), 2026-12-02; 3 seeds took 75 s alone, and left the D = 4 vs 12 and SeqGR-vs-DR
-verdicts inconclusive (about 4 seeds needed), hence 6.
-Headline (quick, 6 seeds, R = 8, zipf 0): DR-tower KL 1.11 nats at D = 2, 0.48 at D = 4, 0.20 at
-D = 8 and 12: D = 4 above D = 12 (+0.27 [+0.19, +0.36]: held) and flat past D = R (held); no run
-below its Eckart-Young floor (0 of 192: held); SeqGR at H = 2 against DR's free table at D = 2 did
-not hold on either corpus (-0.20 [-0.31, -0.10] flat, -0.69 [-0.81, -0.58] Zipf): at 400 steps SeqGR
-is limited by optimisation, not by rank. On the Zipf corpus D = 8 vs 12 is inconclusive, and the
-floors say why: the popularity's extra rank holds a floor of 51 nats^2 per query at D = 8, against
-training errors of 1,500-3,100, so its effect is below what the budget resolves.
+The quick preset's time and the numbers it printed last are in benchmarks/README.md; each run's own
+are in its report.
 """
 from __future__ import annotations
 
@@ -144,8 +136,8 @@ def measure(model, corpus, docids, point) -> dict:
 
 
 def findings(df) -> list:
-    from experiments.report import Finding
-    from experiments.stats import Verdict, effect_verdict
+    from experiments.verdict.findings import Finding
+    from experiments.verdict.stats import Verdict, effect_verdict
     from experiments.variants import label
 
     found = []
@@ -184,7 +176,8 @@ def findings(df) -> list:
 
 def report(df) -> str:
     """Report section: KL per D for each corpus, the floors, and verdicts with intervals."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
     from experiments.variants import label
 
     df = df.assign(label=df["model"].map(label))

@@ -390,7 +390,7 @@ def _span(seconds: float) -> str:
 def describe(module, cfg, found=None, cal: Calibration = CALIBRATION) -> str:
     """The points of module.sweep(cfg) (or `found`, already grouped), grouped as the runner trains them,
     with a cost estimate in time (on this CPU, one GPU, and Ray workers) and memory."""
-    from experiments.runner import groups
+    from experiments.sweep.runner import groups
 
     found = groups(module, cfg) if found is None else found
     lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]

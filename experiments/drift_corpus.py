@@ -18,13 +18,8 @@ against log10 N over every N, on KL and on Success@1 relative to the corpus's re
 Carlo standard error, not a ceiling); with a 95% interval over seeds.
 
 Command:  grdr run drift_corpus --preset quick --out results
-Quick preset on 2 cores: 237 s for 85 runs (5 seeds; towers at N = 100-3,000, 2,000 steps; tables at
-N = 100-1,000, 1,000 pairs per document), 2026-12-02, within `grdr demo`.
-Headline (quick): every verdict held. KL gap slope per decade of N, sampled minus full softmax:
-DR tower +0.022 [+0.013, +0.031], DR free table +0.097 [+0.074, +0.120], DR table vs AtomicGR
-+0.096 [+0.078, +0.113]; on Success@1 / reference +0.034, +0.094, +0.086 (intervals above 0). The same
-verdicts on corpus seeds 1 and 2 (`--corpus.seed 1`). Reference Success@1 0.98 -> 0.95 (Monte Carlo
-SE <= 0.002), reference KL <= 0.003 nats (SE ~1e-5): the models sit far from what the features allow.
+The quick preset's time and the numbers it printed last are in benchmarks/README.md; each run's own
+are in its report.
 """
 from __future__ import annotations
 
@@ -168,7 +163,7 @@ def add_relative(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings(df: pd.DataFrame) -> list:
-    from experiments.report import slope_finding
+    from experiments.verdict.findings import slope_finding
 
     df = add_relative(df)
     found = []
@@ -182,7 +177,8 @@ def findings(df: pd.DataFrame) -> list:
 
 
 def report(df: pd.DataFrame) -> str:
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
     from experiments.variants import label
 
     df = add_relative(df).assign(label=df["model"].map(label))

@@ -32,12 +32,11 @@ from __future__ import annotations
 import dataclasses
 from functools import lru_cache
 
-import numpy as np
 import pandas as pd
 
+from experiments.drift_gap import ARMS, BANDS, mechanism_effects
 from experiments.points import point, require_known, require_seeds, require_unswept
 from experiments.predictions import truth_predictions
-from experiments.stats import first_below
 from experiments.variants import VARIANTS
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
@@ -46,14 +45,6 @@ from sim.train import TrainConfig
 
 NAME = "drift_mechanism"
 AXES = ("n_docs",)
-ARMS = (("dr_local_uniform", "dr_global", "DR tower"), ("dr_table_local_uniform", "dr_table_global", "DR free table"))
-# The claims' bands, stated before any run (nats; per decade of N for the slope):
-BANDS = {"band": 0.01,        # an extrapolated gap within +-band of 0 has vanished (consistency)
-         "slope_band": 0.01,  # a slope of the gap within +-slope_band per decade of N is flat (budget collapse)
-         "reach": 0.01,       # T*(N): the first step at which the gap falls to this (rate law)
-         "alpha_band": 0.35}  # the rate law agrees when |alpha - the theory's alpha| <= alpha_band
-
-
 @dataclasses.dataclass(frozen=True)
 class Config:
     n_docs: tuple[int, ...] = (100, 300, 1_000)
@@ -139,89 +130,9 @@ def _truth(spec: CorpusSpec, K: int, n_queries: int) -> dict:
 # Reading the curves
 
 
-def gap_curves(df: pd.DataFrame, local: str, ref: str) -> dict:
-    """{(seed, n_docs): (steps, gap)}: KL(local) - KL(global) at the checkpoints both curves share."""
-    out = {}
-    loc = df[df["model"] == local].set_index(["seed", "n_docs"])
-    glob = df[df["model"] == ref].set_index(["seed", "n_docs"])
-    for key in sorted(set(loc.index) & set(glob.index)):
-        a, b = loc.loc[key], glob.loc[key]
-        steps_a, steps_b = np.asarray(a["curve_step"], float), np.asarray(b["curve_step"], float)
-        common = np.intersect1d(steps_a, steps_b)
-        common = common[common > 0]
-        ka = np.asarray(a["curve_kl"], float)[np.searchsorted(steps_a, common)]
-        kb = np.asarray(b["curve_kl"], float)[np.searchsorted(steps_b, common)]
-        out[key] = (common, ka - kb)
-    return out
-
-
-def at_step(steps, values, t: float) -> float:
-    """The curve at t steps, interpolated in log steps (NaN outside the checkpoints)."""
-    steps, values = np.asarray(steps, float), np.asarray(values, float)
-    if not steps.size or t < steps[0] or t > steps[-1]:
-        return float("nan")
-    return float(np.interp(np.log(t), np.log(steps), values))
-
-
-def first_reach(steps, gap, level: float) -> float:
-    """The first step at which the gap falls to `level`, interpolated in log steps (NaN if never)."""
-    return first_below(steps, gap, level)
-
-
-def extrapolated_gap(steps, gap) -> tuple[float, float]:
-    """(a, slope): gap(t) = a + b t^-1/2 fitted over the second half of the budget (t >= T/2), and the
-    least-squares slope of the gap on log10 t there."""
-    steps, gap = np.asarray(steps, float), np.asarray(gap, float)
-    keep = steps >= steps[-1] / 2   # the last doubling of the steps, at least 3 points
-    if keep.sum() < 3:
-        keep = np.arange(steps.size) >= steps.size - 3
-    t, g = steps[keep], gap[keep]
-    a, _ = np.linalg.lstsq(np.stack([np.ones_like(t), t ** -0.5], axis=1), g, rcond=None)[0]
-    return float(a), float(np.polyfit(np.log10(t), g, 1)[0])
-
-
-def _slope(x, y) -> float:
-    x, y = np.log10(np.asarray(x, float)), np.asarray(y, float)
-    ok = np.isfinite(y)
-    return float(np.polyfit(x[ok], y[ok], 1)[0]) if ok.sum() >= 2 else float("nan")
-
-
-def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BANDS) -> pd.DataFrame:
-    """Per seed: the slope and extrapolated gap at the largest N, the gap's N-slope at a fixed budget and at
-    the collapsed budget t_N = c N / (K k_N), the rate-law exponent alpha and the theory's alpha."""
-    curves = gap_curves(df, local, ref)
-    k = df[df["model"] == local].groupby(["seed", "n_docs"])["truth_confusers"].mean()
-    K = float(df.loc[df["model"] == local, "num_negatives"].iloc[0])
-    rows = []
-    for seed in sorted({s for s, _ in curves}):
-        ns = sorted(n for s, n in curves if s == seed)
-        if len(ns) < 2:
-            continue
-        steps_small, _ = curves[(seed, ns[0])]
-        t_fixed = float(steps_small[-1])
-        unit = 0.5 * t_fixed * K * float(k.get((seed, ns[0]), np.nan)) / ns[0]   # c: t = c N / (K k)
-        fixed, collapsed, reach = [], [], []
-        for n in ns:
-            steps, gap = curves[(seed, n)]
-            fixed.append(at_step(steps, gap, t_fixed))
-            collapsed.append(at_step(steps, gap, unit * n / (K * float(k.get((seed, n), np.nan)))))
-            reach.append(first_reach(steps, gap, bands["reach"]))
-        a, slope_t = extrapolated_gap(*curves[(seed, ns[-1])])
-        kk = np.array([float(k.get((seed, n), np.nan)) for n in ns])
-        reach = np.asarray(reach)
-        ok = np.isfinite(reach)
-        alpha = (float(np.polyfit(np.log(np.asarray(ns, float)[ok]), np.log(reach[ok]), 1)[0])
-                 if ok.sum() >= 2 else float("nan"))
-        alpha_theory = 1.0 - float(np.polyfit(np.log(np.asarray(ns, float)), np.log(kk), 1)[0])
-        rows.append({"seed": seed, "slope_fixed": _slope(ns, fixed), "slope_collapsed": _slope(ns, collapsed),
-                     "gap_slope_in_steps": slope_t, "gap_extrapolated": a, "alpha": alpha,
-                     "alpha_theory": alpha_theory, "reached": int(ok.sum()), "sizes": len(ns)})
-    return pd.DataFrame(rows)
-
-
 def findings(df: pd.DataFrame) -> list:
-    from experiments.report import Finding
-    from experiments.stats import effect_verdict
+    from experiments.verdict.findings import Finding
+    from experiments.verdict.stats import effect_verdict
 
     found = []
     bands = BANDS
@@ -256,7 +167,7 @@ def findings(df: pd.DataFrame) -> list:
 def predictions(df: pd.DataFrame) -> list:
     """The rate law: per seed, the exponent alpha of T*(N) ~ N^alpha against the theory's 1 - d log k / d log N
     from the same corpora, within +-BANDS["alpha_band"]."""
-    from experiments.agreement import agreement
+    from experiments.verdict.agreement import agreement
 
     rows = []
     for local, ref, title in ARMS:
@@ -280,7 +191,8 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def report(df: pd.DataFrame) -> str:
-    from experiments.report import finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import mean_table
     from experiments.variants import label
 
     df = df.assign(label=df["model"].map(label))

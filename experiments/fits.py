@@ -1,6 +1,6 @@
 """Scaling-law fits as data: metric(x) = a x^-alpha + c per model, read from stored records.
 
-`FITS` says which (experiment, x, metric) to fit and which config fields name a curve; every
+`FITS` (experiments.registry) says which (experiment, x, metric) to fit and which config fields name a curve; every
 seed's record is one point. A curve is fitted only where the design allows it: at least 4 distinct x
 (3 to fit and the largest held out for the out-of-sample check); below that it is kept as a row with
 no numbers and the distinct x found in `message`, so the table says what is missing. An experiment
@@ -17,7 +17,7 @@ Each row has three readings of uncertainty, each with its own columns:
   the held-in fit's bootstrap over seeds), the mean over seeds measured there has its t interval, and
   `oos_pass` is True when the two intervals overlap (False when they do not, NaN where not checkable;
   the reason in `oos_note`).
-The asymptote c is confined to the metric's range (experiments.stats.metric_range: KL >= 0,
+The asymptote c is confined to the metric's range (experiments.verdict.stats.metric_range: KL >= 0,
 Success@1 in [0, 1]); a c on an end of it is flagged in `at_bound`. `loss` and `space` record how
 it was fitted: least squares on y (the default), or Huber's loss on log y (`grdr fit --loss huber`),
 for outlying seeds or noise that grows with the metric.
@@ -26,14 +26,14 @@ rows of the experiments it fitted: the other experiments' rows stay.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from experiments import store
-from experiments.stats import metric_range
+from experiments.registry import FITS, Fit
+from experiments.sweep import store
+from experiments.verdict.stats import metric_range
 from theory.scaling import LOSSES, fit_power_law, holdout_check
 
 __all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_rows", "fit_table", "write_fits",
@@ -42,28 +42,6 @@ __all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_row
 MIN_DISTINCT_X = 4  # 3 distinct x fit a 3-parameter law; the out-of-sample check holds out the largest
 SPACE_OF_LOSS = {"squared": "linear", "huber": "log"}  # where each loss fits unless told
 
-
-@dataclasses.dataclass(frozen=True)
-class Fit:
-    """One family of fits: `metric` against config field `x`, one curve per value of `by`."""
-    experiment: str
-    x: str
-    metric: str
-    by: tuple[str, ...] = ("model",)
-
-    def __post_init__(self):
-        if not self.by:
-            raise ValueError("Fit.by: expected at least one config field naming a curve")
-
-
-FITS = (
-    Fit("drift_corpus", "n_docs", "Success@1"),
-    Fit("drift_corpus", "n_docs", "kl_true"),
-    Fit("capacity_dim", "dim", "kl_true", by=("model", "corpus_latent_rank", "corpus_zipf")),
-    Fit("model_scale", "params", "kl_true", by=("model", "depth")),
-    Fit("model_scale", "params", "Success@1", by=("model", "depth")),
-    Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),
-)
 
 COLUMNS = ["experiment", "model", "x", "metric", "loss", "space",
            "a", "a_low", "a_high", "a_boot_low", "a_boot_high",

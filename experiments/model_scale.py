@@ -9,16 +9,8 @@ KL(params) = a params^-alpha + c per model, with profile-likelihood intervals. D
 objective, so that sampling drift is not the cause.
 
 Command:  grdr run model_scale --preset quick --out results
-Quick preset on 2 cores: 122 s for 60 runs (5 widths x 3 models x 4 seeds, N = 300, R = 16, D = 4,
-400 pairs per document), 2026-12-02, within `grdr demo`; the KL floors converged since add 50-70 CPU
-seconds per seed's corpus (4 starts; measured 2026-12-07 on a loaded machine).
-Headline (quick): DR's KL 1.09 -> 0.71 nats from width 8 to 128, SeqGR's 1.68 -> 0.33, AtomicGR's
-1.23 -> 0.19. SeqGR's KL falls faster with width than DR's (held, +0.80 [+0.67, +0.93] nats per
-decade) and ends below DR's (held, +0.37 [+0.34, +0.41]); neither GR reaches the least KL that free
-rank-4 factors fitted to the test queries reach (0.028 nats, float64 L-BFGS, best of 4 starts, the
-best two within 0.001; the Adam run used before stopped at 0.033; did not hold). Same verdicts on corpus seeds 1 and 2. Free
-per-query factors need not generalise, so at this budget DR is held back by learning its tower more
-than by its rank.
+The quick preset's time and the numbers it printed last are in benchmarks/README.md; each run's own
+are in its report.
 """
 from __future__ import annotations
 
@@ -186,15 +178,15 @@ def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.
 
 def _slopes(df, model):
     """Per seed, the slope of KL against log10(width)."""
-    from experiments.stats import slope_effects
+    from experiments.verdict.stats import slope_effects
 
     d = df[df["model"] == model][["seed", "width", "kl_true"]].rename(columns={"kl_true": "gap"})
     return slope_effects(d, "width")
 
 
 def findings(df) -> list:
-    from experiments.report import Finding
-    from experiments.stats import Verdict, effect_verdict
+    from experiments.verdict.findings import Finding
+    from experiments.verdict.stats import Verdict, effect_verdict
     from experiments.variants import label
 
     found = []
@@ -204,8 +196,8 @@ def findings(df) -> list:
         found.append(Finding(NAME, "DR's row-shifted error stays above its rank-D Eckart-Young floor at every width",
                              Verdict("held" if ok else "did not hold", 0.0, float("nan"), float("nan"), len(dr)),
                              "runs below the floor", "the floor itself", "exact (no sampling)"))
-    from experiments.report import still_falling
-    from experiments.stats import not_testable
+    from experiments.verdict.findings import still_falling
+    from experiments.verdict.stats import not_testable
 
     widest = df["width"].max()
     unconverged = {m: still_falling(df, m, "width") for m in set(df["model"])}
@@ -271,7 +263,7 @@ def crossing_widths(df) -> pd.DataFrame:
     """Per seed: the width at which SeqGR's oracle falls to DR's rank-D KL floor (oracle with oracle), and
     the width at which trained SeqGR's KL falls to trained DR's at the same width (trained with trained);
     interpolated in log width, NaN where it does not cross within the widths run."""
-    from experiments.stats import first_below
+    from experiments.verdict.stats import first_below
 
     rows = {}
     oracle = oracle_table(df)
@@ -300,8 +292,9 @@ def _floor_note(df) -> str:
 
 def report(df) -> str:
     """Report section: KL per size, the floors, the fitted laws, and verdicts."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
-    from experiments.stats import median_interval
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
+    from experiments.verdict.stats import median_interval
     from experiments.variants import label
 
     df = df.assign(label=[f"{label(m)}, depth {d}" for m, d in zip(df["model"], df["depth"])])

@@ -124,8 +124,8 @@ def measure(model, corpus, docids, point) -> dict:
 
 
 def findings(df) -> list:
-    from experiments.report import Finding
-    from experiments.stats import effect_verdict
+    from experiments.verdict.findings import Finding
+    from experiments.verdict.stats import effect_verdict
 
     found = []
     pop = df[(df["sampler"] == "popularity") & (df["corpus_zipf"] > 0)]
@@ -153,7 +153,7 @@ DEFICIT_TOLERANCE = 0.20     # relative: the normaliser deficit's closed form ag
 def predictions(df) -> list:
     """Popularity sampling on the Zipf corpora: the PMI slope of the trained model against its fixed point's
     (1 plain, 0 with logQ), and the normaliser deficit's closed form against Monte Carlo at the model's scores."""
-    from experiments.agreement import agreement
+    from experiments.verdict.agreement import agreement
 
     rows = []
     pop = df[(df["sampler"] == "popularity") & (df["corpus_zipf"] > 0)]
@@ -172,7 +172,8 @@ def predictions(df) -> list:
 
 def report(df) -> str:
     """Report section: KL and Success@1 tables, the theory's quantities on the trained models, verdicts."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
     from experiments.variants import label
 
     df = df.assign(variant=df["model"].map(label))

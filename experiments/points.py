@@ -87,10 +87,8 @@ class Point:
             flat["docids"] = "atomic"
         if t.objective == "local":
             flat["accidental_hits"] = t.accidental_hits
-        if t.objective == "local" and get_sampler(t.sampler).needs_pool:
-            flat.update(hard_pool=t.hard_pool, hard_refresh=t.hard_refresh)
-            if t.sampler == "hard_denoised":
-                flat["denoise_mass"] = t.denoise_mass
+        if t.objective == "local":  # the proposal's own settings (a pool's size): absent where it reads none
+            flat.update(get_sampler(t.sampler).record_fields(t))
         flat.update({k: getattr(t, k) for k in _TRAIN_RECORDED})
         if t.schedule == "rsqrt":
             flat["decay_steps"] = t.decay_steps

@@ -16,226 +16,23 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from experiments import store
-from experiments.runner import EXPERIMENTS, claim, load_experiment
-from experiments.significance import format_p, holm
-from experiments.agreement import Prediction
-from experiments.stats import (Verdict, effect_verdict, not_testable, one_config_per_cell,
-                               paired_verdict, seed_floor, seed_summary, slope_effects)
-from experiments.variants import label
+from experiments.sweep import claims, store
+from experiments.registry import EXPERIMENTS, claim
+from experiments.catalog import load as load_experiment
+from experiments.verdict.agreement import Prediction
+from experiments.verdict.findings import (Finding, _adjust_text, _p_cell, adjust_family, family_note, finding_lines,
+                                          slope_finding, summary_table)
+from experiments.verdict.significance import format_p
+from experiments.verdict.stats import one_config_per_cell, paired_verdict, seed_floor
+from experiments.verdict.tables import ceiling_table, mean_table
 
 __all__ = ["Finding", "slope_finding", "finding_lines", "adjust_family", "family_note", "summary_table", "mean_table",
            "ceiling_table", "load_for_report", "write_report", "paired_verdict", "figure_caption", "summary_rows"]
-
-FLOOR_FRACTION = 0.1  # below this fraction of the ceiling a model has learned too little to compare
-KL_FLOOR_FRACTION = 0.9  # above this fraction of a uniform model's KL, likewise
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    """One claim's verdict, with what it was measured against."""
-
-    experiment: str
-    claim: str
-    verdict: Verdict
-    effect: str = ""  # what the estimate measures (units)
-    ceiling: str = ""  # the ceiling the levels are read against
-    limits: str = ""  # what limits the comparison here
-
-
-def _pivot(df: pd.DataFrame, model: str, metric: str, x: str) -> pd.DataFrame:
-    return df[df["model"] == model].pivot_table(index="seed", columns=x, values=metric)
-
-
-def _levels(df, model, metric, x):
-    return df[df["model"] == model].groupby(x)[metric].mean()
-
-
-def slope_finding(experiment: str, df: pd.DataFrame, local: str, ref: str, metric: str, title: str, *,
-                  higher_is_better: bool, negligible: float, x: str = "n_docs", rate: bool = False) -> Finding:
-    """Does `local` fall further behind `ref` on `metric` as log10(x) grows? (slope of the paired gap)
-
-    rate=True makes it a claim about rates at matched budgets: the twins train the same budget at each
-    x, and the claim is that the gap at that budget grows with x. Neither twin needs to have converged
-    for such a claim (with a consistent objective the gap *is* a rate, and whether it closes with more
-    steps is drift_mechanism's test); whether they had is reported beside it. Otherwise the reference
-    must have converged, or the gap could be its own undertraining."""
-    a, b = _pivot(df, local, metric, x), _pivot(df, ref, metric, x)
-    gap = (b - a) if higher_is_better else (a - b)
-    long = gap.stack().rename("gap").reset_index()
-    what = "Success@1 / reference" if metric == "rel_success1" else "KL" if metric == "kl_true" else metric
-    claim_text = f"{title}: gap on {what} grows with log N" + (" at matched budgets" if rate else "")
-    effect = f"slope of the gap per decade of {x}"
-    xs = sorted(set(a.columns) & set(b.columns))
-    df = df[df[x].isin(xs)]
-    lo_a, lo_b = _levels(df, local, metric, x), _levels(df, ref, metric, x)
-    span = f"{min(lo_a.min(), lo_b.min()):.3f}-{max(lo_a.max(), lo_b.max()):.3f}"
-    # the reference is an estimate (sim.ceilings): its largest Monte Carlo SE over the runs goes beside it
-    estimate = {"rel_success1": "reference_success1", "kl_true": "reference_kl"}.get(metric, "")
-    se_of = df[estimate + "_se"] if estimate + "_se" in df else pd.Series(dtype=float)
-    se = f" (Monte Carlo SE <= {se_of.max():.1g})" if se_of.notna().any() else ""
-    if metric == "rel_success1":
-        ceiling = "reference Success@1 (estimate) " + _range(df, estimate, x) + se
-        limits = f"models reach {span} of the reference"
-    elif metric == "kl_true":
-        ceiling = "reference KL (estimate) " + _range(df, estimate, x) + " nats" + se
-        limits = f"KL {span} nats"
-    else:
-        ceiling = "none known (real data)"
-        limits = f"{metric} {span}"
-    # The sampled model is compared at the same budget: that it learns less per pair is the drift
-    # itself (plain uniform sampling's population optimum is log p*), so its convergence is reported.
-    still = still_falling(df, local, x)
-    if still:
-        limits += f"; the sampled model's KL still falls at {x} = {', '.join(f'{n:,}' for n in still)}"
-    bad = still_falling(df, ref, x)
-    if rate and bad:
-        limits += f"; {label(ref)} still falls at {x} = {', '.join(f'{n:,}' for n in bad)} (a comparison of rates)"
-    if bad and not rate:
-        verdict = not_testable(f"{label(ref)} had not converged at {x} = {', '.join(f'{n:,}' for n in bad)}",
-                               len(gap))
-    elif not xs or len(xs) < 2:
-        verdict = not_testable(f"one {x} only", len(gap))
-    elif metric == "rel_success1" and min(lo_a.get(xs[0], np.nan), lo_b.get(xs[0], np.nan)) < FLOOR_FRACTION:
-        verdict = not_testable(f"a model sits below {FLOOR_FRACTION:.0%} of the reference already at {x} = {xs[0]:,}",
-                               len(gap))
-    elif metric == "kl_true" and "kl_uniform" in df and max(lo_a.get(xs[0], 0), lo_b.get(xs[0], 0)) > \
-            KL_FLOOR_FRACTION * df.loc[df[x] == xs[0], "kl_uniform"].mean():
-        verdict = not_testable(f"a model is near a uniform guess already at {x} = {xs[0]:,}", len(gap))
-    else:
-        verdict = effect_verdict(slope_effects(long, x).to_numpy(), negligible)
-    return Finding(experiment, claim_text, verdict, effect, ceiling, limits)
-
-
-def still_falling(df: pd.DataFrame, model: str, x: str) -> list:
-    """The x at which `model`'s learning curve had not flattened (sim.curves.converged_from_curve: over
-    the last doubling of the steps its held-out KL still fell by more than 5% of its final value) in
-    more than half of the seeds. Records without a curve count as converged."""
-    if "converged" not in df:
-        return []
-    out = []
-    for n, g in df[df["model"] == model].groupby(x):
-        c = g["converged"].dropna()
-        if len(c) and c.mean() < 0.5:
-            out.append(n)
-    return out
-
-
-def _range(df, column, x) -> str:
-    if column not in df:
-        return "(not recorded)"
-    m = df.groupby(x)[column].mean()
-    return f"{m.iloc[0]:.3g}" if len(m) == 1 or np.isclose(m.min(), m.max(), rtol=0.005) else \
-        f"{m.iloc[0]:.3g} -> {m.iloc[-1]:.3g}"
-
-
-def finding_lines(findings: list[Finding]) -> list[str]:
-    return [f"- {f.claim}: {f.verdict}" for f in findings]
-
-
-def adjust_family(findings: list[Finding]) -> list[Finding]:
-    """The findings with every claim of the family (a sign test with a p) decided among all of them:
-    Holm-adjusted p, the word read off it at 5%, planning at 5% / family size. Checks and claims
-    without a p come back unchanged."""
-    p_F = np.array([f.verdict.p if f.verdict.family else np.nan for f in findings], np.float64)
-    p_holm_F, size = holm(p_F), int(np.isfinite(p_F).sum())
-    return [dataclasses.replace(f, verdict=f.verdict.in_family(p_holm, size)) if f.verdict.family else f
-            for f, p_holm in zip(findings, p_holm_F)]
-
-
-def _adjust_text(text: str, raw: list[Finding], adjusted: list[Finding]) -> str:
-    """`text` with each unadjusted verdict printed in it replaced by its family's verdict, so that a
-    section a module wrote on its own agrees with the summary. Equal raw p values get equal Holm p
-    values, so a raw verdict's text names one adjusted text; one that would name two stays as it is
-    (it says "unadjusted")."""
-    targets = defaultdict(set)
-    for r, a in zip(raw, adjusted):
-        if r.verdict.family:
-            targets[str(r.verdict)].add(str(a.verdict))
-    for old in sorted(targets, key=len, reverse=True):  # a longer text first, should one hold another
-        if len(targets[old]) == 1:
-            text = text.replace(old, targets[old].pop())
-    return text
-
-
-def family_note(v: Verdict) -> str:
-    """Whether a verdict is in the Holm family, and if not, why."""
-    if v.family:
-        return "yes"
-    if v.word == "not testable here":
-        return "no (not testable here)"
-    if v.kind == "check":
-        return "no (an exact or tolerance check)"
-    return f"no ({v.why or 'no p'})"
-
-
-def _p_cell(v: Verdict) -> str:
-    if not v.family:
-        return family_note(v)
-    return f"{format_p(v.p)} / {format_p(v.p_holm)}" if v.adjusted else f"{format_p(v.p)} (unadjusted)"
-
-
-def summary_table(findings: list[Finding]) -> str:
-    lines = ["| experiment | claim | verdict | median effect [95% interval] | sign test p / Holm p | ceiling | seeds "
-             "| what limits it |",
-             "|---|---|---|---|---|---|---|---|"]
-    for f in findings:
-        v = f.verdict
-        limit = v.why if v.word == "not testable here" else f.limits
-        if v.resolution():
-            limit = "; ".join(filter(None, (v.resolution(), f.limits)))
-        effect = "" if v.word == "not testable here" else v.interval() + (f" ({f.effect})" if f.effect else "")
-        lines.append(f"| {f.experiment} | {f.claim} | **{v.word}** | {effect} | {_p_cell(v)} | {f.ceiling} | {v.n} "
-                     f"| {limit} |")
-    return "\n".join(lines)
-
-
-def mean_table(df: pd.DataFrame, index: str, columns: str, value: str, fmt: str = "{:.3f}") -> str:
-    """A markdown table of mean ± 95% half-width across seeds (no interval with one seed)."""
-    s = seed_summary(df, [index, columns], value)
-    cols = sorted(s[columns].unique())
-    lines = [f"| {index} | " + " | ".join(f"{c:,}" if isinstance(c, (int, np.integer)) else str(c) for c in cols)
-             + " |", "|---" * (len(cols) + 1) + "|"]
-    for key, rows in s.groupby(index, sort=False):
-        cells = []
-        for c in cols:
-            r = rows[rows[columns] == c]
-            if r.empty or not np.isfinite(r["mean"].iloc[0]):
-                cells.append("")
-            else:
-                m, h = r["mean"].iloc[0], r["ci"].iloc[0]
-                cells.append(fmt.format(m) + ("" if np.isnan(h) else " ± " + fmt.format(h)))
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-CEILINGS = (("label_accuracy",
-             "label accuracy E max p* (Success@1 of p* if relevance were drawn from p*; argmax qrels: 1)"),
-            ("eff_docs", "effective documents exp H(p*)"), ("top_gap", "top-1/top-2 log gap (nats)"),
-            ("reference_success1", "reference Success@1 from the features (estimate)"),
-            ("reference_success1_se", "  its Monte Carlo standard error"),
-            ("reference_kl", "reference KL from the features (nats, estimate)"),
-            ("reference_kl_se", "  its Monte Carlo standard error (nats)"))
-
-
-def ceiling_table(df: pd.DataFrame, x: str = "n_docs") -> str:
-    """The corpora's ceilings against x (one row per ceiling)."""
-    present = [(c, name) for c, name in CEILINGS if c in df]
-    if not present:
-        return "(no ceilings recorded)"
-    one = df.drop_duplicates(["seed", x])
-    xs = sorted(one[x].unique())
-    lines = ["| ceiling | " + " | ".join(f"{v:,}" for v in xs) + " |", "|---" * (len(xs) + 1) + "|"]
-    for column, name in present:
-        m = one.groupby(x)[column].mean()
-        lines.append(f"| {name} | " + " | ".join(f"{m[v]:.3g}" for v in xs) + " |")
-    return "\n".join(lines)
 
 
 def load_for_report(out, name: str, module) -> tuple[pd.DataFrame, int]:
@@ -273,7 +70,7 @@ def write_report(out, preset: str | None = "quick", seconds: float | None = None
     for name in EXPERIMENTS:
         module = load_experiment(name)
         df, dropped = load_for_report(out, name, module)
-        failed = store.failures(out, name)
+        failed = claims.failures(out, name)
         if df.empty and not failed:
             continue
         body = [f"## {name}", "", f"Claim: {claim(module)}", ""]

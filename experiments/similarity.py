@@ -26,17 +26,8 @@ starts, the best two within `kl_floor_dim_spread`; an upper estimate of the true
 scorer's own parameters (W, U and V; the records' `params` is the whole model).
 
 Command:  grdr run similarity --preset quick --out results
-Quick preset on 2 cores: 74 s inside `grdr demo` of 2026-12-02 (5 seeds; 375 XLA programs compiled
-in 37 s of it); the rank-4 KL floors add 5-11 CPU seconds per seed's corpus (measured 2026-12-07). Headline (R = 8, D = 4, N = 300; docs/report-quick.md): no run with a rank bound
-went below its floor (45 runs); the floor binds below R (rank-1 above rank-4 bilinear by +1.30
-[+1.21, +1.39] nats of KL) and r beyond D buys nothing (rank-4 vs rank-8 within 0.05 nats: held);
-MaxSim m = 4 is below the dot product by +0.25 [+0.15, +0.35] nats, but its KL (0.24) stays above the
-least KL of free rank-4 factors (0.117 over the 5 corpora; 2 seeds on 2026-12-07: -0.097 [-0.344,
-+0.150], inconclusive; the claim is now read in KL, as trained); GR at matched parameters against
-single-vector DR is
-inconclusive (AtomicGR +0.04 [-0.07, +0.15], SeqGR -0.06 [-0.14, +0.03] nats), and neither GR is
-below MaxSim m = 4 (did not hold), so at this budget GR's advantage is not shown to be
-multi-vector-like.
+The quick preset's time and the numbers it printed last are in benchmarks/README.md; each run's own
+are in its report.
 """
 from __future__ import annotations
 
@@ -46,6 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from experiments.points import point, require_known, require_seeds, require_unswept
+from experiments.variants import with_design
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
 from sim.logprobs import eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, true_log_probs
@@ -206,41 +198,9 @@ def measure(model, corpus, docids, pt) -> dict:
             **_kl_floor(corpus.spec, dim)}
 
 
-def _design(df):
-    """One display name per scorer design: 'dot', 'cosine', 'bilinear', 'rank-r', 'MaxSim m', or the GR label."""
-    from experiments.variants import label
-
-    scorer = df["scorer"] if "scorer" in df else None
-    out = []
-    for i, row in enumerate(df.itertuples()):
-        if row.kind != "dr":
-            out.append(label(row.model))
-            continue
-        s = "dot" if scorer is None or not isinstance(scorer.iloc[i], str) else scorer.iloc[i]
-        if s == "lowrank":
-            out.append(f"rank-{int(row.scorer_rank)} bilinear")
-        elif s == "maxsim":
-            out.append(f"MaxSim m={int(row.vectors)}")
-        else:
-            out.append({"dot": "dot product", "cosine": "cosine", "bilinear": "full bilinear"}[s])
-    return out
-
-
-def with_design(df):
-    """df with `design` (display name), `r` (min(r, D) axis for the bilinear family) and `m` (vectors) columns."""
-    df = df.assign(design=_design(df))
-    scorer = df["scorer"].fillna("dot") if "scorer" in df else "dot"
-    df = df.assign(scorer=scorer)
-    dr = df["kind"] == "dr"
-    df["m"] = np.where(dr & (df["scorer"] == "maxsim"), df.get("vectors", 1), np.where(dr & (df["scorer"] == "dot"), 1,
-                                                                                          np.nan))
-    df["r"] = np.where(dr & (df["scorer"] == "lowrank"), df.get("scorer_rank", np.nan), np.nan)
-    return df
-
-
 def findings(df) -> list:
-    from experiments.report import Finding
-    from experiments.stats import Verdict, effect_verdict
+    from experiments.verdict.findings import Finding
+    from experiments.verdict.stats import Verdict, effect_verdict
 
     df = with_design(df)
     found = []
@@ -313,7 +273,8 @@ def random_maxsim_ranks(dim: int, vectors=(1, 2, 4, 8), n_docs=(8, 16, 32, 64, 1
 
 def report(df) -> str:
     """Report section: KL, Success@1 and error against floors per scorer design, ranks, params, verdicts."""
-    from experiments.report import ceiling_table, finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import ceiling_table, mean_table
 
     df = with_design(df)
     D = int(df.loc[df["kind"] == "dr", "dim"].iloc[0])

@@ -2,14 +2,20 @@
 
 A variant fixes what a sweep point trains (model kind, objective, proposal, logQ, DR's document
 side); the experiments sweep over variant names, the records store the name, and figures and the
-report read labels and colours from here. This module imports nothing heavy (no JAX), so figures
-can use it without loading the training stack. Adding a variant is one entry in `_build`.
+report read labels and colours from here. A sampled-softmax DR variant exists for every sampler of
+sim.samplers.SAMPLERS, labelled by the sampler itself. This module reads the samplers (JAX) but not
+the models or the trainers (flax, optax), so figures use it without loading the training stack.
+Adding a variant is one entry in `_build`.
 """
 from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["Variant", "VARIANTS", "variant", "label", "color", "dr_local", "global_twin"]
+import numpy as np
+
+from sim.samplers import SAMPLERS
+
+__all__ = ["Variant", "VARIANTS", "variant", "label", "color", "dr_local", "global_twin", "with_design"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +35,7 @@ class Variant:
         return self.kind != "dr" or self.doc_side == "table"
 
 
-_SAMPLER_LABELS = {"uniform": "uniform", "popularity": "popularity", "hard": "hard",
-                   "hard_denoised": "hard, denoised", "mixed": "mixed"}
+_SAMPLER_LABELS = {name: sampler.label for name, sampler in SAMPLERS.items()}  # each sampler names itself
 
 
 def dr_local(sampler: str, logq: bool = False, doc_side: str = "tower") -> str:
@@ -90,3 +95,34 @@ def global_twin(name: str) -> str | None:
     if v.kind != "dr" or v.objective != "local":
         return None
     return "dr_table_global" if v.doc_side == "table" else "dr_global"
+
+
+# The similarity designs of DR (sim.scorers) as figures and tables name them, from a record's fields.
+def _design(df):
+    """One display name per scorer design: 'dot', 'cosine', 'bilinear', 'rank-r', 'MaxSim m', or the GR label."""
+    scorer = df["scorer"] if "scorer" in df else None
+    out = []
+    for i, row in enumerate(df.itertuples()):
+        if row.kind != "dr":
+            out.append(label(row.model))
+            continue
+        s = "dot" if scorer is None or not isinstance(scorer.iloc[i], str) else scorer.iloc[i]
+        if s == "lowrank":
+            out.append(f"rank-{int(row.scorer_rank)} bilinear")
+        elif s == "maxsim":
+            out.append(f"MaxSim m={int(row.vectors)}")
+        else:
+            out.append({"dot": "dot product", "cosine": "cosine", "bilinear": "full bilinear"}[s])
+    return out
+
+
+def with_design(df):
+    """df with `design` (display name), `r` (min(r, D) axis for the bilinear family) and `m` (vectors) columns."""
+    df = df.assign(design=_design(df))
+    scorer = df["scorer"].fillna("dot") if "scorer" in df else "dot"
+    df = df.assign(scorer=scorer)
+    dr = df["kind"] == "dr"
+    df["m"] = np.where(dr & (df["scorer"] == "maxsim"), df.get("vectors", 1), np.where(dr & (df["scorer"] == "dot"), 1,
+                                                                                          np.nan))
+    df["r"] = np.where(dr & (df["scorer"] == "lowrank"), df.get("scorer_rank", np.nan), np.nan)
+    return df

@@ -1,5 +1,5 @@
-"""Figures read stored records only (never recompute). One module per figure, each with
-EXPERIMENT (the records it reads), plot(DataFrame) -> matplotlib Figure and, for the report's caption,
+"""Figures read stored records only (never recompute). One module per figure, named by its
+experiment's entry in experiments.registry, each with EXPERIMENT (the records it reads), plot(DataFrame) -> matplotlib Figure and, for the report's caption,
 CAPTION (what is drawn and what each line means; the module docstring's first paragraph where absent)."""
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 __all__ = ["FIGURES", "render_all", "caption_of"]
 
-FIGURES = ("drift_corpus", "drift_mechanism", "negatives", "capacity_dim", "model_scale", "critical_n", "real_scaling",
-           "theory_deficit", "theory_gradient", "theory_fixed_point", "theory_rank", "similarity")
+from experiments.registry import FIGURES  # every experiment's figures, in the registry's order
 
 
 def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
@@ -17,7 +16,7 @@ def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
     <out>/figures/<name>.png and, for papers, <name>.pdf (vector) beside it; return the PNG paths.
     An unreadable record raises experiments.store.StoreError (naming it), or with quarantine is
     moved aside."""
-    from experiments.store import StoreError, load
+    from experiments.sweep.store import StoreError, load
     from figures.common import plt
 
     paths = []

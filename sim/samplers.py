@@ -1,12 +1,16 @@
 """Negative proposals Q(.|q) for the sampled softmax: one object per proposal (docs/design.md, section 1).
 
-A `Sampler` knows how to draw K negatives per query inside a compiled step (`draw`), the log Q of any
-candidate, the positive included (`log_q`, which the standard logQ correction subtracts from every
-candidate's logit), which device constants it needs (`constants`), whether it reads a pool of the
-current model's top documents (`needs_pool`), and its proposal over all N documents as a numpy vector
-for the theory (`proposal_N`). The K negatives are i.i.d. draws from Q, and accidental hits of d+ are
-the trainer's to keep or drop (sim.train): i.i.d. draws with hits kept are what makes the logQ-corrected
-loss Fisher-consistent. Adding a proposal is one class here and its test.
+A `Sampler` knows how to draw K negatives per query inside a compiled step (`draw`), the log Q of
+any candidate, the positive included (`log_q`, which the standard logQ correction subtracts from
+every candidate's logit), which device constants it needs (`constants`), whether it reads a pool of
+the current model's top documents (`needs_pool`), the training settings it reads, which a sweep
+record stores and its run_id hashes (`record_fields`: a pool sampler's pool size, refresh interval
+and any setting of its own), its label in figures and tables (`label`), and its proposal over all N
+documents as a numpy vector for the theory (`proposal_N`). The K negatives are i.i.d. draws from Q,
+and accidental hits of d+ are the trainer's to keep or drop (sim.train): i.i.d. draws with hits kept
+are what makes the logQ-corrected loss Fisher-consistent. Adding a proposal is one class here (a
+subclass with its own `name` registers itself in SAMPLERS; experiments.variants names its DR
+variants from it) and its test.
 
 - uniform: Q(d) = 1/N.
 - popularity: the marginal of training positives, which is what in-batch negatives of i.i.d.
@@ -26,6 +30,8 @@ loss Fisher-consistent. Adding a proposal is one class here and its test.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -75,13 +81,55 @@ def _alias_draw(key, threshold_N, alias_N, shape, n_docs):
     return jnp.where(bits < threshold_N[slot], slot, alias_N[slot])
 
 
+class _Registry(Mapping):
+    """Every proposal by name, in the order of definition; a class registers itself when defined and is
+    instantiated (its defaults) when first asked for, after its dataclass decorator has run."""
+
+    def __init__(self):
+        self._classes: dict[str, type] = {}
+        self._instances: dict[str, Sampler] = {}
+
+    def add(self, cls) -> None:
+        if cls.name in self._classes:
+            raise ValueError(f"two samplers named {cls.name!r}: {self._classes[cls.name].__name__} and {cls.__name__}")
+        self._classes[cls.name] = cls
+
+    def __getitem__(self, name: str) -> Sampler:
+        if name not in self._instances:
+            self._instances[name] = self._classes[name]()
+        return self._instances[name]
+
+    def __iter__(self):
+        return iter(self._classes)
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+
+SAMPLERS: Mapping[str, Sampler] = _Registry()
+
+
 @dataclasses.dataclass(frozen=True)
 class Sampler:
-    """The uniform proposal; subclasses override what differs."""
+    """The uniform proposal; subclasses override what differs. Every subclass with a `name` of its own
+    is registered in SAMPLERS when it is defined (one instance, its defaults)."""
 
-    name: str = "uniform"
-    needs_pool: bool = False
-    denoise_pool: bool = False  # build the hard pool without the documents holding the top p* mass
+    name: ClassVar[str] = "uniform"
+    label: ClassVar[str] = "uniform"  # how figures and tables name it
+    needs_pool: ClassVar[bool] = False  # reads the model's top-P documents of each query (TrainConfig.hard_pool)
+    denoise_pool: ClassVar[bool] = False  # build the hard pool without the documents holding the top p* mass
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            SAMPLERS.add(cls)
+
+    def record_fields(self, train_cfg) -> dict:
+        """The TrainConfig fields this proposal reads, as a sweep record stores them (so two pool
+        sizes are two run_ids). Empty for a proposal that reads none, so its records keep their ids."""
+        if not self.needs_pool:
+            return {}
+        return {"hard_pool": train_cfg.hard_pool, "hard_refresh": train_cfg.hard_refresh}
 
     def constants(self, pos_M: np.ndarray, n_docs: int) -> dict[str, np.ndarray]:
         """Device constants the draws read (computed once per training run)."""
@@ -101,9 +149,13 @@ class Sampler:
         return np.full(n_docs, 1.0 / n_docs)
 
 
+SAMPLERS.add(Sampler)
+
+
 @dataclasses.dataclass(frozen=True)
 class Popularity(Sampler):
-    name: str = "popularity"
+    name: ClassVar[str] = "popularity"
+    label: ClassVar[str] = "popularity"
 
     def constants(self, pos_M, n_docs):
         counts_N = np.bincount(pos_M, minlength=n_docs).astype(np.float64)
@@ -136,8 +188,9 @@ def _pool_N(n_docs, pool_N):
 class Hard(Sampler):
     """Each negative: uniform over all N with probability `uniform_share`, else uniform over the pool."""
 
-    name: str = "hard"
-    needs_pool: bool = True
+    name: ClassVar[str] = "hard"
+    label: ClassVar[str] = "hard"
+    needs_pool: ClassVar[bool] = True
     uniform_share: float = 0.1
 
     def draw(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
@@ -156,9 +209,27 @@ class Hard(Sampler):
         return self.uniform_share / n_docs + (1.0 - self.uniform_share) * _pool_N(n_docs, pool_N)
 
 
-SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
-    Sampler(), Popularity(), Hard(), Hard(name="hard_denoised", denoise_pool=True),
-    Hard(name="mixed", uniform_share=0.5))}
+@dataclasses.dataclass(frozen=True)
+class HardDenoised(Hard):
+    """The hard mixture, its pool built without the documents that hold the query's top p* mass."""
+
+    name: ClassVar[str] = "hard_denoised"
+    label: ClassVar[str] = "hard, denoised"
+    denoise_pool: ClassVar[bool] = True
+
+    def record_fields(self, train_cfg):
+        return {**super().record_fields(train_cfg), "denoise_mass": train_cfg.denoise_mass}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mixed(Hard):
+    """Half uniform, half hard, in expectation."""
+
+    name: ClassVar[str] = "mixed"
+    label: ClassVar[str] = "mixed"
+    uniform_share: float = 0.5
+
+
 
 
 def get_sampler(name: str) -> Sampler:

@@ -20,13 +20,17 @@ two-stage top-k apply unchanged. MaxSim scores in document chunks (`sim.retrieve
 never as an M x N x m x m' array. The hard-negative pool (`sim.hard_pool`) and the row-sparse
 table (`sim.sparse_train`) go through `scores` and `gathered`, so they serve every scorer.
 
-Adding a scorer is one class here, registered in SCORERS, plus its test: ModelConfig.scorer
-names it, and the models, objectives, top-k, evaluation and log-probabilities all go through it.
+Adding a scorer is one class plus its test: a subclass of Scorer with a `name` of its own is
+registered in SCORERS, builds itself from the model's configuration (`from_config`, which reads the
+fields it owns and checks them: `check_config`), and says what a sweep record stores about it
+(`record_fields`). ModelConfig.scorer names it, and the models, objectives, top-k, evaluation and
+log-probabilities all go through it.
 The scorer's own parameters (`init`, counted by `num_params`) become nnx.Params of the DualEncoder.
 """
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 from typing import ClassVar
 
 import jax
@@ -36,9 +40,18 @@ import numpy as np
 from sim.host_init import eye_plus_noise
 
 __all__ = ["Scorer", "Dot", "Cosine", "Bilinear", "LowRank", "MaxSim", "SCORERS", "make_scorer", "scorer_of",
-           "maxsim_log_prob_rank"]
+           "late_interaction", "maxsim_log_prob_rank"]
 
 _MAXSIM_BUDGET = 1 << 22  # query-document vector pairs scored at once (16 MiB of float32)
+
+
+SCORERS: dict[str, type] = {}  # every scorer class by name, in the order of definition
+
+
+def _register(cls) -> None:
+    if cls.name in SCORERS:
+        raise ValueError(f"two scorers named {cls.name!r}: {SCORERS[cls.name].__name__} and {cls.__name__}")
+    SCORERS[cls.name] = cls
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +64,21 @@ class Scorer:
     dim: int = 16
     temperature: float = 0.1
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _register(cls)
+
     # --- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, model_cfg) -> "Scorer":
+        """The scorer of a ModelConfig: its `dim` and `temperature`, and the fields this scorer owns."""
+        return cls(dim=model_cfg.dim, temperature=model_cfg.temperature)
+
+    @classmethod
+    def check_config(cls, model_cfg) -> None:
+        """Raise ValueError, naming the ModelConfig field, where a field this scorer reads is invalid."""
+
     @property
     def query_out(self) -> int:
         """Width of the query tower's output."""
@@ -104,6 +131,7 @@ class Scorer:
 
 
 Dot = Scorer
+_register(Scorer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +173,16 @@ class LowRank(Scorer):
     name: ClassVar[str] = "lowrank"
     rank: int = 1
 
+    @classmethod
+    def from_config(cls, model_cfg):
+        return cls(dim=model_cfg.dim, temperature=model_cfg.temperature, rank=model_cfg.scorer_rank)
+
+    @classmethod
+    def check_config(cls, model_cfg):
+        if model_cfg.scorer_rank < 1:
+            raise ValueError(f"ModelConfig.scorer_rank={model_cfg.scorer_rank}: expected r >= 1 for the lowrank scorer "
+                             "(0 otherwise)")
+
     def init(self, key):
         ku, kv = jax.random.split(key)
         return {"score_u": eye_plus_noise(ku, self.dim, self.rank), "score_v": eye_plus_noise(kv, self.dim, self.rank)}
@@ -172,6 +210,11 @@ class MaxSim(Scorer):
     vectors: int = 1
     doc_vectors: int = 1
 
+    @classmethod
+    def from_config(cls, model_cfg):
+        return cls(dim=model_cfg.dim, temperature=model_cfg.temperature, vectors=model_cfg.vectors,
+                   doc_vectors=model_cfg.doc_vectors or model_cfg.vectors)
+
     @property
     def query_out(self):
         return self.vectors * self.dim
@@ -194,7 +237,7 @@ class MaxSim(Scorer):
         return max(16, _MAXSIM_BUDGET // max(1, num_queries * self.vectors * self.doc_vectors))
 
     def _dense(self, q_Bxmxd, d_Kxnxd):
-        return jnp.einsum("bid,kjd->bkij", q_Bxmxd, d_Kxnxd).max(axis=3).sum(axis=2)
+        return late_interaction(q_Bxmxd, d_Kxnxd)
 
     def scores(self, q, d):
         B, K = q.shape[0], d.shape[0]
@@ -220,20 +263,29 @@ class MaxSim(Scorer):
         return global_loss(self.scores(q, d) + bias_N[None, :], pos_B)
 
 
-SCORERS: dict[str, type[Scorer]] = {cls.name: cls for cls in (Scorer, Cosine, Bilinear, LowRank, MaxSim)}
+def _rows_dot(a_IxD, b_JxD):
+    return a_IxD @ b_JxD.T
 
 
+def late_interaction(q_Bxmxd, d_Kxnxd, dot=_rows_dot):
+    """sum_i max_j <q_i, d_j> of every query against every document: one matmul of every query vector
+    against every document vector (`dot(a, b)` = a b^T, so a caller chooses its precision), then the
+    max over each document's n vectors and the sum over each query's m vectors. B x K."""
+    (B, m, D), (K, n) = q_Bxmxd.shape, d_Kxnxd.shape[:2]
+    s_BmxKn = dot(q_Bxmxd.reshape(B * m, D), d_Kxnxd.reshape(K * n, D))
+    return s_BmxKn.reshape(B, m, K, n).max(axis=3).sum(axis=1)
+
+
+
+
+@lru_cache(maxsize=256)
 def make_scorer(model_cfg) -> Scorer:
-    """The scorer of a ModelConfig (its `scorer`, `dim`, `temperature`, `scorer_rank`, `vectors`, `doc_vectors`)."""
+    """The scorer of a ModelConfig (its `scorer` builds itself from the fields it owns); one object per
+    configuration, shared by the model, the trainers and the record."""
     name = getattr(model_cfg, "scorer", "dot")
     if name not in SCORERS:
         raise ValueError(f"ModelConfig.scorer={name!r}: expected one of {tuple(SCORERS)}")
-    base = {"dim": model_cfg.dim, "temperature": model_cfg.temperature}
-    if name == "lowrank":
-        return LowRank(**base, rank=model_cfg.scorer_rank)
-    if name == "maxsim":
-        return MaxSim(**base, vectors=model_cfg.vectors, doc_vectors=model_cfg.doc_vectors or model_cfg.vectors)
-    return SCORERS[name](**base)
+    return SCORERS[name].from_config(model_cfg)
 
 
 _DOT = Scorer(dim=1, temperature=1.0)  # representations of GR's bi-encoder (AtomicGR) meet by the dot product

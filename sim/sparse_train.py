@@ -25,8 +25,8 @@ from flax import nnx
 from sim.models import make_model
 from sim.local_objective import draw_candidates, local_loss
 from sim.scorers import Scorer, make_scorer
-from sim.train import (_TRACES, TrainConfig, _batch_rows, _n_docs, _optimizer, _run_steps, _step_key, learning_rate,
-                       zero_state)
+from sim.optim import TRACES, batch_rows, learning_rate, n_docs, optimizer, run_steps, step_key, zero_state
+from sim.train_config import TrainConfig
 
 __all__ = ["SparseState"]
 
@@ -74,15 +74,15 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, data_axi
         return local_loss(s_BxK1, batch["log_q"], batch["valid"], cfg)
 
     def one_seed(dense, table, opt_state, moments, key, data, consts, pool_MxP, n_steps, total_steps):
-        _TRACES[0] += 1
-        opt = _optimizer(cfg, total_steps)
+        TRACES[0] += 1
+        opt = optimizer(cfg, total_steps)
         n_rows = next(iter(table.values())).shape[0]  # the padding index: out of range, dropped
 
         def step(_, carry):
             dense, table, opt_state, moments, key, loss_sum = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
-            batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
-            idx_BxK1, log_q, valid = draw_candidates(k_neg, batch["pos"], cfg, _n_docs(consts), consts,
+            batch = batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
+            idx_BxK1, log_q, valid = draw_candidates(k_neg, batch["pos"], cfg, n_docs(consts), consts,
                                                      batch.get("pool"))
             uniq_U = jnp.unique(idx_BxK1.reshape(-1), size=idx_BxK1.size, fill_value=n_rows)
             inv_BxK1 = jnp.searchsorted(uniq_U, idx_BxK1)
@@ -95,7 +95,7 @@ def _make_run_chunk_sparse(tower_def, cfg: TrainConfig, scorer: Scorer, data_axi
             table = {k: _scatter(table[k], uniq_U, new_rows[k]) for k in table}
             return dense, table, opt_state, moments, key, loss_sum + loss
 
-        return _run_steps(step, (dense, table, opt_state, moments, key), n_steps)
+        return run_steps(step, (dense, table, opt_state, moments, key), n_steps)
 
     in_axes = (0, 0, 0, 0, 0, data_axis, data_axis, 0, None, None)
     return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1, 2, 3))
@@ -113,7 +113,7 @@ class SparseState:
         pure = nnx.to_pure_dict(params)
         self.dense = {"query_tower": params["query_tower"], "score_params": pure.get("score_params", {})}
         self.table = {k: pure[k] for k in ("doc_embed", "bias") if k in pure}
-        self.opt_state = zero_state(jax.vmap(_optimizer(cfg).init), self.dense)
+        self.opt_state = zero_state(jax.vmap(optimizer(cfg).init), self.dense)
         n_seeds = next(iter(self.table.values())).shape[0]
         # separate buffers for the two moments: both are donated to the compiled call
         self.moments = tuple({k: jax.device_put(np.zeros(x.shape, x.dtype)) for k, x in self.table.items()}
@@ -128,7 +128,7 @@ class SparseState:
         return full
 
     def run(self, n, keys, dev, consts, pool):
-        fn = _make_run_chunk_sparse(self.tower_def, _step_key(self.cfg), self.scorer, self.data_axis)
+        fn = _make_run_chunk_sparse(self.tower_def, step_key(self.cfg), self.scorer, self.data_axis)
         self.dense, self.table, self.opt_state, self.moments, keys, loss_S = fn(
             self.dense, self.table, self.opt_state, self.moments, keys, dev, consts, pool, np.int32(n),
             np.int32(self.cfg.steps))

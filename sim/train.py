@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from functools import lru_cache, partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -33,97 +32,18 @@ from sim.curves import checkpoint_targets
 from sim.hard_pool import hard_pool, pool_false_negatives
 from sim.local_objective import draw_candidates, local_loss
 from sim.models import ModelConfig, make_model, map_doc_rows
-from sim.samplers import SAMPLERS, get_sampler
+from sim.samplers import get_sampler
 from sim.scorers import scorer_of
+from sim.sparse_train import SparseState
+from sim.optim import TRACES, batch_rows, compile_count, learning_rate, n_docs, optimizer, run_steps, step_key, zero_state
+from sim.train_config import TrainConfig
 from sim.train_data import TrainData, device_data
 
 __all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count",
            "learning_rate"]
 
-_OBJECTIVES = ("global", "local", "mle")
-
-
 class TrainingDiverged(FloatingPointError):
     """The loss turned NaN or infinite; the message carries the step and the configuration."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    objective: str = "global"
-    """global (full softmax), local (sampled softmax) or mle (SeqGR's factorised likelihood)."""
-    sampler: str = "uniform"
-    """Proposal of the local objective's negatives (sim.samplers.SAMPLERS)."""
-    num_negatives: int = 16
-    """K, negatives per query of the local objective."""
-    logq: bool = False
-    """The standard logQ correction: subtract log Q(d|q) from every candidate's logit, the positive included."""
-    accidental_hits: str = "keep"
-    """keep: a negative equal to d+ stays a candidate (Fisher-consistent); mask: it is dropped (O(K/N) bias)."""
-    batch_size: int = 128
-    """B, training pairs per step."""
-    steps: int = 1000
-    """Optimizer steps."""
-    learning_rate: float = 3e-3
-    """Step size of AdamW (or SGD); the peak of the schedule."""
-    schedule: str = "constant"
-    """constant; cosine: decay from learning_rate to final_lr_fraction of it over the steps; or rsqrt:
-    learning_rate / sqrt(1 + step / decay_steps), which does not depend on the total (a run stopped at t
-    steps is the first t steps of any longer run: its learning curve is a budget sweep)."""
-    final_lr_fraction: float = 0.1
-    """Where the cosine schedule ends, as a fraction of learning_rate."""
-    decay_steps: int = 500
-    """The rsqrt schedule's time scale, in steps."""
-    weight_decay: float = 0.0
-    """AdamW's decoupled weight decay."""
-    hard_refresh: int = 200
-    """Steps between refreshes of the hard-negative pool."""
-    hard_pool: int = 32
-    """P: the pool is the model's top-P documents of each training query."""
-    denoise_mass: float = 0.5
-    """hard_denoised: the pool leaves out the top documents of p* that hold this much of its mass."""
-    steps_per_call: int = 100
-    """Steps fused into one compiled scan (progress, loss curve and NaN checks between calls)."""
-    heldout: int = 0
-    """Training queries held out of the batches; after every call their full-softmax NLL (= H(p*) + KL
-    to the truth, on average) is measured: the convergence diagnostic."""
-    optimizer: str = "adamw"
-    """adamw or sgd."""
-    sparse_table: bool = False
-    """Row-sparse updates of a free document table (local objective only)."""
-    progress: bool = False
-    """Show a progress bar."""
-    curve_points: int = 10
-    """Log-spaced checkpoints of the learning curve (sim.curves), when the caller asks for one."""
-
-    def __post_init__(self):
-        if self.objective not in _OBJECTIVES:
-            raise ValueError(f"TrainConfig.objective={self.objective!r}: expected one of {_OBJECTIVES}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"TrainConfig.sampler={self.sampler!r}: expected one of {tuple(SAMPLERS)}")
-        for field in ("num_negatives", "batch_size", "steps", "hard_refresh", "hard_pool", "steps_per_call",
-                      "decay_steps", "curve_points"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
-        if self.heldout < 0:
-            raise ValueError(f"TrainConfig.heldout={self.heldout}: expected >= 0")
-        if self.accidental_hits not in ("keep", "mask"):
-            raise ValueError(f"TrainConfig.accidental_hits={self.accidental_hits!r}: expected 'keep' or 'mask'")
-        if self.schedule not in ("constant", "cosine", "rsqrt"):
-            raise ValueError(f"TrainConfig.schedule={self.schedule!r}: expected 'constant', 'cosine' or 'rsqrt'")
-        if not 0 <= self.final_lr_fraction <= 1:
-            raise ValueError(f"TrainConfig.final_lr_fraction={self.final_lr_fraction}: expected in [0, 1]")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"TrainConfig.optimizer={self.optimizer!r}: expected 'adamw' or 'sgd'")
-        if self.sparse_table and self.objective != "local":
-            raise ValueError("TrainConfig.sparse_table needs objective='local': a full softmax touches every row")
-        if self.sparse_table and self.weight_decay:
-            raise ValueError("TrainConfig.sparse_table with weight_decay > 0: decay would have to touch every row")
-        if not 0 < self.learning_rate < float("inf"):
-            raise ValueError(f"TrainConfig.learning_rate={self.learning_rate}: expected a finite number > 0")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"TrainConfig.weight_decay={self.weight_decay}: expected >= 0")
-        if not 0 < self.denoise_mass <= 1:
-            raise ValueError(f"TrainConfig.denoise_mass={self.denoise_mass}: expected in (0, 1]")
 
 
 @dataclasses.dataclass
@@ -157,11 +77,6 @@ def model_at(result: TrainResult, i: int) -> nnx.Module:
     return nnx.merge(result.graphdef, jax.tree.map(lambda x: jax.device_put(np.asarray(x)[i]), result.params))
 
 
-def _n_docs(consts):
-    """The number of real documents: traced when the table is padded (consts["n_docs"]), else its length."""
-    return consts.get("n_docs", consts["doc_features"].shape[0])
-
-
 def _masked_table(model, consts):
     """Every document's representation and bias, the padded ones scored -inf."""
     emb_NxD, bias_N = model.doc_table(None, consts["doc_features"])
@@ -183,49 +98,10 @@ def _loss_fn(graphdef, params, batch, key, consts, cfg: TrainConfig, kind: str, 
         emb_NxD, bias_N = _masked_table(model, consts)
         return scorer_of(model).softmax_loss(q_BxD, emb_NxD, bias_N, pos, allow_blocks=allow_blocks).mean()
     B, K = pos.shape[0], cfg.num_negatives
-    idx_BxK1, log_q_BxK1, valid_BxK = draw_candidates(key, pos, cfg, _n_docs(consts), consts, batch.get("pool"))
+    idx_BxK1, log_q_BxK1, valid_BxK = draw_candidates(key, pos, cfg, n_docs(consts), consts, batch.get("pool"))
     emb, bias = model.doc_table(idx_BxK1.reshape(-1), consts["doc_features"])
     s_BxK1 = scorer_of(model).gathered(q_BxD, emb.reshape(B, K + 1, *emb.shape[1:])) + bias.reshape(B, K + 1)
     return local_loss(s_BxK1, log_q_BxK1, valid_BxK, cfg)
-
-
-_TRACES = [0]  # training programs traced (= compiled) so far in this process
-
-
-def compile_count() -> int:
-    """How many training programs this process has compiled: sweep points of the same shapes reuse one."""
-    return _TRACES[0]
-
-
-def learning_rate(cfg: TrainConfig, total_steps=None):
-    """The step size: a float, or a schedule of the step count (optax's cosine decay over
-    `total_steps`, default cfg.steps; a traced total lets one compiled program serve every length)."""
-    if cfg.schedule == "constant":
-        return cfg.learning_rate
-    if cfg.schedule == "rsqrt":
-        return lambda count: cfg.learning_rate * jax.lax.rsqrt(1.0 + count / cfg.decay_steps)
-    total = cfg.steps if total_steps is None else total_steps
-    peak, alpha = cfg.learning_rate, cfg.final_lr_fraction
-
-    def cosine(count):  # optax.cosine_decay_schedule's arithmetic, in float32 with a traced total
-        total_f = jnp.asarray(total, jnp.float32)
-        count = jnp.minimum(count, total_f)
-        return peak * ((1 - alpha) * (0.5 * (1 + jnp.cos(jnp.pi * count / total_f))) + alpha)
-
-    return cosine
-
-
-def _optimizer(cfg: TrainConfig, total_steps=None):
-    if cfg.optimizer == "sgd":
-        return optax.sgd(learning_rate(cfg, total_steps))
-    return optax.adamw(learning_rate(cfg, total_steps), weight_decay=cfg.weight_decay)
-
-
-def _step_key(cfg: TrainConfig) -> TrainConfig:
-    """The fields a compiled step does not depend on are reset, so equal programs share one cache entry
-    (the schedule reads its total steps as a traced value)."""
-    return dataclasses.replace(cfg, steps=1, steps_per_call=1, curve_points=1, hard_refresh=1, progress=False,
-                               denoise_mass=0.5, heldout=0)
 
 
 @partial(jax.jit, static_argnames=("graphdef", "kind", "data_axis"))
@@ -245,14 +121,6 @@ def _heldout_nll(graphdef, params_S, heldout, consts, *, kind, data_axis):
     return jax.vmap(one_seed, in_axes=(0, data_axis, data_axis))(params_S, heldout, consts)
 
 
-def _batch_rows(key, batch_size, data, pool_MxP):
-    rows = jax.random.randint(key, (batch_size,), 0, data["pos"].shape[0])
-    batch = {"query_features": data["query_features"][rows], "pos": data["pos"][rows]}
-    if pool_MxP is not None:
-        batch["pool"] = pool_MxP[rows]
-    return batch
-
-
 @lru_cache(maxsize=64)
 def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, allow_blocks: bool = True, data_axis: int | None = None):
     """A compiled function running n_steps optimizer steps for every seed at once:
@@ -266,28 +134,22 @@ def _make_run_chunk(graphdef, cfg: TrainConfig, kind: str, allow_blocks: bool = 
     loss_fn = partial(_loss_fn, graphdef, cfg=cfg, kind=kind, allow_blocks=allow_blocks)
 
     def one_seed(params, opt_state, key, data, consts, pool_MxP, n_steps, total_steps):
-        _TRACES[0] += 1
-        opt = _optimizer(cfg, total_steps)
+        TRACES[0] += 1
+        opt = optimizer(cfg, total_steps)
 
         def step(_, carry):
             params, opt_state, key, loss_sum = carry
             key, k_batch, k_neg = jax.random.split(key, 3)
-            batch = _batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
+            batch = batch_rows(k_batch, cfg.batch_size, data, pool_MxP)
             loss, grads = jax.value_and_grad(loss_fn)(params, batch, k_neg, consts)
             updates, opt_state = opt.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state, key, loss_sum + loss
 
-        return _run_steps(step, (params, opt_state, key), n_steps)
+        return run_steps(step, (params, opt_state, key), n_steps)
 
     # donating params and optimizer state lets XLA update them in place: no copy of an N-row table per call
     in_axes = (0, 0, 0, data_axis, data_axis, 0, None, None)
     return jax.jit(jax.vmap(one_seed, in_axes=in_axes), donate_argnums=(0, 1))
-
-
-def _run_steps(step, carry, n_steps):
-    """carry after n_steps (traced) calls of step(i, carry + (loss_sum,)), and the mean loss."""
-    *carry, loss_sum = jax.lax.fori_loop(0, n_steps, step, (*carry, jnp.zeros((), jnp.float32)))
-    return *carry, loss_sum / n_steps
 
 
 def _check(model_cfg: ModelConfig, cfg: TrainConfig, datas: list[TrainData], seeds: list[int], mesh) -> None:
@@ -318,7 +180,7 @@ class _DenseState:
 
     def __init__(self, graphdef, params, cfg, kind, mesh, data_axis):
         self.graphdef, self.params, self.cfg, self.kind = graphdef, params, cfg, kind
-        self.opt_state = zero_state(jax.vmap(_optimizer(cfg).init), params)
+        self.opt_state = zero_state(jax.vmap(optimizer(cfg).init), params)
         self.allow_blocks, self.data_axis = mesh is None, data_axis
 
     def shard(self, mesh, n_docs):
@@ -331,7 +193,7 @@ class _DenseState:
         return self.params
 
     def run(self, n, keys, dev, consts, pool):
-        fn = _make_run_chunk(self.graphdef, _step_key(self.cfg), self.kind, self.allow_blocks, self.data_axis)
+        fn = _make_run_chunk(self.graphdef, step_key(self.cfg), self.kind, self.allow_blocks, self.data_axis)
         self.params, self.opt_state, keys, loss_S = fn(self.params, self.opt_state, keys, dev, consts, pool,
                                                        np.int32(n), np.int32(self.cfg.steps))
         return keys, loss_S
@@ -373,13 +235,6 @@ def _first_rows(x_SxNx_, n_docs: int):
     return jax.device_put(np.asarray(x_SxNx_)[:, :n_docs])
 
 
-def zero_state(init, params):
-    """init(params) for an optimizer state that starts at zeros (Adam's moments and step count, a
-    schedule's step count: every optimizer of `_optimizer`), built on the host from its shapes:
-    eager, each zeros_like would compile one program per shape."""
-    return jax.tree.map(lambda s: jax.device_put(np.zeros(s.shape, s.dtype)), jax.eval_shape(init, params))
-
-
 @jax.jit
 def _seed_keys(seeds_S):
     return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(seeds_S)
@@ -419,8 +274,6 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     use_pool = cfg.objective == "local" and get_sampler(cfg.sampler).needs_pool
 
     if cfg.sparse_table:
-        from sim.sparse_train import SparseState
-
         state = SparseState(model_cfg, params, cfg, datas[0].doc_features_NxF.shape[1], data_axis)
     else:
         state = _DenseState(graphdef, params, cfg, kind, mesh, data_axis)

@@ -1,7 +1,7 @@
 """Closed forms and exact numerics for GR versus DR (docs/design.md, section 1), each checked numerically.
 
 objectives: the global and sampled losses and their score-space gradients.
-drift: expected sampled gradients, the sampled log-partition, confusers and their coverage.
+drift: expected sampled gradients and the sampled log-partition; confusers: who decides top-1 and their coverage.
 fixed_point: population fixed points of the sampled loss (exact or sample averages), their closed forms
   (Fisher consistency of the standard logQ rule, the PMI target), the negatives-only rule's bias.
 two_level: the two-level score profile (one query, k confusers) and its exact drift quantities beside the
@@ -12,7 +12,8 @@ scaling: power-law fits with profile-likelihood intervals and a bootstrap over s
 checks: the `grdr check` battery.
 """
 from theory.checks import CheckResult, format_table, run_checks
-from theory.drift import (confuser_coverage, confusers, deficit_approximation, expected_sampled_grad, gradient_bias,
+from theory.confusers import confuser_coverage, confusers
+from theory.drift import (deficit_approximation, expected_sampled_grad, gradient_bias,
                           normalizer_deficit)
 from theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_documents, pmi_target,
                                 population_fixed_point, population_gradient)

@@ -20,7 +20,8 @@ import scipy.linalg
 import scipy.optimize
 import scipy.special
 
-from theory.drift import confuser_coverage, gradient_bias, normalizer_deficit
+from theory.confusers import confuser_coverage
+from theory.drift import gradient_bias, normalizer_deficit
 from theory.fixed_point import fixed_point_closed_form, negatives_rule_two_documents, population_fixed_point
 from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
 from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,

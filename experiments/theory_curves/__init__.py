@@ -46,12 +46,8 @@ Layout: config (Config, PRESETS), this module (sweep), measure (each family's me
 between the records and theory/ or sim/, no formulas of its own), report (the section).
 
 Command:  grdr run theory_curves --preset quick --out results
-Quick preset on 2 cores: 26 s wall for 322 records with an empty XLA cache (131 compilations), 21 s
-with grdr's persistent cache, 2026-12-02, beside another user's jobs (load 2-2.5).
-Headline (quick): with logQ the delta method is off by more than 10% beyond N/K = 16, 1.9 and 1.4 at
-confuser shares m = 0.01, 0.1 and 0.5 (K = 256); the logQ-uniform fixed point's KL grows from 0.017 to
-1.8 nats over N = 30 ... 1,000 at K = 16; SeqGR's measured rank meets the sharp trie bound at 8 of 9
-points (4-ary, H = 1: below float64's resolution).
+The quick preset's time and the numbers it printed last are in benchmarks/README.md; each run's own
+are in its report.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ _DEFICIT_RULES = (("plain", "none"), ("logq", "logq_negatives"))
 
 
 def _seed(point: dict) -> int:
-    from experiments.store import run_id
+    from experiments.sweep.store import run_id
 
     return int(run_id(NAME, point)[:8], 16)
 

@@ -10,7 +10,7 @@ from benchmarks.estimator import compare, measured_groups
 from experiments import drift_corpus
 from experiments.cost import CALIBRATION, KINDS, Shape, calibrate, features, group_seconds
 from experiments.points import point
-from experiments.runner import groups, run_experiment
+from experiments.sweep.runner import groups, run_experiment
 
 # A tiny sweep is mostly fixed costs (compiling, the first corpus), which vary with the machine's
 # load more than training does: the shipped coefficients (measured at a load of 5-10 on 2 cores) must

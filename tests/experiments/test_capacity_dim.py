@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from experiments import capacity_dim, store
-from experiments.runner import run_experiment
+from experiments import capacity_dim
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 from figures import capacity_dim as capacity_figure
 from experiments.points import corpus_spec_of
 from sim.corpus import log_posterior_rows, make_corpus

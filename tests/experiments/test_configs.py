@@ -3,7 +3,8 @@ import dataclasses
 
 import pytest
 
-from experiments.runner import EXPERIMENTS, load_experiment
+from experiments.registry import EXPERIMENTS
+from experiments.catalog import load as load_experiment
 
 FIELD = {"negatives": "samplers", "similarity": "gr"}  # the others choose models
 

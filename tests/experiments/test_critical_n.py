@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import critical_n, store
-from experiments.runner import run_experiment
+from experiments import critical_n
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 
 # Weller et al. 2025, arXiv 2508.21038 (revised), Appendix G, Table 6: measured critical n at d.
 TABLE6 = {4: 10, 6: 19, 8: 28, 12: 47, 16: 79, 20: 120, 32: 296}
@@ -322,8 +323,8 @@ def _fake_trainer(thresholds, calls):
         metrics = {"top2_accuracy": 1.0 if ok else 0.9, "margin": 0.1 if ok else -0.1, "solved": float(ok),
                    "solved_topk": float(ok), "solved_margin": float(ok), "steps": 100 + n,
                    "stopped_by_patience": float(not ok), "stopped_by_max_steps": 0.0, "final_loss": 1.0,
-                   **critical_n._bounds(n)}
-        return metrics, {"params": 0, "n_padded": n, **critical_n._side_params(q)}, 0.01
+                   **critical_n.config._bounds(n)}
+        return metrics, {"params": 0, "n_padded": n, **critical_n.config._side_params(q)}, 0.01
 
     return train
 
@@ -332,7 +333,7 @@ def test_each_seed_runs_its_own_search_and_n_d_is_their_median(tmp_path, monkeyp
     cfg = dataclasses.replace(critical_n.Config(), models=("dr_global",), dims=(8,), seeds=(0, 1, 2), n_max=64)
     thresholds = {("dr_global", 8, 0): 26, ("dr_global", 8, 1): 31, ("dr_global", 8, 2): 29}
     calls = []
-    monkeypatch.setattr(critical_n, "_train_probe", _fake_trainer(thresholds, calls))
+    monkeypatch.setattr(critical_n.search, "_train_probe", _fake_trainer(thresholds, calls))
     assert run_experiment(critical_n, cfg, tmp_path / "all", progress=False)["ran"] == 3
     crit = store.load(tmp_path / "all", "critical_n").query("record == 'critical'").set_index("seed")
     n0 = critical_n.start_n(cfg, "dr_global", 8)
@@ -346,7 +347,7 @@ def test_each_seed_runs_its_own_search_and_n_d_is_their_median(tmp_path, monkeyp
     assert not row.verdict.family   # a tolerance check on the median: outside the Holm family
     # a seed's search does not depend on the others: alone, seed 1 probes the same n
     alone = []
-    monkeypatch.setattr(critical_n, "_train_probe", _fake_trainer(thresholds, alone))
+    monkeypatch.setattr(critical_n.search, "_train_probe", _fake_trainer(thresholds, alone))
     run_experiment(critical_n, dataclasses.replace(cfg, seeds=(1,)), tmp_path / "one", progress=False)
     assert alone == [c for c in calls if c[2] == 1]
 
@@ -355,7 +356,7 @@ def test_an_interrupted_seed_resumes_at_its_first_unstored_probe(tmp_path, monke
     cfg = dataclasses.replace(critical_n.Config(), models=("dr_global",), dims=(8,), seeds=(0, 1, 2), n_max=64)
     thresholds = {("dr_global", 8, 0): 26, ("dr_global", 8, 1): 31, ("dr_global", 8, 2): 29}
     calls = []
-    monkeypatch.setattr(critical_n, "_train_probe", _fake_trainer(thresholds, calls))
+    monkeypatch.setattr(critical_n.search, "_train_probe", _fake_trainer(thresholds, calls))
     run_experiment(critical_n, cfg, tmp_path, progress=False)
     folder = tmp_path / "critical_n"
     before = {p.name: store.read_record(p) for p in folder.glob("*.json")}

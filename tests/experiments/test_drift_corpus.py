@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from experiments import drift_corpus, store
+from experiments import drift_corpus
+from experiments.sweep import store
 from grdr.cli import main
 
 ARGS = ["--preset", "smoke", "--n-docs", "150", "--table-n-docs", "150", "--seeds", "0", "1", "--train.steps", "20",

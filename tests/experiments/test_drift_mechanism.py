@@ -3,25 +3,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments import drift_gap
 from experiments import drift_mechanism as dm
-from experiments import store
-from experiments.runner import run_experiment
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 
 
 def test_first_reach_and_at_step_interpolate_in_log_steps():
     steps = np.array([10.0, 100.0, 1000.0])
     gap = np.array([0.4, 0.2, 0.0])
-    assert dm.first_reach(steps, gap, 0.1) == pytest.approx(10 ** 2.5)   # halfway in log steps
-    assert dm.first_reach(steps, gap, 0.5) == 10.0
-    assert np.isnan(dm.first_reach(steps, gap, -0.1))
-    assert dm.at_step(steps, gap, 10 ** 1.5) == pytest.approx(0.3)
-    assert np.isnan(dm.at_step(steps, gap, 5.0))
+    assert drift_gap.first_reach(steps, gap, 0.1) == pytest.approx(10 ** 2.5)   # halfway in log steps
+    assert drift_gap.first_reach(steps, gap, 0.5) == 10.0
+    assert np.isnan(drift_gap.first_reach(steps, gap, -0.1))
+    assert drift_gap.at_step(steps, gap, 10 ** 1.5) == pytest.approx(0.3)
+    assert np.isnan(drift_gap.at_step(steps, gap, 5.0))
 
 
 def test_extrapolated_gap_recovers_a_planted_limit():
     steps = np.geomspace(10, 10_000, 16)
     a, b = 0.004, 0.9
-    got, slope = dm.extrapolated_gap(steps, a + b * steps ** -0.5)
+    got, slope = drift_gap.extrapolated_gap(steps, a + b * steps ** -0.5)
     assert got == pytest.approx(a, abs=1e-12) and slope < 0
 
 
@@ -33,7 +34,7 @@ def _planted(alpha_extra: float, k_slope: float) -> pd.DataFrame:
         for n in (100, 300, 1000):
             steps = np.geomspace(10, 100 * n, 40)   # budgets grow with N, as pairs_per_doc makes them
             t_star = 50.0 * (n / 100) ** (1 - k_slope + alpha_extra)
-            gap = dm.BANDS["reach"] * (steps / t_star) ** -0.5
+            gap = drift_gap.BANDS["reach"] * (steps / t_star) ** -0.5
             k = 2.0 * (n / 100) ** k_slope
             for model, kl in (("dr_local_uniform", 1.0 + gap), ("dr_global", np.ones_like(steps))):
                 rows.append({"model": model, "seed": seed, "n_docs": n, "num_negatives": 16, "truth_confusers": k,
@@ -43,7 +44,7 @@ def _planted(alpha_extra: float, k_slope: float) -> pd.DataFrame:
 
 @pytest.mark.parametrize("extra", [0.0, 0.5])
 def test_the_rate_law_exponent_is_read_against_the_theorys(extra):
-    e = dm.mechanism_effects(_planted(extra, k_slope=0.3), "dr_local_uniform", "dr_global")
+    e = drift_gap.mechanism_effects(_planted(extra, k_slope=0.3), "dr_local_uniform", "dr_global")
     assert len(e) == 3
     np.testing.assert_allclose(e["alpha_theory"], 0.7, atol=1e-9)
     np.testing.assert_allclose(e["alpha"], 0.7 + extra, atol=5e-3)   # linear interpolation between checkpoints

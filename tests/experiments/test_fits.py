@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import store
+from experiments.sweep import store
 from experiments.fits import COLUMNS, Fit, fit_rows, fit_table, format_fits, oos_summary, write_fits
 
 PLANTED = {"dr_local_uniform": (3.0, 0.5, 0.2), "seq_gr": (2.0, 0.6, 0.05)}  # a, alpha, c

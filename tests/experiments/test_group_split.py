@@ -5,7 +5,7 @@ import pytest
 
 from experiments import drift_corpus, store
 from experiments.points import point
-from experiments.runner import groups
+from experiments.sweep.runner import groups
 
 
 def _run_ids(found):

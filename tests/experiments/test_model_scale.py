@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from experiments import model_scale, store
-from experiments.runner import run_experiment
+from experiments import model_scale
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 from figures import model_scale as scale_figure
 
 CFG = model_scale.PRESETS["smoke"]

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from experiments import negatives, store
-from experiments.runner import run_experiment
+from experiments import negatives
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 
 SMOKE = negatives.PRESETS["smoke"]
 

@@ -10,8 +10,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from experiments import store  # noqa: E402
-from experiments.runner import run_experiment  # noqa: E402
+from experiments.sweep import claims, store  # noqa: E402
+from experiments.sweep.runner import run_experiment  # noqa: E402
 
 HERE = Path(__file__).resolve().parent  # tiny.py: the tiny experiment
 
@@ -79,6 +79,6 @@ def test_a_task_that_never_finishes_is_reported_with_its_points(tmp_path, tiny, 
     cfg = tiny.Config(n=3, kill_at=1, kill_always=True)
     summary = run_experiment(tiny, cfg, tmp_path / "out", progress=True, executor="ray", max_retries=1)
     assert (summary["ran"], summary["failed"]) == (2, 1)
-    [failure] = store.failures(tmp_path / "out", "tiny")
+    [failure] = claims.failures(tmp_path / "out", "tiny")
     assert failure["config"]["i"] == 1 and failure["error"].startswith("WorkerCrashedError")
     assert "a Ray task failed: 1 point(s) of model m" in capsys.readouterr().out

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import real_report, real_scaling, store
-from experiments.runner import run_experiment
+from experiments import real_scaling
+from experiments.real_scaling.report import measure_label, run_depth
+from experiments.sweep import store
+from experiments.sweep.runner import run_experiment
 from realdata import read_qrels, read_run
 from figures import real_scaling as figure
 
@@ -130,12 +132,12 @@ def test_run_files_are_named_by_collection_model_size_width_and_seed(records):
 
 
 def test_measures_deeper_than_the_run_are_named_for_what_they_are(out):
-    assert real_report.measure_label("R@100", [20, math.inf]) == "R@100 (run depth 20)"
-    assert real_report.measure_label("R@100", [math.inf, 100]) == "R@100"
-    assert real_report.measure_label("nDCG@10", [20]) == "nDCG@10"
-    assert real_report.run_depth({"kind": "bm25", "k": 20, "n_docs": 285}) == 20
-    assert real_report.run_depth({"kind": "dr", "k": 100, "n_docs": 46}) == math.inf  # the whole corpus
-    assert real_report.run_depth({"kind": "run", "k": 1000, "n_docs": 46}) == 1000
+    assert measure_label("R@100", [20, math.inf]) == "R@100 (run depth 20)"
+    assert measure_label("R@100", [math.inf, 100]) == "R@100"
+    assert measure_label("nDCG@10", [20]) == "nDCG@10"
+    assert run_depth({"kind": "bm25", "k": 20, "n_docs": 285}) == 20
+    assert run_depth({"kind": "dr", "k": 100, "n_docs": 46}) == math.inf  # the whole corpus
+    assert run_depth({"kind": "run", "k": 1000, "n_docs": 46}) == 1000
     # the smoke preset ranks 20 documents per query: its records' R@100 is recall within the top 20
     text = real_scaling.report(store.load(out, real_scaling.NAME))
     assert "R@100 (run depth 20): BM25" in text

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments import real_scaling, report, store
-from experiments.report import Finding
-from experiments.runner import run_experiment
-from experiments.significance import holm
-from experiments.stats import Verdict, effect_verdict, not_testable, paired_verdict
+from experiments import real_scaling, report
+from experiments.sweep import store
+from experiments.verdict.findings import Finding
+from experiments.sweep.runner import run_experiment
+from experiments.verdict.significance import holm
+from experiments.verdict.stats import Verdict, effect_verdict, not_testable, paired_verdict
 
 ALL_UP_12 = np.linspace(0.1, 0.2, 12)  # every seed positive: p = 2 / 2^12, decided under Holm
 ALL_UP_8 = np.linspace(0.1, 0.2, 8)  # p = 2 / 2^8 = 0.0078: decided alone, not among 8 claims

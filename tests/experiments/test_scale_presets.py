@@ -4,7 +4,7 @@ import pytest
 from experiments import capacity_dim, drift_corpus, drift_mechanism, model_scale, negatives, similarity
 from experiments.cost import GPU, Shape, makespan, sweep_seconds
 from experiments.points import point
-from experiments.runner import groups
+from experiments.sweep.runner import groups
 
 HOURS = 3600.0
 

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from experiments import similarity, store
+from experiments import similarity
+from experiments.sweep import store
 from experiments.points import point
-from experiments.runner import run_experiment
+from experiments.sweep.runner import run_experiment
 from sim.corpus import CorpusSpec
 from sim.docids import DocidSpec
 from sim.models import ModelConfig

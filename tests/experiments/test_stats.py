@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments.significance import holm
-from experiments.stats import (ALPHA, Verdict, effect_verdict, median_interval, metric_range, not_testable,
+from experiments.verdict.significance import holm
+from experiments.verdict.stats import (ALPHA, Verdict, effect_verdict, median_interval, metric_range, not_testable,
                                one_config_per_cell, seed_floor, seed_summary, share_interval, sign_p, slope_effects)
 
 

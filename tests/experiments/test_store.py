@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from experiments import store
-from experiments.runner import run_experiment
+from experiments.sweep import claims, store
+from experiments.sweep.runner import run_experiment
 
 
 def test_record_round_trip_and_run_id(tmp_path):
@@ -52,7 +52,7 @@ SLOW_EXPERIMENT = textwrap.dedent('''
 def test_a_killed_sweep_keeps_whole_records_and_resumes(tmp_path):
     (tmp_path / "slow_exp.py").write_text(SLOW_EXPERIMENT)
     out = tmp_path / "out"
-    script = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import slow_exp; from experiments.runner import run_experiment; run_experiment(slow_exp, 8, {str(out)!r}, progress=False)"
+    script = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import slow_exp; from experiments.sweep.runner import run_experiment; run_experiment(slow_exp, 8, {str(out)!r}, progress=False)"
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     folder = out / "slow_exp"
     deadline = time.time() + 60
@@ -166,19 +166,19 @@ def test_an_unreadable_claim_is_taken_over_once_its_grace_has_passed(tmp_path, c
     path.parent.mkdir(parents=True)
     path.write_text(content)
     t0 = time.time()
-    assert store.claim(tmp_path, "exp", config)  # waits out the grace, not CLAIM_TTL
-    assert time.time() - t0 < store.CLAIM_GRACE + 2.0
+    assert claims.claim(tmp_path, "exp", config)  # waits out the grace, not CLAIM_TTL
+    assert time.time() - t0 < claims.CLAIM_GRACE + 2.0
     assert json.loads(path.read_text())["pid"] == os.getpid()
     path.write_text(content)
     os.utime(path, (time.time() - 60, time.time() - 60))
-    (held,) = store.claims(tmp_path, "exp")
+    (held,) = claims.claims(tmp_path, "exp")
     assert held["unreadable"] and held["alive"] is False
 
 
 def test_release_mine_drops_only_this_processs_claims(tmp_path):
     for i in range(3):
-        assert store.claim(tmp_path, "exp", {"i": i, "seed": 0})
+        assert claims.claim(tmp_path, "exp", {"i": i, "seed": 0})
     other = tmp_path / "exp" / ".claims" / "other.json"
     other.write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": time.time()}))
-    assert store.release_mine(tmp_path, "exp") == 3
+    assert claims.release_mine(tmp_path, "exp") == 3
     assert [p.name for p in (tmp_path / "exp" / ".claims").glob("*.json")] == ["other.json"]

@@ -9,8 +9,10 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import store, theory_curves as tc
-from experiments.runner import EXPERIMENTS, run_experiment
+from experiments import theory_curves as tc
+from experiments.sweep import store
+from experiments.registry import DEMO_ORDER, EXPERIMENTS
+from experiments.sweep.runner import run_experiment
 from theory import (confuser_coverage, delta_relative_error, normalizer_deficit, pmi_target, sign_rank_bounds,
                     trie_rank_bound, two_level_scores)
 
@@ -39,7 +41,7 @@ def test_is_registered():
     from figures import FIGURES as ALL
     from grdr import cli
 
-    assert "theory_curves" in EXPERIMENTS and cli.DEMO_ORDER[-1] == "theory_curves"
+    assert "theory_curves" in EXPERIMENTS and DEMO_ORDER[-1] == "theory_curves"
     for name in FIGURES:
         assert name in ALL
         assert __import__(f"figures.{name}", fromlist=["EXPERIMENT"]).EXPERIMENT == "theory_curves"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import store
-from experiments.runner import run_experiment
+from experiments.sweep import claims, store
+from experiments.sweep.runner import run_experiment
 
 HERE = Path(__file__).resolve().parent  # tiny.py: the tiny experiment
 
@@ -22,7 +22,7 @@ RUNNER = textwrap.dedent('''
     import json, sys
     sys.path.insert(0, sys.argv[1])
     import tiny
-    from experiments.runner import run_experiment
+    from experiments.sweep.runner import run_experiment
     cfg = tiny.Config(n=int(sys.argv[3]), sleep=float(sys.argv[4]))
     print(json.dumps(run_experiment(tiny, cfg, sys.argv[2], progress=False)), flush=True)
 ''')
@@ -91,14 +91,14 @@ def test_a_failing_point_is_kept_skipped_and_retried(tmp_path, tiny, capsys):
     out = tmp_path / "out"
     first = run_experiment(tiny, tiny.Config(n=5, fail_at=2), out, progress=False)
     assert (first["ran"], first["failed"]) == (4, 1)
-    [failure] = store.failures(out, "tiny")
+    [failure] = claims.failures(out, "tiny")
     assert failure["error"] == "RuntimeError: planted failure at 2" and failure["config"]["i"] == 2
     assert "Traceback" in failure["traceback"]
     again = run_experiment(tiny, tiny.Config(n=5, fail_at=2), out, progress=False)
     assert (again["ran"], again["skipped"], again["failed_before"]) == (0, 4, 1)
     retried = run_experiment(tiny, tiny.Config(n=5), out, progress=False, retry_failed=True)
     assert (retried["ran"], retried["failed"]) == (1, 0)
-    assert not store.failures(out, "tiny") and _stored(tmp_path) == {i: i * i for i in range(5)}
+    assert not claims.failures(out, "tiny") and _stored(tmp_path) == {i: i * i for i in range(5)}
 
 
 def _plant_claim(out, config, owner, age=0.0):
@@ -117,15 +117,15 @@ def test_claims_respect_live_owners_and_take_over_dead_ones(tmp_path):
     cases = [({"host": host, "pid": os.getppid()}, 0.0, False),  # a live process here
              ({"host": host, "pid": dead.pid}, 0.0, True),  # a process here that has exited
              ({"host": "elsewhere", "pid": 1}, 10.0, False),  # another host, heartbeat fresh
-             ({"host": "elsewhere", "pid": 1}, store.CLAIM_TTL + 60, True)]  # another host, silent too long
+             ({"host": "elsewhere", "pid": 1}, claims.CLAIM_TTL + 60, True)]  # another host, silent too long
     for i, (owner, age, taken) in enumerate(cases):
         config = {"i": i, "seed": 0}
         path = _plant_claim(out, config, owner, age)
-        assert store.claim(out, "tiny", config) is taken, owner
+        assert claims.claim(out, "tiny", config) is taken, owner
         assert (json.loads(path.read_text())["pid"] == os.getpid()) is taken
-    assert store.claim(out, "tiny", {"i": 0, "seed": 0}) is False  # still held by the live owner
-    assert store.claim(out, "tiny", {"i": 1, "seed": 0}) is True  # a writer's own claim is its own
-    store.release(out, "tiny", {"i": 0, "seed": 0})  # not ours: left alone
+    assert claims.claim(out, "tiny", {"i": 0, "seed": 0}) is False  # still held by the live owner
+    assert claims.claim(out, "tiny", {"i": 1, "seed": 0}) is True  # a writer's own claim is its own
+    claims.release(out, "tiny", {"i": 0, "seed": 0})  # not ours: left alone
     assert (out / "tiny" / ".claims" / f"{store.run_id('tiny', {'i': 0, 'seed': 0})}.json").exists()
 
 

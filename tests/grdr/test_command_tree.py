@@ -9,7 +9,8 @@ from importlib.metadata import version
 
 import pytest
 
-from experiments.runner import EXPERIMENTS, load_experiment
+from experiments.registry import EXPERIMENTS
+from experiments.catalog import load as load_experiment
 from grdr import cli
 from grdr.tree import Run
 

@@ -1,12 +1,13 @@
 """`grdr demo`'s orchestration: every experiment runs, longest first, and one failure stops none of the others."""
 import pytest
 
+from experiments import demo
 from grdr import cli
-from experiments.runner import EXPERIMENTS
+from experiments.registry import DEMO_ORDER, EXPERIMENTS
 
 
-def test_demo_order_names_only_experiments():
-    assert set(cli.DEMO_ORDER) <= set(EXPERIMENTS)  # any other experiment runs after them
+def test_demo_order_runs_every_experiment_once():
+    assert sorted(DEMO_ORDER) == sorted(EXPERIMENTS)
 
 
 def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
@@ -18,12 +19,12 @@ def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch, ca
             raise RuntimeError("planted failure")
         return {"ran": 2, "skipped": 1, "seconds": 0.5}
 
-    monkeypatch.setattr(cli, "_demo_one", fake_run)
+    monkeypatch.setattr(demo, "run_one", fake_run)
     monkeypatch.setattr(cli, "cmd_figures", lambda out: [])
     monkeypatch.setattr(cli, "cmd_fit", lambda name, out: None)
     with pytest.raises(SystemExit, match="1 experiment.*critical_n"):
         cli.cmd_demo(tmp_path, "smoke", progress=False, jobs=1)
-    assert ran == list(cli.DEMO_ORDER) + [n for n in EXPERIMENTS if n not in cli.DEMO_ORDER]
+    assert ran == list(DEMO_ORDER)
     captured = capsys.readouterr()
     assert "planted failure" in captured.err
     assert "drift_corpus: 2 runs done, 1 already stored" in captured.out

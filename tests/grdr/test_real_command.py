@@ -11,7 +11,8 @@ import pytest
 import tyro
 
 import realdata
-from experiments import real_scaling, store
+from experiments import real_scaling
+from experiments.sweep import store
 from grdr import cli
 from realdata import read_qrels, read_run, write_run
 from realdata.trec import trec_id

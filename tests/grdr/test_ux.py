@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 import realdata
-from experiments import store
+from experiments.sweep import claims, store
 from experiments.points import RecordPoint
-from experiments.report import Finding
-from experiments.stats import effect_verdict
+from experiments.verdict.findings import Finding
+from experiments.verdict.stats import effect_verdict
 from grdr import cli, configs
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
@@ -188,7 +188,7 @@ def test_ctrl_c_stops_with_one_line_and_releases_the_claims(tmp_path, monkeypatc
         if len(calls) == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(store, "clear_failure", interrupted)
+    monkeypatch.setattr(claims, "clear_failure", interrupted)
     with pytest.raises(SystemExit) as exit_:
         cli.cmd_run(_node(tmp_path))
     assert exit_.value.code == 130

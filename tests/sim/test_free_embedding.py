@@ -14,9 +14,9 @@ import pytest
 from flax import nnx
 
 from sim.docids import random_tree_docids
-from sim.free_embedding import (STOP_REASONS, FreeEmbeddingConfig, _decoder_init, _margins, _maxsim_scores,
-                                _seq_gr_consts, _seq_gr_scores, _tables_init, _top2_hits, all_pairs, tf32_scores,
-                                train_free_embedding)
+from sim.free_embedding import (STOP_REASONS, FreeEmbeddingConfig, _decoder_init, _seq_gr_consts, _seq_gr_scores,
+                                _tables_init, all_pairs, train_free_embedding)
+from sim.free_scores import _margins, _maxsim_scores, _top2_hits, tf32_scores
 
 
 def test_all_pairs_is_every_unordered_pair():

@@ -43,7 +43,10 @@ def test_popularity_draws_follow_their_log_q():
     assert counts[q == 0].sum() == 0
 
 
-@pytest.mark.parametrize("name", ["hard", "mixed"])
+POOL_SAMPLERS = [name for name, s in SAMPLERS.items() if s.needs_pool]
+
+
+@pytest.mark.parametrize("name", POOL_SAMPLERS)
 def test_pool_draws_follow_the_mixture_their_log_q_states(name):
     """Each negative is i.i.d. from u/N + (1 - u) 1[pool]/P: the mean count of every document is K Q(d),
     and log_q(d) is log Q(d) for pool and non-pool documents, the positive included."""
@@ -81,7 +84,9 @@ def test_proposals_match_the_sampler_definitions():
     np.testing.assert_allclose(get_sampler("uniform").proposal_N(N), np.full(N, 1 / N))
     np.testing.assert_allclose(get_sampler("popularity").proposal_N(N, popularity_N=pop), pop)
     on_pool = np.array([0, 0.5, 0, 0.5, 0, 0])
-    for name, u in (("hard", 0.1), ("hard_denoised", 0.1), ("mixed", 0.5)):
+    assert (get_sampler("hard").uniform_share, get_sampler("mixed").uniform_share) == (0.1, 0.5)  # as defined
+    for name in POOL_SAMPLERS:
+        u = get_sampler(name).uniform_share
         q = get_sampler(name).proposal_N(N, pool_N=pool)
         np.testing.assert_allclose(q, u / N + (1 - u) * on_pool)
         assert q.sum() == pytest.approx(1.0) and np.all(q > 0)

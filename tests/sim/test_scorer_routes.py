@@ -14,15 +14,11 @@ from sim.corpus import CorpusSpec, make_corpus
 from sim.hard_pool import hard_pool
 from sim.models import ModelConfig, make_model
 from sim.scorers import MaxSim
+from sim.scorers import SCORERS as REGISTERED
 from sim.train import TrainConfig, TrainData, _loss_fn, model_at, train
 
-SCORERS = {
-    "dot": {},
-    "cosine": {"scorer": "cosine"},
-    "bilinear": {"scorer": "bilinear"},
-    "lowrank": {"scorer": "lowrank", "scorer_rank": 2},
-    "maxsim": {"scorer": "maxsim", "vectors": 2, "doc_vectors": 2},
-}
+SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 2, "doc_vectors": 2}}  # beyond the defaults
+SCORERS = {name: {"scorer": name, **SETTINGS.get(name, {})} for name in REGISTERED}  # every registered scorer
 F = 6
 
 
@@ -54,6 +50,10 @@ def _reference_scores(model, qf_MxF, df_NxF):
         s = f @ sp["score_w"] @ g.T
     elif cfg.scorer == "lowrank":
         s = (f @ sp["score_u"]) @ (g @ sp["score_v"]).T
+    elif cfg.scorer != "maxsim":  # any other dot-form scorer: its own representations, met in float64
+        scorer, own = model.scorer, {k: v[...] for k, v in getattr(model, "score_params", {}).items()}
+        assert scorer.dot_form, f"scorer {cfg.scorer!r}: write its formula out here"
+        s = np.asarray(scorer.queries(own, f), np.float64) @ np.asarray(scorer.docs(own, g), np.float64).T * t
     else:
         m, mp, D = cfg.vectors, cfg.doc_vectors, cfg.dim
         f3, g3 = f.reshape(-1, m, D), g.reshape(-1, mp, D)

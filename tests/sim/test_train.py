@@ -186,9 +186,9 @@ def test_cosine_schedule_ends_at_its_final_fraction():
                                  TrainConfig(optimizer="sgd", schedule="cosine"), TrainConfig(optimizer="sgd")],
                          ids=["adamw", "adamw-cosine-decay", "sgd-cosine", "sgd"])
 def test_the_optimizer_state_built_on_the_host_is_optax_s_init(data, cfg):
-    """sim.train.zero_state (host zeros in the state's structure) equals the optimizer's own init."""
+    """sim.optim.zero_state (host zeros in the state's structure) equals the optimizer's own init."""
     from sim.models import make_model
-    from sim.train import _optimizer, zero_state
+    from sim.optim import optimizer as _optimizer, zero_state
 
     params = nnx.state(make_model(ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table"), n_docs=data.n_docs,
                                   feature_dim=6), nnx.Param)

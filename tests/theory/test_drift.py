@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.special
 
-from theory.drift import confuser_coverage, confusers, expected_sampled_grad, gradient_bias, normalizer_deficit
+from theory.confusers import confuser_coverage, confusers
+from theory.drift import expected_sampled_grad, gradient_bias, normalizer_deficit
 
 SMALL_N, SMALL_K, MC_SAMPLES = 6, 3, 4000
 

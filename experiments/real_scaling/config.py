@@ -1,60 +1,21 @@
-"""On real text, as on synthetic corpora, DR trained with a sampled softmax loses more than DR-global and GR as the corpus grows, and on LIMIT-small DR needs a larger D than GR needs H.
-
-The real-data counterpart of drift_corpus and capacity_dim (docs/design.md, sections 1 and 3). Each
-collection is read as distributed (MS MARCO, NQ320k, BEIR/MTEB JSON lines) and cut into nested
-corpora that all hold the judged documents of the evaluation queries and of the training pairs,
-padded with seeded distractors, so only N changes between points (realdata.protocol).
-The towers read hashed word + bigram TF-IDF features (or MiniLM-L6 embeddings); SeqGR's
-semantic docids are hierarchical k-means over the documents' features. Training pairs come
-from the collection's train split where it has one, otherwise from the evaluation queries
-themselves (`train_on="test"`, the LIMIT paper's best-case protocol: LIMIT-small has only test
-queries; every record says which). With `index_pairs`, every document also trains as a query
-for itself, as in DSI's indexing task, so GR can learn documents that no training query names.
-BM25 (bm25s, Lucene variant; k1, b, stemmer and stopwords are Config fields, and BM25_SETTINGS
-["pyserini"] holds pyserini's BEIR defaults) is the baseline, one record per corpus. Outside runs
-(`baseline_runs`, NAME=PATH: a pyserini, Tevatron or any TREC run of the collection's queries) are
-scored on the same queries and qrels as the models, one record each (model "run:NAME") at the full
-corpus. Every run's ranking is written in TREC form to <out>/real_scaling/runs/ (`run_file_name`), its
-per-query values to perquery/<run_id>.csv, which the report's paired tests read (experiments.real_report).
-
-Grid: collections x N x model (DR local with uniform negatives, DR global, AtomicGR, SeqGR) x
-seed at fixed D and H; and on `dim_collections` (LIMIT-small) at the full corpus, a sweep of
-D for DR and H for GR, scored by R@2 (the share of each query's two relevant documents in its
-top 2). LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0.
-
-Command:  grdr real --format beir --path realdata/fixtures/limit-small --dims 4 8 16 32 64
-          grdr run real_scaling --preset quick --out results
-Quick preset: 52 runs in 118 s on 2 cores (400 steps), 2026-12-02, within `grdr demo`.
-Last printed (LIMIT-small, R@2 at D = H = 64, two seeds, quick): DR-local 0.766, DR-global 0.847, AtomicGR 0.956,
-SeqGR 0.867, BM25 0.991; the full D / H table of a longer run is in realdata/README.md.
-"""
+"""real_scaling's configuration and sweep: the collections, the Config and its presets, the points
+(one per collection, N, model, width and seed; BM25 and outside runs as baselines) and the check
+that an outside run ranks the collection's queries and documents."""
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
-import os
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 import realdata
-from experiments import store
 from experiments.points import SCHEMA, RecordPoint, require_known, require_seeds
 from experiments.variants import VARIANTS, variant
-from realdata.bm25 import bm25_topk
-from realdata.protocol import Prepared, RealSpec, docid_features, prepare
+from realdata.protocol import Prepared, RealSpec, prepare
 from realdata._stream import iter_tsv
-from realdata.trec import RUN_COLUMNS, read_run, run_digest, trec_id, write_qrels, write_run
-from sim.docids import make_docids
-from sim.evaluate import retrieve
-from sim.metrics import evaluate
-from sim.models import ModelConfig, count_params
-from sim.train import TrainConfig, TrainData, model_at, train
+from realdata.trec import RUN_COLUMNS, run_digest, trec_id
 
 NAME = "real_scaling"
 AXES = ("path", "sweep", "n_docs", "dim")
@@ -313,150 +274,3 @@ def _bm25_fields(cfg: Config) -> dict:
     """What a BM25 record says about its settings (bm25s' Lucene variant, realdata/bm25.py)."""
     return {"model": "bm25", "kind": "bm25", "bm25_k1": cfg.bm25_k1, "bm25_b": cfg.bm25_b, "bm25_method": "lucene",
             "bm25_stemmer": cfg.bm25_stemmer, "bm25_stopwords": cfg.bm25_stopwords}
-
-
-def _prepared_for(cfg: Config, point: dict) -> Prepared:
-    for spec, _ in _specs(cfg):
-        prep = prepare(spec)
-        fields = _collection_fields(prep)
-        if all(point[k] == v for k, v in fields.items()) and point["n_docs"] in prep.sizes:
-            return prep
-    raise ValueError(f"no collection of the config matches the point {point}")
-
-
-def run_group(cfg: Config, points, out: str | Path | None = None):
-    """Train the points (equal but for the seed) together; evaluate and, given `out`, write their runs
-    and per-query values (an outside run's point reads its file instead).
-
-    Runs and qrels name queries and documents by `trec_id` (whitespace percent-encoded), and the
-    metrics are computed on exactly what is written, so ir_measures on the files gives the record.
-    """
-    p = points[0]
-    prep = _prepared_for(cfg, p)
-    corpus = prep.at(p["n_docs"])
-    query_ids = [trec_id(q) for q in prep.query_ids]
-    doc_ids = [trec_id(d) for d in corpus.doc_ids]
-    qrels = {trec_id(q): {trec_id(d): g for d, g in judged.items()} for q, judged in prep.qrels.items()}
-    t0 = time.perf_counter()
-    if p["kind"] == "run":
-        runs, extras = [_outside_run(p, qrels)], [{}]
-    else:
-        if p["model"] == "bm25":
-            idx, scores = bm25_topk(corpus.doc_texts, prep.query_texts, p["k"], k1=p["bm25_k1"], b=p["bm25_b"],
-                                    method=p["bm25_method"], stemmer=p["bm25_stemmer"],
-                                    stopwords=p["bm25_stopwords"])
-            rankings, extras = [(idx, scores)], [{}]
-        else:
-            rankings, extras = _train_and_rank(prep, corpus, points)
-        runs = [{q: {doc_ids[d]: float(s) for d, s in zip(row_d, row_s) if d >= 0}
-                 for q, row_d, row_s in zip(query_ids, np.asarray(docs_MxK), np.asarray(scores_MxK))}
-                for docs_MxK, scores_MxK in rankings]
-    results = []
-    for point, run, extra in zip(points, runs, extras):
-        per_query = evaluate(qrels=qrels, run=run, measures=MEASURES, per_query=True)
-        extra["run_file"] = extra["qrels_file"] = extra["perquery_file"] = None
-        if out is not None:
-            extra.update(_write_files(Path(out) / NAME, point, run, qrels, per_query))
-        # the mean over every judged query, as evaluate() (and ir_measures' calc_aggregate) averages
-        metrics = {m: float(np.sum(np.fromiter(v.values(), np.float64)) / len(v)) if v else math.nan
-                   for m, v in per_query.items()}
-        results.append((metrics, extra))
-    return results, time.perf_counter() - t0
-
-
-def _outside_run(p, qrels: dict) -> dict:
-    """An outside run's file, checked to be the one the point hashed and to rank the collection's queries."""
-    path = p["run_path"]
-    if run_digest(path)[0] != p["run_sha256"]:
-        raise ValueError(f"{path}: changed since the sweep read it; run again")
-    run = read_run(path)
-    if not set(run) & set(qrels):
-        raise ValueError(f"{p['model']}: {path} ranks none of the {len(qrels)} evaluation queries of "
-                         f"{p['collection']} ({len(run)} queries, e.g. {next(iter(run), 'none')!r})")
-    return run
-
-
-def run_file_name(point: dict) -> str:
-    """A run's file under runs/: <collection>-<split>-<model>-N<n>[-D<d> or -H<h>]-seed<s>-<8 hex>.trec
-    (BM25: no width or seed). The 8 hex digits of the run_id keep names unique across settings that
-    the name does not show (steps, features, BM25's k1 and b, a second folder of the same name)."""
-    parts = [point["collection"], point["split"], point["model"], f"N{point['n_docs']}"]
-    if point["kind"] not in ("bm25", "run"):
-        parts += [f"{'D' if point['kind'] == 'dr' else 'H'}{point['dim']}", f"seed{point['seed']}"]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(x) for x in parts if x != ""))
-    return f"{stem}-{store.run_id(NAME, point)[:8]}.trec"
-
-
-def _write_files(folder: Path, point: RecordPoint, run: dict, qrels: dict, per_query: dict) -> dict:
-    """The run under runs/ (run_file_name; not for an outside run, whose file stays where it is), the
-    split's qrels as runs/<collection>-<split>-<hash>.qrels and the per-query values as
-    perquery/<run_id>.csv: query_id, measure, value, every judged query (a file, not the record, since
-    it grows with the queries: 5 x 7k rows on MS MARCO dev, too many to load with every record)."""
-    point = point.record()
-    rid = store.run_id(NAME, point)
-    (folder / "runs").mkdir(parents=True, exist_ok=True)
-    if point["kind"] == "run":
-        run_file = point["run_path"]
-    else:
-        run_file = str(Path("runs") / run_file_name(point))
-        write_run(folder / run_file, run, tag=f"{point['model']}.s{point['seed']}")
-    key = store.run_id("qrels", {k: point[k] for k in ("format", "path", "split", "on_unknown")})
-    qrels_file = Path("runs") / f"{'-'.join(filter(None, (point['collection'], point['split'], key[:8])))}.qrels"
-    if not (folder / qrels_file).is_file():
-        write_qrels(folder / qrels_file, qrels)
-    perquery_file = Path("perquery") / f"{rid}.csv"
-    (folder / "perquery").mkdir(exist_ok=True)
-    tmp = folder / "perquery" / f".{rid}.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(("query_id", "measure", "value"))
-        for measure, values in per_query.items():
-            writer.writerows((q, measure, repr(v)) for q, v in values.items())
-    os.replace(tmp, folder / perquery_file)
-    return {"run_file": run_file, "qrels_file": str(qrels_file), "perquery_file": str(perquery_file)}
-
-
-def _train_and_rank(prep: Prepared, corpus, points):
-    p = points[0]
-    N = corpus.n_docs
-    docids = None
-    if p["kind"] == "seq_gr":
-        feats = docid_features(corpus.doc_features_NxF, p["docid_dims"], seed=p["corpus_seed"])
-        docids = make_docids("semantic", N, vocab=p["docid_vocab"], features_NxF=feats, seed=p["corpus_seed"])
-    query_TxF, pos_T = corpus.train_features_TxF, corpus.train_pos_T
-    if p["index_pairs"]:
-        query_TxF = np.concatenate([query_TxF, corpus.doc_features_NxF])
-        pos_T = np.concatenate([pos_T, np.arange(N)])
-    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"], depth=p["depth"],
-                            doc_side=p["doc_side"] if p["kind"] == "dr" else "tower")
-    train_cfg = TrainConfig(objective=p["objective"], sampler=p["sampler"], logq=p["logq"],
-                            num_negatives=max(p["num_negatives"], 1), steps=p["steps"], batch_size=p["batch_size"],
-                            learning_rate=p["learning_rate"], hard_pool=min(32, N))
-    result = train(model_cfg, train_cfg, TrainData(query_TxF, pos_T, corpus.doc_features_NxF, docids),
-                   [q["seed"] for q in points])
-    rankings, extras = [], []
-    for i, _ in enumerate(points):
-        model = model_at(result, i)
-        t1 = time.perf_counter()
-        docs_MxK, scores_MxK = retrieve(model, prep.query_features_MxF, corpus.doc_features_NxF, p["k"],
-                                        docids=docids, beam=p["k"] if docids is not None else None)
-        rankings.append((docs_MxK, scores_MxK))
-        extras.append({"params": count_params(model), "final_loss": float(result.losses_SxT[i, -1]),
-                       "train_seconds": result.seconds / len(points), "eval_seconds": time.perf_counter() - t1,
-                       "compiles": result.compiles})
-    return rankings, extras
-
-
-def findings(df) -> list:
-    """Per collection swept over N: does each sampled-softmax DR fall further behind (Success@1)?"""
-    from experiments import real_report
-
-    return real_report.findings(df)
-
-
-def report(df, out: str | Path | None = None) -> str:
-    """Report section (experiments.real_report): metrics against N and D / H per collection; given
-    `out`, the paired significance tables too, also written to <out>/real_scaling/significance.csv."""
-    from experiments import real_report
-
-    return real_report.report(df, out)

@@ -6,7 +6,7 @@ width), every model and outside run against BM25 and every pair of them, on nDCG
 (and R@2 on a D / H sweep), over the collection's evaluation queries. A model's per-query value is
 its mean over the seeds of one configuration (so a pair is compared query by query, with the seeds'
 noise averaged out; the record says how many seeds). Each (collection, measure) table is one family
-for Holm's correction, applied to the randomisation test's p (experiments.significance). The
+for Holm's correction, applied to the randomisation test's p (experiments.verdict.significance). The
 per-query values are read from <out>/real_scaling/perquery/<run_id>.csv; records written before
 those files existed are left out of the tests, and the report says so.
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments import significance
-from experiments.real_scaling import BM25_SETTINGS, MEASURES, NAME
-from experiments.stats import one_config_per_cell
+from experiments.verdict import significance
+from experiments.real_scaling.config import BM25_SETTINGS, MEASURES, NAME
+from experiments.verdict.stats import one_config_per_cell
 from experiments.variants import VARIANTS, label
 from sim.metrics import parse_measure
 
@@ -90,7 +90,7 @@ def _depth_note(d: pd.DataFrame) -> str | None:
 
 def findings(df) -> list:
     """Per collection swept over N: does each sampled-softmax DR fall further behind (Success@1)?"""
-    from experiments.report import slope_finding
+    from experiments.verdict.findings import slope_finding
 
     found = []
     sized = df[df["sweep"] == "size"]
@@ -214,7 +214,8 @@ def _significance_lines(table: pd.DataFrame, missing: list) -> list[str]:
 def report(df, out=None) -> str:
     """Report section: metrics against N per collection, and R@2 against D / H on the dim collections;
     given `out`, the significance tables (also written to significance.csv)."""
-    from experiments.report import finding_lines, mean_table
+    from experiments.verdict.findings import finding_lines
+    from experiments.verdict.tables import mean_table
 
     df = df.assign(label=[_label(r) for _, r in df.iterrows()])
     lines = []

@@ -2,7 +2,7 @@
 which train together under vmap), each declaring its CPUs and GPUs (docs/design.md, section 3,
 "Executors").
 
-Every task runs `experiments.runner.run_one_group`, the same unit of work as the local executor:
+Every task runs `experiments.sweep.group.run_one_group`, the same unit of work as the local executor:
 it claims its points in the shared results folder, trains them and writes their records
 atomically, so a rerun resumes, several drivers may share a folder, and a record is never stored
 twice. A task whose worker dies is retried by Ray (`max_retries`); the retry reclaims the points of
@@ -19,37 +19,24 @@ import uuid
 
 from tqdm.auto import tqdm
 
-from experiments import store
-from experiments.runner import _COUNTS, _heartbeats, run_one_group
+from experiments.sweep import claims, store, xla_cache
+from experiments.sweep.group import COUNTS, heartbeats, run_one_group
 
 __all__ = ["run_groups"]
 
 
 def _group_task(module_name: str, cfg, points, out: str, retry_failed: bool, token: str, cache_dir: str | None):
     """One group in a Ray worker: the driver's JAX compilation cache, then the shared unit of work."""
-    if cache_dir:
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    xla_cache.enable(cache_dir)
     module = importlib.import_module(module_name)
-    with _heartbeats(out, module.NAME):
+    with heartbeats(out, module.NAME):
         return run_one_group(module, cfg, points, out, retry_failed, token=token)
-
-
-def _driver_cache_dir() -> str | None:
-    try:
-        import jax
-
-        return jax.config.jax_compilation_cache_dir or None
-    except (ImportError, AttributeError):
-        return None
 
 
 def run_groups(module, cfg, out, todo_groups, *, progress: bool = True, retry_failed: bool = False,
                address: str | None = None, cpus_per_task: float = 1.0, gpus_per_task: float = 0.0,
                max_retries: int = 3) -> dict:
-    """Run every group as a Ray task and gather their counts (see experiments.runner.run_experiment).
+    """Run every group as a Ray task and gather their counts (see experiments.sweep.runner.run_experiment).
 
     Args:
       address: the cluster to join ("auto", or HOST:PORT of a head node); None starts a Ray instance
@@ -65,12 +52,12 @@ def run_groups(module, cfg, out, todo_groups, *, progress: bool = True, retry_fa
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    counts = dict.fromkeys(_COUNTS, 0)
+    counts = dict.fromkeys(COUNTS, 0)
     bar = tqdm(total=sum(len(g) for g in todo_groups), desc=f"{module.NAME} (ray)", disable=not progress,
                unit="run")
     try:
         task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=max_retries)(_group_task)
-        cache_dir = _driver_cache_dir()
+        cache_dir = xla_cache.current()
         pending = {task.remote(module.__name__, cfg, points, str(out), retry_failed, uuid.uuid4().hex, cache_dir):
                    points for points in todo_groups}
         while pending:
@@ -82,7 +69,7 @@ def run_groups(module, cfg, out, todo_groups, *, progress: bool = True, retry_fa
                 except ray.exceptions.RayError as err:  # the task could not finish on any attempt
                     for point in points:
                         if not store.exists(out, module.NAME, point.record()):
-                            store.write_failure(out, module.NAME, point.record(), err)
+                            claims.write_failure(out, module.NAME, point.record(), err)
                     counts["failed"] += len(points)
                     first = points[0].record()
                     bar.write(f"{module.NAME}: a Ray task failed: {len(points)} point(s) of model "
@@ -90,7 +77,7 @@ def run_groups(module, cfg, out, todo_groups, *, progress: bool = True, retry_fa
                               f"{sorted({p.seed for p in points}, key=str)}): {type(err).__name__}: "
                               f"{(str(err).splitlines() or [''])[0]}")
                 else:
-                    for k in _COUNTS:
+                    for k in COUNTS:
                         counts[k] += got[k]
                     for message in got["errors"]:
                         bar.write(message)
