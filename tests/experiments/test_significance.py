@@ -1,4 +1,4 @@
-"""Paired significance tests (experiments.significance) against scipy, an exact enumeration of
+"""Paired significance tests (experiments.verdict.significance) against scipy, an exact enumeration of
 every sign flip, and hand-worked corrections for multiple comparisons."""
 import itertools
 
