@@ -150,10 +150,11 @@ def predictions_table(predictions: list[Prediction]) -> str:
         return f"{med:.4g}" if not np.isfinite(lo) or lo == hi == med else f"{med:.4g} [{lo:.4g}, {hi:.4g}]"
 
     lines = ["| experiment | prediction | predicted | measured | ratio measured / predicted | tolerance | verdict | "
-             "sign test p / Holm p | seeds |", "|---" * 9 + "|"]
+             "sign test p / Holm p | seeds | what limits it |", "|---" * 10 + "|"]
     for p in predictions:
+        limits = p.verdict.resolution() or (p.verdict.why if p.word == "inconclusive" else "")
         lines.append(f"| {p.experiment} | {p.quantity} | {cell(p.predicted)} | {cell(p.measured)} | {cell(p.ratio)} | "
-                     f"{p.tolerance} | **{p.word}** | {_p_cell(p.verdict)} | {p.verdict.n} |")
+                     f"{p.tolerance} | **{p.word}** | {_p_cell(p.verdict)} | {p.verdict.n} | {limits} |")
     return "\n".join(lines)
 
 
