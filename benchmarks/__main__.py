@@ -14,14 +14,14 @@ import csv
 import os
 import traceback
 
-from benchmarks import estimator, maxsim_topk, scale, sparse_table, sweep, train_step
-from benchmarks.train_step import print_table, verdict, write_csv
+from grdr.benchmarks import estimator, maxsim_topk, scale, sparse_table, sweep, train_step
+from grdr.benchmarks.train_step import print_table, verdict, write_csv
 
 NAMES = ("train_step", "topk", "sparse_table", "scale", "sweep", "maxsim_topk", "estimator")
 
 
 def _topk(argv, small):
-    from benchmarks import topk
+    from grdr.benchmarks import topk
 
     out = argv[argv.index("--out") + 1]
     topk.main(argv)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.train_step import print_table, verdict, write_csv
+from grdr.benchmarks.train_step import print_table, verdict, write_csv
 
 
 def run_pass(label: str, preset: str, experiments: list[str] | None, cache: Path, out: Path) -> dict:
@@ -40,7 +40,7 @@ def run_pass(label: str, preset: str, experiments: list[str] | None, cache: Path
 
 def compiled(out: Path) -> dict:
     """Compilations summed over every record of every experiment under out (each group's once)."""
-    from experiments.sweep import store
+    from grdr.experiments.sweep import store
 
     count = secs = hits = 0.0
     per_experiment = {}
@@ -59,7 +59,7 @@ def compiled(out: Path) -> dict:
 
 
 def critical_n_compiles(out: Path) -> list[dict]:
-    from experiments.sweep import store
+    from grdr.experiments.sweep import store
 
     if "critical_n" not in store.experiments_in(out):
         return []

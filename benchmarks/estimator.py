@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.train_step import print_table, verdict, write_csv
-from experiments.cost import CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds, program_key
+from grdr.benchmarks.train_step import print_table, verdict, write_csv
+from grdr.experiments.cost import CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds, program_key
 
 EXPERIMENTS = ("drift_corpus", "model_scale", "capacity_dim")
 TARGET = 0.30  # relative error of an experiment's total

@@ -24,7 +24,7 @@ import sys
 
 import jax
 
-from benchmarks.__main__ import run_all
+from grdr.benchmarks.__main__ import run_all
 
 
 def gpu_present() -> bool:

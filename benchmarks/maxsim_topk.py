@@ -48,9 +48,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.train_step import matmul_peak_gflops, print_table, verdict, write_csv
-from sim.retrieve import topk_scored
-from sim.scorers import MaxSim, Scorer
+from grdr.benchmarks.train_step import matmul_peak_gflops, print_table, verdict, write_csv
+from grdr.sim.retrieve import topk_scored
+from grdr.sim.scorers import MaxSim, Scorer
 
 MIB, GIB = 2**20, 2**30
 

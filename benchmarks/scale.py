@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.train_step import print_table, verdict, write_csv
+from grdr.benchmarks.train_step import print_table, verdict, write_csv
 
 GIB = 2**30
 
@@ -44,10 +44,10 @@ def _peak_rss_bytes():
 
 
 def run_train_eval(kind, n_docs, steps, n_train_queries=5_000, n_test_queries=200):
-    from sim.corpus import CorpusSpec, make_corpus
-    from sim.evaluate import evaluate_model
-    from sim.models import ModelConfig
-    from sim.train import TrainConfig, TrainData, model_at, train
+    from grdr.sim.corpus import CorpusSpec, make_corpus
+    from grdr.sim.evaluate import evaluate_model
+    from grdr.sim.models import ModelConfig
+    from grdr.sim.train import TrainConfig, TrainData, model_at, train
 
     times = {}
     start = time.perf_counter()
@@ -70,7 +70,7 @@ def run_train_eval(kind, n_docs, steps, n_train_queries=5_000, n_test_queries=20
 
 
 def run_stream(n_docs, n_queries=1000, dim=64, k=100, check=False):
-    from sim.retrieve import topk, topk_streamed
+    from grdr.sim.retrieve import topk, topk_streamed
 
     query_key, key = jax.random.split(jax.random.key(0))
     queries_MxD = jax.random.normal(query_key, (n_queries, dim))
@@ -82,7 +82,7 @@ def run_stream(n_docs, n_queries=1000, dim=64, k=100, check=False):
     scores, idx = jax.block_until_ready(topk_streamed(queries_MxD, doc_chunk, n_docs, k, chunk_size=16_384))
     out = {"eval_s": time.perf_counter() - start, "top1_score_mean": round(float(scores[:, 0].mean()), 4)}
     if check:  # the same documents materialised, through the ordinary chunked top-k
-        from benchmarks.topk import agreement
+        from grdr.benchmarks.topk import agreement
 
         docs = jnp.concatenate([doc_chunk(s)[0] for s in range(0, n_docs, 16_384)])[:n_docs]
         same, ties_only = agreement(np.asarray(queries_MxD), np.asarray(docs), np.asarray(idx),
@@ -104,7 +104,7 @@ def run_case(case, n_docs, steps):
 
 
 def in_subprocess(case, n_docs, steps):
-    cmd = [sys.executable, "-m", "benchmarks.scale", "--case", case, "--n-docs", str(n_docs), "--steps", str(steps)]
+    cmd = [sys.executable, "-m", "grdr.benchmarks.scale", "--case", case, "--n-docs", str(n_docs), "--steps", str(steps)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")

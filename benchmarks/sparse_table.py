@@ -21,9 +21,9 @@ import argparse
 
 import numpy as np
 
-from benchmarks.train_step import print_table, verdict, write_csv
-from sim.models import ModelConfig
-from sim.train import TrainConfig, TrainData, train
+from grdr.benchmarks.train_step import print_table, verdict, write_csv
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig, TrainData, train
 
 
 def step_seconds(n_docs, sparse, optimizer, steps, calls=6, batch=128, negatives=16, dim=32, n_queries=4096, feature_dim=8):

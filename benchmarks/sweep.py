@@ -20,10 +20,10 @@ import sys
 import tempfile
 import time
 
-from benchmarks.train_step import print_table, verdict, write_csv
-from experiments import drift_corpus
-from experiments.sweep.runner import run_experiment
-from sim.train import compile_count
+from grdr.benchmarks.train_step import print_table, verdict, write_csv
+from grdr.experiments import drift_corpus
+from grdr.experiments.sweep.runner import run_experiment
+from grdr.sim.train import compile_count
 
 
 def sweep_pass(cfg, out, label):

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sim.retrieve import topk
+from grdr.sim.retrieve import topk
 
 try:
     import faiss

@@ -30,9 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.models import ModelConfig, make_model
-from sim.optim import optimizer as _optimizer, step_key as _step_key
-from sim.train import TrainConfig, _make_run_chunk
+from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.optim import optimizer as _optimizer, step_key as _step_key
+from grdr.sim.train import TrainConfig, _make_run_chunk
 
 try:
     import torch

@@ -26,14 +26,14 @@ import dataclasses
 
 import numpy as np
 
-from experiments.points import point, require_known, require_seeds, require_unswept
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.logprobs import eckart_young_floors, model_log_probs, rowshift_sq_err, true_log_probs
-from sim.models import ModelConfig
-from sim.train import TrainConfig
-from theory import row_shifted_rank_bound
-from theory.rank import dr_transition_dim
+from grdr.experiments.points import point, require_known, require_seeds, require_unswept
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.logprobs import eckart_young_floors, model_log_probs, rowshift_sq_err, true_log_probs
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig
+from grdr.theory import row_shifted_rank_bound
+from grdr.theory.rank import dr_transition_dim
 
 NAME = "capacity_dim"
 AXES = ("dim", "corpus_latent_rank", "corpus_zipf")
@@ -136,9 +136,9 @@ def measure(model, corpus, docids, point) -> dict:
 
 
 def findings(df) -> list:
-    from experiments.verdict.findings import Finding
-    from experiments.verdict.stats import Verdict, effect_verdict
-    from experiments.variants import label
+    from grdr.experiments.verdict.findings import Finding
+    from grdr.experiments.verdict.stats import Verdict, effect_verdict
+    from grdr.experiments.variants import label
 
     found = []
     below_floor = int((df["rowshift_sq_err"] < df["ey_floor"] * (1 - 1e-6) - 1e-6).sum())
@@ -176,9 +176,9 @@ def findings(df) -> list:
 
 def report(df) -> str:
     """Report section: KL per D for each corpus, the floors, and verdicts with intervals."""
-    from experiments.verdict.findings import finding_lines
-    from experiments.verdict.tables import ceiling_table, mean_table
-    from experiments.variants import label
+    from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.tables import ceiling_table, mean_table
+    from grdr.experiments.variants import label
 
     df = df.assign(label=df["model"].map(label))
     lines = [

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib
 
-from experiments.registry import entry
+from grdr.experiments.registry import entry
 
 __all__ = ["load"]
 
 
 def load(name: str):
     """The experiment module experiments.<name> (imports JAX)."""
-    return importlib.import_module(f"experiments.{entry(name).name}")
+    return importlib.import_module(f"grdr.experiments.{entry(name).name}")

@@ -36,8 +36,8 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 
-from experiments.points import Point
-from sim.samplers import get_sampler
+from grdr.experiments.points import Point
+from grdr.sim.samplers import get_sampler
 
 __all__ = ["describe", "group_flops", "group_bytes", "largest_group", "available_bytes", "makespan", "Shape",
            "Calibration", "CALIBRATION", "GPU", "KINDS", "group_seconds", "sweep_seconds", "features", "calibrate"]
@@ -155,7 +155,7 @@ def program_key(s: Shape, n_seeds: int) -> tuple:
     """What a group's compiled programs depend on: its shapes, N padded to its bucket (sim.buckets), the
     seeds vmapped together; not the step count (traced). A group whose key a process has seen compiles
     (almost) nothing."""
-    from sim.buckets import bucket
+    from grdr.sim.buckets import bucket
 
     return dataclasses.replace(s, n_docs=bucket(s.n_docs), steps=0, pool_refreshes=0), n_seeds
 
@@ -390,7 +390,7 @@ def _span(seconds: float) -> str:
 def describe(module, cfg, found=None, cal: Calibration = CALIBRATION) -> str:
     """The points of module.sweep(cfg) (or `found`, already grouped), grouped as the runner trains them,
     with a cost estimate in time (on this CPU, one GPU, and Ray workers) and memory."""
-    from experiments.sweep.runner import groups
+    from grdr.experiments.sweep.runner import groups
 
     found = groups(module, cfg) if found is None else found
     lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]

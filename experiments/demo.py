@@ -9,10 +9,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from experiments import catalog
-from experiments.registry import DEMO_ORDER
-from experiments.sweep import claims
-from experiments.sweep.runner import outcome, run_experiment
+from grdr.experiments import catalog
+from grdr.experiments.registry import DEMO_ORDER
+from grdr.experiments.sweep import claims
+from grdr.experiments.sweep.runner import outcome, run_experiment
 
 __all__ = ["run_one", "default_jobs", "run_all"]
 

@@ -28,12 +28,12 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from experiments.points import point, require_known, require_seeds, require_unswept
-from experiments.variants import VARIANTS
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.models import ModelConfig
-from sim.train import TrainConfig
+from grdr.experiments.points import point, require_known, require_seeds, require_unswept
+from grdr.experiments.variants import VARIANTS
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig
 
 NAME = "drift_corpus"
 AXES = ("n_docs",)
@@ -163,7 +163,7 @@ def add_relative(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings(df: pd.DataFrame) -> list:
-    from experiments.verdict.findings import slope_finding
+    from grdr.experiments.verdict.findings import slope_finding
 
     df = add_relative(df)
     found = []
@@ -177,9 +177,9 @@ def findings(df: pd.DataFrame) -> list:
 
 
 def report(df: pd.DataFrame) -> str:
-    from experiments.verdict.findings import finding_lines
-    from experiments.verdict.tables import ceiling_table, mean_table
-    from experiments.variants import label
+    from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.tables import ceiling_table, mean_table
+    from grdr.experiments.variants import label
 
     df = add_relative(df).assign(label=df["model"].map(label))
     K = sorted(set(df.loc[df["num_negatives"] > 0, "num_negatives"]))

@@ -34,14 +34,14 @@ from functools import lru_cache
 
 import pandas as pd
 
-from experiments.drift_gap import ARMS, BANDS, mechanism_effects
-from experiments.points import point, require_known, require_seeds, require_unswept
-from experiments.predictions import truth_predictions
-from experiments.variants import VARIANTS
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.models import ModelConfig
-from sim.train import TrainConfig
+from grdr.experiments.drift_gap import ARMS, BANDS, mechanism_effects
+from grdr.experiments.points import point, require_known, require_seeds, require_unswept
+from grdr.experiments.predictions import truth_predictions
+from grdr.experiments.variants import VARIANTS
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig
 
 NAME = "drift_mechanism"
 AXES = ("n_docs",)
@@ -121,7 +121,7 @@ def measure(model, corpus, docids, point) -> dict:
 
 @lru_cache(maxsize=64)
 def _truth(spec: CorpusSpec, K: int, n_queries: int) -> dict:
-    from experiments.pipeline import corpus_for
+    from grdr.experiments.pipeline import corpus_for
 
     return truth_predictions(corpus_for(spec), "uniform", False, K, n_queries)
 
@@ -131,8 +131,8 @@ def _truth(spec: CorpusSpec, K: int, n_queries: int) -> dict:
 
 
 def findings(df: pd.DataFrame) -> list:
-    from experiments.verdict.findings import Finding
-    from experiments.verdict.stats import effect_verdict
+    from grdr.experiments.verdict.findings import Finding
+    from grdr.experiments.verdict.stats import effect_verdict
 
     found = []
     bands = BANDS
@@ -167,7 +167,7 @@ def findings(df: pd.DataFrame) -> list:
 def predictions(df: pd.DataFrame) -> list:
     """The rate law: per seed, the exponent alpha of T*(N) ~ N^alpha against the theory's 1 - d log k / d log N
     from the same corpora, within +-BANDS["alpha_band"]."""
-    from experiments.verdict.agreement import agreement
+    from grdr.experiments.verdict.agreement import agreement
 
     rows = []
     for local, ref, title in ARMS:
@@ -196,9 +196,9 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def report(df: pd.DataFrame) -> str:
-    from experiments.verdict.findings import finding_lines
-    from experiments.verdict.tables import mean_table
-    from experiments.variants import label
+    from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.tables import mean_table
+    from grdr.experiments.variants import label
 
     df = df.assign(label=df["model"].map(label))
     lines = [

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.registry import FITS, Fit
-from experiments.sweep import store
-from experiments.verdict.stats import metric_range
-from theory.scaling import LOSSES, fit_power_law, holdout_check
+from grdr.experiments.registry import FITS, Fit
+from grdr.experiments.sweep import store
+from grdr.experiments.verdict.stats import metric_range
+from grdr.theory.scaling import LOSSES, fit_power_law, holdout_check
 
 __all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_rows", "fit_table", "write_fits",
            "format_fits", "oos_summary"]

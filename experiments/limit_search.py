@@ -158,7 +158,7 @@ def series_of(df) -> list[str]:
 
 def series_label(series: str) -> str:
     """A curve's display label: the variant's, with m and m' for MaxSim."""
-    from experiments.variants import label
+    from grdr.experiments.variants import label
 
     if series.startswith(MAXSIM + "_"):
         m, dm = series[len(MAXSIM) + 1:].split("x")

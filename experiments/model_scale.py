@@ -20,13 +20,13 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from experiments.points import point, require_known, require_seeds, require_unswept
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.logprobs import (eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, seq_gr_oracle_kl,
+from grdr.experiments.points import point, require_known, require_seeds, require_unswept
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.logprobs import (eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, seq_gr_oracle_kl,
                           true_log_probs)
-from sim.models import ModelConfig
-from sim.train import TrainConfig
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig
 
 NAME = "model_scale"
 AXES = ("hidden", "depth")
@@ -137,7 +137,7 @@ def sweep(cfg: Config):
 def _floors(spec: CorpusSpec, dim: int, restarts: int, max_iter: int) -> dict:
     """The Eckart-Young floor per query (exact) and the least KL of free rank-D factors (optimised,
     with its restarts, the spread of its best two and how many starts met L-BFGS's tolerance)."""
-    from experiments.pipeline import corpus_for
+    from grdr.experiments.pipeline import corpus_for
 
     target_MxN = true_log_probs(corpus_for(spec))
     kl = low_rank_kl(target_MxN, dim, restarts=restarts, max_iter=max_iter)
@@ -150,7 +150,7 @@ def _floors(spec: CorpusSpec, dim: int, restarts: int, max_iter: int) -> dict:
 def _oracles(spec: CorpusSpec, docid_spec: DocidSpec, widths: tuple[int, ...]) -> dict:
     """GR's oracle at each width: the least KL that SeqGR with a free state per query reaches on the test
     queries (`gr_oracle_kl_w<H>`, with the steps it took and whether it converged)."""
-    from experiments.pipeline import corpus_for, docids_for
+    from grdr.experiments.pipeline import corpus_for, docids_for
 
     target_MxN, docids = true_log_probs(corpus_for(spec)), docids_for(docid_spec, spec)
     out = {}
@@ -171,23 +171,23 @@ def measure(model, corpus, docids, point) -> dict:
 
 def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.DataFrame:
     """One fitted law value = a params^-alpha + c per model (every seed a point), as a table."""
-    from experiments.fits import COLUMNS, Fit, fit_rows
+    from grdr.experiments.fits import COLUMNS, Fit, fit_rows
 
     return pd.DataFrame(fit_rows(Fit(NAME, "params", value), df, bootstrap), columns=COLUMNS)
 
 
 def _slopes(df, model):
     """Per seed, the slope of KL against log10(width)."""
-    from experiments.verdict.stats import slope_effects
+    from grdr.experiments.verdict.stats import slope_effects
 
     d = df[df["model"] == model][["seed", "width", "kl_true"]].rename(columns={"kl_true": "gap"})
     return slope_effects(d, "width")
 
 
 def findings(df) -> list:
-    from experiments.verdict.findings import Finding
-    from experiments.verdict.stats import Verdict, effect_verdict
-    from experiments.variants import label
+    from grdr.experiments.verdict.findings import Finding
+    from grdr.experiments.verdict.stats import Verdict, effect_verdict
+    from grdr.experiments.variants import label
 
     found = []
     if "dr_global" in set(df["model"]):
@@ -196,8 +196,8 @@ def findings(df) -> list:
         found.append(Finding(NAME, "DR's row-shifted error stays above its rank-D Eckart-Young floor at every width",
                              Verdict("held" if ok else "did not hold", 0.0, float("nan"), float("nan"), len(dr)),
                              "runs below the floor", "the floor itself", "exact (no sampling)"))
-    from experiments.verdict.findings import still_falling
-    from experiments.verdict.stats import not_testable
+    from grdr.experiments.verdict.findings import still_falling
+    from grdr.experiments.verdict.stats import not_testable
 
     widest = df["width"].max()
     unconverged = {m: still_falling(df, m, "width") for m in set(df["model"])}
@@ -263,7 +263,7 @@ def crossing_widths(df) -> pd.DataFrame:
     """Per seed: the width at which SeqGR's oracle falls to DR's rank-D KL floor (oracle with oracle), and
     the width at which trained SeqGR's KL falls to trained DR's at the same width (trained with trained);
     interpolated in log width, NaN where it does not cross within the widths run."""
-    from experiments.verdict.stats import first_below
+    from grdr.experiments.verdict.stats import first_below
 
     rows = {}
     oracle = oracle_table(df)
@@ -292,10 +292,10 @@ def _floor_note(df) -> str:
 
 def report(df) -> str:
     """Report section: KL per size, the floors, the fitted laws, and verdicts."""
-    from experiments.verdict.findings import finding_lines
-    from experiments.verdict.tables import ceiling_table, mean_table
-    from experiments.verdict.stats import median_interval
-    from experiments.variants import label
+    from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.tables import ceiling_table, mean_table
+    from grdr.experiments.verdict.stats import median_interval
+    from grdr.experiments.variants import label
 
     df = df.assign(label=[f"{label(m)}, depth {d}" for m, d in zip(df["model"], df["depth"])])
     dim = int(df.loc[df["kind"] == "dr", "dim"].iloc[0]) if (df["kind"] == "dr").any() else None

@@ -31,14 +31,14 @@ import dataclasses
 
 import numpy as np
 
-from experiments.points import point, require_known, require_seeds, require_unswept
-from experiments.predictions import model_predictions
-from experiments.variants import dr_local
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.models import ModelConfig
-from sim.samplers import SAMPLERS
-from sim.train import TrainConfig
+from grdr.experiments.points import point, require_known, require_seeds, require_unswept
+from grdr.experiments.predictions import model_predictions
+from grdr.experiments.variants import dr_local
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.models import ModelConfig
+from grdr.sim.samplers import SAMPLERS
+from grdr.sim.train import TrainConfig
 
 NAME = "negatives"
 AXES = ("n_docs", "corpus_zipf")
@@ -124,8 +124,8 @@ def measure(model, corpus, docids, point) -> dict:
 
 
 def findings(df) -> list:
-    from experiments.verdict.findings import Finding
-    from experiments.verdict.stats import effect_verdict
+    from grdr.experiments.verdict.findings import Finding
+    from grdr.experiments.verdict.stats import effect_verdict
 
     found = []
     pop = df[(df["sampler"] == "popularity") & (df["corpus_zipf"] > 0)]
@@ -153,7 +153,7 @@ DEFICIT_TOLERANCE = 0.20     # relative: the normaliser deficit's closed form ag
 def predictions(df) -> list:
     """Popularity sampling on the Zipf corpora: the PMI slope of the trained model against its fixed point's
     (1 plain, 0 with logQ), and the normaliser deficit's closed form against Monte Carlo at the model's scores."""
-    from experiments.verdict.agreement import agreement
+    from grdr.experiments.verdict.agreement import agreement
 
     rows = []
     pop = df[(df["sampler"] == "popularity") & (df["corpus_zipf"] > 0)]
@@ -172,9 +172,9 @@ def predictions(df) -> list:
 
 def report(df) -> str:
     """Report section: KL and Success@1 tables, the theory's quantities on the trained models, verdicts."""
-    from experiments.verdict.findings import finding_lines
-    from experiments.verdict.tables import ceiling_table, mean_table
-    from experiments.variants import label
+    from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.tables import ceiling_table, mean_table
+    from grdr.experiments.variants import label
 
     df = df.assign(variant=df["model"].map(label))
     lines = [

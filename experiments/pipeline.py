@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable
 from functools import lru_cache
 
-from experiments.points import Point
-from sim.ceilings import references
-from sim.corpus import Corpus, CorpusSpec, make_corpus
-from sim.curves import converged_from_curve, curve_data, curve_evaluator
-from sim.docids import DocidSpec, Docids, make_docids
-from sim.evaluate import evaluate_model
-from sim.models import count_params
-from sim.train import TrainData, model_at, train
+from grdr.experiments.points import Point
+from grdr.sim.ceilings import references
+from grdr.sim.corpus import Corpus, CorpusSpec, make_corpus
+from grdr.sim.curves import converged_from_curve, curve_data, curve_evaluator
+from grdr.sim.docids import DocidSpec, Docids, make_docids
+from grdr.sim.evaluate import evaluate_model
+from grdr.sim.models import count_params
+from grdr.sim.train import TrainData, model_at, train
 
 __all__ = ["corpus_for", "docids_for", "references_for", "train_and_evaluate"]
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from experiments.variants import Variant, variant
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.models import ModelConfig
-from sim.samplers import get_sampler
-from sim.scorers import make_scorer
-from sim.train import TrainConfig
+from grdr.experiments.variants import Variant, variant
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.models import ModelConfig
+from grdr.sim.samplers import get_sampler
+from grdr.sim.scorers import make_scorer
+from grdr.sim.train import TrainConfig
 
 __all__ = ["SCHEMA", "Point", "RecordPoint", "corpus_seed", "corpus_spec_of", "require_known", "require_unswept", "require_seeds", "point"]
 

@@ -26,10 +26,10 @@ import jax
 import numpy as np
 import scipy.special
 
-from sim.corpus import Corpus, log_posterior_rows, posterior_marginal
-from sim.samplers import get_sampler
-from sim.evaluate import model_scores
-from theory import (confuser_coverage, confusers, deficit_approximation, fixed_point_closed_form, gradient_bias,
+from grdr.sim.corpus import Corpus, log_posterior_rows, posterior_marginal
+from grdr.sim.samplers import get_sampler
+from grdr.sim.evaluate import model_scores
+from grdr.theory import (confuser_coverage, confusers, deficit_approximation, fixed_point_closed_form, gradient_bias,
                     normalizer_deficit)
 
 __all__ = ["truth_predictions", "model_predictions", "fixed_point_kl", "pmi_slope"]

@@ -81,7 +81,7 @@ def claim_of(name: str) -> str:
     import ast
     import importlib.util
 
-    spec = importlib.util.find_spec(f"experiments.{entry(name).name}")
+    spec = importlib.util.find_spec(f"grdr.experiments.{entry(name).name}")
     if spec is None or spec.origin is None:
         raise SystemExit(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
     with open(spec.origin, encoding="utf-8") as f:

@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.sweep import claims, store
-from experiments.registry import EXPERIMENTS, claim
-from experiments.catalog import load as load_experiment
-from experiments.verdict.agreement import Prediction
-from experiments.verdict.findings import (Finding, _adjust_text, _p_cell, adjust_family, family_note, finding_lines,
+from grdr.experiments.sweep import claims, store
+from grdr.experiments.registry import EXPERIMENTS, claim
+from grdr.experiments.catalog import load as load_experiment
+from grdr.experiments.verdict.agreement import Prediction
+from grdr.experiments.verdict.findings import (Finding, _adjust_text, _p_cell, adjust_family, family_note, finding_lines,
                                           slope_finding, summary_table)
-from experiments.verdict.significance import format_p
-from experiments.verdict.stats import one_config_per_cell, paired_verdict, seed_floor
-from experiments.verdict.tables import ceiling_table, mean_table
+from grdr.experiments.verdict.significance import format_p
+from grdr.experiments.verdict.stats import one_config_per_cell, paired_verdict, seed_floor
+from grdr.experiments.verdict.tables import ceiling_table, mean_table
 
 __all__ = ["Finding", "slope_finding", "finding_lines", "adjust_family", "family_note", "summary_table", "mean_table",
            "ceiling_table", "load_for_report", "write_report", "paired_verdict", "figure_caption", "summary_rows"]
@@ -46,7 +46,7 @@ def figure_caption(out, name: str, preset: str | None = None) -> str:
     """The caption under an experiment's figure: what is drawn and what each line means (the figure
     module's CAPTION), and the commands that made it: the one that wrote its records (their field
     `command`; for older records, `grdr run NAME` at `preset` where known) and `grdr figures`."""
-    from figures import caption_of
+    from grdr.figures import caption_of
 
     made = store.commands(out, name)
     if made:

@@ -36,13 +36,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from experiments.points import point, require_known, require_seeds, require_unswept
-from experiments.variants import with_design
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.logprobs import eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, true_log_probs
-from sim.models import ModelConfig
-from sim.train import TrainConfig
+from grdr.experiments.points import point, require_known, require_seeds, require_unswept
+from grdr.experiments.variants import with_design
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.logprobs import eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, true_log_probs
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig
 
 NAME = "similarity"
 AXES = ("scorer", "scorer_rank", "vectors")
@@ -111,8 +111,8 @@ def _params_of(cfg: Config, name: str, hidden: int) -> int:
     from shapes only (nnx.eval_shape; seed 0's corpus and docids)."""
     from flax import nnx
 
-    from experiments.pipeline import corpus_for, docids_for
-    from sim.models import count_params, make_model
+    from grdr.experiments.pipeline import corpus_for, docids_for
+    from grdr.sim.models import count_params, make_model
 
     pt = point(name, cfg, cfg.corpus.n_docs, 0, **({"hidden": hidden} if name != "dr_global" else {}))
     spec = pt.corpus_spec()
@@ -157,13 +157,13 @@ def sweep(cfg: Config):
 
 def rank_bound(pt, docids) -> float:
     """Rank of the model's log-probabilities up to row shifts (where its floor is taken); NaN for MaxSim."""
-    from experiments.capacity_dim import rank_bound as capacity_rank_bound
+    from grdr.experiments.capacity_dim import rank_bound as capacity_rank_bound
 
     m = pt.model_cfg
     if pt.variant.kind == "dr" and m.scorer == "maxsim":
         return float("nan")
     if pt.variant.kind == "dr" and m.scorer == "lowrank":
-        from theory import bilinear_rank_bound
+        from grdr.theory import bilinear_rank_bound
 
         return float(bilinear_rank_bound(m.dim, m.scorer_rank, m.doc_bias) - 1)
     return float(capacity_rank_bound(pt, docids))
@@ -172,7 +172,7 @@ def rank_bound(pt, docids) -> float:
 @lru_cache(maxsize=32)
 def _kl_floor(spec: CorpusSpec, dim: int) -> dict:
     """The least KL of free rank-D factors on the corpus's test queries, with how it was reached."""
-    from experiments.pipeline import corpus_for
+    from grdr.experiments.pipeline import corpus_for
 
     kl = low_rank_kl(true_log_probs(corpus_for(spec)), dim)
     return {"kl_floor_dim": kl.kl, "kl_floor_dim_restarts": float(kl.restarts), "kl_floor_dim_spread": kl.spread,
@@ -180,8 +180,8 @@ def _kl_floor(spec: CorpusSpec, dim: int) -> dict:
 
 
 def measure(model, corpus, docids, pt) -> dict:
-    from sim.scorers import make_scorer
-    from theory import numerical_rank
+    from grdr.sim.scorers import make_scorer
+    from grdr.theory import numerical_rank
 
     target_MxN = true_log_probs(corpus)
     logp_MxN = model_log_probs(model, corpus, docids)
@@ -199,8 +199,8 @@ def measure(model, corpus, docids, pt) -> dict:
 
 
 def findings(df) -> list:
-    from experiments.verdict.findings import Finding
-    from experiments.verdict.stats import Verdict, effect_verdict
+    from grdr.experiments.verdict.findings import Finding
+    from grdr.experiments.verdict.stats import Verdict, effect_verdict
 
     df = with_design(df)
     found = []
@@ -228,7 +228,7 @@ def findings(df) -> list:
         past = [r for r in ranks if r > D]
         if past and hi_r == D:
             diff = (by_seed(df["r"] == D) - by_seed(df["r"] == past[-1])).abs()
-            from experiments.capacity_dim import NEGLIGIBLE_KL
+            from grdr.experiments.capacity_dim import NEGLIGIBLE_KL
 
             found.append(Finding(NAME, f"r beyond D buys nothing: rank-{D} and rank-{int(past[-1])} bilinear within "
                                  f"{NEGLIGIBLE_KL} nats in KL", effect_verdict((NEGLIGIBLE_KL - diff).dropna()),
@@ -262,7 +262,7 @@ def findings(df) -> list:
 
 def random_maxsim_ranks(dim: int, vectors=(1, 2, 4, 8), n_docs=(8, 16, 32, 64, 128), n_queries: int = 256) -> str:
     """Markdown table: numerical rank of random MaxSim log-probabilities (row-centred) against N, per m."""
-    from sim.scorers import maxsim_log_prob_rank
+    from grdr.sim.scorers import maxsim_log_prob_rank
 
     lines = ["| m = m' | " + " | ".join(f"N = {n}" for n in n_docs) + " |", "|---" * (len(n_docs) + 1) + "|"]
     for m in vectors:
@@ -273,8 +273,8 @@ def random_maxsim_ranks(dim: int, vectors=(1, 2, 4, 8), n_docs=(8, 16, 32, 64, 1
 
 def report(df) -> str:
     """Report section: KL, Success@1 and error against floors per scorer design, ranks, params, verdicts."""
-    from experiments.verdict.findings import finding_lines
-    from experiments.verdict.tables import ceiling_table, mean_table
+    from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.tables import ceiling_table, mean_table
 
     df = with_design(df)
     D = int(df.loc[df["kind"] == "dr", "dim"].iloc[0])

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from sim.samplers import SAMPLERS
+from grdr.sim.samplers import SAMPLERS
 
 __all__ = ["Variant", "VARIANTS", "variant", "label", "color", "dr_local", "global_twin", "with_design"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 __all__ = ["FIGURES", "render_all", "caption_of"]
 
-from experiments.registry import FIGURES  # every experiment's figures, in the registry's order
+from grdr.experiments.registry import FIGURES  # every experiment's figures, in the registry's order
 
 
 def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
@@ -16,12 +16,12 @@ def render_all(out, only=None, quarantine: bool = False) -> list[Path]:
     <out>/figures/<name>.png and, for papers, <name>.pdf (vector) beside it; return the PNG paths.
     An unreadable record raises experiments.store.StoreError (naming it), or with quarantine is
     moved aside."""
-    from experiments.sweep.store import StoreError, load
-    from figures.common import plt
+    from grdr.experiments.sweep.store import StoreError, load
+    from grdr.figures.common import plt
 
     paths = []
     for name in FIGURES if only is None else [f for f in FIGURES if f in only]:
-        module = importlib.import_module(f"figures.{name}")
+        module = importlib.import_module(f"grdr.figures.{name}")
         df = load(out, module.EXPERIMENT, missing_ok=True, quarantine=quarantine)
         if df.empty:
             continue
@@ -46,7 +46,7 @@ def caption_of(name: str) -> str:
     import ast
     import importlib.util
 
-    spec = importlib.util.find_spec(f"figures.{name}")
+    spec = importlib.util.find_spec(f"grdr.figures.{name}")
     if spec is None or spec.origin is None:
         return ""
     with open(spec.origin, encoding="utf-8") as f:

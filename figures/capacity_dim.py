@@ -2,9 +2,9 @@
 corpus, with the Eckart-Young floor at rank D and the transition at D = R (R+1) marked."""
 from __future__ import annotations
 
-from experiments.variants import VARIANTS
-from figures.common import PAGE_WIDTH, line_with_band, outside_legend, panels
-from theory.rank import dr_transition_dim
+from grdr.experiments.variants import VARIANTS
+from grdr.figures.common import PAGE_WIDTH, line_with_band, outside_legend, panels
+from grdr.theory.rank import dr_transition_dim
 
 EXPERIMENT = "capacity_dim"
 CAPTION = ("Each row is one corpus (true rank R, Zipf exponent of the popularity). Left: KL(p* || model) in nats; "

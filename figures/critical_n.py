@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.limit_search import (MAXSIM, WELLER_TABLE6, cubic_fit, non_monotone, series_label, series_of,
+from grdr.experiments.limit_search import (MAXSIM, WELLER_TABLE6, cubic_fit, non_monotone, series_label, series_of,
                                       weller_cubic)
-from figures.common import PAGE_WIDTH, color, outside_legend, panels
+from grdr.figures.common import PAGE_WIDTH, color, outside_legend, panels
 
 EXPERIMENT = "critical_n"
 CAPTION = ("Left: the critical n(d), the largest number of documents n for which free d-dimensional embeddings "

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.variants import VARIANTS, global_twin
-from figures.common import PAGE_WIDTH, color, label, line_with_band, outside_legend, panels, seed_summary
+from grdr.experiments.variants import VARIANTS, global_twin
+from grdr.figures.common import PAGE_WIDTH, color, label, line_with_band, outside_legend, panels, seed_summary
 
 EXPERIMENT = "drift_corpus"
 CAPTION = ("Against corpus size N with K negatives fixed. Left: KL(p* || model) in nats (log scale), with each "

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from experiments.drift_gap import ARMS, BANDS, gap_curves
-from figures.common import plt
+from grdr.experiments.drift_gap import ARMS, BANDS, gap_curves
+from grdr.figures.common import plt
 
 EXPERIMENT = "drift_mechanism"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.fits import Fit, fit_rows
-from experiments.variants import VARIANTS
-from figures.common import color, label, line_with_band, plt
+from grdr.experiments.fits import Fit, fit_rows
+from grdr.experiments.variants import VARIANTS
+from grdr.figures.common import color, label, line_with_band, plt
 
 EXPERIMENT = "model_scale"
 

@@ -6,7 +6,7 @@ import zlib
 
 import matplotlib.lines as mlines
 
-from figures.common import PAGE_WIDTH, panels, plt, seed_band
+from grdr.figures.common import PAGE_WIDTH, panels, plt, seed_band
 
 EXPERIMENT = "negatives"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from matplotlib.ticker import NullFormatter
 
-from experiments.variants import VARIANTS
-from figures.common import PAGE_WIDTH, PAPER_RC, label, line_with_band, outside_legend, plt, seed_summary
+from grdr.experiments.variants import VARIANTS
+from grdr.figures.common import PAGE_WIDTH, PAPER_RC, label, line_with_band, outside_legend, plt, seed_summary
 
 EXPERIMENT = "real_scaling"
 LIMIT_CREDIT = "LIMIT-small: Weller, Boratko, Naim, Lee (2025), CC-BY 4.0"

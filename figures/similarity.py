@@ -4,9 +4,9 @@ MaxSim DR against m, with the least KL of free rank-D factors (same loss: what t
 (c) KL of every design at its parameter count (GR matched to single-vector DR)."""
 from __future__ import annotations
 
-from experiments.variants import with_design
-from experiments.verdict.stats import seed_summary
-from figures.common import plt
+from grdr.experiments.variants import with_design
+from grdr.experiments.verdict.stats import seed_summary
+from grdr.figures.common import plt
 
 EXPERIMENT = "similarity"
 

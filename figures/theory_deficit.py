@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from figures.common import plt
+from grdr.figures.common import plt
 
 EXPERIMENT = "theory_curves"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from experiments.variants import variant
-from figures.common import plt
+from grdr.experiments.variants import variant
+from grdr.figures.common import plt
 
 EXPERIMENT = "theory_curves"
 

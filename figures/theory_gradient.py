@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from matplotlib.lines import Line2D
 
-from figures.common import plt
+from grdr.figures.common import plt
 
 EXPERIMENT = "theory_curves"
 

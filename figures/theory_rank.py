@@ -6,7 +6,7 @@ from __future__ import annotations
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from figures.common import plt
+from grdr.figures.common import plt
 
 EXPERIMENT = "theory_curves"
 

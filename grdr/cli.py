@@ -16,9 +16,9 @@ from typing import Annotated, Literal
 
 import tyro
 
-from experiments import demo
-from experiments.registry import EXPERIMENTS, claim, claim_of
-from experiments.catalog import load as load_experiment
+from grdr.experiments import demo
+from grdr.experiments.registry import EXPERIMENTS, claim, claim_of
+from grdr.experiments.catalog import load as load_experiment
 from grdr.configs import UsageError, fail, readable_out, usable_out
 from grdr.real import cmd_real
 from grdr.run import Preset, RunOptions, cmd_run, cmd_status
@@ -37,8 +37,8 @@ def cmd_figures(out: Path = Path("results"), quarantine: bool = False) -> list[P
         out: folder of results.
         quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
     """
-    from experiments.sweep.store import StoreError
-    from figures import render_all
+    from grdr.experiments.sweep.store import StoreError
+    from grdr.figures import render_all
 
     try:
         readable_out(out)
@@ -71,8 +71,8 @@ def cmd_report(out: Path = Path("results"), quarantine: bool = False) -> Path:
         out: folder of results.
         quarantine: move unreadable record files to <experiment>/quarantine/ instead of stopping.
     """
-    from experiments.report import write_report
-    from experiments.sweep.store import StoreError, load
+    from grdr.experiments.report import write_report
+    from grdr.experiments.sweep.store import StoreError, load
 
     try:
         readable_out(out)
@@ -104,7 +104,7 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
       executor: local, or ray: each experiment's groups of points as Ray tasks (with jobs = 1).
       address: Ray only: the cluster to join ("auto" or HOST:PORT); none starts Ray on this machine.
     """
-    from experiments.report import write_report
+    from grdr.experiments.report import write_report
 
     try:
         if jobs < 0:
@@ -146,8 +146,8 @@ def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(meta
     """
     import pandas as pd
 
-    from experiments.fits import format_fits, oos_summary, write_fits
-    from experiments.sweep.store import StoreError
+    from grdr.experiments.fits import format_fits, oos_summary, write_fits
+    from grdr.experiments.sweep.store import StoreError
 
     try:
         if name is not None and name not in EXPERIMENTS:
@@ -172,9 +172,9 @@ def cmd_fit(name: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(meta
 def cmd_check(seed: int = 0) -> int:
     """Run the derivation checks of theory/ (and those of sim/ that need a model) and print a table;
     exit 1 if any fails."""
-    from sim.checks import run_checks as model_checks
-    from theory import checks as theory_checks
-    from theory.checks import format_table, run_checks
+    from grdr.sim.checks import run_checks as model_checks
+    from grdr.theory import checks as theory_checks
+    from grdr.theory.checks import format_table, run_checks
 
     # one group of checks at a time, each announced on stderr, so that 20-odd seconds of compiling and
     # Monte Carlo are not silent; every group is seeded by `seed` alone
@@ -262,7 +262,7 @@ def parse(argv: list[str]):
 def main(argv: list[str] | None = None) -> int:
     import shlex
 
-    from experiments.sweep import store, xla_cache
+    from grdr.experiments.sweep import store, xla_cache
     from grdr.tree import Run
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from experiments.sweep.runner import run_experiment
+from grdr.experiments.sweep.runner import run_experiment
 from grdr.configs import UsageError, checked, fail, usable_out
 from grdr.run import Preset, _reading_progress
 
@@ -78,11 +78,11 @@ def cmd_real(
     Returns:
         0 on success, 1 when the collection cannot be read or the options do not fit it.
     """
-    from experiments import real_scaling
-    from experiments.real_scaling import options
-    from experiments.sweep import claims, store
-    from figures import render_all
-    from realdata.errors import FormatError
+    from grdr.experiments import real_scaling
+    from grdr.experiments.real_scaling import options
+    from grdr.experiments.sweep import claims, store
+    from grdr.figures import render_all
+    from grdr.realdata.errors import FormatError
 
     try:  # bad options: one line, exit status 2, before anything is read or trained
         options.check_collection(format, path, split)

@@ -7,8 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-from experiments.registry import EXPERIMENTS
-from experiments.sweep.runner import outcome, run_experiment
+from grdr.experiments.registry import EXPERIMENTS
+from grdr.experiments.sweep.runner import outcome, run_experiment
 from grdr.configs import UsageError, axis_flag, fail, point_error, readable_out, usable_out, validate
 
 __all__ = ["Preset", "RunOptions", "cmd_run", "cmd_status"]
@@ -50,7 +50,7 @@ class RunOptions:
 
 def _reading_progress(show: bool) -> None:
     """Progress bars while a real collection is read and featurised: on a terminal, unless --no-progress."""
-    from realdata._stream import SHOW_PROGRESS
+    from grdr.realdata._stream import SHOW_PROGRESS
 
     SHOW_PROGRESS.set(None if show else False)
 
@@ -58,7 +58,7 @@ def _reading_progress(show: bool) -> None:
 def _groups_checked(module, cfg):
     """The sweep's groups of points. A point whose section check fails (`CorpusSpec.n_docs=...`) is
     reported as the flag that set it (UsageError); data that cannot be read raises as it is."""
-    from experiments.sweep.runner import groups
+    from grdr.experiments.sweep.runner import groups
 
     try:
         return groups(module, cfg)
@@ -72,7 +72,7 @@ def _groups_checked(module, cfg):
 def _memory_checked(cfg, found) -> None:
     """Refuse (UsageError naming the flag that set N, and the estimate) a sweep whose largest group
     needs more memory than this machine has available, before anything is allocated."""
-    from experiments.cost import available_bytes, gib, largest_group
+    from grdr.experiments.cost import available_bytes, gib, largest_group
 
     need, point, seeds = largest_group(found)
     have = available_bytes()
@@ -87,7 +87,7 @@ def _memory_checked(cfg, found) -> None:
 def _nothing_to_write(module, found, out: Path, retry_failed: bool) -> bool:
     """Every point of the sweep is stored already (and no failure is to be retried): a rerun needs no
     write access to its folder."""
-    from experiments.sweep import claims, store
+    from grdr.experiments.sweep import claims, store
 
     if not all(store.exists(out, module.NAME, pt.record()) for g in found for pt in g):
         return False
@@ -97,7 +97,7 @@ def _nothing_to_write(module, found, out: Path, retry_failed: bool) -> bool:
 def _verdicts(module, out: Path, write: bool) -> None:
     """The experiment's claims and verdicts from every record stored under out (Holm over this
     experiment's claims), printed as a table and written to OUT/NAME/summary.csv."""
-    from experiments.report import adjust_family, load_for_report, summary_rows, summary_table
+    from grdr.experiments.report import adjust_family, load_for_report, summary_rows, summary_table
 
     if not hasattr(module, "findings"):
         return
@@ -121,9 +121,9 @@ def _verdicts(module, out: Path, write: bool) -> None:
 
 def cmd_run(node) -> dict:
     """Run one experiment's sweep: `node` is what the command line built (its RunOptions and Config)."""
-    from experiments.sweep import claims, store
-    from experiments.sweep.store import StoreError
-    from realdata.errors import FormatError
+    from grdr.experiments.sweep import claims, store
+    from grdr.experiments.sweep.store import StoreError
+    from grdr.realdata.errors import FormatError
 
     module, opts, cfg = node.module, node.options, node.config
     prog = f"grdr run {module.NAME}"
@@ -140,7 +140,7 @@ def cmd_run(node) -> dict:
             err = f"--baseline-runs {err.entry}: {err.reason}"
         fail(prog, err, 1)
     if opts.dry_run:
-        from experiments.cost import describe
+        from grdr.experiments.cost import describe
 
         print(describe(module, cfg, found))
     try:
@@ -185,7 +185,7 @@ def cmd_status(out: Path = Path("results")) -> int:
     and whether that process is alive) and failed (with their errors)."""
     import datetime
 
-    from experiments.sweep import claims, store
+    from grdr.experiments.sweep import claims, store
 
     try:
         readable_out(out)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realdata.errors import FormatError, snippet
+from grdr.realdata.errors import FormatError, snippet
 
 
 SHOW_PROGRESS: contextvars.ContextVar[bool | None] = contextvars.ContextVar("realdata_progress", default=None)

@@ -14,11 +14,11 @@ import json
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from realdata._stream import (IdIndex, existing, iter_jsonl, iter_tsv, parse_relevance,
+from grdr.realdata._stream import (IdIndex, existing, iter_jsonl, iter_tsv, parse_relevance,
                               require_file)
-from realdata.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
+from grdr.realdata.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
                                          gather_queries)
-from realdata.errors import FormatError
+from grdr.realdata.errors import FormatError
 
 LAYOUT = ("BEIR layout: corpus.jsonl, queries.jsonl and qrels/<split>.tsv (or qrels.jsonl)")
 QRELS_HEADER = ["query-id", "corpus-id", "score"]

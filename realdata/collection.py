@@ -7,8 +7,8 @@ from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from realdata._stream import progress
-from realdata.errors import DroppedQrelsWarning, FormatError
+from grdr.realdata._stream import progress
+from grdr.realdata.errors import DroppedQrelsWarning, FormatError
 
 OnUnknown = Literal["error", "drop"]
 

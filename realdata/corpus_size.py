@@ -14,7 +14,7 @@ import hashlib
 import heapq
 from collections.abc import Iterable, Sequence
 
-from realdata.collection import Collection
+from grdr.realdata.collection import Collection
 
 
 def nested_corpora(collection: Collection, sizes: Sequence[int], seed: int, *,

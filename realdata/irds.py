@@ -32,9 +32,9 @@ import types
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from realdata._stream import IdIndex, parse_relevance
-from realdata.collection import Collection, OnUnknown, QrelsBuilder, gather_docs, gather_queries
-from realdata.errors import FormatError
+from grdr.realdata._stream import IdIndex, parse_relevance
+from grdr.realdata.collection import Collection, OnUnknown, QrelsBuilder, gather_docs, gather_queries
+from grdr.realdata.errors import FormatError
 
 TITLE_FIELDS = ("title", "document_title")
 ENTITIES = ("docs", "queries", "qrels")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Container
 from pathlib import Path
 
-from realdata._stream import IdIndex, iter_tsv, require_file
-from realdata.collection import Collection, OnUnknown, gather_docs, gather_queries
-from realdata.trec import iter_trec_qrels
+from grdr.realdata._stream import IdIndex, iter_tsv, require_file
+from grdr.realdata.collection import Collection, OnUnknown, gather_docs, gather_queries
+from grdr.realdata.trec import iter_trec_qrels
 
 LAYOUT = ("MS MARCO passage layout: collection.tsv, queries.<split>.tsv, qrels.<split>.tsv")
 DOC_COLUMNS = ("pid", "passage")

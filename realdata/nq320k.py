@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from realdata._stream import IdIndex, iter_csv_tsv, iter_tsv, require_file
-from realdata.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
+from grdr.realdata._stream import IdIndex, iter_csv_tsv, iter_tsv, require_file
+from grdr.realdata.collection import (Collection, OnUnknown, QrelsBuilder, gather_docs,
                                          gather_queries)
-from realdata.errors import FormatError
+from grdr.realdata.errors import FormatError
 
 LAYOUT = "NQ320k layout of NCI: NQ_doc_content.tsv and nq_<split>_doc_newid.tsv"
 DOCS_FILE = "NQ_doc_content.tsv"

@@ -22,12 +22,12 @@ from typing import Literal
 
 import numpy as np
 
-from realdata import irds
-from realdata._stream import existing, progress
-from realdata.collection import Collection
-from realdata.corpus_size import nested_corpora
-from realdata.features import HashTfidfConfig, fit_hash_tfidf
-from realdata.readers import read_collection, scan_doc_ids, splits
+from grdr.realdata import irds
+from grdr.realdata._stream import existing, progress
+from grdr.realdata.collection import Collection
+from grdr.realdata.corpus_size import nested_corpora
+from grdr.realdata.features import HashTfidfConfig, fit_hash_tfidf
+from grdr.realdata.readers import read_collection, scan_doc_ids, splits
 
 __all__ = ["RealSpec", "Prepared", "CorpusPoint", "prepare", "auto_sizes", "docid_features"]
 
@@ -276,7 +276,7 @@ def _anchor(head: Collection, train_docs: set[str]) -> Collection:
 
 def _featurizer(spec: RealSpec, doc_texts):
     if spec.features == "minilm":
-        from realdata.minilm import load_minilm
+        from grdr.realdata.minilm import load_minilm
 
         model = load_minilm()
         return lambda texts: model.encode(list(progress(texts, "MiniLM", total=len(texts), unit="text")))

@@ -10,13 +10,13 @@ from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Literal
 
-from realdata._stream import strip_gz
-from realdata.beir import iter_beir_doc_ids, read_beir
-from realdata.collection import Collection, OnUnknown
-from realdata.irds import iter_irds_doc_ids, read_irds
-from realdata.irds import splits as irds_splits
-from realdata.msmarco import iter_msmarco_doc_ids, read_msmarco
-from realdata.nq320k import iter_nq320k_doc_ids, read_nq320k
+from grdr.realdata._stream import strip_gz
+from grdr.realdata.beir import iter_beir_doc_ids, read_beir
+from grdr.realdata.collection import Collection, OnUnknown
+from grdr.realdata.irds import iter_irds_doc_ids, read_irds
+from grdr.realdata.irds import splits as irds_splits
+from grdr.realdata.msmarco import iter_msmarco_doc_ids, read_msmarco
+from grdr.realdata.nq320k import iter_nq320k_doc_ids, read_nq320k
 
 Format = Literal["msmarco", "nq320k", "beir", "irds"]
 _READERS = {"msmarco": (read_msmarco, iter_msmarco_doc_ids, "dev"),

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realdata._stream import existing, iter_tsv, parse_relevance
-from realdata.collection import QrelsBuilder
-from realdata.errors import FormatError
+from grdr.realdata._stream import existing, iter_tsv, parse_relevance
+from grdr.realdata.collection import QrelsBuilder
+from grdr.realdata.errors import FormatError
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]

@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.buckets import bucket, pad_rows
-from sim.docids import Docids
-from sim.models import SeqGR, masked_log_softmax
+from grdr.sim.buckets import bucket, pad_rows
+from grdr.sim.docids import Docids
+from grdr.sim.models import SeqGR, masked_log_softmax
 
 __all__ = ["beam_search", "all_doc_log_probs", "node_paths", "doc_logp_block"]
 

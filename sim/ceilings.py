@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sim.buckets import bucket, pad_axis, pad_rows
-from sim.corpus import Corpus, QuerySet, log_posterior_chunks
+from grdr.sim.buckets import bucket, pad_axis, pad_rows
+from grdr.sim.corpus import Corpus, QuerySet, log_posterior_chunks
 
 __all__ = ["posterior_summary", "feature_reference", "references", "REFERENCE_SAMPLES", "REFERENCE_GROUPS"]
 

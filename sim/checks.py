@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.docids import trie_from_codes
-from sim.models import ModelConfig, SeqGR
-from theory.checks import CheckResult, _result
-from theory.rank import numerical_rank, trie_rank_bound
+from grdr.sim.docids import trie_from_codes
+from grdr.sim.models import ModelConfig, SeqGR
+from grdr.theory.checks import CheckResult, _result
+from grdr.theory.rank import numerical_rank, trie_rank_bound
 
 __all__ = ["run_checks"]
 

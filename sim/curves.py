@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.buckets import pad_axis
-from sim.corpus import Corpus, log_posterior_rows
-from sim.scorers import scorer_of
+from grdr.sim.buckets import pad_axis
+from grdr.sim.corpus import Corpus, log_posterior_rows
+from grdr.sim.scorers import scorer_of
 
 __all__ = ["CurveData", "curve_data", "curve_evaluator", "checkpoint_targets", "converged_from_curve",
            "CHECKPOINTS", "CONVERGED_SHARE"]
@@ -87,7 +87,7 @@ def curve_evaluator(kind: str, data: CurveData, docids=None):
         return dense
 
     def seq(graphdef, params_S, consts, data_axis):
-        from sim.beam import all_doc_log_probs
+        from grdr.sim.beam import all_doc_log_probs
 
         kl, s1 = [], []
         for i in range(data.pos_SxM.shape[0]):

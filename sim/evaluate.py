@@ -19,13 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.beam import all_doc_log_probs, beam_search
-from sim.buckets import bucket, mask_bias_N, pad_rows
-from sim.corpus import Corpus, log_posterior_rows
-from sim.docids import Docids
-from sim.metrics import DEFAULT_MEASURES, StreamingKL, ranking_metrics
-from sim.models import SeqGR, map_doc_rows
-from sim.scorers import scorer_of
+from grdr.sim.beam import all_doc_log_probs, beam_search
+from grdr.sim.buckets import bucket, mask_bias_N, pad_rows
+from grdr.sim.corpus import Corpus, log_posterior_rows
+from grdr.sim.docids import Docids
+from grdr.sim.metrics import DEFAULT_MEASURES, StreamingKL, ranking_metrics
+from grdr.sim.models import SeqGR, map_doc_rows
+from grdr.sim.scorers import scorer_of
 
 __all__ = ["evaluate_model", "retrieve", "model_scores", "query_states"]
 

@@ -45,9 +45,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from sim.docids import Docids, random_tree_docids
-from sim.models import ModelConfig, SeqGR, masked_log_softmax
-from sim.free_scores import _dr_scores, _margins, _maxsim_scores, _top2_hits, tf32_scores
+from grdr.sim.docids import Docids, random_tree_docids
+from grdr.sim.models import ModelConfig, SeqGR, masked_log_softmax
+from grdr.sim.free_scores import _dr_scores, _margins, _maxsim_scores, _top2_hits, tf32_scores
 
 __all__ = ["FreeEmbeddingConfig", "FreeEmbeddingResult", "MATMULS", "STOP_REASONS", "all_pairs", "tf32_scores",
            "train_free_embedding"]

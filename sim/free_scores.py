@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from sim.scorers import late_interaction
+from grdr.sim.scorers import late_interaction
 
 __all__ = ["tf32_scores"]
 

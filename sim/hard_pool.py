@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.buckets import mask_bias_N
-from sim.samplers import get_sampler
-from sim.scorers import scorer_of
+from grdr.sim.buckets import mask_bias_N
+from grdr.sim.samplers import get_sampler
+from grdr.sim.scorers import scorer_of
 
 __all__ = ["hard_pool", "exclusions", "pool_false_negatives"]
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.buckets import bucket
+from grdr.sim.buckets import bucket
 
 __all__ = ["host_init", "bucketed_draw", "zeros", "ones", "scaled_normal", "eye_plus_noise", "linear"]
 

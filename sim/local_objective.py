@@ -13,8 +13,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from sim.samplers import get_sampler
-from theory.objectives import sampled_loss
+from grdr.sim.samplers import get_sampler
+from grdr.theory.objectives import sampled_loss
 
 __all__ = ["draw_candidates", "local_loss"]
 

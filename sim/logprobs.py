@@ -24,10 +24,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from sim.beam import all_doc_log_probs, doc_logp_block, node_paths
-from sim.corpus import Corpus, CorpusSpec, log_posterior_rows, make_corpus
-from sim.docids import Docids, trie_from_codes
-from sim.models import ModelConfig, SeqGR
+from grdr.sim.beam import all_doc_log_probs, doc_logp_block, node_paths
+from grdr.sim.corpus import Corpus, CorpusSpec, log_posterior_rows, make_corpus
+from grdr.sim.docids import Docids, trie_from_codes
+from grdr.sim.models import ModelConfig, SeqGR
 
 __all__ = ["model_log_probs", "true_log_probs", "eckart_young_floors", "rowshift_sq_err", "low_rank_kl", "KLFloor",
            "seq_gr_oracle_kl", "OracleFit",
@@ -46,7 +46,7 @@ def _check(corpus: Corpus):
 
 def model_log_probs(model, corpus: Corpus, docids: Docids | None = None) -> np.ndarray:
     """log p_model(d|q) of every test query and document (M x N, float64)."""
-    from sim.evaluate import model_scores, query_states  # compiled programs (eager, each op compiles per shape)
+    from grdr.sim.evaluate import model_scores, query_states  # compiled programs (eager, each op compiles per shape)
 
     _check(corpus)
     if isinstance(model, SeqGR):
@@ -65,7 +65,7 @@ def true_log_probs(corpus: Corpus) -> np.ndarray:
 
 def eckart_young_floors(target_MxN: np.ndarray, ranks) -> dict[int, float]:
     """theory.eckart_young_floor of the row-centred target at each rank, in float64."""
-    from theory import eckart_young_floor
+    from grdr.theory import eckart_young_floor
 
     with jax.enable_x64(True):
         target = jax.device_put(np.asarray(target_MxN, np.float64))

@@ -29,9 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sim.docids import Docids
-from sim.host_init import linear, ones, scaled_normal, zeros
-from sim.scorers import make_scorer
+from grdr.sim.docids import Docids
+from grdr.sim.host_init import linear, ones, scaled_normal, zeros
+from grdr.sim.scorers import make_scorer
 
 __all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params", "DOC_ROWS",
            "map_doc_rows"]
@@ -80,7 +80,7 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.temperature={self.temperature}: expected > 0")
         if self.decoder_depth < 0:
             raise ValueError(f"ModelConfig.decoder_depth={self.decoder_depth}: expected >= 0")
-        from sim.scorers import SCORERS
+        from grdr.sim.scorers import SCORERS
 
         if self.scorer not in SCORERS:
             raise ValueError(f"ModelConfig.scorer={self.scorer!r}: expected one of {tuple(SCORERS)}")

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sim.train_config import TrainConfig
+from grdr.sim.train_config import TrainConfig
 
 __all__ = ["TRACES", "compile_count", "learning_rate", "optimizer", "step_key", "batch_rows", "run_steps", "n_docs",
            "zero_state"]

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sim.host_init import eye_plus_noise
+from grdr.sim.host_init import eye_plus_noise
 
 __all__ = ["Scorer", "Dot", "Cosine", "Bilinear", "LowRank", "MaxSim", "SCORERS", "make_scorer", "scorer_of",
            "late_interaction", "maxsim_log_prob_rank"]
@@ -119,13 +119,13 @@ class Scorer:
 
     def topk(self, q, d, k: int, bias_N=None, *, chunk_size: int | None = None):
         """Exact top-k of every query over all documents, in document chunks: (scores, idx)."""
-        from sim.retrieve import DEFAULT_CHUNK, topk
+        from grdr.sim.retrieve import DEFAULT_CHUNK, topk
 
         return topk(q, d, k, doc_bias_N=bias_N, chunk_size=chunk_size or DEFAULT_CHUNK)
 
     def softmax_loss(self, q, d, bias_N, pos_B, *, allow_blocks: bool = True):
         """Per-example full-softmax cross-entropy over every document."""
-        from sim.softmax import full_softmax_loss
+        from grdr.sim.softmax import full_softmax_loss
 
         return full_softmax_loss(q, d, bias_N, pos_B, allow_blocks=allow_blocks)
 
@@ -253,12 +253,12 @@ class MaxSim(Scorer):
         return jnp.einsum("bid,bkjd->bkij", q, d_BxK).max(axis=3).sum(axis=2)
 
     def topk(self, q, d, k, bias_N=None, *, chunk_size=None):
-        from sim.retrieve import topk_scored
+        from grdr.sim.retrieve import topk_scored
 
         return topk_scored(q, d, k, self, doc_bias_N=bias_N, chunk_size=chunk_size or self._chunk(q.shape[0]))
 
     def softmax_loss(self, q, d, bias_N, pos_B, *, allow_blocks=True):
-        from theory.objectives import global_loss
+        from grdr.theory.objectives import global_loss
 
         return global_loss(self.scores(q, d) + bias_N[None, :], pos_B)
 
@@ -309,7 +309,7 @@ def maxsim_log_prob_rank(vectors: int, doc_vectors: int, dim: int, n_queries: in
     different piecewise-linear function of the query, and the rank grows with N and m, not capped at D.
     Returns the rank of the row-centred log p (the one the Eckart-Young floor is taken at).
     """
-    from theory.rank import numerical_rank
+    from grdr.theory.rank import numerical_rank
 
     rng = np.random.default_rng(seed)
     q = scale * rng.normal(size=(n_queries, vectors, dim))

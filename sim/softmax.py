@@ -21,7 +21,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from theory.objectives import global_loss
+from grdr.theory.objectives import global_loss
 
 __all__ = ["default_block", "full_softmax_loss", "max_materialised_scores", "softmax_xent"]
 

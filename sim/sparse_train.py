@@ -22,11 +22,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from sim.models import make_model
-from sim.local_objective import draw_candidates, local_loss
-from sim.scorers import Scorer, make_scorer
-from sim.optim import TRACES, batch_rows, learning_rate, n_docs, optimizer, run_steps, step_key, zero_state
-from sim.train_config import TrainConfig
+from grdr.sim.models import make_model
+from grdr.sim.local_objective import draw_candidates, local_loss
+from grdr.sim.scorers import Scorer, make_scorer
+from grdr.sim.optim import TRACES, batch_rows, learning_rate, n_docs, optimizer, run_steps, step_key, zero_state
+from grdr.sim.train_config import TrainConfig
 
 __all__ = ["SparseState"]
 

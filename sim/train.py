@@ -27,17 +27,17 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from sim.buckets import bucket, mask_bias_N, pad_axis
-from sim.curves import checkpoint_targets
-from sim.hard_pool import hard_pool, pool_false_negatives
-from sim.local_objective import draw_candidates, local_loss
-from sim.models import ModelConfig, make_model, map_doc_rows
-from sim.samplers import get_sampler
-from sim.scorers import scorer_of
-from sim.sparse_train import SparseState
-from sim.optim import TRACES, batch_rows, compile_count, learning_rate, n_docs, optimizer, run_steps, step_key, zero_state
-from sim.train_config import TrainConfig
-from sim.train_data import TrainData, device_data
+from grdr.sim.buckets import bucket, mask_bias_N, pad_axis
+from grdr.sim.curves import checkpoint_targets
+from grdr.sim.hard_pool import hard_pool, pool_false_negatives
+from grdr.sim.local_objective import draw_candidates, local_loss
+from grdr.sim.models import ModelConfig, make_model, map_doc_rows
+from grdr.sim.samplers import get_sampler
+from grdr.sim.scorers import scorer_of
+from grdr.sim.sparse_train import SparseState
+from grdr.sim.optim import TRACES, batch_rows, compile_count, learning_rate, n_docs, optimizer, run_steps, step_key, zero_state
+from grdr.sim.train_config import TrainConfig
+from grdr.sim.train_data import TrainData, device_data
 
 __all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count",
            "learning_rate"]
@@ -184,7 +184,7 @@ class _DenseState:
         self.allow_blocks, self.data_axis = mesh is None, data_axis
 
     def shard(self, mesh, n_docs):
-        from sim.sharding import shard_along_docs
+        from grdr.sim.sharding import shard_along_docs
 
         self.params = shard_along_docs(self.params, n_docs, mesh, axis=1)  # axis 0 is the seed
         self.opt_state = shard_along_docs(self.opt_state, n_docs, mesh, axis=1)
@@ -278,7 +278,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     else:
         state = _DenseState(graphdef, params, cfg, kind, mesh, data_axis)
     if mesh is not None:
-        from sim.sharding import shard_along_docs
+        from grdr.sim.sharding import shard_along_docs
 
         state.shard(mesh, n_pad)
         consts = shard_along_docs(consts, n_pad, mesh)

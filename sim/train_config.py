@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sim.samplers import SAMPLERS
+from grdr.sim.samplers import SAMPLERS
 
 __all__ = ["TrainConfig"]
 

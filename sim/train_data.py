@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from sim.buckets import bucket, pad_rows
-from sim.docids import Docids
-from sim.hard_pool import exclusions
-from sim.samplers import get_sampler
+from grdr.sim.buckets import bucket, pad_rows
+from grdr.sim.docids import Docids
+from grdr.sim.hard_pool import exclusions
+from grdr.sim.samplers import get_sampler
 
 __all__ = ["TrainData", "device_data"]
 

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from experiments.registry import EXPERIMENTS, FIGURES
+from grdr.experiments.registry import EXPERIMENTS, FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("theory", "sim", "realdata", "experiments", "figures", "grdr", "benchmarks")
+PACKAGES = ("theory", "sim", "realdata", "experiments", "figures", "grdr", "benchmarks")  # folders; all import as grdr.*
 # What a module loads by name at run time: an f-string prefix, or a call whose argument is a variable
 # (the Ray executor re-imports, in a worker, the experiment module that the driver handed it).
-DYNAMIC = {"experiments.": [f"experiments.{n}" for n in EXPERIMENTS],  # experiments.catalog
-           "figures.": [f"figures.{n}" for n in FIGURES]}
-DYNAMIC_BY_MODULE = {"experiments.sweep.ray_executor": DYNAMIC["experiments."]}
+DYNAMIC = {"grdr.experiments.": [f"grdr.experiments.{n}" for n in EXPERIMENTS],  # experiments.catalog
+           "grdr.figures.": [f"grdr.figures.{n}" for n in FIGURES]}
+DYNAMIC_BY_MODULE = {"grdr.experiments.sweep.ray_executor": DYNAMIC["grdr.experiments."]}
 
 
 def modules(root: Path = ROOT) -> dict[str, Path]:
@@ -23,6 +23,8 @@ def modules(root: Path = ROOT) -> dict[str, Path]:
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts = parts[:-1]
+            if parts[0] != "grdr":  # the folder theory/ installs as grdr.theory (pyproject's package-dir)
+                parts = ["grdr", *parts]
             found[".".join(parts)] = path
     return found
 
@@ -96,8 +98,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_project_imports_have_no_cycle():
     graph = import_graph()
-    assert len(graph) > 100 and "experiments.catalog" in graph["experiments.report"]
-    assert "experiments.drift_corpus" in graph["experiments.catalog"]  # loaded by name, through importlib
+    assert len(graph) > 100 and "grdr.experiments.catalog" in graph["grdr.experiments.report"]
+    assert "grdr.experiments.drift_corpus" in graph["grdr.experiments.catalog"]  # loaded by name, through importlib
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -106,19 +108,19 @@ def test_the_checker_sees_imports_inside_functions_and_through_importlib(tmp_pat
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    (tmp_path / "sim" / "a.py").write_text("def f():\n    from sim import b\n")
-    (tmp_path / "sim" / "b.py").write_text("import sim.a\n")
+    (tmp_path / "sim" / "a.py").write_text("def f():\n    from grdr.sim import b\n")
+    (tmp_path / "sim" / "b.py").write_text("import grdr.sim.a\n")
     graph = import_graph(tmp_path)
-    assert graph["sim.a"] == {"sim.b"} and graph["sim.b"] == {"sim.a"}
-    assert find_cycle(graph) in (["sim.a", "sim.b", "sim.a"], ["sim.b", "sim.a", "sim.b"])
+    assert graph["grdr.sim.a"] == {"grdr.sim.b"} and graph["grdr.sim.b"] == {"grdr.sim.a"}
+    assert find_cycle(graph) in (["grdr.sim.a", "grdr.sim.b", "grdr.sim.a"], ["grdr.sim.b", "grdr.sim.a", "grdr.sim.b"])
 
     (tmp_path / "sim" / "b.py").write_text("")
     (tmp_path / "experiments" / "loader.py").write_text(
-        "import importlib\n\ndef load(name):\n    return importlib.import_module(f'experiments.{name}')\n")
-    (tmp_path / "experiments" / f"{EXPERIMENTS[0]}.py").write_text("from experiments.loader import load\n")
+        "import importlib\n\ndef load(name):\n    return importlib.import_module(f'grdr.experiments.{name}')\n")
+    (tmp_path / "experiments" / f"{EXPERIMENTS[0]}.py").write_text("from grdr.experiments.loader import load\n")
     graph = import_graph(tmp_path)
-    assert find_cycle(graph) is None or set(find_cycle(graph)) == {"experiments.loader", f"experiments.{EXPERIMENTS[0]}"}
-    assert f"experiments.{EXPERIMENTS[0]}" in graph["experiments.loader"]
+    assert set(find_cycle(graph)) == {"grdr.experiments.loader", f"grdr.experiments.{EXPERIMENTS[0]}"}
+    assert f"grdr.experiments.{EXPERIMENTS[0]}" in graph["grdr.experiments.loader"]
     assert find_cycle(graph) is not None
 
 
@@ -128,8 +130,7 @@ def test_figures_do_not_load_the_training_stack(figure):
     import subprocess
     import sys
 
-    code = f"import sys, figures.{figure}; print(sorted(m for m in ('flax', 'optax') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    code = f"import sys, grdr.figures.{figure}; print(sorted(m for m in ('flax', 'optax') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -11,17 +11,17 @@ scaling: power-law fits with profile-likelihood intervals and a bootstrap over s
   space, and the out-of-sample check at the largest x.
 checks: the `grdr check` battery.
 """
-from theory.checks import CheckResult, format_table, run_checks
-from theory.confusers import confuser_coverage, confusers
-from theory.drift import (deficit_approximation, expected_sampled_grad, gradient_bias,
+from grdr.theory.checks import CheckResult, format_table, run_checks
+from grdr.theory.confusers import confuser_coverage, confusers
+from grdr.theory.drift import (deficit_approximation, expected_sampled_grad, gradient_bias,
                           normalizer_deficit)
-from theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_documents, pmi_target,
+from grdr.theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_documents, pmi_target,
                                 population_fixed_point, population_gradient)
-from theory.objectives import CORRECTIONS, candidate_logits, global_grad, global_loss, sampled_grad, sampled_loss
-from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
+from grdr.theory.objectives import CORRECTIONS, candidate_logits, global_grad, global_loss, sampled_grad, sampled_loss
+from grdr.theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
                          maxsim_rank_bound, numerical_rank, row_shifted_rank_bound, sign_rank_bounds, trie_rank_bound)
-from theory.scaling import fit_power_law, holdout_check
-from theory.two_level import (closed_forms, delta_boundary, delta_relative_error, exact_deficit, exact_gradient_bias,
+from grdr.theory.scaling import fit_power_law, holdout_check
+from grdr.theory.two_level import (closed_forms, delta_boundary, delta_relative_error, exact_deficit, exact_gradient_bias,
                               two_level_scores, two_level_weights)
 
 __all__ = [

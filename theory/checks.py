@@ -20,13 +20,13 @@ import scipy.linalg
 import scipy.optimize
 import scipy.special
 
-from theory.confusers import confuser_coverage
-from theory.drift import gradient_bias, normalizer_deficit
-from theory.fixed_point import fixed_point_closed_form, negatives_rule_two_documents, population_fixed_point
-from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
-from theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
+from grdr.theory.confusers import confuser_coverage
+from grdr.theory.drift import gradient_bias, normalizer_deficit
+from grdr.theory.fixed_point import fixed_point_closed_form, negatives_rule_two_documents, population_fixed_point
+from grdr.theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
+from grdr.theory.rank import (bilinear_eckart_young_floor, bilinear_rank_bound, dr_rank_bound, eckart_young_floor,
                          maxsim_rank_bound, numerical_rank, sign_rank_bounds)
-from theory.scaling import fit_power_law
+from grdr.theory.scaling import fit_power_law
 
 __all__ = ["CheckResult", "run_checks", "format_table"]
 

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
-from theory.objectives import CORRECTIONS, candidate_logits
+from grdr.theory.objectives import CORRECTIONS, candidate_logits
 
 __all__ = ["SampledGrad", "GradientBias", "NormalizerDeficit", "expected_sampled_grad", "gradient_bias", "normalizer_deficit", "deficit_approximation"]
 

@@ -34,7 +34,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
-from theory.drift import SAMPLING_MODES, _check_correction
+from grdr.theory.drift import SAMPLING_MODES, _check_correction
 
 __all__ = ["FixedPoint", "population_fixed_point", "pmi_target", "fixed_point_closed_form",
            "negatives_rule_two_documents", "population_gradient"]
@@ -313,7 +313,7 @@ def fixed_point_closed_form(p_true_N, proposal_N, correction: str) -> np.ndarray
 
 @functools.partial(jax.jit, static_argnames=("correction", "keep_hits"))
 def _population_grad_chunk(scores_N, pos_C, neg_CxK, q_N, correction, keep_hits):
-    from theory.drift import _per_sample
+    from grdr.theory.drift import _per_sample
 
     def one(pos, neg_K):
         return _per_sample(scores_N, pos, neg_K[None, :], q_N, jnp.log(q_N[pos]), correction, keep_hits, True)[0]

@@ -77,11 +77,11 @@ The quick preset's time is in benchmarks/README.md; its n(d), comparisons and ve
 """
 from __future__ import annotations
 
-from experiments.critical_n.config import AXES, NAME, PRESETS, Config, pad_n, start_n, sweep
-from experiments.critical_n.report import (TOLERANCE_NOTE, findings, maxsim_comparison, model_pairs, predictions,
+from grdr.experiments.critical_n.config import AXES, NAME, PRESETS, Config, pad_n, start_n, sweep
+from grdr.experiments.critical_n.report import (TOLERANCE_NOTE, findings, maxsim_comparison, model_pairs, predictions,
                                            report, run_seconds, seed_effects)
-from experiments.critical_n.search import run_group
-from experiments.limit_search import (MAXSIM, TABLE6_TOLERANCE, WELLER_TABLE6, critical_from, cubic_fit, next_n,
+from grdr.experiments.critical_n.search import run_group
+from grdr.experiments.limit_search import (MAXSIM, TABLE6_TOLERANCE, WELLER_TABLE6, critical_from, cubic_fit, next_n,
                                       non_monotone, series_label, series_of, table6_agreement, weller_cubic)
 
 __all__ = ["NAME", "AXES", "Config", "PRESETS", "sweep", "run_group", "start_n", "pad_n", "findings", "predictions",

@@ -10,9 +10,9 @@ from typing import Literal
 
 import numpy as np
 
-from experiments.limit_search import MAXSIM, weller_cubic
-from experiments.points import RecordPoint, require_known, require_seeds
-from sim.free_embedding import MATMULS, all_pairs
+from grdr.experiments.limit_search import MAXSIM, weller_cubic
+from grdr.experiments.points import RecordPoint, require_known, require_seeds
+from grdr.sim.free_embedding import MATMULS, all_pairs
 
 NAME = "critical_n"
 AXES = ("record", "dim", "n_docs")
@@ -118,7 +118,7 @@ def pad_n(cfg: Config, kind: str, n: int, reach: int | None = None) -> int:
 
 @lru_cache(maxsize=256)
 def _bounds(n: int) -> dict:
-    from theory import sign_rank_bounds
+    from grdr.theory import sign_rank_bounds
 
     qrels_MxN = np.zeros((n * (n - 1) // 2, n), np.int8)
     pairs = all_pairs(n)

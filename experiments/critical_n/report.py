@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.critical_n.config import NAME
-from experiments.limit_search import (MAXSIM, TABLE6_TOLERANCE, WELLER_TABLE6, cubic_fit, non_monotone, series_label,
+from grdr.experiments.critical_n.config import NAME
+from grdr.experiments.limit_search import (MAXSIM, TABLE6_TOLERANCE, WELLER_TABLE6, cubic_fit, non_monotone, series_label,
                                       series_of, table6_agreement, weller_cubic)
 
 def _stopped_by(r) -> str:
@@ -87,7 +87,7 @@ TOLERANCE_NOTE = "tolerance check fixed in advance, not a hypothesis test: not i
 def predictions(df) -> list:
     """DR's n(d) against Weller et al.'s measured Table 6 at every d it lists: the median over seeds within
     +-TABLE6_TOLERANCE (a tolerance check fixed in advance from replication scatter, outside the Holm family)."""
-    from experiments.verdict.agreement import tolerance_check
+    from grdr.experiments.verdict.agreement import tolerance_check
 
     crit = df[(df["record"] == "critical") & (df["model"] == "dr_global")]
     rows = []
@@ -104,8 +104,8 @@ def predictions(df) -> list:
 def findings(df) -> list:
     """Per-seed verdicts on SeqGR against DR at the same width and MaxSim against DR at the same d and at
     matched parameters (DR against Weller et al.'s Table 6 is in `predictions`)."""
-    from experiments.verdict.findings import Finding
-    from experiments.verdict.stats import effect_verdict
+    from grdr.experiments.verdict.findings import Finding
+    from grdr.experiments.verdict.stats import effect_verdict
 
     crit = df[df["record"] == "critical"]
     crit = crit.assign(series=series_of(crit))
@@ -152,7 +152,7 @@ def report(df) -> str:
     """Report section: each seed's critical n per d and their median, against Weller et al.'s Table 6
     (their cubic beside it), every probe with the budget it used, the cubic fit, the bounds,
     non-monotone outcomes and the per-seed verdicts."""
-    from experiments.verdict.stats import paired_verdict
+    from grdr.experiments.verdict.stats import paired_verdict
 
     df = df.assign(series=series_of(df))  # MaxSim: one curve per (m, m')
     LABELS = {s: series_label(s) for s in set(df["series"])}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.critical_n.config import NAME, Config, _bounds, _probe_point, _side_params, pad_n
-from experiments.limit_search import WELLER_TABLE6, critical_from, gallop_reach, next_n, non_monotone, weller_cubic
-from sim.free_embedding import STOP_REASONS, FreeEmbeddingConfig, train_free_embedding
+from grdr.experiments.critical_n.config import NAME, Config, _bounds, _probe_point, _side_params, pad_n
+from grdr.experiments.limit_search import WELLER_TABLE6, critical_from, gallop_reach, next_n, non_monotone, weller_cubic
+from grdr.sim.free_embedding import STOP_REASONS, FreeEmbeddingConfig, train_free_embedding
 
 __all__ = ["run_group"]
 
@@ -36,7 +36,7 @@ def _search(cfg: Config, point: dict, out) -> tuple[dict[int, bool], dict[int, i
     decided by its own outcomes only. With `out`, every probe's record is read from / written to the
     store, so an interrupted search resumes at its first unstored probe. Returns the outcome and the
     steps of every probed n, and the seconds its probes took."""
-    from experiments.sweep import store
+    from grdr.experiments.sweep import store
 
     outcomes: dict[int, bool] = {}
     steps: dict[int, int] = {}

@@ -29,10 +29,10 @@ D / H table, in realdata/README.md.
 """
 from __future__ import annotations
 
-from experiments.real_scaling.config import (AXES, BM25_SETTINGS, FIXTURES, LIMIT_SMALL, MEASURES, NAME, PRESETS, Config,
+from grdr.experiments.real_scaling.config import (AXES, BM25_SETTINGS, FIXTURES, LIMIT_SMALL, MEASURES, NAME, PRESETS, Config,
                                              OutsideRunError, baseline_run, check_outside_run, sweep)
-from experiments.real_scaling.report import findings, report
-from experiments.real_scaling.run import run_file_name, run_group
+from grdr.experiments.real_scaling.report import findings, report
+from grdr.experiments.real_scaling.run import run_file_name, run_group
 
 __all__ = ["NAME", "AXES", "FIXTURES", "LIMIT_SMALL", "MEASURES", "BM25_SETTINGS", "Config", "PRESETS", "sweep",
            "run_group", "run_file_name", "baseline_run", "OutsideRunError", "check_outside_run", "findings", "report"]

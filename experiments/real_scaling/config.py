@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-import realdata
-from experiments.points import SCHEMA, RecordPoint, require_known, require_seeds
-from experiments.variants import VARIANTS, variant
-from realdata.protocol import Prepared, RealSpec, prepare
-from realdata._stream import iter_tsv
-from realdata.trec import RUN_COLUMNS, run_digest, trec_id
+from grdr import realdata
+from grdr.experiments.points import SCHEMA, RecordPoint, require_known, require_seeds
+from grdr.experiments.variants import VARIANTS, variant
+from grdr.realdata.protocol import Prepared, RealSpec, prepare
+from grdr.realdata._stream import iter_tsv
+from grdr.realdata.trec import RUN_COLUMNS, run_digest, trec_id
 
 NAME = "real_scaling"
 AXES = ("path", "sweep", "n_docs", "dim")

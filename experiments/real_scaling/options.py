@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.real_scaling.config import BM25_SETTINGS, PRESETS, Config, baseline_run
+from grdr.experiments.real_scaling.config import BM25_SETTINGS, PRESETS, Config, baseline_run
 
 __all__ = ["OptionError", "check_collection", "baseline_run_checked", "config"]
 
@@ -19,7 +19,7 @@ class OptionError(ValueError):
 def check_collection(format: str, path, split: str = "") -> None:
     """--path is the collection's folder (for irds: an id already in ir_datasets' cache), and --split one
     of its splits."""
-    from realdata import splits
+    from grdr.realdata import splits
 
     if format != "irds" and not Path(path).is_dir():
         raise OptionError(f"--path {path}: no such folder; expected the {format} collection's directory")
@@ -27,7 +27,7 @@ def check_collection(format: str, path, split: str = "") -> None:
     if split and found and split not in found:
         raise OptionError(f"--split {split}: {path} has no such split; it has {', '.join(found)}")
     if format == "irds":  # an unknown id, or one whose files ir_datasets would have to download
-        from realdata import irds
+        from grdr.realdata import irds
 
         try:
             irds.check_available(irds.dataset_id(path, split))
@@ -37,8 +37,8 @@ def check_collection(format: str, path, split: str = "") -> None:
 
 def baseline_run_checked(entry: str) -> str:
     """--baseline-run NAME=FILE checked (a readable TREC run) and resolved to NAME=absolute path."""
-    from realdata.errors import FormatError
-    from realdata.trec import read_run
+    from grdr.realdata.errors import FormatError
+    from grdr.realdata.trec import read_run
 
     try:
         name, file = baseline_run(entry)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.verdict import significance
-from experiments.real_scaling.config import BM25_SETTINGS, MEASURES, NAME
-from experiments.verdict.stats import one_config_per_cell
-from experiments.variants import VARIANTS, label
-from sim.metrics import parse_measure
+from grdr.experiments.verdict import significance
+from grdr.experiments.real_scaling.config import BM25_SETTINGS, MEASURES, NAME
+from grdr.experiments.verdict.stats import one_config_per_cell
+from grdr.experiments.variants import VARIANTS, label
+from grdr.sim.metrics import parse_measure
 
 __all__ = ["SIGNIFICANCE_MEASURES", "findings", "report", "significance_table", "write_significance", "measure_label",
            "run_depth"]
@@ -90,7 +90,7 @@ def _depth_note(d: pd.DataFrame) -> str | None:
 
 def findings(df) -> list:
     """Per collection swept over N: does each sampled-softmax DR fall further behind (Success@1)?"""
-    from experiments.verdict.findings import slope_finding
+    from grdr.experiments.verdict.findings import slope_finding
 
     found = []
     sized = df[df["sweep"] == "size"]
@@ -214,8 +214,8 @@ def _significance_lines(table: pd.DataFrame, missing: list) -> list[str]:
 def report(df, out=None) -> str:
     """Report section: metrics against N per collection, and R@2 against D / H on the dim collections;
     given `out`, the significance tables (also written to significance.csv)."""
-    from experiments.verdict.findings import finding_lines
-    from experiments.verdict.tables import mean_table
+    from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.tables import mean_table
 
     df = df.assign(label=[_label(r) for _, r in df.iterrows()])
     lines = []

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.real_scaling.config import MEASURES, NAME, Config, _collection_fields, _specs
-from experiments.points import RecordPoint
-from experiments.sweep import store
-from realdata.bm25 import bm25_topk
-from realdata.protocol import Prepared, docid_features, prepare
-from realdata.trec import read_run, run_digest, trec_id, write_qrels, write_run
-from sim.docids import make_docids
-from sim.evaluate import retrieve
-from sim.metrics import evaluate
-from sim.models import ModelConfig, count_params
-from sim.train import TrainConfig, TrainData, model_at, train
+from grdr.experiments.real_scaling.config import MEASURES, NAME, Config, _collection_fields, _specs
+from grdr.experiments.points import RecordPoint
+from grdr.experiments.sweep import store
+from grdr.realdata.bm25 import bm25_topk
+from grdr.realdata.protocol import Prepared, docid_features, prepare
+from grdr.realdata.trec import read_run, run_digest, trec_id, write_qrels, write_run
+from grdr.sim.docids import make_docids
+from grdr.sim.evaluate import retrieve
+from grdr.sim.metrics import evaluate
+from grdr.sim.models import ModelConfig, count_params
+from grdr.sim.train import TrainConfig, TrainData, model_at, train
 
 __all__ = ["run_group", "run_file_name"]
 

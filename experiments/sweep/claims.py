@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Mapping
 from pathlib import Path
 
-from experiments.sweep.store import _write_json, run_id, versions
+from grdr.experiments.sweep.store import _write_json, run_id, versions
 
 __all__ = ["CLAIM_TTL", "CLAIM_GRACE", "claim", "release", "release_mine", "heartbeat", "claims", "write_failure",
            "failure", "clear_failure", "failures"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
-from experiments.sweep import claims, compile_stats, store
+from grdr.experiments.sweep import claims, compile_stats, store
 
 __all__ = ["COUNTS", "heartbeats", "run_one_group"]
 
@@ -14,7 +14,7 @@ __all__ = ["COUNTS", "heartbeats", "run_one_group"]
 def _run_group(module, cfg, points, out):
     if hasattr(module, "run_group"):
         return module.run_group(cfg, points, out)
-    from experiments.pipeline import train_and_evaluate  # here: it imports JAX, which `grdr list` does not need
+    from grdr.experiments.pipeline import train_and_evaluate  # here: it imports JAX, which `grdr list` does not need
 
     return train_and_evaluate(points, getattr(module, "measure", None))
 

@@ -19,8 +19,8 @@ import uuid
 
 from tqdm.auto import tqdm
 
-from experiments.sweep import claims, store, xla_cache
-from experiments.sweep.group import COUNTS, heartbeats, run_one_group
+from grdr.experiments.sweep import claims, store, xla_cache
+from grdr.experiments.sweep.group import COUNTS, heartbeats, run_one_group
 
 __all__ = ["run_groups"]
 

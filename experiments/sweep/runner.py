@@ -19,8 +19,8 @@ from collections import OrderedDict
 
 from tqdm.auto import tqdm
 
-from experiments.sweep.group import COUNTS, heartbeats, run_one_group
-from experiments.sweep.ray_executor import run_groups
+from grdr.experiments.sweep.group import COUNTS, heartbeats, run_one_group
+from grdr.experiments.sweep.ray_executor import run_groups
 
 __all__ = ["groups", "run_one_group", "run_experiment", "outcome"]
 

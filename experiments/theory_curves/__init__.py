@@ -51,12 +51,12 @@ are in its report.
 """
 from __future__ import annotations
 
-from experiments.points import RecordPoint
-from experiments.theory_curves.config import (AXES, FAMILIES, MODELS, NAME, PRESETS, SOURCE, Config, tree_depth,
+from grdr.experiments.points import RecordPoint
+from grdr.experiments.theory_curves.config import (AXES, FAMILIES, MODELS, NAME, PRESETS, SOURCE, Config, tree_depth,
                                               tree_name)
-from experiments.theory_curves.measure import measure_point, proposal, run_group
-from experiments.theory_curves.report import boundary_table, report
-from experiments.variants import variant
+from grdr.experiments.theory_curves.measure import measure_point, proposal, run_group
+from grdr.experiments.theory_curves.report import boundary_table, report
+from grdr.experiments.variants import variant
 
 __all__ = ["NAME", "AXES", "FAMILIES", "MODELS", "SOURCE", "Config", "PRESETS", "sweep", "run_group", "report",
            "boundary_table", "measure_point", "proposal", "tree_name"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from experiments.points import require_known, require_seeds
-from theory.two_level import log_grid
+from grdr.experiments.points import require_known, require_seeds
+from grdr.theory.two_level import log_grid
 
 __all__ = ["NAME", "AXES", "FAMILIES", "MODELS", "SOURCE", "Config", "PRESETS", "tree_depth", "tree_name"]
 

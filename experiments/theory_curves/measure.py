@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from experiments.theory_curves.config import NAME, Config
-from theory.two_level import (closed_forms, delta_boundary, exact_deficit, exact_gradient_bias, global_gradient,
+from grdr.experiments.theory_curves.config import NAME, Config
+from grdr.theory.two_level import (closed_forms, delta_boundary, exact_deficit, exact_gradient_bias, global_gradient,
                               hit_probability, norm_error, simulated_coverage, two_level_scores)
 
 __all__ = ["measure_point", "run_group", "proposal", "fixed_point_samples"]
@@ -24,7 +24,7 @@ _DEFICIT_RULES = (("plain", "none"), ("logq", "logq_negatives"))
 
 
 def _seed(point: dict) -> int:
-    from experiments.sweep.store import run_id
+    from grdr.experiments.sweep.store import run_id
 
     return int(run_id(NAME, point)[:8], 16)
 
@@ -46,7 +46,7 @@ def _padded_profile(p: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _deficit(p: dict) -> dict:
-    from theory import normalizer_deficit
+    from grdr.theory import normalizer_deficit
 
     n, K, share, k = p["n_docs"], p["num_negatives"], p["share"], p["confusers"]
     closed_plain, delta = closed_forms(n, K, share, k)
@@ -77,7 +77,7 @@ def _deficit(p: dict) -> dict:
 
 
 def _gradient(p: dict) -> dict:
-    from theory import gradient_bias
+    from grdr.theory import gradient_bias
 
     n, K, share, k, corrected = p["n_docs"], p["num_negatives"], p["share"], p["confusers"], p["corrected"]
     out = {"exact_norm": exact_gradient_bias(n, K, share, k, corrected), "mc_norm": math.nan, "mc_norm_se": math.nan,
@@ -94,7 +94,7 @@ def _gradient(p: dict) -> dict:
 
 
 def _coverage(p: dict) -> dict:
-    from theory import confuser_coverage
+    from grdr.theory import confuser_coverage
 
     n, K, k, trials = p["n_docs"], p["num_negatives"], p["confusers"], p["trials"]
     cov = confuser_coverage(n, K, k)
@@ -114,8 +114,8 @@ def _fixed_point_inputs(n: int, target_zipf: float, popularity_zipf: float, seed
 
 def proposal(model: str, p: dict) -> np.ndarray:
     """The proposal of a variant over the fixed-point query's documents (sim.samplers' proposal_N)."""
-    from experiments.variants import variant
-    from sim.samplers import get_sampler
+    from grdr.experiments.variants import variant
+    from grdr.sim.samplers import get_sampler
 
     p_N, popularity_N = _fixed_point_inputs(p["n_docs"], p["target_zipf"], p["popularity_zipf"], p["seed"])
     sampler = variant(model).sampler
@@ -141,7 +141,7 @@ def _fixed_point(p: dict) -> dict:
     two sample averages (S and 4 S sets per positive) extrapolated in 1 / S."""
     import jax
 
-    from theory import fixed_point_closed_form, pmi_target, population_fixed_point
+    from grdr.theory import fixed_point_closed_form, pmi_target, population_fixed_point
 
     p_N, _ = _fixed_point_inputs(p["n_docs"], p["target_zipf"], p["popularity_zipf"], p["seed"])
     q_N = proposal(p["model"], p)
@@ -166,7 +166,7 @@ def _fixed_point(p: dict) -> dict:
 
 
 def _rank_floor(p: dict) -> dict:
-    from sim.logprobs import corpus_floors, corpus_true_log_probs
+    from grdr.sim.logprobs import corpus_floors, corpus_true_log_probs
 
     corpus = (p["latent_rank"], p["n_docs"], p["n_test_queries"], p["corpus_seed"])
     num_queries = corpus_true_log_probs(*corpus).shape[0]
@@ -176,8 +176,8 @@ def _rank_floor(p: dict) -> dict:
 
 
 def _rank_trie(p: dict) -> dict:
-    from sim.logprobs import complete_trie, random_seq_gr_log_probs, trie_children
-    from theory.rank import numerical_rank, trie_rank_bound
+    from grdr.sim.logprobs import complete_trie, random_seq_gr_log_probs, trie_children
+    from grdr.theory.rank import numerical_rank, trie_rank_bound
 
     vocab, depth, hidden = p["tree_vocab"], p["tree_depth"], p["hidden"]
     b_P, leaves_P = trie_children(complete_trie(vocab, depth))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from experiments.theory_curves.config import MODELS, SOURCE
+from grdr.experiments.theory_curves.config import MODELS, SOURCE
 
 __all__ = ["report", "boundary_table"]
 
@@ -97,7 +97,7 @@ def fixed_point_lines(fp, label) -> list[str]:
 def report(df) -> str:
     """The section: each figure with its caption (the formula drawn and its source), the boundary of
     the delta method, and the key numbers of every family."""
-    from experiments.variants import label
+    from grdr.experiments.variants import label
 
     lines = ["Closed forms of theory/ drawn against their exact and Monte Carlo values (no training; every "
              "number below is a stored record, the figures read nothing else).", ""]

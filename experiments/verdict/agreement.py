@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from experiments.verdict.stats import Verdict, effect_verdict, median_interval
+from grdr.experiments.verdict.stats import Verdict, effect_verdict, median_interval
 
 __all__ = ["Prediction", "agreement", "tolerance_check", "WORDS"]
 

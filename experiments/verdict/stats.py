@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from experiments.verdict.significance import format_p
+from grdr.experiments.verdict.significance import format_p
 
 __all__ = ["ALPHA", "Verdict", "effect_verdict", "paired_verdict", "not_testable",
            "sign_p", "median_interval", "share_interval", "seed_floor", "slope_effects", "seed_summary",

@@ -7,7 +7,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from sim.retrieve.chunked import _check, _first, _merge
+from grdr.sim.retrieve.chunked import _check, _first, _merge
 
 __all__ = ["topk_scored"]
 

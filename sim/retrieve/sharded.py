@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from sim.retrieve.chunked import _DEFAULT_MERGE, DEFAULT_CHUNK, _check, _table_block, _topk_table
+from grdr.sim.retrieve.chunked import _DEFAULT_MERGE, DEFAULT_CHUNK, _check, _table_block, _topk_table
 
 __all__ = ["topk_sharded"]
 

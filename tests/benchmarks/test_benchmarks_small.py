@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from benchmarks.train_step import MODELS, atomic_gr_flops, compare_losses  # noqa: E402
+from grdr.benchmarks.train_step import MODELS, atomic_gr_flops, compare_losses  # noqa: E402
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmarks.estimator import compare, measured_groups
-from experiments import drift_corpus
-from experiments.cost import CALIBRATION, KINDS, Shape, calibrate, features, group_seconds
-from experiments.points import point
-from experiments.sweep.runner import groups, run_experiment
+from grdr.benchmarks.estimator import compare, measured_groups
+from grdr.experiments import drift_corpus
+from grdr.experiments.cost import CALIBRATION, KINDS, Shape, calibrate, features, group_seconds
+from grdr.experiments.points import point
+from grdr.experiments.sweep.runner import groups, run_experiment
 
 
 

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import maxsim_topk
-from sim.scorers import MaxSim
+from grdr.benchmarks import maxsim_topk
+from grdr.sim.scorers import MaxSim
 
 
 def test_small_run_checks_exactness_and_writes_ratios(tmp_path):

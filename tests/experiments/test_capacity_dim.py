@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from experiments import capacity_dim
-from experiments.sweep import store
-from experiments.sweep.runner import run_experiment
-from figures import capacity_dim as capacity_figure
-from experiments.points import corpus_spec_of
-from sim.corpus import log_posterior_rows, make_corpus
+from grdr.experiments import capacity_dim
+from grdr.experiments.sweep import store
+from grdr.experiments.sweep.runner import run_experiment
+from grdr.figures import capacity_dim as capacity_figure
+from grdr.experiments.points import corpus_spec_of
+from grdr.sim.corpus import log_posterior_rows, make_corpus
 
 CFG = capacity_dim.PRESETS["smoke"]
 
@@ -67,9 +67,9 @@ def test_floor_matches_a_numpy_svd_of_the_true_log_posterior(df):
 
 
 def test_model_log_probs_are_normalised_over_the_corpus():
-    from experiments.pipeline import corpus_for, docids_for
-    from sim.logprobs import model_log_probs
-    from sim.models import ModelConfig, make_model
+    from grdr.experiments.pipeline import corpus_for, docids_for
+    from grdr.sim.logprobs import model_log_probs
+    from grdr.sim.models import ModelConfig, make_model
 
     spec = next(capacity_dim.sweep(CFG)).corpus_spec()
     corpus = corpus_for(spec)

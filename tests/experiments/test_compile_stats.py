@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import critical_n
-from experiments.sweep import compile_stats
-from experiments.sweep.runner import run_experiment
+from grdr.experiments import critical_n
+from grdr.experiments.sweep import compile_stats
+from grdr.experiments.sweep.runner import run_experiment
 
 
 def test_a_new_program_counts_once_and_a_cached_one_not_at_all():

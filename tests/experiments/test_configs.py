@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from experiments.registry import EXPERIMENTS
-from experiments.catalog import load as load_experiment
+from grdr.experiments.registry import EXPERIMENTS
+from grdr.experiments.catalog import load as load_experiment
 
 FIELD = {"negatives": "samplers", "similarity": "gr"}  # the others choose models
 

@@ -4,8 +4,8 @@ import itertools
 import numpy as np
 import pytest
 
-from experiments import drift_corpus
-from experiments.cost import describe, makespan
+from grdr.experiments import drift_corpus
+from grdr.experiments.cost import describe, makespan
 
 
 def _optimum(costs, workers):

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import critical_n
-from experiments.sweep import store
-from experiments.sweep.runner import run_experiment
+from grdr.experiments import critical_n
+from grdr.experiments.sweep import store
+from grdr.experiments.sweep.runner import run_experiment
 
 # Weller et al. 2025, arXiv 2508.21038 (revised), Appendix G, Table 6: measured critical n at d.
 TABLE6 = {4: 10, 6: 19, 8: 28, 12: 47, 16: 79, 20: 120, 32: 296}
@@ -183,7 +183,7 @@ def test_smoke_runs_resumes_and_respects_theorems(tmp_path):
     assert "Every probe and the budget it used" in text
     assert text.count(f"of {cfg.max_steps:,} |") == len(probes)  # one row per probe: steps used of the budget
 
-    from figures import critical_n as fig_module
+    from grdr.figures import critical_n as fig_module
 
     fig = fig_module.plot(df)
     assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
@@ -221,7 +221,7 @@ def test_a_maxsim_search_runs_end_to_end_beside_dr(tmp_path):
     assert same.verdict.estimate == gap and same.verdict.n == 1 and same.verdict.word == "inconclusive"
     assert "DR MaxSim, global (m = 2, m' = 2): critical n exceeds DR's at matched parameters (DR at 2 d)" in found
 
-    from figures import critical_n as fig_module
+    from grdr.figures import critical_n as fig_module
 
     labels = fig_module.plot(df).axes[0].get_legend_handles_labels()[1]
     assert "DR MaxSim, global (m = 2, m' = 2): median over seeds" in labels and "DR, global: median over seeds" in labels
@@ -300,7 +300,7 @@ def test_the_figure_draws_table_6_beside_each_seed_and_the_median():
     seeds = {4: [9, 10, 11], 8: [27, 29, 29], 12: [48, 50, 51]}
     crit = pd.DataFrame([_crit("dr_global", d, n, seed=s) for d, ns in seeds.items() for s, n in enumerate(ns)])
     crit = crit.assign(learning_rate=0.01, temperature=0.1)
-    from figures import critical_n as fig_module
+    from grdr.figures import critical_n as fig_module
 
     ax = fig_module.plot(crit).axes[0]
     lines = {line.get_label(): line for line in ax.get_lines()}
@@ -380,7 +380,7 @@ def test_an_interrupted_seed_resumes_at_its_first_unstored_probe(tmp_path, monke
 def test_the_probes_of_a_search_share_its_reach():
     """Every n a search probes while it stays within three galloping steps of n0 pads to one size
     (one compiled program per d), a later gallop to the next, and SeqGR's stays within its docid length."""
-    from experiments.limit_search import gallop_reach, next_n
+    from grdr.experiments.limit_search import gallop_reach, next_n
 
     cfg = critical_n.Config(docid_vocab=4)
     for n0, truth in ((74, 79), (74, 70), (47, 52), (6, 8)):  # up, down, and ending exactly at n0 + 7

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from experiments import drift_corpus
-from experiments.sweep import store
+from grdr.experiments import drift_corpus
+from grdr.experiments.sweep import store
 from grdr.cli import main
 
 ARGS = ["--preset", "smoke", "--n-docs", "150", "--table-n-docs", "150", "--seeds", "0", "1", "--train.steps", "20",
@@ -38,8 +38,8 @@ def test_rerun_skips_finished_runs(out, capsys):
 
 
 def test_figures_and_report(out):
-    from experiments.report import write_report
-    from figures import render_all
+    from grdr.experiments.report import write_report
+    from grdr.figures import render_all
 
     paths = render_all(out)
     assert [p.name for p in paths] == ["drift_corpus.png"] and paths[0].stat().st_size > 10_000

@@ -3,10 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import drift_gap
-from experiments import drift_mechanism as dm
-from experiments.sweep import store
-from experiments.sweep.runner import run_experiment
+from grdr.experiments import drift_gap
+from grdr.experiments import drift_mechanism as dm
+from grdr.experiments.sweep import store
+from grdr.experiments.sweep.runner import run_experiment
 
 
 def test_first_reach_and_at_step_interpolate_in_log_steps():
@@ -66,7 +66,7 @@ def out(tmp_path_factory):
 
 
 def test_end_to_end_records_curves_report_and_figure(out):
-    from figures.drift_mechanism import plot
+    from grdr.figures.drift_mechanism import plot
 
     df = store.load(out, "drift_mechanism")
     assert (df["corpus_target_eff_docs"] > 0).all() and df["beta_used"].notna().all()

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.sweep import store
-from experiments.fits import COLUMNS, Fit, fit_rows, fit_table, format_fits, oos_summary, write_fits
+from grdr.experiments.sweep import store
+from grdr.experiments.fits import COLUMNS, Fit, fit_rows, fit_table, format_fits, oos_summary, write_fits
 
 PLANTED = {"dr_local_uniform": (3.0, 0.5, 0.2), "seq_gr": (2.0, 0.6, 0.05)}  # a, alpha, c
 XS = (100, 300, 1_000, 3_000, 10_000)

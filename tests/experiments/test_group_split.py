@@ -3,9 +3,9 @@ import dataclasses
 
 import pytest
 
-from experiments import drift_corpus, store
-from experiments.points import point
-from experiments.sweep.runner import groups
+from grdr.experiments import drift_corpus, store
+from grdr.experiments.points import point
+from grdr.experiments.sweep.runner import groups
 
 
 def _run_ids(found):

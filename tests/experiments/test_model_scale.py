@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from experiments import model_scale
-from experiments.sweep import store
-from experiments.sweep.runner import run_experiment
-from figures import model_scale as scale_figure
+from grdr.experiments import model_scale
+from grdr.experiments.sweep import store
+from grdr.experiments.sweep.runner import run_experiment
+from grdr.figures import model_scale as scale_figure
 
 CFG = model_scale.PRESETS["smoke"]
 
@@ -109,7 +109,7 @@ def test_crossing_widths_read_oracle_and_trained_curves():
 
     import pandas as pd
 
-    from experiments.model_scale import crossing_widths
+    from grdr.experiments.model_scale import crossing_widths
 
     rows = []
     for seed, drop in ((0, 1.0), (1, 0.0)):

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from experiments import negatives
-from experiments.sweep import store
-from experiments.sweep.runner import run_experiment
+from grdr.experiments import negatives
+from grdr.experiments.sweep import store
+from grdr.experiments.sweep.runner import run_experiment
 
 SMOKE = negatives.PRESETS["smoke"]
 
@@ -46,7 +46,7 @@ def test_fixed_points_are_the_theorys_closed_forms(out):
 
 
 def test_rerun_skips_and_figure_and_report_read_the_records(out):
-    from figures.negatives import plot
+    from grdr.figures.negatives import plot
 
     assert run_experiment(negatives, SMOKE, out, progress=False)["ran"] == 0
     df = store.load(out, "negatives")

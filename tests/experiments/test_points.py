@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from experiments import negatives
-from experiments.points import point
-from experiments.sweep.store import run_id
-from experiments.variants import VARIANTS, dr_local, label
-from sim.samplers import SAMPLERS
-from sim.scorers import SCORERS
+from grdr.experiments import negatives
+from grdr.experiments.points import point
+from grdr.experiments.sweep.store import run_id
+from grdr.experiments.variants import VARIANTS, dr_local, label
+from grdr.sim.samplers import SAMPLERS
+from grdr.sim.scorers import SCORERS
 
 CFG = negatives.PRESETS["smoke"]
 

@@ -6,11 +6,11 @@ import pytest
 
 import scipy.special
 
-from experiments.predictions import model_predictions, pmi_slope, truth_predictions
-from experiments.theory_curves.measure import _MIN_DRAWS, fixed_point_samples
-from sim.corpus import CorpusSpec, log_posterior_rows, make_corpus, posterior_marginal
-from sim.evaluate import evaluate_model
-from sim.models import ModelConfig, make_model
+from grdr.experiments.predictions import model_predictions, pmi_slope, truth_predictions
+from grdr.experiments.theory_curves.measure import _MIN_DRAWS, fixed_point_samples
+from grdr.sim.corpus import CorpusSpec, log_posterior_rows, make_corpus, posterior_marginal
+from grdr.sim.evaluate import evaluate_model
+from grdr.sim.models import ModelConfig, make_model
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from experiments.sweep import claims, store  # noqa: E402
-from experiments.sweep.runner import run_experiment  # noqa: E402
+from grdr.experiments.sweep import claims, store  # noqa: E402
+from grdr.experiments.sweep.runner import run_experiment  # noqa: E402
 
 HERE = Path(__file__).resolve().parent  # tiny.py: the tiny experiment
 
@@ -51,7 +51,7 @@ def _records(out, name) -> dict[str, dict]:
 
 
 def test_a_ray_run_stores_what_a_local_run_stores_bit_for_bit(tmp_path, cluster):
-    from experiments import critical_n
+    from grdr.experiments import critical_n
 
     cfg = critical_n.PRESETS["smoke"]
     local = run_experiment(critical_n, cfg, tmp_path / "local", progress=False)

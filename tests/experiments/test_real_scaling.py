@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import real_scaling
-from experiments.real_scaling.report import measure_label, run_depth
-from experiments.sweep import store
-from experiments.sweep.runner import run_experiment
-from realdata import read_qrels, read_run
-from figures import real_scaling as figure
+from grdr.experiments import real_scaling
+from grdr.experiments.real_scaling.report import measure_label, run_depth
+from grdr.experiments.sweep import store
+from grdr.experiments.sweep.runner import run_experiment
+from grdr.realdata import read_qrels, read_run
+from grdr.figures import real_scaling as figure
 
 SMOKE = real_scaling.PRESETS["smoke"]
 # The smoke preset cut to BM25 on the MS MARCO fixture and one trained model, SeqGR (semantic
@@ -155,7 +155,7 @@ def test_figure_and_report_read_the_records(out):
 def _outside_runs(folder: Path, qrels: dict) -> dict:
     """A perfect run (every query's relevant documents on top) and a shuffled one (ten judged documents
     drawn at random), made from the qrels as written."""
-    from realdata import write_run
+    from grdr.realdata import write_run
 
     rng = np.random.default_rng(0)
     pool = sorted({d for judged in qrels.values() for d in judged})

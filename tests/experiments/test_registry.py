@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import catalog, registry
+from grdr.experiments import catalog, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def _assigned(module_name: str, name: str):
 
 @pytest.mark.parametrize("entry", registry.ENTRIES, ids=lambda e: e.name)
 def test_each_entry_names_a_module_whose_name_is_its_own(entry):
-    spec = importlib.util.find_spec(f"experiments.{entry.name}")
+    spec = importlib.util.find_spec(f"grdr.experiments.{entry.name}")
     assert spec is not None and spec.origin is not None
     assert registry.claim_of(entry.name)  # every experiment states its claim
 
@@ -31,7 +31,7 @@ def test_each_entry_names_a_module_whose_name_is_its_own(entry):
 @pytest.mark.parametrize("entry", registry.ENTRIES, ids=lambda e: e.name)
 def test_each_figure_reads_the_records_of_its_entry(entry):
     for figure in entry.figures:
-        assert _assigned(f"figures.{figure}", "EXPERIMENT") == entry.name
+        assert _assigned(f"grdr.figures.{figure}", "EXPERIMENT") == entry.name
 
 
 def test_every_figure_module_is_registered_once():
@@ -59,8 +59,8 @@ def test_an_unknown_name_is_refused_with_the_known_ones():
 
 
 def test_the_consumers_read_the_registry():
-    from experiments import fits, report
-    import figures
+    from grdr.experiments import fits, report
+    from grdr import figures
 
     assert figures.FIGURES is registry.FIGURES
     assert fits.FITS is registry.FITS

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments import real_scaling, report
-from experiments.sweep import store
-from experiments.verdict.findings import Finding
-from experiments.sweep.runner import run_experiment
-from experiments.verdict.significance import holm
-from experiments.verdict.stats import Verdict, effect_verdict, not_testable, paired_verdict
+from grdr.experiments import real_scaling, report
+from grdr.experiments.sweep import store
+from grdr.experiments.verdict.findings import Finding
+from grdr.experiments.sweep.runner import run_experiment
+from grdr.experiments.verdict.significance import holm
+from grdr.experiments.verdict.stats import Verdict, effect_verdict, not_testable, paired_verdict
 
 ALL_UP_12 = np.linspace(0.1, 0.2, 12)  # every seed positive: p = 2 / 2^12, decided under Holm
 ALL_UP_8 = np.linspace(0.1, 0.2, 8)  # p = 2 / 2^8 = 0.0078: decided alone, not among 8 claims
@@ -138,7 +138,7 @@ def test_latex_escape_covers_every_special_character():
 
 
 def test_every_figure_is_written_as_pdf_beside_its_png(tmp_path):
-    from figures import render_all
+    from grdr.figures import render_all
 
     cfg = dataclasses.replace(real_scaling.PRESETS["smoke"], models=(), collections=(), dims=(4,))
     run_experiment(real_scaling, cfg, tmp_path, progress=False)
@@ -149,7 +149,7 @@ def test_every_figure_is_written_as_pdf_beside_its_png(tmp_path):
 
 
 def test_critical_n_title_prints_values_not_python_lists():
-    from figures import critical_n
+    from grdr.figures import critical_n
 
     probes = pd.DataFrame({"record": "probe", "model": "dr_global", "dim": [4, 4], "n_docs": [10, 20],
                            "solved": [1.0, 0.0], "dim_upper": [3.0, 5.0], "dim_lower": [2.0, 3.0], "seed": [0, 1],

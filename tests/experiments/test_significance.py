@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.verdict import significance as sig
+from grdr.experiments.verdict import significance as sig
 
 
 @pytest.mark.parametrize("seed, n", [(0, 5), (1, 30), (2, 1000)])

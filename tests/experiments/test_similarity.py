@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from experiments import similarity
-from experiments.sweep import store
-from experiments.points import point
-from experiments.sweep.runner import run_experiment
-from sim.corpus import CorpusSpec
-from sim.docids import DocidSpec
-from sim.models import ModelConfig
-from sim.train import TrainConfig
+from grdr.experiments import similarity
+from grdr.experiments.sweep import store
+from grdr.experiments.points import point
+from grdr.experiments.sweep.runner import run_experiment
+from grdr.sim.corpus import CorpusSpec
+from grdr.sim.docids import DocidSpec
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig
 
 CFG = dataclasses.replace(similarity.PRESETS["smoke"], ranks=(1, 2, 3), vectors=(2,), gr=("atomic_gr",),
                           corpus=CorpusSpec(n_docs=40, latent_rank=4, n_train_queries=200, n_test_queries=20),
@@ -70,7 +70,7 @@ def test_gr_width_matches_the_single_vector_dr_in_parameters(df):
 
 
 def test_report_findings_and_figure(df, tmp_path):
-    from figures import similarity as figure
+    from grdr.figures import similarity as figure
 
     text = similarity.report(df)
     assert "rank-1 bilinear" in text and "MaxSim m=2" in text and "Verdicts" in text

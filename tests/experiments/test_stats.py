@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments.verdict.significance import holm
-from experiments.verdict.stats import (ALPHA, Verdict, effect_verdict, median_interval, metric_range, not_testable,
+from grdr.experiments.verdict.significance import holm
+from grdr.experiments.verdict.stats import (ALPHA, Verdict, effect_verdict, median_interval, metric_range, not_testable,
                                one_config_per_cell, seed_floor, seed_summary, share_interval, sign_p, slope_effects)
 
 
@@ -233,7 +233,7 @@ def test_a_rate_claim_is_decided_without_converged_twins_and_a_level_claim_is_no
     twin is reported beside the verdict; without rate it makes the claim not testable."""
     import pandas as pd
 
-    from experiments.report import slope_finding
+    from grdr.experiments.report import slope_finding
 
     rng = np.random.default_rng(0)
     rows = []

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from experiments.sweep import claims, store
-from experiments.sweep.runner import run_experiment
+from grdr.experiments.sweep import claims, store
+from grdr.experiments.sweep.runner import run_experiment
 
 
 def test_record_round_trip_and_run_id(tmp_path):
@@ -38,7 +38,7 @@ def test_a_failed_write_leaves_no_record(tmp_path, monkeypatch):
 SLOW_EXPERIMENT = textwrap.dedent('''
     """A toy experiment whose runs take a moment each."""
     import time
-    from experiments.points import RecordPoint
+    from grdr.experiments.points import RecordPoint
     NAME = "slow_exp"
     def sweep(cfg):
         for i in range(cfg):

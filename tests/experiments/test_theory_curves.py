@@ -9,11 +9,11 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import theory_curves as tc
-from experiments.sweep import store
-from experiments.registry import DEMO_ORDER, EXPERIMENTS
-from experiments.sweep.runner import run_experiment
-from theory import (confuser_coverage, delta_relative_error, normalizer_deficit, pmi_target, sign_rank_bounds,
+from grdr.experiments import theory_curves as tc
+from grdr.experiments.sweep import store
+from grdr.experiments.registry import DEMO_ORDER, EXPERIMENTS
+from grdr.experiments.sweep.runner import run_experiment
+from grdr.theory import (confuser_coverage, delta_relative_error, normalizer_deficit, pmi_target, sign_rank_bounds,
                     trie_rank_bound, two_level_scores)
 
 CFG = tc.PRESETS["smoke"]
@@ -38,13 +38,13 @@ def df(out):
 
 
 def test_is_registered():
-    from figures import FIGURES as ALL
+    from grdr.figures import FIGURES as ALL
     from grdr import cli
 
     assert "theory_curves" in EXPERIMENTS and DEMO_ORDER[-1] == "theory_curves"
     for name in FIGURES:
         assert name in ALL
-        assert __import__(f"figures.{name}", fromlist=["EXPERIMENT"]).EXPERIMENT == "theory_curves"
+        assert __import__(f"grdr.figures.{name}", fromlist=["EXPERIMENT"]).EXPERIMENT == "theory_curves"
 
 
 def test_config_names_the_bad_field():
@@ -102,8 +102,8 @@ def test_stored_boundary_gradient_and_coverage_match_theory(df):
 
 
 def test_stored_fixed_points_and_ranks_match_theory(df):
-    from sim.docids import trie_from_codes
-    from sim.logprobs import random_seq_gr_log_probs
+    from grdr.sim.docids import trie_from_codes
+    from grdr.sim.logprobs import random_seq_gr_log_probs
 
     fp = df[df["family"] == "fixed_point"]
     assert set(fp["model"]) == set(CFG.models)
@@ -144,11 +144,11 @@ def test_stored_fixed_points_and_ranks_match_theory(df):
 
 
 def test_figures_and_report_read_records_only(out, df, monkeypatch, tmp_path):
-    import theory
-    from experiments.report import write_report
-    from experiments.theory_curves import measure
-    from figures import render_all
-    from theory import two_level
+    from grdr import theory
+    from grdr.experiments.report import write_report
+    from grdr.experiments.theory_curves import measure
+    from grdr.figures import render_all
+    from grdr.theory import two_level
 
     def refuse(*args, **kwargs):
         raise AssertionError("a figure or the report recomputed a theory quantity")
@@ -182,7 +182,7 @@ def test_sign_rank_bounds_are_left_to_critical_n():
     # Item 5 of the theory figures is critical_n's figure; its bounds come from theory.sign_rank_bounds.
     import inspect
 
-    from figures import critical_n
+    from grdr.figures import critical_n
 
     assert "dim_upper" in inspect.getsource(critical_n.plot) and "weller_cubic" in inspect.getsource(critical_n.plot)
     assert sign_rank_bounds(np.eye(3, dtype=int)).sign_rank_upper == 3

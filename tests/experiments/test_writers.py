@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.sweep import claims, store
-from experiments.sweep.runner import run_experiment
+from grdr.experiments.sweep import claims, store
+from grdr.experiments.sweep.runner import run_experiment
 
 HERE = Path(__file__).resolve().parent  # tiny.py: the tiny experiment
 
@@ -22,7 +22,7 @@ RUNNER = textwrap.dedent('''
     import json, sys
     sys.path.insert(0, sys.argv[1])
     import tiny
-    from experiments.sweep.runner import run_experiment
+    from grdr.experiments.sweep.runner import run_experiment
     cfg = tiny.Config(n=int(sys.argv[3]), sleep=float(sys.argv[4]))
     print(json.dumps(run_experiment(tiny, cfg, sys.argv[2], progress=False)), flush=True)
 ''')
@@ -144,7 +144,7 @@ def test_status_shows_stored_claimed_and_failed(tmp_path, tiny, capsys):
 
 
 def test_the_report_counts_failed_points(tmp_path, tiny, monkeypatch):
-    from experiments import report
+    from grdr.experiments import report
 
     out = tmp_path / "out"
     run_experiment(tiny, tiny.Config(n=3, fail_at=1), out, progress=False)

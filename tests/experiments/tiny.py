@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from experiments.points import RecordPoint
+from grdr.experiments.points import RecordPoint
 
 NAME = "tiny"
 

@@ -15,7 +15,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.text import Text
 
-from figures.common import MIN_FONT, PAGE_WIDTH, line_with_band, plt
+from grdr.figures.common import MIN_FONT, PAGE_WIDTH, line_with_band, plt
 
 SEEDS = (0, 1)  # two seeds, as quick's real_scaling has
 
@@ -83,7 +83,7 @@ PLANTED = {"capacity_dim": _capacity_dim, "negatives": _negatives, "real_scaling
 def figure(request):
     import importlib
 
-    fig = importlib.import_module(f"figures.{request.param}").plot(PLANTED[request.param]())
+    fig = importlib.import_module(f"grdr.figures.{request.param}").plot(PLANTED[request.param]())
     fig.canvas.draw()
     yield request.param, fig
     plt.close(fig)
@@ -152,7 +152,7 @@ def test_two_seeds_get_their_range_as_the_band_not_a_t_interval_over_the_whole_a
 
 
 def test_the_negatives_legend_draws_plain_dashed_as_its_lines_are():
-    from figures import negatives
+    from grdr.figures import negatives
 
     fig = negatives.plot(_negatives())
     fig.canvas.draw()
@@ -172,7 +172,7 @@ def test_the_negatives_legend_draws_plain_dashed_as_its_lines_are():
 
 def test_the_paper_settings_reach_every_figure_module():
     """similarity and model_scale draw their own layouts; the fonts and the PDF font type are shared."""
-    import figures.common  # noqa: F401
+    import grdr.figures.common  # noqa: F401
 
     assert matplotlib.rcParams["pdf.fonttype"] == 42 and matplotlib.rcParams["ps.fonttype"] == 42
     assert matplotlib.rcParams["legend.fontsize"] >= MIN_FONT

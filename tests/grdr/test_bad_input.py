@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.sweep import store
+from grdr.experiments.sweep import store
 from grdr import cli
 
 LIMIT_SMALL = Path(__file__).resolve().parents[2] / "realdata" / "fixtures" / "limit-small"
@@ -242,7 +242,7 @@ def _numeric_flags(cls, prefix=""):
 
 @pytest.mark.parametrize("name", [n for n in __import__("experiments.registry").registry.EXPERIMENTS])
 def test_every_numeric_field_of_every_config_refuses_out_of_range_values_in_one_line(name, tmp_path, capsys):
-    from experiments.catalog import load as load_experiment
+    from grdr.experiments.catalog import load as load_experiment
 
     flags = list(_numeric_flags(load_experiment(name).Config))
     assert flags

@@ -9,8 +9,8 @@ from importlib.metadata import version
 
 import pytest
 
-from experiments.registry import EXPERIMENTS
-from experiments.catalog import load as load_experiment
+from grdr.experiments.registry import EXPERIMENTS
+from grdr.experiments.catalog import load as load_experiment
 from grdr import cli
 from grdr.tree import Run
 

@@ -1,9 +1,9 @@
 """`grdr demo`'s orchestration: every experiment runs, longest first, and one failure stops none of the others."""
 import pytest
 
-from experiments import demo
+from grdr.experiments import demo
 from grdr import cli
-from experiments.registry import DEMO_ORDER, EXPERIMENTS
+from grdr.experiments.registry import DEMO_ORDER, EXPERIMENTS
 
 
 def test_demo_order_runs_every_experiment_once():

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import tyro
 
-import realdata
-from experiments import real_scaling
-from experiments.sweep import store
+from grdr import realdata
+from grdr.experiments import real_scaling
+from grdr.experiments.sweep import store
 from grdr import cli
-from realdata import read_qrels, read_run, write_run
-from realdata.trec import trec_id
+from grdr.realdata import read_qrels, read_run, write_run
+from grdr.realdata.trec import trec_id
 from grdr.cli import cmd_real
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"

@@ -24,7 +24,7 @@ def test_the_scale_dry_run_prints_the_cpu_gpu_and_ray_estimates(capsys):
 
 def test_the_scale_demo_runs_the_experiments_that_have_the_preset_then_the_report(tmp_path, monkeypatch, capsys):
     ran = []
-    from experiments import demo
+    from grdr.experiments import demo
 
     monkeypatch.setattr(demo, "run_one", lambda name, preset, out, progress, **executor:
                         ran.append((name, preset)) or {"ran": 1, "skipped": 0, "seconds": 0.1})

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import realdata
-from experiments.sweep import claims, store
-from experiments.points import RecordPoint
-from experiments.verdict.findings import Finding
-from experiments.verdict.stats import effect_verdict
+from grdr import realdata
+from grdr.experiments.sweep import claims, store
+from grdr.experiments.points import RecordPoint
+from grdr.experiments.verdict.findings import Finding
+from grdr.experiments.verdict.stats import effect_verdict
 from grdr import cli, configs
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
@@ -101,7 +101,7 @@ def test_run_ends_with_its_verdict_table_and_writes_summary_csv(tmp_path, capsys
 
 
 def test_report_renders_whatever_is_stored_with_captions_and_the_command(tmp_path, capsys, monkeypatch):
-    from experiments import report
+    from grdr.experiments import report
 
     monkeypatch.setattr(store, "COMMAND_LINE", "grdr run toy --preset smoke --out X")
     cli.cmd_run(_node(tmp_path))
@@ -117,7 +117,7 @@ def test_report_renders_whatever_is_stored_with_captions_and_the_command(tmp_pat
 
 
 def test_every_shipped_figure_has_a_caption_that_says_what_is_drawn():
-    from figures import FIGURES, caption_of
+    from grdr.figures import FIGURES, caption_of
 
     for name in FIGURES:
         assert len(caption_of(name)) > 60, name
@@ -239,7 +239,7 @@ def test_status_names_an_unreadable_claim_and_run_takes_it_over(tmp_path, capsys
 
 
 def test_a_sweep_larger_than_the_memory_is_refused_before_anything_is_allocated(tmp_path, monkeypatch, capsys):
-    from experiments import cost
+    from grdr.experiments import cost
 
     monkeypatch.setattr(cost, "available_bytes", lambda: 2.0 * 2 ** 30)
     argv = ["run", "drift_corpus", "--preset", "smoke", "--out", str(tmp_path / "out"), "--n-docs", "5000000"]
@@ -260,9 +260,9 @@ def test_a_sweep_larger_than_the_memory_is_refused_before_anything_is_allocated(
 def test_the_memory_estimate_counts_what_a_group_certainly_holds():
     """At N = 1e6 the two float32 copies a tower DR certainly holds per seed (latents R, features F, the
     documents' D-dim embeddings) bound the estimate from below, and it scales with the seeds."""
-    from experiments import drift_corpus
-    from experiments.cost import group_bytes
-    from experiments.points import point
+    from grdr.experiments import drift_corpus
+    from grdr.experiments.cost import group_bytes
+    from grdr.experiments.points import point
 
     cfg = drift_corpus.PRESETS["smoke"]
     pt = point("dr_global", cfg, 1_000_000, 0)
@@ -292,8 +292,8 @@ def test_help_and_list_do_not_import_jax_and_take_under_a_second(argv):
 
 
 def test_check_announces_each_group_as_it_runs(monkeypatch, capsys):
-    from sim import checks as sim_checks
-    from theory import checks
+    from grdr.sim import checks as sim_checks
+    from grdr.theory import checks
 
     ran = []
 

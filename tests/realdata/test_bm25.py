@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from ir_measures import RR, Success, nDCG
 
-import realdata
-from realdata import bm25_topk, read_collection, run_from_topk
+from grdr import realdata
+from grdr.realdata import bm25_topk, read_collection, run_from_topk
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 DOCS = ["the vey river floods the valley every spring", "apple orchards line the vey",
@@ -88,7 +88,7 @@ def test_stemming_and_stopwords_change_what_matches():
 
 
 def test_bm25_settings_are_validated_by_name():
-    from experiments.real_scaling import Config
+    from grdr.experiments.real_scaling import Config
 
     for kwargs, message in [({"bm25_k1": -1}, "Config.bm25_k1=-1: expected > 0"),
                             ({"bm25_k1": float("nan")}, "Config.bm25_k1=nan: expected > 0"),

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-import realdata
-from realdata import nested_corpora, read_collection, scan_doc_ids
+from grdr import realdata
+from grdr.realdata import nested_corpora, read_collection, scan_doc_ids
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 SIZES = [60, 100, 200, 285]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import realdata
-from realdata import DroppedQrelsWarning, FormatError, read_collection
+from grdr import realdata
+from grdr.realdata import DroppedQrelsWarning, FormatError, read_collection
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 

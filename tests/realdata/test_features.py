@@ -5,8 +5,8 @@ import zlib
 import numpy as np
 import pytest
 
-from realdata import HashTfidfConfig, fit_hash_tfidf
-from realdata.features import tokens
+from grdr.realdata import HashTfidfConfig, fit_hash_tfidf
+from grdr.realdata.features import tokens
 
 DOCS = ["The river Vey flows north.", "The Vey river, the Vey valley!", "Red apples; green apples",
         "", "Ünïcode wörds count too", "river"]

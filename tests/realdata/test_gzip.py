@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import realdata
-from realdata import FormatError, read_collection, read_qrels, read_run, scan_doc_ids, splits, write_run
-from realdata.protocol import has_train_split
+from grdr import realdata
+from grdr.realdata import FormatError, read_collection, read_qrels, read_run, scan_doc_ids, splits, write_run
+from grdr.realdata.protocol import has_train_split
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 FIELDS = ("name", "doc_ids", "doc_texts", "query_ids", "query_texts", "qrels", "train_pairs", "semantic_ids",

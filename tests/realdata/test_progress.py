@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import realdata
-from realdata._stream import SHOW_PROGRESS
-from realdata.protocol import RealSpec, prepare
+from grdr import realdata
+from grdr.realdata._stream import SHOW_PROGRESS
+from grdr.realdata.protocol import RealSpec, prepare
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 

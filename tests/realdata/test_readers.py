@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-import realdata
-from realdata import Collection, read_collection, scan_doc_ids
+from grdr import realdata
+from grdr.realdata import Collection, read_collection, scan_doc_ids
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from ir_measures import RR, nDCG
 
-import realdata
-from realdata import (FormatError, read_collection, read_qrels, read_run,
+from grdr import realdata
+from grdr.realdata import (FormatError, read_collection, read_qrels, read_run,
                               run_from_topk, write_qrels, write_run)
 
 FIXTURES = Path(realdata.__file__).parent / "fixtures"
@@ -97,7 +97,7 @@ def test_trec_id_escapes_whitespace_one_to_one():
 
     from hypothesis import given, strategies as st
 
-    from realdata.trec import trec_id
+    from grdr.realdata.trec import trec_id
 
     @given(st.text(min_size=1))
     def check(value):

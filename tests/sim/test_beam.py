@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sim.beam import all_doc_log_probs, beam_search
-from sim.docids import random_tree_docids, semantic_docids
-from sim.models import ModelConfig, make_model
+from grdr.sim.beam import all_doc_log_probs, beam_search
+from grdr.sim.docids import random_tree_docids, semantic_docids
+from grdr.sim.models import ModelConfig, make_model
 
 
 def seq_model(d, hidden=8, seed=0):

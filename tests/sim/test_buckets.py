@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import sim.evaluate
-import sim.train
-import sim.train_data
-from sim.buckets import bucket
-from sim.corpus import CorpusSpec, make_corpus
-from sim.docids import make_docids
-from sim.evaluate import evaluate_model
-from sim.models import ModelConfig, make_model
-from sim.train import TrainConfig, TrainData, compile_count, model_at, train
+import grdr.sim.evaluate
+import grdr.sim.train
+import grdr.sim.train_data
+from grdr import sim
+from grdr.sim.buckets import bucket
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.docids import make_docids
+from grdr.sim.evaluate import evaluate_model
+from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.train import TrainConfig, TrainData, compile_count, model_at, train
 
 N = 40  # padded to 48
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from sim.ceilings import feature_reference, posterior_summary, references
-from sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.ceilings import feature_reference, posterior_summary, references
+from grdr.sim.corpus import CorpusSpec, make_corpus
 
 
 def _brute_log_posterior(c):
@@ -131,7 +131,7 @@ def test_groups_do_not_change_the_estimate_itself(corpus, groups):
 def test_flip_variance_is_zero_unless_the_qrel_is_one_of_the_top_two():
     from math import erf, sqrt
 
-    from sim.ceilings import _flip_variance
+    from grdr.sim.ceilings import _flip_variance
 
     # two queries, four draws; per draw log p*(a|u), log p*(b|u) for the mixture's top two a, b
     logpu = np.log(np.array([[[0.6, 0.4], [0.5, 0.5], [0.7, 0.3], [0.4, 0.6]]] * 2))

@@ -1,6 +1,6 @@
 """sim.checks: the real SeqGR reaches the sharp trie bound in `grdr check`'s model checks."""
-from sim.checks import run_checks
-from theory.checks import format_table
+from grdr.sim.checks import run_checks
+from grdr.theory.checks import format_table
 
 
 def test_model_checks_pass():

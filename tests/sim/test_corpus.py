@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.corpus import CorpusSpec, log_posterior_chunks, log_posterior_rows, make_corpus
+from grdr.sim.corpus import CorpusSpec, log_posterior_chunks, log_posterior_rows, make_corpus
 
 SMALL = CorpusSpec(n_docs=300, n_train_queries=400, n_test_queries=40, latent_rank=4, zipf=1.1, chunk_size=64,
                    qrels_k=5, feature_dim=8)
@@ -81,7 +81,7 @@ def test_iso_difficulty_solves_beta_for_the_target_effective_documents():
 
     import scipy.special
 
-    from sim.corpus import _PROBE_QUERIES, _query_latents
+    from grdr.sim.corpus import _PROBE_QUERIES, _query_latents
 
     for n in (60, 400):
         spec = CorpusSpec(n_docs=n, n_train_queries=50, n_test_queries=300, latent_rank=4, zipf=0.5,

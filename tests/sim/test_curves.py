@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from sim.corpus import CorpusSpec, make_corpus
-from sim.curves import checkpoint_targets, converged_from_curve, curve_data, curve_evaluator
-from sim.docids import make_docids
-from sim.evaluate import evaluate_model
-from sim.models import ModelConfig
-from sim.train import TrainConfig, TrainData, model_at, train
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.curves import checkpoint_targets, converged_from_curve, curve_data, curve_evaluator
+from grdr.sim.docids import make_docids
+from grdr.sim.evaluate import evaluate_model
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig, TrainData, model_at, train
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sim.docids import atomic_docids, make_docids, random_tree_docids, semantic_docids, trie_from_codes
+from grdr.sim.docids import atomic_docids, make_docids, random_tree_docids, semantic_docids, trie_from_codes
 
 
 def walk(d, doc):

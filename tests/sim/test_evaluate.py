@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from sim.corpus import CorpusSpec, make_corpus
-from sim.docids import make_docids
-from sim.evaluate import evaluate_model, retrieve
-from sim.logprobs import model_log_probs, true_log_probs
-from sim.metrics import ranking_metrics
-from sim.models import ModelConfig, make_model
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.docids import make_docids
+from grdr.sim.evaluate import evaluate_model, retrieve
+from grdr.sim.logprobs import model_log_probs, true_log_probs
+from grdr.sim.metrics import ranking_metrics
+from grdr.sim.models import ModelConfig, make_model
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import optax
 import pytest
 from flax import nnx
 
-from sim.docids import random_tree_docids
-from sim.free_embedding import (STOP_REASONS, FreeEmbeddingConfig, _decoder_init, _seq_gr_consts, _seq_gr_scores,
+from grdr.sim.docids import random_tree_docids
+from grdr.sim.free_embedding import (STOP_REASONS, FreeEmbeddingConfig, _decoder_init, _seq_gr_consts, _seq_gr_scores,
                                 _tables_init, all_pairs, train_free_embedding)
-from sim.free_scores import _margins, _maxsim_scores, _top2_hits, tf32_scores
+from grdr.sim.free_scores import _margins, _maxsim_scores, _top2_hits, tf32_scores
 
 
 def test_all_pairs_is_every_unordered_pair():

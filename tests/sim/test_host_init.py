@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import sim.host_init
-from sim.docids import random_tree_docids
-from sim.host_init import bucketed_draw
-from sim.models import ModelConfig, make_model
+import grdr.sim.host_init
+from grdr import sim
+from grdr.sim.docids import random_tree_docids
+from grdr.sim.host_init import bucketed_draw
+from grdr.sim.models import ModelConfig, make_model
 
 CONFIGS = [
     ModelConfig(kind="dr", dim=16, hidden=32, depth=1),
@@ -47,7 +48,7 @@ def test_a_draw_at_a_bucketed_length_is_the_draw_at_its_shape():
 
 
 def test_linear_is_flax_s_default_linear():
-    from sim.host_init import linear
+    from grdr.sim.host_init import linear
 
     for d_in, d_out, seed in ((9, 24, 0), (64, 5, 7), (1, 1, 2)):
         ours, flax_s = linear(d_in, d_out, nnx.Rngs(params=seed)), nnx.Linear(d_in, d_out, rngs=nnx.Rngs(params=seed))

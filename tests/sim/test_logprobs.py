@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from sim.corpus import CorpusSpec, make_corpus
-from sim.logprobs import low_rank_kl, svd_factors, true_log_probs
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.logprobs import low_rank_kl, svd_factors, true_log_probs
 
 
 def _log_softmax(s):
@@ -55,7 +55,7 @@ def test_floor_is_zero_where_the_rank_suffices():
 def test_kl_and_its_gradient_in_float64():
     from jax.test_util import check_grads
 
-    from sim.logprobs import _kl_and_grad
+    from grdr.sim.logprobs import _kl_and_grad
 
     rng = np.random.default_rng(2)
     with jax.enable_x64(True):
@@ -139,7 +139,7 @@ def test_the_record_says_how_the_floor_was_reached(small):
 
 
 def test_svd_factors_are_the_eckart_young_fit(small):
-    from sim.logprobs import eckart_young_floors
+    from grdr.sim.logprobs import eckart_young_floors
 
     f, g = svd_factors(small, 3)
     centred = small - small.mean(axis=1, keepdims=True)
@@ -151,7 +151,7 @@ def test_seq_gr_oracle_reaches_a_posterior_seqgr_can_express_and_falls_with_widt
     to a small KL; at H = 1 it cannot (a rank limit), so the KL is far larger."""
     import jax
 
-    from sim.logprobs import complete_trie, random_seq_gr_log_probs, seq_gr_oracle_kl
+    from grdr.sim.logprobs import complete_trie, random_seq_gr_log_probs, seq_gr_oracle_kl
 
     with jax.enable_x64(True):
         target, _, _ = random_seq_gr_log_probs(4, 2, 4, 12, seed=3)

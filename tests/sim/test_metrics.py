@@ -10,7 +10,7 @@ import pytest
 import pytrec_eval
 from hypothesis import given, settings
 
-from sim.metrics import StreamingKL, evaluate, parse_measure, ranking_metrics
+from grdr.sim.metrics import StreamingKL, evaluate, parse_measure, ranking_metrics
 
 MEASURES = ["Success@1", "Success@3", "P@1", "P@5", "R@2", "R@10", "RR", "RR@3", "RR@10",
             "AP", "AP@3", "nDCG", "nDCG@1", "nDCG@5"]

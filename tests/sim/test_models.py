@@ -8,9 +8,9 @@ import pytest
 import scipy.special
 from flax import nnx
 
-from sim.docids import atomic_docids, random_tree_docids, trie_from_codes
-from sim.models import AtomicGR, DualEncoder, ModelConfig, SeqGR, SoftNorm, count_params, make_model
-from theory.rank import dr_rank_bound, numerical_rank, trie_rank_bound
+from grdr.sim.docids import atomic_docids, random_tree_docids, trie_from_codes
+from grdr.sim.models import AtomicGR, DualEncoder, ModelConfig, SeqGR, SoftNorm, count_params, make_model
+from grdr.theory.rank import dr_rank_bound, numerical_rank, trie_rank_bound
 
 FEATURES = 3
 

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sim.metrics import ranking_metrics
-from sim.retrieve import topk, topk_streamed
+from grdr.sim.metrics import ranking_metrics
+from grdr.sim.retrieve import topk, topk_streamed
 
 
 def reference_topk(queries_MxD, docs_NxD, k, bias_N=None, temperature=1.0):

@@ -14,7 +14,7 @@ SCRIPT = r"""
 import json
 import jax
 import numpy as np
-from sim.retrieve import topk, topk_sharded
+from grdr.sim.retrieve import topk, topk_sharded
 
 assert jax.device_count() == 4, jax.devices()
 rng = np.random.default_rng(0)

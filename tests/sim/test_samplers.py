@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim import train as train_module
-from sim.corpus import CorpusSpec, make_corpus
-from sim.models import ModelConfig
-from sim.samplers import SAMPLERS, alias_probabilities, alias_table, get_sampler
-from sim.train import TrainConfig, TrainData, train
+from grdr.sim import train as train_module
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.models import ModelConfig
+from grdr.sim.samplers import SAMPLERS, alias_probabilities, alias_table, get_sampler
+from grdr.sim.train import TrainConfig, TrainData, train
 
 
 def test_alias_tables_imply_the_weights_to_32_bits_even_for_rare_documents():

@@ -10,12 +10,12 @@ import optax
 import pytest
 from flax import nnx
 
-from sim.corpus import CorpusSpec, make_corpus
-from sim.hard_pool import hard_pool
-from sim.models import ModelConfig, make_model
-from sim.scorers import MaxSim
-from sim.scorers import SCORERS as REGISTERED
-from sim.train import TrainConfig, TrainData, _loss_fn, model_at, train
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.hard_pool import hard_pool
+from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.scorers import MaxSim
+from grdr.sim.scorers import SCORERS as REGISTERED
+from grdr.sim.train import TrainConfig, TrainData, _loss_fn, model_at, train
 
 SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 2, "doc_vectors": 2}}  # beyond the defaults
 SCORERS = {name: {"scorer": name, **SETTINGS.get(name, {})} for name in REGISTERED}  # every registered scorer
@@ -127,7 +127,7 @@ def test_the_hard_pool_is_the_top_p_of_the_scorers_scores(name, doc_side):
 
 def test_the_maxsim_pool_over_many_document_chunks(monkeypatch):
     """A small pair budget: MaxSim scores each query block in document chunks of 16 (the last padded)."""
-    monkeypatch.setattr("sim.scorers._MAXSIM_BUDGET", 256)
+    monkeypatch.setattr("grdr.sim.scorers._MAXSIM_BUDGET", 256)
     model_cfg = ModelConfig(kind="dr", dim=3, hidden=8, depth=1, doc_side="table", doc_bias=True,
                             scorer="maxsim", vectors=2, doc_vectors=3)
     M, N, P = 40, 70, 5  # shapes no other test traces, so hard_pool compiles under this budget

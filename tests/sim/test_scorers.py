@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import sim.scorers as scorers
-from sim.models import ModelConfig, count_params, make_model
-from sim.scorers import SCORERS, make_scorer, maxsim_log_prob_rank
-from sim.train import TrainConfig, _loss_fn
+import grdr.sim.scorers as scorers
+from grdr.sim.models import ModelConfig, count_params, make_model
+from grdr.sim.scorers import SCORERS, make_scorer, maxsim_log_prob_rank
+from grdr.sim.train import TrainConfig, _loss_fn
 
 D, T = 4, 0.5
 SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 3, "doc_vectors": 2}}  # beyond the defaults
@@ -127,7 +127,7 @@ def test_dot_product_model_is_unchanged_by_the_scorer_interface():
 
 @pytest.mark.parametrize("name", list(CFGS))
 def test_global_and_sampled_losses_match_a_float64_reference(name, monkeypatch):
-    from sim.samplers import Sampler
+    from grdr.sim.samplers import Sampler
 
     rng = np.random.default_rng(3)
     F, N, B, K = 5, 13, 6, 4

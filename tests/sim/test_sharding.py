@@ -10,10 +10,10 @@ import textwrap
 SCRIPT = textwrap.dedent('''
     import jax, numpy as np
     from flax import nnx
-    from sim.corpus import CorpusSpec, make_corpus
-    from sim.models import ModelConfig
-    from sim.sharding import doc_mesh
-    from sim.train import TrainConfig, TrainData, model_at, train
+    from grdr.sim.corpus import CorpusSpec, make_corpus
+    from grdr.sim.models import ModelConfig
+    from grdr.sim.sharding import doc_mesh
+    from grdr.sim.train import TrainConfig, TrainData, model_at, train
     assert len(jax.devices()) == 4, jax.devices()
     c = make_corpus(CorpusSpec(n_docs=64, n_train_queries=200, n_test_queries=4, latent_rank=3, feature_dim=6))
     data = TrainData.from_corpus(c)

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sim.softmax import default_block, full_softmax_loss, softmax_xent
-from theory.objectives import global_loss
+from grdr.sim.softmax import default_block, full_softmax_loss, softmax_xent
+from grdr.theory.objectives import global_loss
 
 
 def _case(B=6, N=37, D=5, seed=0):

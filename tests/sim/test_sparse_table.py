@@ -8,9 +8,9 @@ import optax
 import pytest
 from flax import nnx
 
-from sim.corpus import CorpusSpec, make_corpus
-from sim.models import ModelConfig, make_model
-from sim.train import TrainConfig, TrainData, _loss_fn, model_at, train
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.train import TrainConfig, TrainData, _loss_fn, model_at, train
 
 MODEL = ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table", doc_bias=True)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from sim.corpus import CorpusSpec, make_corpus
-from sim.docids import random_tree_docids
-from sim.models import ModelConfig
-from sim.train import TrainConfig, TrainData, TrainingDiverged, _loss_fn, model_at, train
+from grdr.sim.corpus import CorpusSpec, make_corpus
+from grdr.sim.docids import random_tree_docids
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig, TrainData, TrainingDiverged, _loss_fn, model_at, train
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def data():
 def test_the_local_objective_with_every_other_document_as_negatives_is_the_global_one(data, monkeypatch):
     """sim.train's sampled-softmax path (gather of d+ and its negatives, scores, masking) equals its
     full-softmax path when the sampler returns the N-1 other documents, uncorrected."""
-    from sim.models import make_model
-    from sim.samplers import Sampler
+    from grdr.sim.models import make_model
+    from grdr.sim.samplers import Sampler
 
     N, B = data.n_docs, 12
     pos = jnp.asarray(data.pos_M[:B])
@@ -47,9 +47,9 @@ def test_the_local_objective_is_the_standard_logq_loss_on_the_drawn_candidates(d
     logit is s - log Q (the positive's too), accidental hits kept or dropped as configured."""
     import scipy.special
 
-    from sim.local_objective import draw_candidates
-    from sim.models import make_model
-    from sim.samplers import get_sampler
+    from grdr.sim.local_objective import draw_candidates
+    from grdr.sim.models import make_model
+    from grdr.sim.samplers import get_sampler
 
     N, B, K = data.n_docs, 16, 40   # K close to N: some draws hit d+
     pos = jnp.asarray(data.pos_M[:B])
@@ -117,7 +117,7 @@ def test_vmap_over_seeds_equals_one_seed_at_a_time(data, model_cfg, train_cfg):
 
 @pytest.mark.parametrize("model_cfg,train_cfg", CASES[:1] + CASES[3:], ids=["dr-global", "seq"])
 def test_jit_equals_eager(data, model_cfg, train_cfg):
-    from sim.models import make_model
+    from grdr.sim.models import make_model
 
     model = make_model(model_cfg, n_docs=data.n_docs, feature_dim=6, docids=data.docids)
     graphdef, params = nnx.split(model, nnx.Param)
@@ -175,7 +175,7 @@ def test_heldout_pairs_are_not_trained_on_and_their_nll_is_the_full_softmax_cros
 
 
 def test_cosine_schedule_ends_at_its_final_fraction():
-    from sim.train import learning_rate
+    from grdr.sim.train import learning_rate
 
     schedule = learning_rate(TrainConfig(steps=100, learning_rate=0.01, schedule="cosine", final_lr_fraction=0.1))
     assert float(schedule(0)) == pytest.approx(0.01) and float(schedule(100)) == pytest.approx(0.001)
@@ -187,8 +187,8 @@ def test_cosine_schedule_ends_at_its_final_fraction():
                          ids=["adamw", "adamw-cosine-decay", "sgd-cosine", "sgd"])
 def test_the_optimizer_state_built_on_the_host_is_optax_s_init(data, cfg):
     """sim.optim.zero_state (host zeros in the state's structure) equals the optimizer's own init."""
-    from sim.models import make_model
-    from sim.optim import optimizer as _optimizer, zero_state
+    from grdr.sim.models import make_model
+    from grdr.sim.optim import optimizer as _optimizer, zero_state
 
     params = nnx.state(make_model(ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table"), n_docs=data.n_docs,
                                   feature_dim=6), nnx.Param)

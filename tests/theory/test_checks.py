@@ -1,7 +1,7 @@
 """`grdr check`'s battery passes at its quick size, and its table reports failures."""
 import pytest
 
-from theory.checks import CheckResult, format_table, run_checks
+from grdr.theory.checks import CheckResult, format_table, run_checks
 
 
 def test_quick_battery_passes():

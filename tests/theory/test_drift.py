@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import scipy.special
 
-from theory.confusers import confuser_coverage, confusers
-from theory.drift import expected_sampled_grad, gradient_bias, normalizer_deficit
+from grdr.theory.confusers import confuser_coverage, confusers
+from grdr.theory.drift import expected_sampled_grad, gradient_bias, normalizer_deficit
 
 SMALL_N, SMALL_K, MC_SAMPLES = 6, 3, 4000
 

@@ -11,7 +11,7 @@ import pytest
 import scipy.optimize
 import scipy.special
 
-from theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_documents, pmi_target,
+from grdr.theory.fixed_point import (fixed_point_closed_form, negatives_rule_two_documents, pmi_target,
                                 population_fixed_point)
 
 

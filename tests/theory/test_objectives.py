@@ -5,7 +5,7 @@ import jax.test_util
 import numpy as np
 import pytest
 
-from theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
+from grdr.theory.objectives import global_grad, global_loss, sampled_grad, sampled_loss
 
 
 @pytest.fixture

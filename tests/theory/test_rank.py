@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 import scipy.optimize
 
-from theory.rank import (maxsim_rank_bound, dr_rank_bound, eckart_young_floor, numerical_rank, row_shifted_rank_bound, sign_rank_bounds,
+from grdr.theory.rank import (maxsim_rank_bound, dr_rank_bound, eckart_young_floor, numerical_rank, row_shifted_rank_bound, sign_rank_bounds,
                          trie_rank_bound)
 
 NUM_QUERIES, NUM_DOCS, RANK = 16, 12, 2
@@ -248,7 +248,7 @@ def test_identity_qrels_need_two_dimensions_and_the_bounds_bracket_it():
 def test_bilinear_rank_bound_matches_the_numerical_rank_of_random_instances():
     """log P = S - logsumexp(S) with S = F U V^T G^T (+ 1 b^T): its rank is min(min(r, D) + 1 + bias, M, N)
     for generic factors, enumerated over small D, r, N; row-centred, min(r, D) + bias."""
-    from theory import bilinear_rank_bound
+    from grdr.theory import bilinear_rank_bound
 
     rng = np.random.default_rng(0)
     M = 24
@@ -269,7 +269,7 @@ def test_bilinear_rank_bound_matches_the_numerical_rank_of_random_instances():
 
 
 def test_bilinear_floor_is_the_eckart_young_tail_at_min_r_d():
-    from theory import bilinear_eckart_young_floor
+    from grdr.theory import bilinear_eckart_young_floor
 
     rng = np.random.default_rng(1)
     target = rng.normal(size=(15, 9))

@@ -6,7 +6,7 @@ import pytest
 import scipy.optimize
 import scipy.stats
 
-from theory.scaling import fit_power_law, holdout_check
+from grdr.theory.scaling import fit_power_law, holdout_check
 
 X = np.logspace(2, 5, 8)   # e.g. corpus sizes 1e2 .. 1e5
 PLANTED = dict(a=3.0, alpha=0.4, c=0.2)
@@ -237,7 +237,7 @@ def test_a_seed_brings_its_whole_curve():
 def test_a_refit_of_a_resample_is_the_fit_of_its_points_repeated():
     """The bootstrap refits a resample as weighted least squares on the per-x means; the reference is
     the plain fit of the drawn seeds' points, each repeated as often as its seed was drawn."""
-    from theory.scaling.bootstrap import _bootstrap_projection
+    from grdr.theory.scaling.bootstrap import _bootstrap_projection
 
     rng = np.random.default_rng(8)
     x, y, seed = _seeded_curves(rng, 4, np.logspace(2, 5, 5), a=3.0, alpha=0.4, c=0.2, shift_sd=0.02, noise_sd=0.01)

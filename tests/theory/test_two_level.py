@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-import theory.two_level as tl
-from theory import gradient_bias, normalizer_deficit
+import grdr.theory.two_level as tl
+from grdr.theory import gradient_bias, normalizer_deficit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_boundary_of_the_real_profile_moves_out_as_the_confuser_gets_lighter():
 
 
 def test_global_gradient_is_theorys_on_the_profile():
-    from theory import global_grad
+    from grdr.theory import global_grad
 
     scores_N = tl.two_level_scores(200, 0.3, 3)
     grad_N = np.asarray(global_grad(jax.numpy.asarray(scores_N)[None], jax.numpy.array([0]))[0])
@@ -112,7 +112,7 @@ def test_global_gradient_is_theorys_on_the_profile():
 
 
 def test_hit_probability_and_its_simulation_match_confuser_coverage():
-    from theory import confuser_coverage
+    from grdr.theory import confuser_coverage
 
     for n, K, k in ((30, 16, 4), (1_000, 16, 1), (10 ** 9, 4, 1)):
         assert tl.hit_probability(n, K, k) == pytest.approx(confuser_coverage(n, K, k).exact, rel=1e-6)

@@ -63,8 +63,8 @@ extrapolation's error: it failed 0.24 of data sets drawn from the law with indep
 """
 from __future__ import annotations
 
-from theory.scaling.fit import fit_power_law
-from theory.scaling.holdout import HoldOutCheck, holdout_check
-from theory.scaling.profile import HUBER_DELTA, LOSSES, SPACES, PowerLawFit
+from grdr.theory.scaling.fit import fit_power_law
+from grdr.theory.scaling.holdout import HoldOutCheck, holdout_check
+from grdr.theory.scaling.profile import HUBER_DELTA, LOSSES, SPACES, PowerLawFit
 
 __all__ = ["PowerLawFit", "HoldOutCheck", "fit_power_law", "holdout_check", "LOSSES", "SPACES", "HUBER_DELTA"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.scaling.profile import _BOOT_CHUNK, _fit_robust, _on_c_bound, _Problem, _profile_fit
+from grdr.theory.scaling.profile import _BOOT_CHUNK, _fit_robust, _on_c_bound, _Problem, _profile_fit
 
 def _resample_counts(num_groups, resamples, rng):
     """How many times each group is drawn in each resample (num_groups draws with replacement)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from theory.scaling.profile import _expanded_level, _FEW_GROUPS, _fit_given_alpha, _fit_robust, _FORMS, HUBER_DELTA, LOSSES, _MIN_GROUPS, _minimise_over_alpha, _on_c_bound, _percentile_interval, PowerLawFit, _Problem, _profile_fit, _profile_interval, SPACES, _sse_of_shift, _starts, _wald_standard_errors
-from theory.scaling.bootstrap import _bootstrap_projection, _bootstrap_robust, _resample_counts
+from grdr.theory.scaling.profile import _expanded_level, _FEW_GROUPS, _fit_given_alpha, _fit_robust, _FORMS, HUBER_DELTA, LOSSES, _MIN_GROUPS, _minimise_over_alpha, _on_c_bound, _percentile_interval, PowerLawFit, _Problem, _profile_fit, _profile_interval, SPACES, _sse_of_shift, _starts, _wald_standard_errors
+from grdr.theory.scaling.bootstrap import _bootstrap_projection, _bootstrap_robust, _resample_counts
 
 __all__ = ["fit_power_law"]
 

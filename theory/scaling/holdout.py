@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import scipy.stats
 
-from theory.scaling.fit import fit_power_law
+from grdr.theory.scaling.fit import fit_power_law
 
 __all__ = ["HoldOutCheck", "holdout_check"]
 
