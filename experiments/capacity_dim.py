@@ -137,7 +137,7 @@ def measure(model, corpus, docids, point) -> dict:
 
 def findings(df) -> list:
     from grdr.experiments.verdict.findings import Finding
-    from grdr.experiments.verdict.stats import Verdict, effect_verdict
+    from grdr.experiments.verdict.stats import Verdict, effect_verdict, equivalence_verdict
     from grdr.experiments.variants import label
 
     found = []
@@ -164,9 +164,10 @@ def findings(df) -> list:
             if len(above) >= 2:
                 found.append(Finding(NAME, f"{label(model)}: KL flat past D = R, from D = {above[0]} to {above[-1]} "
                                      f"({where})",
-                                     effect_verdict((NEGLIGIBLE_KL - (kl(model, above[0]) - kl(model, above[-1])).abs()
-                                                     ).dropna()),
-                                     f"{NEGLIGIBLE_KL} nats minus the KL change", "reference KL (estimate)", "optimisation"))
+                                     equivalence_verdict((kl(model, above[0]) - kl(model, above[-1])).dropna(),
+                                                         NEGLIGIBLE_KL),
+                                     f"KL change (nats; held when its median lies within +-{NEGLIGIBLE_KL})",
+                                     "reference KL (estimate)", "optimisation"))
         if {"seq_gr", "dr_table_global"} <= set(sub["model"]):
             found.append(Finding(NAME, f"SeqGR at H = {dims[0]} below DR (free table) at D = {dims[0]} in KL ({where})",
                                  effect_verdict((kl("dr_table_global", dims[0]) - kl("seq_gr", dims[0])).dropna()),

@@ -132,14 +132,15 @@ def write_report(out, preset: str | None = "quick", seconds: float | None = None
 PREDICTIONS_NOTE = (
     "Each theory prediction that a section prints, beside what was measured on the same corpora: medians over "
     "seeds with their distribution-free 95% intervals, the per-seed ratio measured / predicted, and whether they "
-    "agree within a tolerance stated in the experiment's module before any run (an equivalence claim on the per-seed "
-    "deviations, decided by the sign test in the same Holm family as the summary's claims; a row against a "
+    "agree within a tolerance stated in the experiment's module before any run (an equivalence claim on the median "
+    "per-seed deviation: two one-sided sign tests, in the same Holm family as the summary's claims; a row against a "
     "published table is a tolerance check on the median, outside the family).")
 
 
 def prediction_finding(p: Prediction) -> Finding:
     """A prediction's agreement as a claim of the family."""
-    return Finding(p.experiment, p.claim, p.verdict, "tolerance minus |deviation|", "the prediction", p.source)
+    return Finding(p.experiment, p.claim, p.verdict, "median deviation (measured / predicted - 1, or measured - "
+                   "predicted; agrees when within the tolerance)", "the prediction", p.source)
 
 
 def predictions_table(predictions: list[Prediction]) -> str:

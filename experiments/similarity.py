@@ -200,7 +200,7 @@ def measure(model, corpus, docids, pt) -> dict:
 
 def findings(df) -> list:
     from grdr.experiments.verdict.findings import Finding
-    from grdr.experiments.verdict.stats import Verdict, effect_verdict
+    from grdr.experiments.verdict.stats import Verdict, effect_verdict, equivalence_verdict
 
     df = with_design(df)
     found = []
@@ -227,12 +227,13 @@ def findings(df) -> list:
                                  "KL difference (nats)", "reference KL (estimate)", "optimisation at small r"))
         past = [r for r in ranks if r > D]
         if past and hi_r == D:
-            diff = (by_seed(df["r"] == D) - by_seed(df["r"] == past[-1])).abs()
+            diff = by_seed(df["r"] == D) - by_seed(df["r"] == past[-1])
             from grdr.experiments.capacity_dim import NEGLIGIBLE_KL
 
             found.append(Finding(NAME, f"r beyond D buys nothing: rank-{D} and rank-{int(past[-1])} bilinear within "
-                                 f"{NEGLIGIBLE_KL} nats in KL", effect_verdict((NEGLIGIBLE_KL - diff).dropna()),
-                                 f"{NEGLIGIBLE_KL} nats minus the KL change", "reference KL (estimate)", "optimisation"))
+                                 f"{NEGLIGIBLE_KL} nats in KL", equivalence_verdict(diff.dropna(), NEGLIGIBLE_KL),
+                                 f"KL change (nats; held when its median lies within +-{NEGLIGIBLE_KL})",
+                                 "reference KL (estimate)", "optimisation"))
     ms = sorted(df.loc[df["scorer"] == "maxsim", "m"].dropna().unique())
     if ms:
         top = df["m"] == ms[-1]

@@ -5,10 +5,12 @@ A `Prediction` pairs, per seed (each its own corpus), the theory's value with th
 summarised by their median over seeds and a distribution-free interval (experiments.stats), with the
 per-seed ratio measured / predicted. Its tolerance is stated in the experiment module before any run:
 relative ("within 20%": |measured / predicted - 1| <= 0.2) or absolute ("within +-0.25").
-Agreement is an equivalence claim on the per-seed deviations: effect = tolerance - |deviation|, read
-by the report's verdict rule (the sign test on its median, Holm over the report's whole family), so
-"agrees" means most corpora agree within the tolerance beyond what chance allows; "does not agree",
-that they fall outside it. A prediction with no per-seed pairing (LIMIT's published table against the
+Agreement is an equivalence claim on the median per-seed deviation (measured / predicted - 1, or
+measured - predicted): two one-sided sign tests that it lies within the tolerance (stats.
+equivalence_verdict, Holm over the report's whole family), so "agrees" means the median deviation
+lies inside the tolerance beyond what chance allows and "does not agree" that it lies outside; a
+deviation whose seed-to-seed scatter exceeds the tolerance but whose median sits inside it is
+inconclusive, not a disagreement. A prediction with no per-seed pairing (LIMIT's published table against the
 median n(d)) is a tolerance check outside the family. Plain numpy/pandas: no JAX.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from grdr.experiments.verdict.stats import Verdict, effect_verdict, median_interval
+from grdr.experiments.verdict.stats import Verdict, equivalence_verdict, median_interval
 
 __all__ = ["Prediction", "agreement", "tolerance_check", "WORDS"]
 
@@ -74,7 +76,7 @@ def agreement(experiment: str, quantity: str, predicted_S, measured_S, *, rel: f
         deviation_S, text = m_S - p_S, f"within +-{abs_tol:g}"
         tol = abs_tol
     return Prediction(experiment, quantity, text, _summary(p_S), _summary(m_S), _summary(ratio_S),
-                      effect_verdict(tol - np.abs(deviation_S)), source)
+                      equivalence_verdict(deviation_S, tol), source)
 
 
 def tolerance_check(experiment: str, quantity: str, predicted: float, measured_S, abs_tol: float,

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from grdr.experiments.verdict.significance import holm
-from grdr.experiments.verdict.stats import (ALPHA, Verdict, effect_verdict, median_interval, metric_range, not_testable,
+from grdr.experiments.verdict.stats import (ALPHA, Verdict, effect_verdict, equivalence_verdict, median_interval,
+                                            metric_range, not_testable,
                                one_config_per_cell, seed_floor, seed_summary, share_interval, sign_p, slope_effects)
 
 
@@ -250,3 +251,37 @@ def test_a_rate_claim_is_decided_without_converged_twins_and_a_level_claim_is_no
     level = slope_finding("x", df, "dr_local_uniform", "dr_global", "kl_true", "t", higher_is_better=False,
                           negligible=0.01)
     assert level.verdict.word == "not testable here" and "had not converged" in level.verdict.why
+
+
+def test_an_equivalence_claim_is_two_one_sided_sign_tests_on_the_median():
+    """p_held is the larger of the sign-test p's of 'median < +band' and 'median > -band' (scipy's
+    exact binomial test), p_not the smaller of 'median > +band' and 'median < -band'."""
+    v = np.array([0.004, -0.003, 0.002, 0.006, -0.001, 0.003, 0.0, 0.005, -0.004, 0.001, 0.002, 0.007])
+    band = 0.01
+    verdict = equivalence_verdict(v, band)
+    assert verdict.p_held == pytest.approx(max(binom_greater(band - v), binom_greater(v + band)), rel=1e-12)
+    assert verdict.p_not == pytest.approx(min(binom_greater(v - band), binom_greater(-band - v)), rel=1e-12)
+    assert verdict.word == "held" and verdict.estimate == pytest.approx(np.median(v))
+    outside = equivalence_verdict(v + 0.5, band)  # every value far above the band
+    assert outside.word == "did not hold" and outside.p_not == pytest.approx(2.0 ** -12)
+    assert equivalence_verdict(-v - 0.5, band).word == "did not hold"
+    with pytest.raises(ValueError, match="band"):
+        equivalence_verdict(v, 0.0)
+
+
+def test_a_noisy_estimate_centred_in_the_band_is_not_called_outside_it():
+    """12 seeds of N(0, 0.1^2) against a band of 0.01: the median is exactly 0, inside the band. Reading
+    `band - |value|` seed by seed (the rule equivalence_verdict replaced) says "did not hold" nearly
+    always; the test on the median says it at most at its level. At the band's edge (median +band)
+    it says "held" at most at its level, and a median well inside a tight scatter is held."""
+    rng = np.random.default_rng(11)
+    replicates, n, band = 1500, 12, 0.01
+    tolerance = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / replicates)
+    draws = rng.normal(0.0, 0.1, (replicates, n))
+    old_rate = np.mean([effect_verdict(band - np.abs(v)).word == "did not hold" for v in draws])
+    new_rate = np.mean([equivalence_verdict(v, band).word == "did not hold" for v in draws])
+    assert old_rate > 0.9 and new_rate <= tolerance, (old_rate, new_rate)
+    edge = rng.normal(band, 0.1, (replicates, n))
+    assert np.mean([equivalence_verdict(v, band).word == "held" for v in edge]) <= tolerance
+    tight = rng.normal(0.0, 0.001, (200, n))
+    assert np.mean([equivalence_verdict(v, band).word == "held" for v in tight]) > 0.99
