@@ -230,9 +230,17 @@ def _diagnose(records: list[tuple[Path, dict]], suspects: list[Path]) -> dict[Pa
     return problems
 
 
+# Config fields that a sweep sets on some of its seeds only, to measure more on them without changing what
+# is trained (model_scale's oracles run on its first `oracle_seeds` seeds): in the run_id, since the record
+# holds more, but not in config_id, so they never split one configuration's seeds in two.
+_PER_SEED_EXTRAS = ("oracle_widths",)
+
+
 def config_id(config: Mapping) -> str:
-    """A hash of a flat config without its seed and derived fields: the runs that may be pooled across seeds."""
-    return run_id("", {k: v for k, v in config.items() if k != "seed" and k not in _DERIVED})
+    """A hash of a flat config without its seed, its derived fields and the per-seed extras: the runs that
+    may be pooled across seeds."""
+    return run_id("", {k: v for k, v in config.items()
+                       if k != "seed" and k not in _DERIVED and k not in _PER_SEED_EXTRAS})
 
 
 def experiments_in(out) -> list[str]:

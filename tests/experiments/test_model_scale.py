@@ -118,6 +118,31 @@ def test_crossing_widths_read_oracle_and_trained_curves():
                 rows.append({"seed": seed, "width": width, "model": model, "kl_true": kl, "dr_kl_floor": 0.2,
                              "gr_oracle_kl_w4": 0.4, "gr_oracle_kl_w8": 0.1})
     got = crossing_widths(pd.DataFrame(rows))
-    assert got.loc[0, "trained"] == pytest.approx(16.0) and math.isnan(got.loc[1, "trained"])
+    assert got.loc[0, "trained"] == pytest.approx(16.0) and got.loc[0, "trained_mark"] == ""
+    assert (got.loc[1, "trained"], got.loc[1, "trained_mark"]) == (32.0, ">")  # never crosses: beyond the last width
     # oracle: 0.4 at 4, 0.1 at 8 -> 0.2 at 4 x 2^(2/3)
-    assert got.loc[0, "oracle"] == pytest.approx(4 * 2 ** (2 / 3))
+    assert got.loc[0, "oracle"] == pytest.approx(4 * 2 ** (2 / 3)) and got.loc[0, "oracle_mark"] == ""
+
+
+def test_a_curve_below_from_the_first_width_is_censored_not_a_crossing_there():
+    """SeqGR below DR at every width run: the crossing lies at or before the first width ("<= 8"), and the
+    summary keeps such seeds in their place among the order statistics instead of reading them as 8."""
+    import pandas as pd
+
+    from grdr.experiments.model_scale import crossing_summary, crossing_widths
+
+    rows = []
+    for seed in range(6):
+        for width in (8, 16, 32):
+            below = seed < 4  # seeds 0-3 below from the first width; 4 crosses at 16; 5 never does
+            seq = 0.1 if below else (0.5 * 16 / width if seed == 4 else 0.9)
+            rows += [{"seed": seed, "width": width, "model": "dr_global", "kl_true": 0.5},
+                     {"seed": seed, "width": width, "model": "seq_gr", "kl_true": seq}]
+    got = crossing_widths(pd.DataFrame(rows))
+    assert list(got["trained_mark"]) == ["<="] * 4 + ["", ">"]
+    text = crossing_summary(got["trained"], got["trained_mark"])
+    assert text.startswith("median <= 8 over the 6 seeds that ran it (1 cross between two widths, 4 are below")
+    assert "1 stay above through the last" in text
+    assert crossing_summary([float("nan")] * 3, [""] * 3) == "not run"
+    # the oracles run on some seeds only: NaN there is "not run", not "no crossing"
+    assert crossing_summary([5.0, 6.0, float("nan")], ["", "", ""]).startswith("median 5.48 over the 2 seeds")

@@ -182,3 +182,17 @@ def test_release_mine_drops_only_this_processs_claims(tmp_path):
     other.write_text(json.dumps({"host": "elsewhere", "pid": 1, "since": time.time()}))
     assert claims.release_mine(tmp_path, "exp") == 3
     assert [p.name for p in (tmp_path / "exp" / ".claims").glob("*.json")] == ["other.json"]
+
+
+def test_per_seed_extras_do_not_split_a_configurations_seeds():
+    """model_scale runs its oracles on the first oracle_seeds seeds only: oracle_widths is in the run_id
+    (those records hold more) but not in config_id, so the report pools every seed of the configuration
+    (it once left the oracle seeds' trained runs out as 'older records under other settings')."""
+    from grdr.experiments.sweep.store import config_id, run_id
+
+    base = {"model": "seq_gr", "hidden": 16, "steps": 1000}
+    with_oracle = {**base, "seed": 0, "oracle_widths": [2, 4, 8, 16]}
+    without = {**base, "seed": 3, "oracle_widths": []}
+    assert config_id(with_oracle) == config_id(without)
+    assert run_id("model_scale", with_oracle) != run_id("model_scale", {**with_oracle, "oracle_widths": []})
+    assert config_id({**without, "steps": 2000}) != config_id(without)
