@@ -10,13 +10,13 @@ import pytest
 from flax import nnx
 
 import grdr.sim.scorers as scorers
-from grdr.sim.models import ModelConfig, count_params, make_model
+from grdr.sim.models import ModelConfig, count_params, make_model, scorer_fields
 from grdr.sim.scorers import SCORERS, make_scorer, maxsim_log_prob_rank
 from grdr.sim.train import TrainConfig, _loss_fn
 
 D, T = 4, 0.5
-SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 3, "doc_vectors": 2}}  # beyond the defaults
-CFGS = {name: ModelConfig(dim=D, temperature=T, scorer=name, **SETTINGS.get(name, {})) for name in SCORERS}
+SETTINGS = {"lowrank": {"rank": 2}, "maxsim": {"vectors": 3, "doc_vectors": 2}}  # beyond the defaults
+CFGS = {name: ModelConfig(dim=D, temperature=T, **scorer_fields(name, **SETTINGS.get(name, {}))) for name in SCORERS}
 
 
 def _random_params(scorer, rng):
@@ -105,14 +105,14 @@ def test_maxsim_scores_in_document_chunks_match_the_direct_loop(monkeypatch):
 def test_parameter_counts_match_hand_counted_shapes(name, doc_side):
     F, H, N = 6, 8, 11
     cfg = dataclasses.replace(CFGS[name], hidden=H, depth=1, doc_side=doc_side, doc_bias=True)
-    m = cfg.vectors if name == "maxsim" else 1
-    m2 = (cfg.doc_vectors or cfg.vectors) if name == "maxsim" else 1
+    m = cfg.maxsim.vectors if name == "maxsim" else 1
+    m2 = cfg.maxsim.doc_vectors if name == "maxsim" else 1
 
     def mlp(out):  # one hidden layer F -> H, then H -> out, with biases
         return F * H + H + H * out + out
 
     doc = N * m2 * D if doc_side == "table" else mlp(m2 * D)
-    own = {"bilinear": D * D, "lowrank": 2 * D * cfg.scorer_rank}.get(name, 0)  # hand-counted: W; U and V
+    own = {"bilinear": D * D, "lowrank": 2 * D * cfg.lowrank.rank}.get(name, 0)  # hand-counted: W; U and V
     assert make_scorer(cfg).num_params() == own
     assert count_params(make_model(cfg, n_docs=N, feature_dim=F)) == mlp(m * D) + doc + N + own
 
@@ -170,7 +170,39 @@ def test_maxsim_log_prob_rank_is_d_for_one_vector_and_exceeds_it_with_more():
 def test_config_rejects_bad_scorers():
     with pytest.raises(ValueError, match="scorer"):
         ModelConfig(scorer="nope")
-    with pytest.raises(ValueError, match="scorer_rank"):
-        ModelConfig(scorer="lowrank")
-    with pytest.raises(ValueError, match="vectors"):
-        ModelConfig(scorer="maxsim", vectors=0)
+    with pytest.raises(ValueError, match=r"LowRank\.rank=0: expected r >= 1"):
+        ModelConfig(**scorer_fields("lowrank", rank=0))
+    with pytest.raises(ValueError, match=r"MaxSim\.vectors=0: expected m >= 1"):
+        ModelConfig(**scorer_fields("maxsim", vectors=0))
+    with pytest.raises(ValueError, match=r"MaxSim\.doc_vectors=-1"):
+        ModelConfig(**scorer_fields("maxsim", vectors=2, doc_vectors=-1))
+    with pytest.raises(ValueError, match="no settings"):
+        scorer_fields("cosine", rank=2)
+    # a section that the chosen scorer does not read would be ignored: refused, naming it
+    with pytest.raises(ValueError, match=r"ModelConfig\.maxsim\.vectors=3: a setting of the maxsim scorer, but the "
+                                         r"scorer is 'lowrank'"):
+        ModelConfig(scorer="lowrank", maxsim=scorer_fields("maxsim", vectors=3)["maxsim"])
+
+
+@pytest.mark.parametrize("name", [n for n in SCORERS if SCORERS[n].settings_class() is not None])
+def test_a_scorer_with_settings_builds_from_its_own_section(name):
+    """Each field a scorer declares beyond dim and temperature is its section's, with its default and its
+    documentation, and reaches the scorer that the configuration builds; the other scorers' sections stay
+    at their defaults."""
+    cls = SCORERS[name]
+    section = cls.settings_class()
+    own = [f.name for f in cls.own_fields()]
+    assert [f.name for f in dataclasses.fields(section)] == own and own
+    assert all(name in section.__doc__ and f"    {f}: " in section.__doc__ for f in own)
+    cfg = CFGS[name]
+    scorer = make_scorer(cfg)
+    assert {f: getattr(scorer, f) for f in own} == SETTINGS[name]  # CFGS sets every one away from its default
+    assert all(SETTINGS[name][f] != getattr(section(), f) for f in own)
+    others = [n for n in SCORERS if n != name and SCORERS[n].settings_class() is not None]
+    assert all(getattr(cfg, n) == SCORERS[n].settings_class()() for n in others)
+
+
+def test_maxsim_with_no_document_vectors_given_takes_as_many_as_query_vectors():
+    scorer = make_scorer(ModelConfig(dim=D, **scorer_fields("maxsim", vectors=3)))
+    assert (scorer.vectors, scorer.doc_vectors) == (3, 3)
+    assert scorer.record_fields() == {"scorer": "maxsim", "vectors": 3, "doc_vectors": 3}
