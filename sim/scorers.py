@@ -34,11 +34,7 @@ The scorer's own parameters (`init`, counted by `num_params`) become nnx.Params 
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
-import textwrap
-import typing
 from functools import lru_cache
 from typing import ClassVar
 
@@ -47,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from grdr.sim.host_init import eye_plus_noise
+from grdr.sim.sections import section_class
 
 __all__ = ["Scorer", "Dot", "Cosine", "Bilinear", "LowRank", "MaxSim", "SCORERS", "make_scorer", "scorer_of",
            "scorer_sections", "late_interaction", "maxsim_log_prob_rank"]
@@ -173,38 +170,16 @@ _register(Scorer)
 _SHARED = ("dim", "temperature")  # every scorer's, from ModelConfig; the rest of a scorer's fields are its own
 
 
-def _field_docs(cls) -> dict[str, str]:
-    """The docstrings written under a class's fields in its source (empty where there is no source)."""
-    try:
-        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
-    except (OSError, TypeError, SyntaxError, IndexError):
-        return {}
-    docs = {}
-    for field, doc in zip(body, body[1:]):
-        if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name) and isinstance(doc, ast.Expr)
-                and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
-            docs[field.target.id] = " ".join(doc.value.value.split())
-    return docs
-
-
 def _settings_class(cls) -> type:
-    """`cls`'s own fields as a frozen dataclass (its section of ModelConfig). Its docstring lists
-    them (the command line's help), and it checks its values by building the scorer."""
-    hints = typing.get_type_hints(cls)
-    fields = [(f.name, hints[f.name], dataclasses.field(default=f.default)) for f in cls.own_fields()]
-    docs = _field_docs(cls)
+    """`cls`'s own fields as a frozen dataclass (its section of ModelConfig), which checks its values by
+    building the scorer (so `check` names the field)."""
+
+    def check(self):
+        cls(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
     summary = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
-    doc = (f"Settings of the {cls.name} scorer (used when ModelConfig.scorer is {cls.name}): {summary}\n\nArgs:\n"
-           + "".join(f"    {f.name}: {docs.get(f.name, f.name)}\n" for f in cls.own_fields()))
-
-    def __post_init__(self):
-        cls(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})  # cls.check names the field
-
-    settings = dataclasses.make_dataclass(f"{cls.__name__}Settings", fields, frozen=True,
-                                          namespace={"__post_init__": __post_init__, "__doc__": doc})
-    settings.__module__ = cls.__module__
-    settings.__qualname__ = f"{cls.__qualname__}.Settings"  # pickled by reference (Ray workers)
-    return settings
+    return section_class(cls, cls.own_fields(), f"Settings of the {cls.name} scorer (used when ModelConfig.scorer "
+                         f"is {cls.name}): {summary}", check)
 
 
 def scorer_sections() -> type:
