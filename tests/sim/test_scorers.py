@@ -36,8 +36,10 @@ def _reference_scores(name, scorer, params, f, g):
         return f @ p["score_w"] @ g.T / T
     if name == "lowrank":
         return f @ p["score_u"] @ p["score_v"].T @ g.T / T
-    if name != "maxsim":
-        raise AssertionError(f"scorer {name!r} has no reference definition here: add it beside its class's test")
+    if name != "maxsim":  # any other dot-form scorer: its representations, met in float64 (its own test checks them)
+        assert scorer.dot_form, f"scorer {name!r} is not dot-form: write its definition out here"
+        q = np.asarray(scorer.queries(params, jnp.asarray(f, jnp.float32)), np.float64)
+        return q @ np.asarray(scorer.docs(params, jnp.asarray(g, jnp.float32)), np.float64).T
     fq = f.reshape(len(f), scorer.vectors, D)
     gd = g.reshape(len(g), scorer.doc_vectors, D)
     out = np.zeros((len(f), len(g)))
@@ -195,9 +197,12 @@ def test_a_scorer_with_settings_builds_from_its_own_section(name):
     assert [f.name for f in dataclasses.fields(section)] == own and own
     assert all(name in section.__doc__ and f"    {f}: " in section.__doc__ for f in own)
     cfg = CFGS[name]
-    scorer = make_scorer(cfg)
-    assert {f: getattr(scorer, f) for f in own} == SETTINGS[name]  # CFGS sets every one away from its default
-    assert all(SETTINGS[name][f] != getattr(section(), f) for f in own)
+    assert {f: getattr(make_scorer(cfg), f) for f in own} == {f: getattr(getattr(cfg, name), f) for f in own}
+    for f in own:  # each setting, moved by one, reaches the scorer and its record
+        moved = dataclasses.replace(cfg, **{name: dataclasses.replace(getattr(cfg, name), **{f: getattr(getattr(
+            cfg, name), f) + 1})})
+        assert getattr(make_scorer(moved), f) == getattr(getattr(cfg, name), f) + 1
+        assert make_scorer(moved).record_fields() != make_scorer(cfg).record_fields()
     others = [n for n in SCORERS if n != name and SCORERS[n].settings_class() is not None]
     assert all(getattr(cfg, n) == SCORERS[n].settings_class()() for n in others)
 
