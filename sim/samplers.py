@@ -232,30 +232,6 @@ class Mixed(Hard):
 
 
 
-@dataclasses.dataclass(frozen=True)
-class Parity(Sampler):
-    """Even-numbered documents drawn twice as often as odd ones: Q(d) = w_d / sum w, w = 2 (even), 1 (odd)."""
-
-    name: ClassVar[str] = "parity"
-    label: ClassVar[str] = "parity"
-
-    def constants(self, pos_M, n_docs):
-        weights_N = np.where(np.arange(n_docs) % 2 == 0, 2.0, 1.0)
-        threshold, alias = alias_table(weights_N)
-        return {"parity_threshold": threshold, "parity_alias": alias,
-                "parity_log_q": np.log(weights_N / weights_N.sum()).astype(np.float32)}
-
-    def draw(self, key, batch_size, num_negatives, n_docs, consts, pool_BxP=None):
-        return _alias_draw(key, consts["parity_threshold"], consts["parity_alias"], (batch_size, num_negatives), n_docs)
-
-    def log_q(self, docs_BxJ, n_docs, consts, pool_BxP=None):
-        return consts["parity_log_q"][docs_BxJ]
-
-    def proposal_N(self, n_docs, *, popularity_N=None, pool_N=None, num_negatives=2):
-        weights_N = np.where(np.arange(n_docs) % 2 == 0, 2.0, 1.0)
-        return weights_N / weights_N.sum()
-
-
 def get_sampler(name: str) -> Sampler:
     if name not in SAMPLERS:
         raise ValueError(f"sampler={name!r}: expected one of {tuple(SAMPLERS)}")

@@ -258,28 +258,6 @@ class LowRank(Scorer):
 
 
 @dataclasses.dataclass(frozen=True)
-class Truncated(Scorer):
-    """<f(q)[:keep], g(d)[:keep]> / temperature: the dot product over the first `keep` of the D coordinates."""
-
-    name: ClassVar[str] = "truncated"
-    keep: int = 1
-    """Coordinates kept (keep >= D: all of them, the dot product)."""
-
-    def check(self):
-        if self.keep < 1:
-            raise ValueError(f"Truncated.keep={self.keep}: expected at least 1")
-
-    def record_fields(self):
-        return {"scorer": self.name, "keep": self.keep}
-
-    def queries(self, params, f_BxO):
-        return f_BxO[..., :self.keep] / self.temperature
-
-    def docs(self, params, g_KxO):
-        return g_KxO[..., :self.keep]
-
-
-@dataclasses.dataclass(frozen=True)
 class MaxSim(Scorer):
     """Late interaction: sum over the m query vectors of the max over the m' document vectors of
     <f_i(q), g_j(d)>, divided by the temperature. Representations: B x m x D and K x m' x D."""
