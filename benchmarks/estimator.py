@@ -1,17 +1,17 @@
-"""How close the dry run's time estimate (experiments.cost) comes to measured runs.
+"""How close the dry run's time estimate (experiments.calibration, summed by experiments.cost) comes to measured runs.
 
     python -m benchmarks.estimator --results /tmp/runs-a /tmp/runs-b     # records already stored
     python -m benchmarks.estimator --run smoke quick --work /tmp/est    # run the presets first (cold cache)
     python -m benchmarks.estimator --small                             # smoke presets only, into a temp folder
 
 Each stored record holds its group's measured seconds (`seconds` x the group's size) and its flat
-config, from which experiments.cost rebuilds the group's features (steps, FLOPs per kind, evaluation,
+config, from which experiments.calibration rebuilds the group's features (steps, FLOPs per kind, evaluation,
 the corpora it was the first in its process to build: records of one command line, in the order they
 were written). The
 script then prints, per group and per experiment (and preset folder):
-- `shipped`: the estimate of the coefficients in experiments.cost.CALIBRATION, which the dry run uses,
+- `shipped`: the estimate of the coefficients in experiments.calibration.CALIBRATION, which the dry run uses,
   and its ratio to the measured seconds;
-- `held_out`: coefficients fitted (experiments.cost.calibrate) to the groups of every other results
+- `held_out`: coefficients fitted (experiments.calibration.calibrate) to the groups of every other results
   folder only (another preset), so the ratio says how the model predicts runs it was not fitted to;
 - `in_sample`: coefficients fitted to all groups (the values to ship, printed at the end).
 The targets: every experiment's shipped estimate within 30% of its measured time. Groups are noisier
@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from grdr.benchmarks.train_step import print_table, verdict, write_csv
-from grdr.experiments.cost import CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds, program_key
+from grdr.experiments.calibration import (CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds,
+                                          program_key)
 
 EXPERIMENTS = ("drift_corpus", "model_scale", "capacity_dim")
 TARGET = 0.30  # relative error of an experiment's total
@@ -105,7 +106,7 @@ def _rows_for(groups):
 
 
 def fit(groups, source: str = ""):
-    """experiments.cost.calibrate on these groups: each group's measured compiling is taken out of its
+    """experiments.calibration.calibrate on these groups: each group's measured compiling is taken out of its
     seconds, and the per-group cost is the mean compiling of the groups that found nothing in the
     persistent cache and were the first of their shapes in their process (the dry run estimates a cold
     run)."""

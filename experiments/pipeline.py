@@ -6,6 +6,10 @@ queries at log-spaced checkpoints, sim.curves, which also decides `converged`), 
 on its corpus (ir_measures metrics and KL to p*), adds the corpus's references (sim.ceilings) and
 whatever the experiment's `measure` computes, and returns one (metrics, extra) pair per point. Corpora, docids and references are cached,
 since several variants share them. Experiments compose this; no math lives here.
+
+`train_group(points, data)` is its training step alone, for experiments that bring their own data
+(real_scaling's collections): a group's points carry their ModelConfig and TrainConfig (`model_cfg`,
+`train`) and their seeds, and train as they say.
 """
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from grdr.sim.curves import converged_from_curve, curve_data, curve_evaluator
 from grdr.sim.docids import DocidSpec, Docids, make_docids
 from grdr.sim.evaluate import evaluate_model
 from grdr.sim.models import count_params
-from grdr.sim.train import TrainData, model_at, train
+from grdr.sim.train import TrainData, TrainResult, model_at, train
 
-__all__ = ["corpus_for", "docids_for", "references_for", "train_and_evaluate"]
+__all__ = ["corpus_for", "docids_for", "references_for", "train_group", "trained_fields", "train_and_evaluate"]
 
 Measure = Callable[[object, Corpus, Docids | None, Point], dict]
 
@@ -44,6 +48,20 @@ def references_for(spec: CorpusSpec) -> dict[str, float]:
     return references(corpus_for(spec))
 
 
+def train_group(points, data, *, curve=None) -> TrainResult:
+    """Train `points` (one group: the same model_cfg and train, their own seeds) together under vmap on
+    `data` (one TrainData shared, or one per point)."""
+    first = points[0]
+    return train(first.model_cfg, first.train, data, [pt.seed for pt in points], curve=curve)
+
+
+def trained_fields(result: TrainResult, i: int, model, n_points: int) -> dict:
+    """What a record says about the training of the i-th model of a group: its parameters, final loss and
+    share of the group's training time."""
+    return {"params": count_params(model), "final_loss": float(result.losses_SxT[i, -1]),
+            "train_seconds": result.seconds / n_points}
+
+
 def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100):
     """Train `points` (one group: same everything but seed) under vmap and evaluate each.
 
@@ -57,7 +75,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
     docids = [docids_for(first.docids, s) if seq else None for s in specs]
     data = [TrainData.from_corpus(c, d) for c, d in zip(corpora, docids)]
     curve = curve_evaluator(first.variant.kind, curve_data(corpora), docids)
-    result = train(first.model_cfg, first.train, data, [pt.seed for pt in points], curve=curve)
+    result = train_group(points, data, curve=curve)
     last_fall_S, total_fall_S = result.heldout_falls_S()
     out = []
     for i, (pt, corpus) in enumerate(zip(points, corpora)):
@@ -73,11 +91,12 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
                        curve_rise=float(kl_C[-1] - kl_C.min()))   # > 0: the held-out KL rose again (overfitting)
         if result.pool_false_negatives_S is not None:
             metrics["pool_false_negatives"] = float(result.pool_false_negatives_S[i])
+        trained = trained_fields(result, i, model, len(points))
         extra = {
-            "params": count_params(model),
-            "final_loss": float(result.losses_SxT[i, -1]),
+            "params": trained["params"],
+            "final_loss": trained["final_loss"],
             "corpus_seed_used": specs[i].seed,
-            "train_seconds": result.seconds / len(points),
+            "train_seconds": trained["train_seconds"],
             "eval_seconds": time.perf_counter() - t1,
             "compiles": result.compiles,
             "curve": {"step": steps.tolist(), "kl": kl_C.tolist(), "success1": result.curve["success1"][i].tolist()},

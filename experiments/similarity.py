@@ -41,7 +41,7 @@ from grdr.experiments.variants import with_design
 from grdr.sim.corpus import CorpusSpec
 from grdr.sim.docids import DocidSpec
 from grdr.sim.logprobs import eckart_young_floors, low_rank_kl, model_log_probs, rowshift_sq_err, true_log_probs
-from grdr.sim.models import ModelConfig
+from grdr.sim.models import ModelConfig, scorer_fields
 from grdr.sim.train import TrainConfig
 
 NAME = "similarity"
@@ -74,9 +74,9 @@ class Config:
     def __post_init__(self):
         require_known(self, "gr", ("atomic_gr", "seq_gr"), allow_empty=True)
         require_seeds(self)
-        require_unswept(self.model, "model", {"kind": "the sweep", "doc_side": "the sweep", "scorer": "the sweep",
-                                              "scorer_rank": "--ranks", "vectors": "--vectors",
-                                              "doc_vectors": "--vectors"})
+        # the scorers' own sections (lowrank, maxsim) are refused by ModelConfig while scorer is the dot product
+        require_unswept(self.model, "model", {"kind": "the sweep", "doc_side": "the sweep",
+                                              "scorer": "the sweep (--ranks, --vectors, --full-bilinear)"})
         require_unswept(self.train, "train", {"objective": "the sweep", "sampler": "the sweep", "logq": "the sweep"})
         if not 2 <= self.corpus.n_docs <= 5_000:
             raise ValueError(f"Config.corpus.n_docs={self.corpus.n_docs}: expected 2..5000 (the M x N log-posterior "
@@ -148,9 +148,9 @@ def sweep(cfg: Config):
             yield _dr(cfg, seed, scorer="cosine")
             yield _dr(cfg, seed, scorer="bilinear")
         for r in cfg.ranks:
-            yield _dr(cfg, seed, scorer="lowrank", scorer_rank=r)
+            yield _dr(cfg, seed, **scorer_fields("lowrank", rank=r))
         for m in cfg.vectors:
-            yield _dr(cfg, seed, scorer="maxsim", vectors=m, doc_vectors=m)
+            yield _dr(cfg, seed, **scorer_fields("maxsim", vectors=m, doc_vectors=m))
         for name in cfg.gr:
             yield point(name, cfg, cfg.corpus.n_docs, seed, hidden=widths[name])
 
@@ -165,7 +165,7 @@ def rank_bound(pt, docids) -> float:
     if pt.variant.kind == "dr" and m.scorer == "lowrank":
         from grdr.theory import bilinear_rank_bound
 
-        return float(bilinear_rank_bound(m.dim, m.scorer_rank, m.doc_bias) - 1)
+        return float(bilinear_rank_bound(m.dim, m.lowrank.rank, m.doc_bias) - 1)
     return float(capacity_rank_bound(pt, docids))
 
 

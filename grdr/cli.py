@@ -20,7 +20,7 @@ from grdr.experiments import demo
 from grdr.experiments.registry import EXPERIMENTS, claim, claim_of
 from grdr.experiments.catalog import load as load_experiment
 from grdr.configs import UsageError, fail, readable_out, usable_out
-from grdr.real import cmd_real
+from grdr.real import cmd_real, real_command
 from grdr.run import Preset, RunOptions, cmd_run, cmd_status
 
 
@@ -236,11 +236,13 @@ def parse(argv: list[str]):
     if command == "run":
         _experiment_named(argv[1:])
     commands = dict(COMMANDS)
+    if command in ("real", "--tyro-write-completion"):  # its sections' defaults are the preset's (grdr.real)
+        commands["real"] = real_command(tree.preset_of(argv, typing.get_args(Preset), default="quick"))
     if command != "run" and command != "--tyro-write-completion":
         # the run tree imports every experiment (and JAX): only for `run` and the completion script
         experiments = {}
         commands["run"] = tree.run_command({}, RunOptions, "quick", claim_of)
-        known = tree.flags_of(COMMANDS[command]) if command in COMMANDS and COMMANDS[command] else []
+        known = tree.flags_of(commands[command]) if command in commands and commands[command] else []
     else:
         experiments = {name: load_experiment(name) for name in EXPERIMENTS}
         preset = tree.preset_of(argv, typing.get_args(Preset), default="quick")
@@ -253,7 +255,8 @@ def parse(argv: list[str]):
                                              if len(argv) > 1 and argv[1] in experiments else [])
     try:
         return tree.parse(tree.command_tree(commands, invoked=command), argv, prog="grdr", description=DESCRIPTION,
-                          held_back=tree.config_classes(experiments), known_flags=known + ["--help"],
+                          held_back=tree.config_classes(experiments) + getattr(commands["real"], "held_back", []),
+                          known_flags=known + ["--help"],
                           commands=list(COMMANDS))
     except tree.ParseFailure as err:
         fail(_prog(argv), err)

@@ -1,18 +1,33 @@
 """`grdr real`: DR and GR models and BM25 on a collection as distributed (experiments.real_scaling,
-whose options module checks the flags against the collection)."""
+whose options module checks the flags against the collection).
+
+The models and their training are the sections of real_scaling's Config, as in every experiment:
+`--model.dim`, `--model.scorer maxsim --model.maxsim.vectors 4`, `--train.steps`, `--docids.vocab`.
+Their defaults are the chosen preset's, so the command tyro parses is `real_command(preset)`: cmd_real
+with those sections typed and at that preset's values (the preset read first, as `grdr run` does).
+"""
 from __future__ import annotations
 
+import inspect
 import sys
+import typing
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import tyro
 
 from grdr.experiments.sweep.runner import run_experiment
-from grdr.configs import UsageError, checked, fail, usable_out
+from grdr.configs import UsageError, checked, dataclasses_in, fail, usable_out
 from grdr.run import Preset, _reading_progress
 
-__all__ = ["cmd_real"]
+if TYPE_CHECKING:  # the sections import JAX: only where `grdr real` itself is parsed (real_command)
+    from grdr.sim.docids import DocidSpec
+    from grdr.sim.models import ModelConfig
+    from grdr.sim.train import TrainConfig
+
+__all__ = ["cmd_real", "real_command"]
+
+_SECTIONS = ("model", "train", "docids")
 
 
 def cmd_real(
@@ -25,7 +40,6 @@ def cmd_real(
     dims: tuple[int, ...] = (),
     models: tuple[str, ...] | None = None,
     seeds: tuple[int, ...] | None = None,
-    steps: int | None = None,
     max_train_pairs: int | None = None,
     split: str = "",
     train_on: Literal["auto", "train", "test"] = "auto",
@@ -33,6 +47,9 @@ def cmd_real(
     bm25: Literal["bm25s", "pyserini"] = "bm25s",
     baseline_run: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = (),
     progress: bool = True,
+    model: ModelConfig | None = None,
+    train: TrainConfig | None = None,
+    docids: DocidSpec | None = None,
 ) -> int:
     """Run DR and GR models and BM25 on a collection at PATH, as distributed; write records, TREC runs and a figure.
 
@@ -52,6 +69,12 @@ def cmd_real(
 
         grdr real --format beir --path DIR --baseline-run splade=runs/splade.trec --baseline-run bm25-lucene=bm25.trec
 
+    The models' sizes, DR's scorer and the training are the preset's, and every setting of them can be
+    changed, as in `grdr run`:
+
+        grdr real --format beir --path DIR --models dr_global --train.steps 2000 --model.dim 64 \\
+            --model.scorer maxsim --model.maxsim.vectors 4
+
     Args:
         format: msmarco (collection.tsv, queries/qrels.<split>.tsv), nq320k (NCI layout), beir (JSON lines;
             any file may be .gz) or irds (PATH is an ir_datasets id; needs the extra grdr[irds]).
@@ -64,7 +87,6 @@ def cmd_real(
         dims: sweep D for DR and H for GR at the full corpus (as on LIMIT-small); N too only given --sizes.
         models: model variants (grdr list shows the experiments; experiments.variants the names); empty: BM25 only.
         seeds: training seeds; default: the preset's.
-        steps: training steps; default: the preset's.
         max_train_pairs: cap on pairs from the train split; default: the preset's (quick: 60, sized for the fixtures).
         split: evaluation split; default dev (msmarco, nq320k), test (beir) or the id itself (irds).
         train_on: train (the train split), test (the evaluation queries: LIMIT's best case) or auto.
@@ -74,6 +96,11 @@ def cmd_real(
         baseline_run: NAME=FILE, repeatable: a TREC run (qid Q0 docid rank score tag) of the collection's
             evaluation queries, scored on the same queries and qrels as the models (record model "run:NAME").
         progress: show a progress bar.
+        model: the models (sim.models.ModelConfig): DR's D and the towers' width H (--dims sweeps them), depth,
+            temperature, DR's scorer and its settings; kind and doc_side are the variants' (--models).
+        train: training (sim.train.TrainConfig): steps, batch size, learning rate and schedule, negatives K;
+            objective, sampler and logQ are the variants' (--models).
+        docids: SeqGR's docids (sim.docids.DocidSpec): scheme and children per node; their seed is --corpus-seed's.
 
     Returns:
         0 on success, 1 when the collection cannot be read or the options do not fit it.
@@ -89,8 +116,8 @@ def cmd_real(
         runs = tuple(options.baseline_run_checked(e) for e in baseline_run)
         cfg = checked(lambda: options.config(
             preset, format, path, sizes=sizes, dims=dims, baseline_runs=runs, features=features, split=split,
-            train_on=train_on, on_unknown=on_unknown, bm25=bm25, models=models, seeds=seeds, steps=steps,
-            max_train_pairs=max_train_pairs), real_scaling.Config)
+            train_on=train_on, on_unknown=on_unknown, bm25=bm25, models=models, seeds=seeds,
+            max_train_pairs=max_train_pairs, model=model, train=train, docids=docids), real_scaling.Config)
         usable_out(out)
     except (UsageError, options.OptionError) as err:
         fail("grdr real", err)
@@ -126,3 +153,32 @@ def cmd_real(
               file=sys.stderr)
         return 1
     return 0
+
+
+def real_command(preset: str):
+    """cmd_real as the command line parses it: its sections (model, train, docids) typed as the Config's
+    and defaulting to `preset`'s values, so that `grdr real --preset smoke --help` shows smoke's and
+    `--train.steps 50` changes one field of them."""
+    from grdr.experiments.real_scaling.config import PRESETS
+    from grdr.sim.docids import DocidSpec
+    from grdr.sim.models import ModelConfig
+    from grdr.sim.train import TrainConfig
+
+    base = PRESETS.get(preset, PRESETS["quick"])  # a preset real_scaling lacks (scale) is refused by cmd_real
+    names = {**vars(sys.modules[__name__]), "ModelConfig": ModelConfig, "TrainConfig": TrainConfig,
+             "DocidSpec": DocidSpec}
+    hints = typing.get_type_hints(cmd_real, globalns=names, include_extras=True)
+    hints.update({name: type(getattr(base, name)) for name in _SECTIONS})
+    signature = inspect.signature(cmd_real, eval_str=False)
+    parameters = [p.replace(annotation=hints[p.name], default=getattr(base, p.name) if p.name in _SECTIONS else p.default)
+                  for p in signature.parameters.values()]
+
+    def real(*args, **kwargs):
+        return cmd_real(*args, **kwargs)
+
+    real.__name__, real.__qualname__, real.__module__, real.__doc__ = "cmd_real", "cmd_real", __name__, cmd_real.__doc__
+    real.__signature__ = signature.replace(parameters=parameters, return_annotation=int)
+    real.__annotations__ = {**hints, "return": int}
+    real.held_back = dataclasses_in(type(base))  # tyro builds the sections; cmd_real checks them, naming the flag
+    return real
+

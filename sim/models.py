@@ -31,17 +31,19 @@ from flax import nnx
 
 from grdr.sim.docids import Docids
 from grdr.sim.host_init import linear, ones, scaled_normal, zeros
-from grdr.sim.scorers import make_scorer
+from grdr.sim.scorers import SCORERS, make_scorer, scorer_sections
 
-__all__ = ["ModelConfig", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params", "DOC_ROWS",
-           "map_doc_rows"]
+__all__ = ["ModelConfig", "scorer_fields", "DualEncoder", "AtomicGR", "SeqGR", "SoftNorm", "make_model", "count_params",
+           "DOC_ROWS", "map_doc_rows"]
 
 _KINDS = ("dr", "atomic_gr", "seq_gr")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Sizes of a model. `dim` is DR's embedding dimension D; `hidden` the tower width H."""
+class ModelConfig(scorer_sections()):
+    """Sizes of a model. `dim` is DR's embedding dimension D; `hidden` the tower width H. Each scorer
+    with settings of its own has a section named after it (inherited from sim.scorers.scorer_sections:
+    `lowrank.rank`, `maxsim.vectors`, ...), read when `scorer` chooses it; `scorer_fields` sets both."""
 
     kind: str = "dr"
     """dr (DualEncoder), atomic_gr or seq_gr."""
@@ -60,13 +62,8 @@ class ModelConfig:
     decoder_depth: int = 1
     """SeqGR: pre-norm residual MLP blocks over (query state + prefix embedding)."""
     scorer: str = "dot"
-    """DR only: the similarity (sim.scorers.SCORERS): dot, cosine, bilinear, lowrank or maxsim."""
-    scorer_rank: int = 0
-    """DR with scorer lowrank: r, the rank of W = U V^T (independent of D)."""
-    vectors: int = 1
-    """DR with scorer maxsim: m, query vectors (each of dimension D)."""
-    doc_vectors: int = 0
-    """DR with scorer maxsim: m', document vectors (0: the same as m)."""
+    """DR only: the similarity (sim.scorers.SCORERS): dot, cosine, bilinear, lowrank or maxsim; its
+    settings, if it has any, are in the section of its name."""
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -80,18 +77,23 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.temperature={self.temperature}: expected > 0")
         if self.decoder_depth < 0:
             raise ValueError(f"ModelConfig.decoder_depth={self.decoder_depth}: expected >= 0")
-        from grdr.sim.scorers import SCORERS
-
         if self.scorer not in SCORERS:
             raise ValueError(f"ModelConfig.scorer={self.scorer!r}: expected one of {tuple(SCORERS)}")
-        if self.scorer_rank < 0:
-            raise ValueError(f"ModelConfig.scorer_rank={self.scorer_rank}: expected r >= 1 for the lowrank scorer "
-                             "(0 otherwise)")
-        SCORERS[self.scorer].check_config(self)  # the fields this scorer reads
-        if self.vectors < 1:
-            raise ValueError(f"ModelConfig.vectors={self.vectors}: expected m >= 1")
-        if self.doc_vectors < 0:
-            raise ValueError(f"ModelConfig.doc_vectors={self.doc_vectors}: expected m' >= 0 (0: m' = m)")
+        for name, cls in SCORERS.items():  # a section read by no scorer would be ignored: refuse it
+            section = getattr(self, name, None) if name != self.scorer and cls.settings_class() else None
+            for f in dataclasses.fields(section) if section is not None else ():
+                if getattr(section, f.name) != f.default:
+                    raise ValueError(f"ModelConfig.{name}.{f.name}={getattr(section, f.name)!r}: a setting of the "
+                                     f"{name} scorer, but the scorer is {self.scorer!r}; choose {name} or leave "
+                                     "its settings at their defaults")
+
+
+def scorer_fields(name: str, **settings) -> dict:
+    """The ModelConfig fields that choose scorer `name` with its own `settings` (the fields of its class):
+    `ModelConfig(dim=4, **scorer_fields("maxsim", vectors=2))`, `dataclasses.replace(cfg, **...)`."""
+    if name not in SCORERS:
+        raise ValueError(f"scorer={name!r}: expected one of {tuple(SCORERS)}")
+    return {"scorer": name, **({name: SCORERS[name].settings(**settings)} if settings else {})}
 
 
 class MLP(nnx.Module):

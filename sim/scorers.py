@@ -21,10 +21,15 @@ never as an M x N x m x m' array. The hard-negative pool (`sim.hard_pool`) and t
 table (`sim.sparse_train`) go through `scores` and `gathered`, so they serve every scorer.
 
 Adding a scorer is one class plus its test: a subclass of Scorer with a `name` of its own is
-registered in SCORERS, builds itself from the model's configuration (`from_config`, which reads the
-fields it owns and checks them: `check_config`), and says what a sweep record stores about it
-(`record_fields`). ModelConfig.scorer names it, and the models, objectives, top-k, evaluation and
-log-probabilities all go through it.
+registered in SCORERS, and says what a sweep record stores about it (`record_fields`).
+ModelConfig.scorer names it, and the models, objectives, top-k, evaluation and log-probabilities all
+go through it. Its settings are its own dataclass fields beyond the shared `dim` and `temperature`
+(LowRank's `rank`, MaxSim's `vectors` and `doc_vectors`), documented and checked (`check`) in the
+class itself: `settings_class()` makes them a frozen dataclass, and ModelConfig holds one such
+section per scorer that has settings, named after the scorer (`scorer_sections`), so the command
+line reads `--model.scorer lowrank --model.lowrank.rank 2`; `from_config` builds the scorer from
+ModelConfig's dim and temperature and its own section. Such a scorer is defined in this module, so
+that its section exists when sim.models builds ModelConfig.
 The scorer's own parameters (`init`, counted by `num_params`) become nnx.Params of the DualEncoder.
 """
 from __future__ import annotations
@@ -38,9 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from grdr.sim.host_init import eye_plus_noise
+from grdr.sim.sections import section_class
 
 __all__ = ["Scorer", "Dot", "Cosine", "Bilinear", "LowRank", "MaxSim", "SCORERS", "make_scorer", "scorer_of",
-           "late_interaction", "maxsim_log_prob_rank"]
+           "scorer_sections", "late_interaction", "maxsim_log_prob_rank"]
 
 _MAXSIM_BUDGET = 1 << 22  # query-document vector pairs scored at once (16 MiB of float32)
 
@@ -69,15 +75,44 @@ class Scorer:
         if "name" in cls.__dict__:
             _register(cls)
 
+    def __post_init__(self):
+        self.check()
+
     # --- construction -------------------------------------------------------------------------------
-    @classmethod
-    def from_config(cls, model_cfg) -> "Scorer":
-        """The scorer of a ModelConfig: its `dim` and `temperature`, and the fields this scorer owns."""
-        return cls(dim=model_cfg.dim, temperature=model_cfg.temperature)
+    def check(self) -> None:
+        """Raise ValueError, naming the field (`LowRank.rank=0: ...`), where a setting of this scorer is invalid."""
 
     @classmethod
-    def check_config(cls, model_cfg) -> None:
-        """Raise ValueError, naming the ModelConfig field, where a field this scorer reads is invalid."""
+    def own_fields(cls) -> tuple[dataclasses.Field, ...]:
+        """The settings this scorer declares itself: its dataclass fields beyond `dim` and `temperature`."""
+        return tuple(f for f in dataclasses.fields(cls) if f.name not in _SHARED)
+
+    @classmethod
+    def settings_class(cls) -> type | None:
+        """The scorer's section of ModelConfig (None when it has no settings of its own): a frozen
+        dataclass of its own fields with their defaults and documentation, checked as the scorer checks them."""
+        if "Settings" not in cls.__dict__:
+            cls.Settings = _settings_class(cls) if cls.own_fields() else None
+        return cls.Settings
+
+    @classmethod
+    def settings(cls, **values):
+        """The scorer's section with `values` for its settings (LowRank.settings(rank=2))."""
+        if cls.settings_class() is None:
+            raise ValueError(f"the {cls.name} scorer has no settings; got {sorted(values)}")
+        return cls.settings_class()(**values)
+
+    @classmethod
+    def from_config(cls, model_cfg) -> "Scorer":
+        """The scorer of a ModelConfig: its `dim` and `temperature`, and the settings of its own section."""
+        own = {}
+        if cls.settings_class() is not None:
+            section = getattr(model_cfg, cls.name, None)
+            if section is None:
+                raise ValueError(f"ModelConfig has no section for the {cls.name} scorer's settings: define "
+                                 f"{cls.__name__} in sim/scorers.py, before sim.models builds ModelConfig")
+            own = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+        return cls(dim=model_cfg.dim, temperature=model_cfg.temperature, **own)
 
     @property
     def query_out(self) -> int:
@@ -132,6 +167,33 @@ class Scorer:
 
 Dot = Scorer
 _register(Scorer)
+_SHARED = ("dim", "temperature")  # every scorer's, from ModelConfig; the rest of a scorer's fields are its own
+
+
+def _settings_class(cls) -> type:
+    """`cls`'s own fields as a frozen dataclass (its section of ModelConfig), which checks its values by
+    building the scorer (so `check` names the field)."""
+
+    def check(self):
+        cls(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    summary = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
+    return section_class(cls, cls.own_fields(), f"Settings of the {cls.name} scorer (used when ModelConfig.scorer "
+                         f"is {cls.name}): {summary}", check)
+
+
+def scorer_sections() -> type:
+    """A frozen dataclass with one field per registered scorer that has settings of its own, named
+    after the scorer and holding its section at its defaults: ModelConfig's base, so that the command
+    line reads --model.lowrank.rank and --model.maxsim.vectors."""
+    owners = {name: cls.settings_class() for name, cls in SCORERS.items() if cls.settings_class() is not None}
+    doc = "The settings of each scorer that has its own.\n\nArgs:\n" + "".join(
+        f"    {name}: settings of the {name} scorer (used when scorer is {name}).\n" for name in owners)
+    sections = dataclasses.make_dataclass(
+        "ScorerSections", [(name, settings, dataclasses.field(default=settings())) for name, settings in owners.items()],
+        frozen=True, namespace={"__doc__": doc})
+    sections.__module__ = __name__
+    return sections
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,16 +234,11 @@ class LowRank(Scorer):
 
     name: ClassVar[str] = "lowrank"
     rank: int = 1
+    """r, the rank of W = U V^T (independent of D)."""
 
-    @classmethod
-    def from_config(cls, model_cfg):
-        return cls(dim=model_cfg.dim, temperature=model_cfg.temperature, rank=model_cfg.scorer_rank)
-
-    @classmethod
-    def check_config(cls, model_cfg):
-        if model_cfg.scorer_rank < 1:
-            raise ValueError(f"ModelConfig.scorer_rank={model_cfg.scorer_rank}: expected r >= 1 for the lowrank scorer "
-                             "(0 otherwise)")
+    def check(self):
+        if self.rank < 1:
+            raise ValueError(f"LowRank.rank={self.rank}: expected r >= 1")
 
     def init(self, key):
         ku, kv = jax.random.split(key)
@@ -208,12 +265,17 @@ class MaxSim(Scorer):
     name: ClassVar[str] = "maxsim"
     dot_form: ClassVar[bool] = False
     vectors: int = 1
-    doc_vectors: int = 1
+    """m, query vectors (each of dimension D)."""
+    doc_vectors: int = 0
+    """m', document vectors (0: the same as m)."""
 
-    @classmethod
-    def from_config(cls, model_cfg):
-        return cls(dim=model_cfg.dim, temperature=model_cfg.temperature, vectors=model_cfg.vectors,
-                   doc_vectors=model_cfg.doc_vectors or model_cfg.vectors)
+    def check(self):
+        if self.vectors < 1:
+            raise ValueError(f"MaxSim.vectors={self.vectors}: expected m >= 1")
+        if self.doc_vectors < 0:
+            raise ValueError(f"MaxSim.doc_vectors={self.doc_vectors}: expected m' >= 1, or 0 for m' = m")
+        if self.doc_vectors == 0:
+            object.__setattr__(self, "doc_vectors", self.vectors)  # frozen: set once, while it is built
 
     @property
     def query_out(self):
@@ -280,8 +342,8 @@ def late_interaction(q_Bxmxd, d_Kxnxd, dot=_rows_dot):
 
 @lru_cache(maxsize=256)
 def make_scorer(model_cfg) -> Scorer:
-    """The scorer of a ModelConfig (its `scorer` builds itself from the fields it owns); one object per
-    configuration, shared by the model, the trainers and the record."""
+    """The scorer of a ModelConfig (its `scorer` builds itself from the model's dim and temperature and
+    its own section); one object per configuration, shared by the model, the trainers and the record."""
     name = getattr(model_cfg, "scorer", "dot")
     if name not in SCORERS:
         raise ValueError(f"ModelConfig.scorer={name!r}: expected one of {tuple(SCORERS)}")

@@ -1,6 +1,6 @@
 """real_scaling's configuration and sweep: the collections, the Config and its presets, the points
-(one per collection, N, model, width and seed; BM25 and outside runs as baselines) and the check
-that an outside run ranks the collection's queries and documents."""
+(one per collection, N, model, width and seed: experiments.real_scaling.points; BM25 and outside runs
+as baselines) and the check that an outside run ranks the collection's queries and documents."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 from grdr import realdata
-from grdr.experiments.points import SCHEMA, RecordPoint, require_known, require_seeds
-from grdr.experiments.variants import VARIANTS, variant
+from grdr.experiments.points import RecordPoint, require_known, require_seeds, require_unswept
+from grdr.experiments.real_scaling.points import real_point
+from grdr.experiments.variants import VARIANTS
 from grdr.realdata.protocol import Prepared, RealSpec, prepare
 from grdr.realdata._stream import iter_tsv
 from grdr.realdata.trec import RUN_COLUMNS, run_digest, trec_id
+from grdr.sim.docids import DocidSpec
+from grdr.sim.models import ModelConfig
+from grdr.sim.train import TrainConfig
 
 NAME = "real_scaling"
 AXES = ("path", "sweep", "n_docs", "dim")
@@ -69,14 +73,6 @@ class Config:
     """Training pairs from the train split, from the evaluation queries (LIMIT's best case), or auto (train when there is one)."""
     max_train_pairs: int = 20_000  # Cap on training pairs from a train split (a seeded subset).
     index_pairs: bool = True  # GR also trains on (document text, docid) pairs, as DSI indexes the corpus.
-    dim: int = 32  # DR's embedding dimension D when not swept.
-    hidden: int = 64  # The towers' width (GR's hidden width H when not swept).
-    depth: int = 1  # Hidden layers of the towers.
-    num_negatives: int = 8  # K, negatives per query of the local (sampled-softmax) objective.
-    steps: int = 1000  # Training steps.
-    batch_size: int = 128  # Training pairs per step.
-    learning_rate: float = 1e-2  # Adam's learning rate.
-    docid_vocab: int = 10  # SeqGR: children per node of the semantic docid tree (k-means).
     docid_dims: int = 64  # SeqGR: dimensions of the document features the docid k-means runs on.
     k: int = 100  # Depth of every run (top-k retrieved); measures deeper than k are named for it.
     corpus_seed: int = 0  # Seed of the nested corpora (which unjudged documents each size holds).
@@ -84,6 +80,14 @@ class Config:
     """Judgments naming an unknown query or document: error, or drop them with a counted warning."""
     baseline_runs: tuple[str, ...] = ()
     """Outside TREC runs of the one collection, as NAME=PATH, scored like the models (model "run:NAME")."""
+    model: ModelConfig = ModelConfig(dim=32, hidden=64, depth=1)
+    """The models: DR's D and the towers' width H when not swept (--dims sweeps D for DR and H for GR), depth,
+    temperature and DR's scorer (sim.models.ModelConfig)."""
+    train: TrainConfig = TrainConfig(steps=1000, batch_size=128, learning_rate=1e-2, num_negatives=8)
+    """Training: steps, batch, learning rate and schedule, negatives K (sim.train.TrainConfig); the
+    hard-negative pool holds at most N documents."""
+    docids: DocidSpec = DocidSpec()
+    """SeqGR's docids: scheme (semantic: k-means of the documents' features) and children per node (sim.docids.DocidSpec)."""
 
     def __post_init__(self):
         require_known(self, "models", VARIANTS, allow_empty=True)
@@ -98,14 +102,12 @@ class Config:
         for field in ("dims", "sizes"):
             if any(v < 1 for v in getattr(self, field)):
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected values >= 1")
-        for field in ("dim", "hidden", "depth", "num_negatives", "steps", "batch_size", "k", "docid_dims",
-                      "feature_dim", "max_train_pairs"):
+        require_unswept(self.model, "model", {"kind": "--models", "doc_side": "--models"})
+        require_unswept(self.train, "train", {"objective": "--models", "sampler": "--models", "logq": "--models"})
+        require_unswept(self.docids, "docids", {"seed": "the corpus seed (corpus_seed)"})
+        for field in ("k", "docid_dims", "feature_dim", "max_train_pairs"):
             if getattr(self, field) < 1:
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected at least 1")
-        if self.docid_vocab < 2:
-            raise ValueError(f"Config.docid_vocab={self.docid_vocab}: expected at least 2")
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"Config.learning_rate={self.learning_rate}: expected a finite number > 0")
         if self.corpus_seed < 0:
             raise ValueError(f"Config.corpus_seed={self.corpus_seed}: expected >= 0")
         if not (math.isfinite(self.bm25_k1) and self.bm25_k1 > 0):
@@ -127,15 +129,21 @@ class Config:
             raise ValueError(f"Config.baseline_runs={self.baseline_runs}: no such file {missing[0]}")
 
 
+def _steps(steps: int) -> TrainConfig:
+    return dataclasses.replace(Config().train, steps=steps)
+
+
 PRESETS = {
-    "smoke": Config(sizes=(100, 285), dims=(8,), seeds=(0,), steps=20, feature_dim=256, max_train_pairs=40, dim=8,
-                    hidden=16, k=20, docid_dims=16),
-    "quick": Config(sizes=(120, 200, 285), dims=(4, 16, 64), steps=400, seeds=(0, 1), max_train_pairs=60, feature_dim=1024),
+    "smoke": Config(sizes=(100, 285), dims=(8,), seeds=(0,), feature_dim=256, max_train_pairs=40, k=20, docid_dims=16,
+                    model=ModelConfig(dim=8, hidden=16, depth=1), train=_steps(20)),
+    "quick": Config(sizes=(120, 200, 285), dims=(4, 16, 64), seeds=(0, 1), max_train_pairs=60, feature_dim=1024,
+                    train=_steps(400)),
     # The shipped fixtures and LIMIT-small at full length; point `collections` at your own copies of
     # MS MARCO or NQ320k (or use `grdr real`) for the paper-scale runs.
     "paper": Config(collections=(f"msmarco:{FIXTURES / 'msmarco'}", f"nq320k:{FIXTURES / 'nq320k'}",
                                  f"beir:{FIXTURES / 'beir'}"),
-                    max_train_pairs=60, dims=(2, 4, 8, 16, 32, 64, 128), seeds=(0, 1, 2), steps=3000, feature_dim=8192),
+                    max_train_pairs=60, dims=(2, 4, 8, 16, 32, 64, 128), seeds=(0, 1, 2), feature_dim=8192,
+                    train=_steps(3000)),
 }
 
 
@@ -166,23 +174,9 @@ def _collection_fields(prep: Prepared) -> dict:
     }
 
 
-def _model_fields(cfg: Config, name: str, width: int | None) -> dict:
-    v = variant(name)
-    kind, objective, sampler, logq = v.kind, v.objective, v.sampler, v.logq
-    dim, hidden = (cfg.dim, cfg.hidden) if width is None else (width, cfg.hidden if kind == "dr" else width)
-    return {
-        "schema": SCHEMA, "model": name, "kind": kind, "objective": objective, "sampler": sampler, "logq": logq,
-        "dim": dim if kind == "dr" else hidden, "hidden": hidden, "depth": cfg.depth, "doc_side": v.doc_side,
-        "num_negatives": cfg.num_negatives if objective == "local" else 0,
-        "steps": cfg.steps, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
-        "index_pairs": cfg.index_pairs, "docids": "semantic" if kind == "seq_gr" else "atomic",
-        "docid_vocab": cfg.docid_vocab, "docid_dims": cfg.docid_dims,
-    }
-
-
 def sweep(cfg: Config):
-    """One flat record config per (collection, N, model, seed) and per (LIMIT-small, D or H, model, seed),
-    and one per outside run at the collection's largest corpus."""
+    """A trained point (RealPoint) per (collection, N, model, seed) and per (LIMIT-small, D or H, model, seed);
+    a record point per BM25 run (one per corpus) and per outside run at the collection's largest corpus."""
     baselines = set()
     largest = None
     for spec, kind in _specs(cfg):
@@ -200,8 +194,7 @@ def sweep(cfg: Config):
             for width in widths:
                 for name in cfg.models:
                     for seed in cfg.seeds:
-                        yield RecordPoint.of(**data, **_model_fields(cfg, name, width), sweep=kind, n_docs=n,
-                                             k=cfg.k, seed=seed)
+                        yield real_point(cfg, name, data, kind, n, width, seed)
     for entry in cfg.baseline_runs:
         name, path = baseline_run(entry)
         path = str(Path(path).expanduser().resolve())

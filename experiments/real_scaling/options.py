@@ -57,13 +57,16 @@ def baseline_run_checked(entry: str) -> str:
 
 def config(preset: str, format: str, path, *, sizes=(), dims=(), baseline_runs=(), features: str = "hash",
            split: str = "", train_on: str = "auto", on_unknown: str = "error", bm25: str = "bm25s", models=None,
-           seeds=None, steps=None, max_train_pairs=None) -> Config:
+           seeds=None, max_train_pairs=None, model=None, train=None, docids=None) -> Config:
     """The preset's Config for one collection: swept over N (without dims, or with sizes too) and over D / H
-    at the full corpus (with dims); None leaves the preset's models, seeds, steps and pair cap."""
+    at the full corpus (with dims); None leaves the preset's models, seeds, pair cap and sections (model,
+    train, docids: the ModelConfig, TrainConfig and DocidSpec that `--model.dim`, `--train.steps`, ... set)."""
     entry = f"{format}:{path}"
+    if preset not in PRESETS:
+        raise OptionError(f"--preset {preset}: real_scaling has no such preset; its presets: {', '.join(PRESETS)}")
     base = PRESETS[preset]
-    overrides = {"models": models, "seeds": seeds, "steps": steps, "max_train_pairs": max_train_pairs,
-                 **BM25_SETTINGS[bm25]}
+    overrides = {"models": models, "seeds": seeds, "max_train_pairs": max_train_pairs, "model": model, "train": train,
+                 "docids": docids, **BM25_SETTINGS[bm25]}
     return dataclasses.replace(
         base, collections=(entry,) if sizes or not dims else (), sizes=tuple(sizes),
         dim_collections=(entry,) if dims else (), baseline_runs=tuple(baseline_runs),

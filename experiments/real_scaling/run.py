@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from grdr.experiments.pipeline import train_group, trained_fields
 from grdr.experiments.real_scaling.config import MEASURES, NAME, Config, _collection_fields, _specs
+from grdr.experiments.real_scaling.points import RealPoint
 from grdr.experiments.points import RecordPoint
 from grdr.experiments.sweep import store
 from grdr.realdata.bm25 import bm25_topk
@@ -21,8 +23,7 @@ from grdr.realdata.trec import read_run, run_digest, trec_id, write_qrels, write
 from grdr.sim.docids import make_docids
 from grdr.sim.evaluate import retrieve
 from grdr.sim.metrics import evaluate
-from grdr.sim.models import ModelConfig, count_params
-from grdr.sim.train import TrainConfig, TrainData, model_at, train
+from grdr.sim.train import TrainData, model_at
 
 __all__ = ["run_group", "run_file_name"]
 
@@ -43,7 +44,7 @@ def run_group(cfg: Config, points, out: str | Path | None = None):
     Runs and qrels name queries and documents by `trec_id` (whitespace percent-encoded), and the
     metrics are computed on exactly what is written, so ir_measures on the files gives the record.
     """
-    p = points[0]
+    p = points[0].record()
     prep = _prepared_for(cfg, p)
     corpus = prep.at(p["n_docs"])
     query_ids = [trec_id(q) for q in prep.query_ids]
@@ -99,7 +100,7 @@ def run_file_name(point: dict) -> str:
     return f"{stem}-{store.run_id(NAME, point)[:8]}.trec"
 
 
-def _write_files(folder: Path, point: RecordPoint, run: dict, qrels: dict, per_query: dict) -> dict:
+def _write_files(folder: Path, point: RecordPoint | RealPoint, run: dict, qrels: dict, per_query: dict) -> dict:
     """The run under runs/ (run_file_name; not for an outside run, whose file stays where it is), the
     split's qrels as runs/<collection>-<split>-<hash>.qrels and the per-query values as
     perquery/<run_id>.csv: query_id, measure, value, every judged query (a file, not the record, since
@@ -128,32 +129,28 @@ def _write_files(folder: Path, point: RecordPoint, run: dict, qrels: dict, per_q
     return {"run_file": run_file, "qrels_file": str(qrels_file), "perquery_file": str(perquery_file)}
 
 
-def _train_and_rank(prep: Prepared, corpus, points):
+def _train_and_rank(prep: Prepared, corpus, points: list[RealPoint]):
+    """Train a group's points on the corpus's training pairs (and, with index_pairs, every document as a
+    query for itself) as their ModelConfig and TrainConfig say; rank every evaluation query."""
     p = points[0]
     N = corpus.n_docs
     docids = None
-    if p["kind"] == "seq_gr":
-        feats = docid_features(corpus.doc_features_NxF, p["docid_dims"], seed=p["corpus_seed"])
-        docids = make_docids("semantic", N, vocab=p["docid_vocab"], features_NxF=feats, seed=p["corpus_seed"])
+    if p.variant.kind == "seq_gr":
+        feats = (docid_features(corpus.doc_features_NxF, p.docid_dims, seed=p.docids.seed)
+                 if p.docids.scheme == "semantic" else None)
+        docids = make_docids(p.docids.scheme, N, vocab=p.docids.vocab, features_NxF=feats, seed=p.docids.seed)
     query_TxF, pos_T = corpus.train_features_TxF, corpus.train_pos_T
-    if p["index_pairs"]:
+    if p.index_pairs:
         query_TxF = np.concatenate([query_TxF, corpus.doc_features_NxF])
         pos_T = np.concatenate([pos_T, np.arange(N)])
-    model_cfg = ModelConfig(kind=p["kind"], dim=p["dim"], hidden=p["hidden"], depth=p["depth"],
-                            doc_side=p["doc_side"] if p["kind"] == "dr" else "tower")
-    train_cfg = TrainConfig(objective=p["objective"], sampler=p["sampler"], logq=p["logq"],
-                            num_negatives=max(p["num_negatives"], 1), steps=p["steps"], batch_size=p["batch_size"],
-                            learning_rate=p["learning_rate"], hard_pool=min(32, N))
-    result = train(model_cfg, train_cfg, TrainData(query_TxF, pos_T, corpus.doc_features_NxF, docids),
-                   [q["seed"] for q in points])
+    result = train_group(points, TrainData(query_TxF, pos_T, corpus.doc_features_NxF, docids))
     rankings, extras = [], []
     for i, _ in enumerate(points):
         model = model_at(result, i)
         t1 = time.perf_counter()
-        docs_MxK, scores_MxK = retrieve(model, prep.query_features_MxF, corpus.doc_features_NxF, p["k"],
-                                        docids=docids, beam=p["k"] if docids is not None else None)
+        docs_MxK, scores_MxK = retrieve(model, prep.query_features_MxF, corpus.doc_features_NxF, p.k,
+                                        docids=docids, beam=p.k if docids is not None else None)
         rankings.append((docs_MxK, scores_MxK))
-        extras.append({"params": count_params(model), "final_loss": float(result.losses_SxT[i, -1]),
-                       "train_seconds": result.seconds / len(points), "eval_seconds": time.perf_counter() - t1,
+        extras.append({**trained_fields(result, i, model, len(points)), "eval_seconds": time.perf_counter() - t1,
                        "compiles": result.compiles})
     return rankings, extras

@@ -7,7 +7,7 @@ import pytest
 
 from grdr.benchmarks.estimator import compare, measured_groups
 from grdr.experiments import drift_corpus
-from grdr.experiments.cost import CALIBRATION, KINDS, Shape, calibrate, features, group_seconds
+from grdr.experiments.calibration import CALIBRATION, KINDS, Shape, calibrate, features, group_seconds
 from grdr.experiments.points import point
 from grdr.experiments.sweep.runner import groups, run_experiment
 

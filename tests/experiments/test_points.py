@@ -8,6 +8,7 @@ from grdr.experiments import negatives
 from grdr.experiments.points import point
 from grdr.experiments.sweep.store import run_id
 from grdr.experiments.variants import VARIANTS, dr_local, label
+from grdr.sim.models import scorer_fields
 from grdr.sim.samplers import SAMPLERS
 from grdr.sim.scorers import SCORERS
 
@@ -49,14 +50,14 @@ def test_every_setting_a_sampler_reads_is_in_its_record(name):
         assert run_id("x", _record(dr_local(name), other)) != run_id("x", rec)
 
 
-SCORER_SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 2}}  # the fields a scorer needs set
+SCORER_SETTINGS = {"lowrank": {"rank": 2}, "maxsim": {"vectors": 2}}  # beyond the scorers' defaults
 
 
 @pytest.mark.parametrize("name", list(SCORERS))
 def test_every_scorer_names_itself_in_the_record_and_the_dot_product_not_at_all(name):
-    rec = _record("dr_global", scorer=name, **SCORER_SETTINGS.get(name, {}))
-    scorer = SCORERS[name].from_config(point("dr_global", CFG, 60, 0, scorer=name,
-                                             **SCORER_SETTINGS.get(name, {})).model_cfg)
+    rec = _record("dr_global", **scorer_fields(name, **SCORER_SETTINGS.get(name, {})))
+    scorer = SCORERS[name].from_config(point("dr_global", CFG, 60, 0,
+                                             **scorer_fields(name, **SCORER_SETTINGS.get(name, {}))).model_cfg)
     if name == "dot":
         assert "scorer" not in rec  # dot-product records keep the run_ids they had before scorers existed
     else:

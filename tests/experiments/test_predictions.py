@@ -10,7 +10,7 @@ from grdr.experiments.predictions import model_predictions, pmi_slope, truth_pre
 from grdr.experiments.theory_curves.measure import _MIN_DRAWS, fixed_point_samples
 from grdr.sim.corpus import CorpusSpec, log_posterior_rows, make_corpus, posterior_marginal
 from grdr.sim.evaluate import evaluate_model
-from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.models import ModelConfig, make_model, scorer_fields
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_sample_kl_on_all_test_queries_equals_the_evaluators(tiny):
     assert got["kl_sample_se"] > 0
 
 
-@pytest.mark.parametrize("scorer", [{"scorer": "bilinear"}, {"scorer": "maxsim", "vectors": 2, "doc_vectors": 2}],
+@pytest.mark.parametrize("scorer", [scorer_fields("bilinear"), scorer_fields("maxsim", vectors=2, doc_vectors=2)],
                          ids=["bilinear", "maxsim"])
 def test_a_non_dot_scorers_predictions_use_its_own_scores(tiny, scorer):
     """The drift quantities read the scorer's scores: the sample KL is the evaluator's (which ranks by

@@ -3,6 +3,7 @@ ir_measures scores as the records say, rerun skipping, the figure and the report
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import ir_measures
@@ -11,17 +12,20 @@ import pandas as pd
 import pytest
 
 from grdr.experiments import real_scaling
+from grdr.experiments.real_scaling.points import real_point
 from grdr.experiments.real_scaling.report import measure_label, run_depth
 from grdr.experiments.sweep import store
 from grdr.experiments.sweep.runner import run_experiment
 from grdr.realdata import read_qrels, read_run
 from grdr.figures import real_scaling as figure
+from grdr.sim.models import scorer_fields
 
 SMOKE = real_scaling.PRESETS["smoke"]
 # The smoke preset cut to BM25 on the MS MARCO fixture and one trained model, SeqGR (semantic
 # docids, beam search), on LIMIT-small, since compiling dominates; test_real_cli trains DR.
 CFGS = (dataclasses.replace(SMOKE, models=(), sizes=(100, 285), dim_collections=()),
-        dataclasses.replace(SMOKE, models=("seq_gr",), collections=(), dims=(4,), steps=5))
+        dataclasses.replace(SMOKE, models=("seq_gr",), collections=(), dims=(4,),
+                            train=dataclasses.replace(SMOKE.train, steps=5)))
 
 
 @pytest.fixture(scope="module")
@@ -224,4 +228,75 @@ def test_config_names_the_field_it_rejects():
 def test_presets_grid_sizes():
     assert set(real_scaling.PRESETS) == {"smoke", "quick", "paper"}
     quick = real_scaling.PRESETS["quick"]
-    assert quick.steps <= 1500 and quick.dims and quick.dim_collections == (real_scaling.LIMIT_SMALL,)
+    assert quick.train.steps <= 1500 and quick.dims and quick.dim_collections == (real_scaling.LIMIT_SMALL,)
+
+
+# The fields every real_scaling record of a trained model has carried; a point at the Config's defaults
+# has exactly these (and the collection's), so the run_ids of stored records stay what they were.
+LEGACY = {"schema", "model", "kind", "objective", "sampler", "logq", "dim", "hidden", "depth", "doc_side",
+          "num_negatives", "steps", "batch_size", "learning_rate", "index_pairs", "docids", "docid_vocab",
+          "docid_dims", "sweep", "n_docs", "k", "seed"}
+DATA = {"collection": "c", "corpus_seed": 3}
+
+
+def _record(cfg=SMOKE, name="dr_local_uniform", width=None, n_docs=100):
+    return real_point(cfg, name, DATA, "dim" if width else "size", n_docs, width, 0).record()
+
+
+def test_a_point_trains_under_the_configs_sections_with_what_the_sweep_sets():
+    cfg = dataclasses.replace(SMOKE, model=dataclasses.replace(SMOKE.model, dim=12, hidden=20, depth=2),
+                              train=dataclasses.replace(SMOKE.train, steps=7, learning_rate=0.5, num_negatives=3),
+                              docids=dataclasses.replace(SMOKE.docids, vocab=5))
+    pt = real_point(cfg, "dr_table_local_uniform", DATA, "size", 100, None, 1)
+    assert (pt.model_cfg.kind, pt.model_cfg.doc_side, pt.model_cfg.dim, pt.model_cfg.hidden, pt.model_cfg.depth) == (
+        "dr", "table", 12, 20, 2)
+    assert (pt.train.objective, pt.train.sampler, pt.train.steps, pt.train.learning_rate, pt.train.num_negatives) == (
+        "local", "uniform", 7, 0.5, 3)
+    assert (pt.docids.vocab, pt.docids.seed) == (5, 3)  # the k-means of semantic docids runs under the corpus seed
+    # on a D / H sweep the width is DR's D and GR's H
+    dr, gr = (real_point(cfg, m, DATA, "dim", 100, 6, 0) for m in ("dr_global", "seq_gr"))
+    assert (dr.model_cfg.dim, dr.model_cfg.hidden) == (6, 20) and gr.model_cfg.hidden == 6
+    assert (dr.record()["dim"], gr.record()["dim"], gr.record()["hidden"]) == (6, 6, 6)
+    assert real_point(cfg, "seq_gr", DATA, "size", 100, None, 0).record()["docids"] == "semantic"
+    assert pt.record()["docids"] == "atomic"
+
+
+def test_a_point_at_the_defaults_records_the_fields_real_scaling_always_recorded():
+    for name in ("dr_local_uniform", "dr_global", "atomic_gr", "seq_gr"):
+        assert set(_record(name=name)) == LEGACY | set(DATA), name
+
+
+@pytest.mark.parametrize("section, change, recorded", [
+    ("model", scorer_fields("maxsim", vectors=2), {"scorer": "maxsim", "vectors": 2, "doc_vectors": 2}),
+    ("model", scorer_fields("lowrank", rank=3), {"scorer": "lowrank", "scorer_rank": 3}),
+    ("model", {"temperature": 0.05}, {"temperature": 0.05}),
+    ("train", {"schedule": "cosine"}, {"schedule": "cosine"}),
+    ("train", {"weight_decay": 0.01}, {"weight_decay": 0.01}),
+    ("train", {"accidental_hits": "mask"}, {"accidental_hits": "mask"}),
+])
+def test_a_setting_away_from_its_default_enters_the_record_and_its_run_id(section, change, recorded):
+    cfg = dataclasses.replace(SMOKE, **{section: dataclasses.replace(getattr(SMOKE, section), **change)})
+    rec = _record(cfg)
+    assert {k: rec[k] for k in recorded} == recorded and set(rec) == LEGACY | set(DATA) | set(recorded)
+    assert store.run_id(real_scaling.NAME, rec) != store.run_id(real_scaling.NAME, _record())
+
+
+def test_a_scorer_is_a_dr_setting_and_a_pool_sampler_records_its_pool_capped_at_n():
+    cfg = dataclasses.replace(SMOKE, model=dataclasses.replace(SMOKE.model, **scorer_fields("cosine")))
+    assert _record(cfg)["scorer"] == "cosine" and "scorer" not in _record(cfg, name="atomic_gr")
+    pool = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, hard_pool=64))
+    assert _record(pool, name="dr_local_hard", n_docs=40)["hard_pool"] == 40
+    assert _record(pool, name="dr_local_hard", n_docs=100)["hard_pool"] == 64
+    assert "hard_pool" not in _record(pool)  # the uniform proposal reads no pool
+
+
+@pytest.mark.parametrize("section, change, says", [
+    ("model", {"kind": "seq_gr"}, "Config.model.kind='seq_gr' is set by --models"),
+    ("model", {"doc_side": "table"}, "Config.model.doc_side='table' is set by --models"),
+    ("train", {"objective": "local"}, "Config.train.objective='local' is set by --models"),
+    ("train", {"sampler": "popularity"}, "Config.train.sampler='popularity' is set by --models"),
+    ("docids", {"seed": 2}, "Config.docids.seed=2 is set by the corpus seed"),
+])
+def test_a_section_field_the_sweep_sets_per_point_is_refused(section, change, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        dataclasses.replace(SMOKE, **{section: dataclasses.replace(getattr(SMOKE, section), **change)})

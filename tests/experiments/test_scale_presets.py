@@ -2,7 +2,8 @@
 import pytest
 
 from grdr.experiments import capacity_dim, drift_corpus, drift_mechanism, model_scale, negatives, similarity
-from grdr.experiments.cost import GPU, Shape, makespan, sweep_seconds
+from grdr.experiments.calibration import GPU, Shape
+from grdr.experiments.cost import makespan, sweep_seconds
 from grdr.experiments.points import point
 from grdr.experiments.sweep.runner import groups
 
@@ -43,7 +44,7 @@ def test_the_paper_drift_sweep_reaches_a_million_documents():
 def test_a_gpu_step_costs_at_least_its_latency_and_grows_with_n():
     cfg = drift_corpus.PRESETS["smoke"]
     small, large = (Shape.of_point(point("atomic_gr", cfg, n, 0)) for n in (1_000, 1_000_000))
-    from grdr.experiments.cost import _gpu_step
+    from grdr.experiments.calibration import _gpu_step
 
     gpu = GPU()
     assert _gpu_step(small, 1, gpu) >= gpu.latency

@@ -13,7 +13,7 @@ from grdr.experiments.points import point
 from grdr.experiments.sweep.runner import run_experiment
 from grdr.sim.corpus import CorpusSpec
 from grdr.sim.docids import DocidSpec
-from grdr.sim.models import ModelConfig
+from grdr.sim.models import ModelConfig, scorer_fields
 from grdr.sim.train import TrainConfig
 
 CFG = dataclasses.replace(similarity.PRESETS["smoke"], ranks=(1, 2, 3), vectors=(2,), gr=("atomic_gr",),
@@ -84,7 +84,7 @@ def test_report_findings_and_figure(df, tmp_path):
 def test_dot_product_point_record_has_no_scorer_fields():
     pt = point("dr_global", CFG, 40, 0)
     assert "scorer" not in pt.record()
-    lr = point("dr_global", CFG, 40, 0, scorer="lowrank", scorer_rank=2).record()
+    lr = point("dr_global", CFG, 40, 0, **scorer_fields("lowrank", rank=2)).record()
     assert lr["scorer"] == "lowrank" and lr["scorer_rank"] == 2
 
 

@@ -4,11 +4,12 @@ import json
 import shutil
 from pathlib import Path
 
+import dataclasses
+
 import ir_measures
 import numpy as np
 import pandas as pd
 import pytest
-import tyro
 
 from grdr import realdata
 from grdr.experiments import real_scaling
@@ -52,12 +53,14 @@ def test_each_format_gives_records_runs_and_a_figure(tmp_path, fmt, name, sizes)
 
 
 def test_a_trained_model_on_beir_and_the_rerun_that_skips_it(tmp_path, capsys):
-    args = dict(FAST, models=("dr_global",), seeds=(0, 1), steps=5, sizes=(275,))
+    args = dict(FAST, models=("dr_global",), seeds=(0, 1), sizes=(275,),
+                train=dataclasses.replace(real_scaling.PRESETS["smoke"].train, steps=5))
     assert cmd_real("beir", FIXTURES / "beir", out=tmp_path, **args) == 0
     records = _records(tmp_path)
     assert sorted((r["config"]["model"], r["config"]["seed"]) for r in records) == [
         ("bm25", 0), ("dr_global", 0), ("dr_global", 1)]
     assert {r["config"]["train_on"] for r in records} == {"train"}
+    assert {r["config"]["steps"] for r in records if r["config"]["model"] == "dr_global"} == {5}
     for r in records:
         check_files_against_ir_measures(tmp_path / "real_scaling", r)
     capsys.readouterr()
@@ -74,9 +77,9 @@ def test_a_trained_model_on_beir_and_the_rerun_that_skips_it(tmp_path, capsys):
 
 
 def test_the_command_line_parses_into_cmd_real(tmp_path):
-    argv = ["--format", "beir", "--path", str(FIXTURES / "limit-small"), "--out", str(tmp_path),
+    argv = ["real", "--format", "beir", "--path", str(FIXTURES / "limit-small"), "--out", str(tmp_path),
             "--preset", "smoke", "--models", "--no-progress"]
-    assert tyro.cli(cmd_real, args=argv) == 0
+    assert cli.main(argv) == 0
     (record,) = _records(tmp_path)
     assert record["config"]["collection"] == "limit-small" and record["config"]["train_on"] == "test"
     assert record["metrics"]["R@2"] > 0.95  # BM25 on LIMIT-small
@@ -119,10 +122,10 @@ def _limit_runs(folder: Path) -> dict:
 
 def test_baseline_runs_join_the_metrics_the_tests_the_figure_and_the_report(tmp_path, capsys):
     paths = _limit_runs(tmp_path)
-    argv = ["--format", "beir", "--path", str(FIXTURES / "limit-small"), "--out", str(tmp_path / "out"),
+    argv = ["real", "--format", "beir", "--path", str(FIXTURES / "limit-small"), "--out", str(tmp_path / "out"),
             "--preset", "smoke", "--models", "--no-progress",
             "--baseline-run", f"perfect={paths['perfect']}", "--baseline-run", f"shuffled={paths['shuffled']}"]
-    assert tyro.cli(cmd_real, args=argv) == 0
+    assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     records = {r["config"]["model"]: r for r in _records(tmp_path / "out")}
     assert set(records) == {"bm25", "run:perfect", "run:shuffled"}
@@ -159,3 +162,20 @@ def test_a_bad_baseline_run_is_refused_in_one_line(tmp_path, capsys, entry, says
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("grdr real: ") and says in err, err
     assert not (tmp_path / "out" / "real_scaling").exists()
+
+
+def test_the_sections_default_to_the_presets_and_each_flag_changes_one_field():
+    """`grdr real --preset P` parses the models, the training and the docids as real_scaling's Config
+    sections at P's values; a flag changes one field, and DR's scorer comes with its own section."""
+    smoke = real_scaling.PRESETS["smoke"]
+    call = cli.parse(["real", "--format", "beir", "--path", str(FIXTURES / "limit-small"), "--preset", "smoke",
+                      "--train.steps", "7", "--model.dim", "5", "--model.scorer", "maxsim",
+                      "--model.maxsim.vectors", "3", "--docids.vocab", "4"])
+    got = call.keywords
+    assert got["train"] == dataclasses.replace(smoke.train, steps=7)
+    assert (got["model"].dim, got["model"].hidden, got["model"].scorer, got["model"].maxsim.vectors) == (
+        5, smoke.model.hidden, "maxsim", 3)
+    assert got["docids"] == dataclasses.replace(smoke.docids, vocab=4)
+    quick = cli.parse(["real", "--format", "beir", "--path", str(FIXTURES / "limit-small")]).keywords
+    assert (quick["model"], quick["train"]) == (real_scaling.PRESETS["quick"].model, real_scaling.PRESETS["quick"].train)
+    assert smoke.train.steps != real_scaling.PRESETS["quick"].train.steps  # so that the two defaults are told apart

@@ -331,8 +331,10 @@ def test_an_outside_run_with_some_unknown_ids_is_scored_with_a_warning_per_kind(
 
 
 def test_real_says_when_the_presets_cap_on_training_pairs_bound(tmp_path, capsys):
-    assert cli.cmd_real("msmarco", FIXTURES / "msmarco", sizes=(100,), out=tmp_path, preset="smoke",
-                        models=("dr_global",), seeds=(0,), steps=3, progress=False) == 0
+    argv = ["real", "--format", "msmarco", "--path", str(FIXTURES / "msmarco"), "--sizes", "100", "--out",
+            str(tmp_path), "--preset", "smoke", "--models", "dr_global", "--seeds", "0", "--train.steps", "3",
+            "--no-progress"]
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert ("note: the models trained on 40 pairs of the train split, the cap of --preset smoke (sized for the "
             "shipped fixtures); --max-train-pairs N uses more") in out

@@ -17,7 +17,7 @@ from grdr.sim.buckets import bucket
 from grdr.sim.corpus import CorpusSpec, make_corpus
 from grdr.sim.docids import make_docids
 from grdr.sim.evaluate import evaluate_model
-from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.models import ModelConfig, make_model, scorer_fields
 from grdr.sim.train import TrainConfig, TrainData, compile_count, model_at, train
 
 N = 40  # padded to 48
@@ -69,7 +69,7 @@ CASES = {
     "dr-table-local-mixed": (ModelConfig(kind="dr", dim=4, hidden=8, doc_side="table", doc_bias=True),
                              TrainConfig(objective="local", sampler="mixed", num_negatives=6, hard_pool=8,
                                          hard_refresh=3, **COSINE)),
-    "dr-maxsim-global": (ModelConfig(kind="dr", dim=2, hidden=8, scorer="maxsim", vectors=2),
+    "dr-maxsim-global": (ModelConfig(kind="dr", dim=2, hidden=8, **scorer_fields("maxsim", vectors=2)),
                          TrainConfig(objective="global", **COSINE)),
     "atomic-global": (ModelConfig(kind="atomic_gr", hidden=8), TrainConfig(objective="global", **COSINE)),
     "atomic-local-popularity": (ModelConfig(kind="atomic_gr", hidden=8),

@@ -8,7 +8,7 @@ import grdr.sim.host_init
 from grdr import sim
 from grdr.sim.docids import random_tree_docids
 from grdr.sim.host_init import bucketed_draw
-from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.models import ModelConfig, make_model, scorer_fields
 
 CONFIGS = [
     ModelConfig(kind="dr", dim=16, hidden=32, depth=1),
@@ -16,8 +16,8 @@ CONFIGS = [
     ModelConfig(kind="atomic_gr", hidden=24),
     ModelConfig(kind="seq_gr", hidden=6, decoder_depth=2),
     ModelConfig(kind="dr", dim=6, hidden=10, scorer="bilinear"),
-    ModelConfig(kind="dr", dim=6, hidden=10, scorer="lowrank", scorer_rank=3),
-    ModelConfig(kind="dr", dim=3, hidden=10, scorer="maxsim", vectors=2, doc_side="table"),
+    ModelConfig(kind="dr", dim=6, hidden=10, **scorer_fields("lowrank", rank=3)),
+    ModelConfig(kind="dr", dim=3, hidden=10, **scorer_fields("maxsim", vectors=2), doc_side="table"),
     ModelConfig(kind="dr", dim=7, hidden=10, scorer="cosine"),
 ]
 

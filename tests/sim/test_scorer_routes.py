@@ -12,13 +12,13 @@ from flax import nnx
 
 from grdr.sim.corpus import CorpusSpec, make_corpus
 from grdr.sim.hard_pool import hard_pool
-from grdr.sim.models import ModelConfig, make_model
+from grdr.sim.models import ModelConfig, make_model, scorer_fields
 from grdr.sim.scorers import MaxSim
 from grdr.sim.scorers import SCORERS as REGISTERED
 from grdr.sim.train import TrainConfig, TrainData, _loss_fn, model_at, train
 
-SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 2, "doc_vectors": 2}}  # beyond the defaults
-SCORERS = {name: {"scorer": name, **SETTINGS.get(name, {})} for name in REGISTERED}  # every registered scorer
+SETTINGS = {"lowrank": {"rank": 2}, "maxsim": {"vectors": 2, "doc_vectors": 2}}  # beyond the defaults
+SCORERS = {name: scorer_fields(name, **SETTINGS.get(name, {})) for name in REGISTERED}  # every registered scorer
 F = 6
 
 
@@ -55,7 +55,7 @@ def _reference_scores(model, qf_MxF, df_NxF):
         assert scorer.dot_form, f"scorer {cfg.scorer!r}: write its formula out here"
         s = np.asarray(scorer.queries(own, f), np.float64) @ np.asarray(scorer.docs(own, g), np.float64).T * t
     else:
-        m, mp, D = cfg.vectors, cfg.doc_vectors, cfg.dim
+        m, mp, D = cfg.maxsim.vectors, cfg.maxsim.doc_vectors, cfg.dim
         f3, g3 = f.reshape(-1, m, D), g.reshape(-1, mp, D)
         s = np.zeros((f.shape[0], g.shape[0]))
         for i in range(m):
@@ -129,7 +129,7 @@ def test_the_maxsim_pool_over_many_document_chunks(monkeypatch):
     """A small pair budget: MaxSim scores each query block in document chunks of 16 (the last padded)."""
     monkeypatch.setattr("grdr.sim.scorers._MAXSIM_BUDGET", 256)
     model_cfg = ModelConfig(kind="dr", dim=3, hidden=8, depth=1, doc_side="table", doc_bias=True,
-                            scorer="maxsim", vectors=2, doc_vectors=3)
+                            **scorer_fields("maxsim", vectors=2, doc_vectors=3))
     M, N, P = 40, 70, 5  # shapes no other test traces, so hard_pool compiles under this budget
     assert MaxSim(dim=3, vectors=2, doc_vectors=3)._chunk(M) == 16 < N
     qf, df, exclude = _inputs(M, N, 2, seed=1)

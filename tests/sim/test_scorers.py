@@ -10,13 +10,13 @@ import pytest
 from flax import nnx
 
 import grdr.sim.scorers as scorers
-from grdr.sim.models import ModelConfig, count_params, make_model
+from grdr.sim.models import ModelConfig, count_params, make_model, scorer_fields
 from grdr.sim.scorers import SCORERS, make_scorer, maxsim_log_prob_rank
 from grdr.sim.train import TrainConfig, _loss_fn
 
 D, T = 4, 0.5
-SETTINGS = {"lowrank": {"scorer_rank": 2}, "maxsim": {"vectors": 3, "doc_vectors": 2}}  # beyond the defaults
-CFGS = {name: ModelConfig(dim=D, temperature=T, scorer=name, **SETTINGS.get(name, {})) for name in SCORERS}
+SETTINGS = {"lowrank": {"rank": 2}, "maxsim": {"vectors": 3, "doc_vectors": 2}}  # beyond the defaults
+CFGS = {name: ModelConfig(dim=D, temperature=T, **scorer_fields(name, **SETTINGS.get(name, {}))) for name in SCORERS}
 
 
 def _random_params(scorer, rng):
@@ -36,8 +36,10 @@ def _reference_scores(name, scorer, params, f, g):
         return f @ p["score_w"] @ g.T / T
     if name == "lowrank":
         return f @ p["score_u"] @ p["score_v"].T @ g.T / T
-    if name != "maxsim":
-        raise AssertionError(f"scorer {name!r} has no reference definition here: add it beside its class's test")
+    if name != "maxsim":  # any other dot-form scorer: its representations, met in float64 (its own test checks them)
+        assert scorer.dot_form, f"scorer {name!r} is not dot-form: write its definition out here"
+        q = np.asarray(scorer.queries(params, jnp.asarray(f, jnp.float32)), np.float64)
+        return q @ np.asarray(scorer.docs(params, jnp.asarray(g, jnp.float32)), np.float64).T
     fq = f.reshape(len(f), scorer.vectors, D)
     gd = g.reshape(len(g), scorer.doc_vectors, D)
     out = np.zeros((len(f), len(g)))
@@ -105,14 +107,14 @@ def test_maxsim_scores_in_document_chunks_match_the_direct_loop(monkeypatch):
 def test_parameter_counts_match_hand_counted_shapes(name, doc_side):
     F, H, N = 6, 8, 11
     cfg = dataclasses.replace(CFGS[name], hidden=H, depth=1, doc_side=doc_side, doc_bias=True)
-    m = cfg.vectors if name == "maxsim" else 1
-    m2 = (cfg.doc_vectors or cfg.vectors) if name == "maxsim" else 1
+    m = cfg.maxsim.vectors if name == "maxsim" else 1
+    m2 = cfg.maxsim.doc_vectors if name == "maxsim" else 1
 
     def mlp(out):  # one hidden layer F -> H, then H -> out, with biases
         return F * H + H + H * out + out
 
     doc = N * m2 * D if doc_side == "table" else mlp(m2 * D)
-    own = {"bilinear": D * D, "lowrank": 2 * D * cfg.scorer_rank}.get(name, 0)  # hand-counted: W; U and V
+    own = {"bilinear": D * D, "lowrank": 2 * D * cfg.lowrank.rank}.get(name, 0)  # hand-counted: W; U and V
     assert make_scorer(cfg).num_params() == own
     assert count_params(make_model(cfg, n_docs=N, feature_dim=F)) == mlp(m * D) + doc + N + own
 
@@ -170,7 +172,42 @@ def test_maxsim_log_prob_rank_is_d_for_one_vector_and_exceeds_it_with_more():
 def test_config_rejects_bad_scorers():
     with pytest.raises(ValueError, match="scorer"):
         ModelConfig(scorer="nope")
-    with pytest.raises(ValueError, match="scorer_rank"):
-        ModelConfig(scorer="lowrank")
-    with pytest.raises(ValueError, match="vectors"):
-        ModelConfig(scorer="maxsim", vectors=0)
+    with pytest.raises(ValueError, match=r"LowRank\.rank=0: expected r >= 1"):
+        ModelConfig(**scorer_fields("lowrank", rank=0))
+    with pytest.raises(ValueError, match=r"MaxSim\.vectors=0: expected m >= 1"):
+        ModelConfig(**scorer_fields("maxsim", vectors=0))
+    with pytest.raises(ValueError, match=r"MaxSim\.doc_vectors=-1"):
+        ModelConfig(**scorer_fields("maxsim", vectors=2, doc_vectors=-1))
+    with pytest.raises(ValueError, match="no settings"):
+        scorer_fields("cosine", rank=2)
+    # a section that the chosen scorer does not read would be ignored: refused, naming it
+    with pytest.raises(ValueError, match=r"ModelConfig\.maxsim\.vectors=3: a setting of the maxsim scorer, but the "
+                                         r"scorer is 'lowrank'"):
+        ModelConfig(scorer="lowrank", maxsim=scorer_fields("maxsim", vectors=3)["maxsim"])
+
+
+@pytest.mark.parametrize("name", [n for n in SCORERS if SCORERS[n].settings_class() is not None])
+def test_a_scorer_with_settings_builds_from_its_own_section(name):
+    """Each field a scorer declares beyond dim and temperature is its section's, with its default and its
+    documentation, and reaches the scorer that the configuration builds; the other scorers' sections stay
+    at their defaults."""
+    cls = SCORERS[name]
+    section = cls.settings_class()
+    own = [f.name for f in cls.own_fields()]
+    assert [f.name for f in dataclasses.fields(section)] == own and own
+    assert all(name in section.__doc__ and f"    {f}: " in section.__doc__ for f in own)
+    cfg = CFGS[name]
+    assert {f: getattr(make_scorer(cfg), f) for f in own} == {f: getattr(getattr(cfg, name), f) for f in own}
+    for f in own:  # each setting, moved by one, reaches the scorer and its record
+        moved = dataclasses.replace(cfg, **{name: dataclasses.replace(getattr(cfg, name), **{f: getattr(getattr(
+            cfg, name), f) + 1})})
+        assert getattr(make_scorer(moved), f) == getattr(getattr(cfg, name), f) + 1
+        assert make_scorer(moved).record_fields() != make_scorer(cfg).record_fields()
+    others = [n for n in SCORERS if n != name and SCORERS[n].settings_class() is not None]
+    assert all(getattr(cfg, n) == SCORERS[n].settings_class()() for n in others)
+
+
+def test_maxsim_with_no_document_vectors_given_takes_as_many_as_query_vectors():
+    scorer = make_scorer(ModelConfig(dim=D, **scorer_fields("maxsim", vectors=3)))
+    assert (scorer.vectors, scorer.doc_vectors) == (3, 3)
+    assert scorer.record_fields() == {"scorer": "maxsim", "vectors": 3, "doc_vectors": 3}
