@@ -1,4 +1,4 @@
-"""Every benchmark, one combined table: `python -m benchmarks [--small] [--only NAME ...]`.
+"""Every benchmark, one combined table: `python -m grdr.benchmarks [--small] [--only NAME ...]`.
 
 Runs train_step (items 1, 2), topk (item 3), sparse_table (item 4), scale (item 5), sweep
 (item 6), maxsim_topk (MaxSim against the dot product) and estimator (the dry run's time estimate

@@ -1,8 +1,8 @@
 """Compiling: how much of `grdr demo` is XLA compilation, and what JAX's persistent compilation
 cache saves.
 
-    python -m benchmarks.demo_cache                          # grdr demo --preset quick, cold then warm
-    python -m benchmarks.demo_cache --preset smoke --experiments critical_n
+    python -m grdr.benchmarks.demo_cache                          # grdr demo --preset quick, cold then warm
+    python -m grdr.benchmarks.demo_cache --preset smoke --experiments critical_n
 
 Each pass runs `grdr demo` (or `grdr run` for each named experiment) in a fresh subprocess, as a
 user runs it, into a new results folder, with GRDR_COMPILE_CACHE pointing at one new cache folder:

@@ -1,8 +1,8 @@
 """How close the dry run's time estimate (experiments.calibration, summed by experiments.cost) comes to measured runs.
 
-    python -m benchmarks.estimator --results /tmp/runs-a /tmp/runs-b     # records already stored
-    python -m benchmarks.estimator --run smoke quick --work /tmp/est    # run the presets first (cold cache)
-    python -m benchmarks.estimator --small                             # smoke presets only, into a temp folder
+    python -m grdr.benchmarks.estimator --results /tmp/runs-a /tmp/runs-b     # records already stored
+    python -m grdr.benchmarks.estimator --run smoke quick --work /tmp/est    # run the presets first (cold cache)
+    python -m grdr.benchmarks.estimator --small                             # smoke presets only, into a temp folder
 
 Each stored record holds its group's measured seconds (`seconds` x the group's size) and its flat
 config, from which experiments.calibration rebuilds the group's features (steps, FLOPs per kind, evaluation,

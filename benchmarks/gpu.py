@@ -1,7 +1,7 @@
-"""Items 1-5 at accelerator sizes, on a GPU: `python -m benchmarks.gpu [--out-dir DIR]`.
+"""Items 1-5 at accelerator sizes, on a GPU: `python -m grdr.benchmarks.gpu [--out-dir DIR]`.
 
 Exits cleanly (status 0) with a message when JAX sees no GPU. On a GPU host it runs the same
-scripts as `python -m benchmarks` with sizes an accelerator is for, and prints the same table:
+scripts as `python -m grdr.benchmarks` with sizes an accelerator is for, and prints the same table:
 - train_step: the large shape at N = 1e6, the FLOP case at N = 1e6, H = 1024, B = 1024; the torch
   baseline runs on "cuda" when the installed torch has it (a CUDA build), on the CPU otherwise
   (then the ratio is GPU grdr against CPU torch, which the table says);
@@ -14,7 +14,7 @@ the peak of item 2 is measured at that precision too. Keep JAX's default preallo
 memory: with XLA_PYTHON_CLIENT_PREALLOCATE=false the AtomicGR case at N = 1e7 ran out of memory
 while autotuning its matmuls on an 80 GB H100. `--small` runs the plan at N = 1e5 (a dry run
 of the wiring, on a CPU too with `--force`).
-Item 6 (sweep throughput) is a CPU measurement of the presets and is left to `python -m benchmarks`.
+Item 6 (sweep throughput) is a CPU measurement of the presets and is left to `python -m grdr.benchmarks`.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not (gpu_present() or args.force):
         print(f"no GPU visible to JAX (devices: {jax.devices()}); nothing to run. "
-              "On a GPU host install jax[cuda12] and rerun; CPU numbers come from `python -m benchmarks`.")
+              "On a GPU host install jax[cuda12] and rerun; CPU numbers come from `python -m grdr.benchmarks`.")
         return 0
     try:
         import torch

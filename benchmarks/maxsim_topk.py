@@ -1,8 +1,8 @@
 """Exact top-k under multi-vector late interaction (MaxSim) against the plain dot product, N = 1e6.
 
-    python -m benchmarks.maxsim_topk               # N=1e6 D=64 M=200 k=100, m = m' in 1 2 4 8: minutes
-    python -m benchmarks.maxsim_topk --small       # N=2e4, D=32, M=50, m = m' in 1 2 4: seconds
-    python -m benchmarks.maxsim_topk --vectors 1 4 --repeats 3 --out results/benchmarks/maxsim_topk.csv
+    python -m grdr.benchmarks.maxsim_topk               # N=1e6 D=64 M=200 k=100, m = m' in 1 2 4 8: minutes
+    python -m grdr.benchmarks.maxsim_topk --small       # N=2e4, D=32, M=50, m = m' in 1 2 4: seconds
+    python -m grdr.benchmarks.maxsim_topk --vectors 1 4 --repeats 3 --out results/benchmarks/maxsim_topk.csv
 
 MaxSim (ColBERT): s(q, d) = sum_i max_j <q_i, d_j> over the m query vectors q_i and the m' document
 vectors d_j, all of dimension D. Both scorers run through the project's own code paths on their

@@ -1,8 +1,8 @@
 """Scale: peak memory and wall time of training + evaluating at N = 1e6, and a streamed evaluation at N = 1e7 (item 5).
 
-    python -m benchmarks.scale                     # DR and AtomicGR at N=1e6; streamed top-k at N=1e7
-    python -m benchmarks.scale --small             # N=1e5 and a streamed N=1e6, about a minute
-    python -m benchmarks.scale --case dr --n-docs 1000000    # one case, in this process, prints JSON
+    python -m grdr.benchmarks.scale                     # DR and AtomicGR at N=1e6; streamed top-k at N=1e7
+    python -m grdr.benchmarks.scale --small             # N=1e5 and a streamed N=1e6, about a minute
+    python -m grdr.benchmarks.scale --case dr --n-docs 1000000    # one case, in this process, prints JSON
 
 Each case runs in its own subprocess so its peak resident memory (VmHWM) is its own:
 - `dr`: synthetic corpus, DualEncoder with a free table trained by sampled softmax with row-sparse

@@ -1,8 +1,8 @@
 """Row-sparse table updates: the DR-local step with a free table, dense vs sparse, as N grows (item 4).
 
-    python -m benchmarks.sparse_table              # N = 1e4 and 1e6
-    python -m benchmarks.sparse_table --small      # N = 1e4 and 1e5
-    python -m benchmarks.sparse_table --optimizer sgd
+    python -m grdr.benchmarks.sparse_table              # N = 1e4 and 1e6
+    python -m grdr.benchmarks.sparse_table --small      # N = 1e4 and 1e5
+    python -m grdr.benchmarks.sparse_table --optimizer sgd
 
 A sampled-softmax step touches B(K+1) rows of the document table, but a dense optimizer update
 reads and writes all N rows (and Adam's two moments). With `TrainConfig(sparse_table=True)` only

@@ -1,8 +1,8 @@
 """Sweep throughput: runs per minute of drift_corpus and compilations per sweep (item 6), and `grdr demo`'s time.
 
-    python -m benchmarks.sweep                     # drift_corpus --preset quick, then grdr demo --preset quick
-    python -m benchmarks.sweep --small             # --preset smoke, no demo
-    python -m benchmarks.sweep --preset smoke --demo
+    python -m grdr.benchmarks.sweep                     # drift_corpus --preset quick, then grdr demo --preset quick
+    python -m grdr.benchmarks.sweep --small             # --preset smoke, no demo
+    python -m grdr.benchmarks.sweep --preset smoke --demo
 
 The sweep runs twice in this process through `experiments.sweep.runner.run_experiment` (into a
 temporary directory, so nothing stored is reused): a cold pass, which compiles one training

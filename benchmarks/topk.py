@@ -1,8 +1,8 @@
 """Exact top-k: grdr's chunked `sim.retrieve.topk` against faiss IndexFlatIP and numpy.
 
-    python -m benchmarks.topk                      # N=1e6, D=128, M=1000, k=100
-    python -m benchmarks.topk --small              # N=1e5, seconds
-    python -m benchmarks.topk --out results/benchmarks/topk.csv
+    python -m grdr.benchmarks.topk                      # N=1e6, D=128, M=1000, k=100
+    python -m grdr.benchmarks.topk --small              # N=1e5, seconds
+    python -m grdr.benchmarks.topk --out results/benchmarks/topk.csv
 
 Each method runs `--repeats` times, round robin, after a warm-up (compilation, index build);
 its best wall and process-CPU times are kept (CPU time is the fairer one when other jobs share

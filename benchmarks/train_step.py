@@ -1,8 +1,8 @@
 """Training step: grdr's compiled scan against the same models in plain eager PyTorch (items 1, 2).
 
-    python -m benchmarks.train_step                # small (B=64,K=16,D=32,N=1e4) and large (B=512,K=128,D=128,N=1e5)
-    python -m benchmarks.train_step --small        # a quick check, under a minute
-    python -m benchmarks.train_step --out results/benchmarks/train_step.csv
+    python -m grdr.benchmarks.train_step                # small (B=64,K=16,D=32,N=1e4) and large (B=512,K=128,D=128,N=1e5)
+    python -m grdr.benchmarks.train_step --small        # a quick check, under a minute
+    python -m grdr.benchmarks.train_step --out results/benchmarks/train_step.csv
 
 Item 1. DualEncoder with a free table and with a document tower, trained by sampled softmax with
 K uniform negatives, and AtomicGR trained by full softmax, each written as a researcher would in
@@ -294,7 +294,7 @@ def verdict(ok: bool, small: bool) -> str:
 
 
 def summary(step_rows, flop_row, small):
-    """Rows for the combined table of `python -m benchmarks`."""
+    """Rows for the combined table of `python -m grdr.benchmarks`."""
     targets = {"small": 8.0, "large": 4.0}
     out = []
     for r in step_rows:

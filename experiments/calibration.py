@@ -2,7 +2,7 @@
 costs in seconds, and the coefficients it was calibrated to.
 
 Time (`group_seconds`) is a linear model of what a group of points does, with coefficients measured
-on stored records (`calibrate`, run by `python -m benchmarks.estimator`; the values in `CALIBRATION`
+on stored records (`calibrate`, run by `python -m grdr.benchmarks.estimator`; the values in `CALIBRATION`
 and where they came from are in benchmarks/README.md, "Estimator"):
 - per group whose shapes the process has not compiled yet (`program_key`: N to its bucket, the seeds
   vmapped together): compiling its programs with an empty cache;
@@ -179,7 +179,7 @@ class Calibration:
         return getattr(self, name)
 
 
-# Measured (benchmarks/README.md, "Estimator"): `python -m benchmarks.estimator` fitted to 126 groups: the
+# Measured (benchmarks/README.md, "Estimator"): `python -m grdr.benchmarks.estimator` fitted to 126 groups: the
 # smoke presets of drift_corpus, model_scale and capacity_dim and the quick presets of drift_corpus and
 # capacity_dim, each run with an empty compilation cache; the pairs-per-document study; probes of 300
 # steps at N = 1e4 and 1e5 and of model_scale at widths 256 and 1,024. All on the 2-core development

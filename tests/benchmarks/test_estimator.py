@@ -34,7 +34,7 @@ def test_calibration_recovers_the_coefficients_that_generated_the_times():
 
 
 def test_a_measured_sweep_is_read_back_as_the_groups_the_runner_trained(tmp_path):
-    """The estimator's accuracy against measured times is a benchmark (python -m benchmarks.estimator), not
+    """The estimator's accuracy against measured times is a benchmark (python -m grdr.benchmarks.estimator), not
     a test: in a test process the programs of a tiny sweep are often compiled already, so its seconds say
     nothing about the coefficients. What is tested is that the records are read back as the groups trained."""
     cfg = dataclasses.replace(drift_corpus.PRESETS["smoke"], n_docs=(150,), table_n_docs=(150,), seeds=(0, 1),
