@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from grdr.experiments.verdict.stats import first_below
+from grdr.experiments.verdict.seeds import first_below
 
 __all__ = ["ARMS", "BANDS", "gap_curves", "at_step", "first_reach", "extrapolated_gap", "mechanism_effects"]
 

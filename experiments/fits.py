@@ -17,7 +17,7 @@ Each row has three readings of uncertainty, each with its own columns:
   the held-in fit's bootstrap over seeds), the mean over seeds measured there has its t interval, and
   `oos_pass` is True when the two intervals overlap (False when they do not, NaN where not checkable;
   the reason in `oos_note`).
-The asymptote c is confined to the metric's range (experiments.verdict.stats.metric_range: KL >= 0,
+The asymptote c is confined to the metric's range (experiments.verdict.seeds.metric_range: KL >= 0,
 Success@1 in [0, 1]); a c on an end of it is flagged in `at_bound`. `loss` and `space` record how
 it was fitted: least squares on y (the default), or Huber's loss on log y (`grdr fit --loss huber`),
 for outlying seeds or noise that grows with the metric.
@@ -33,7 +33,7 @@ import pandas as pd
 
 from grdr.experiments.registry import FITS, Fit
 from grdr.experiments.sweep import store
-from grdr.experiments.verdict.stats import metric_range
+from grdr.experiments.verdict.seeds import metric_range
 from grdr.theory.scaling import LOSSES, fit_power_law, holdout_check
 
 __all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_rows", "fit_table", "write_fits",

@@ -178,7 +178,7 @@ def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.
 
 def _slopes(df, model):
     """Per seed, the slope of KL against log10(width)."""
-    from grdr.experiments.verdict.stats import slope_effects
+    from grdr.experiments.verdict.seeds import slope_effects
 
     d = df[df["model"] == model][["seed", "width", "kl_true"]].rename(columns={"kl_true": "gap"})
     return slope_effects(d, "width")
@@ -259,79 +259,27 @@ def oracle_table(df) -> pd.DataFrame:
     return part.set_index("seed")[["dr_kl_floor", *cols]]
 
 
-def _crossing(x, y, level) -> tuple[float, str]:
-    """(width, mark): where the curve y(x) falls to `level`, interpolated in log width (mark ""); the first
-    width with mark "<=" where it is at or below the level from the first width run (the crossing lies at
-    or before it: left-censored); the last width with mark ">" where it stays above through the last
-    width (right-censored). Never a bare first width for a curve that starts below."""
-    from grdr.experiments.verdict.stats import first_below
-
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if not x.size:
-        return float("nan"), ""
-    if y[0] <= level:
-        return float(x[0]), "<="
-    if not (y <= level).any():
-        return float(x[-1]), ">"
-    return first_below(x, y, level), ""
-
-
 def crossing_widths(df) -> pd.DataFrame:
     """Per seed: the width at which SeqGR's oracle falls to DR's rank-D KL floor (oracle with oracle), and
     the width at which trained SeqGR's KL falls to trained DR's at the same width (trained with trained);
     interpolated in log width. Column `<name>_mark` says where the crossing is censored: "<=" (below from
     the first width run), ">" (above through the last), "" (crossed between two widths). NaN: the
     comparison was not run for that seed (the oracles run on the first `oracle_seeds` seeds only)."""
+    from grdr.experiments.verdict.seeds import crossing
+
     rows = {}
     oracle = oracle_table(df)
     for seed, r in oracle.iterrows():
         widths = [int(c.split("_w")[1]) for c in oracle.columns if c.startswith("gr_oracle_kl_w")]
-        value, mark = _crossing(widths, [r[f"gr_oracle_kl_w{w}"] for w in widths], r["dr_kl_floor"])
+        value, mark = crossing(widths, [r[f"gr_oracle_kl_w{w}"] for w in widths], r["dr_kl_floor"])
         rows.setdefault(seed, {}).update(oracle=value, oracle_mark=mark)
     if {"seq_gr", "dr_global"} <= set(df["model"]):
         kl = df.pivot_table(index=["seed", "width"], columns="model", values="kl_true")
         for seed, g in kl.groupby(level="seed"):
             g = g.droplevel("seed").sort_index()
-            value, mark = _crossing(g.index.to_numpy(float), (g["seq_gr"] - g["dr_global"]).to_numpy(), 0.0)
+            value, mark = crossing(g.index.to_numpy(float), (g["seq_gr"] - g["dr_global"]).to_numpy(), 0.0)
             rows.setdefault(seed, {}).update(trained=value, trained_mark=mark)
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed").sort_index()
-
-
-def crossing_summary(values, marks) -> str:
-    """The median crossing width over the seeds that ran the comparison, with its distribution-free
-    interval, censored values kept in their place among the order statistics ("<= 8" sorts below every
-    crossing at 8 or more, "> 128" above every one at 128 or less), so a seed that starts below or
-    never crosses is neither dropped nor read as a crossing at the first or last width."""
-    from grdr.experiments.verdict.stats import median_interval
-
-    v = np.asarray(values, float)
-    m = np.asarray(marks, object)
-    keep = np.isfinite(v)
-    v, m = v[keep], m[keep]
-    n = v.size
-    if not n:
-        return "not run"
-    order = {"<=": -1, "": 0, ">": 1}
-    key = np.log(v) + 1e-6 * np.array([order[str(x)] for x in m])
-    idx = np.argsort(key)
-    v, m, key = v[idx], m[idx], key[idx]
-
-    def show(i):
-        return f"{m[i]} {v[i]:.3g}".strip()
-
-    lo, hi = (n - 1) // 2, n // 2
-    median = show(lo) if lo == hi or (show(lo) == show(hi)) else (
-        f"{np.exp((np.log(v[lo]) + np.log(v[hi])) / 2):.3g}" if m[lo] == m[hi] == "" else f"{show(lo)} to {show(hi)}")
-    counts = {k: int(sum(str(x) == k for x in m)) for k in ("", "<=", ">")}
-    text = (f"median {median} over the {n} seeds that ran it ({counts['']} cross between two widths, "
-            f"{counts['<=']} are below from the first width, {counts['>']} stay above through the last)")
-    if n >= 2:
-        low, high, cov = median_interval(key)
-        i_low, i_high = int(np.searchsorted(key, low)), int(np.searchsorted(key, high))
-        text += f"; interval [{show(i_low)}, {show(i_high)}], coverage {cov:.0%}"
-    return text
 
 
 def _floor_note(df) -> str:
@@ -347,6 +295,7 @@ def _floor_note(df) -> str:
 def report(df) -> str:
     """Report section: KL per size, the floors, the fitted laws, and verdicts."""
     from grdr.experiments.verdict.findings import finding_lines
+    from grdr.experiments.verdict.seeds import crossing_summary
     from grdr.experiments.verdict.tables import ceiling_table, mean_table
     from grdr.experiments.variants import label
 

@@ -28,7 +28,8 @@ from grdr.experiments.verdict.agreement import Prediction
 from grdr.experiments.verdict.findings import (Finding, _adjust_text, _p_cell, adjust_family, family_note, finding_lines,
                                           slope_finding, summary_table)
 from grdr.experiments.verdict.significance import format_p
-from grdr.experiments.verdict.stats import one_config_per_cell, paired_verdict, seed_floor
+from grdr.experiments.verdict.stats import paired_verdict, seed_floor
+from grdr.experiments.verdict.seeds import one_config_per_cell
 from grdr.experiments.verdict.tables import ceiling_table, mean_table
 
 __all__ = ["Finding", "slope_finding", "finding_lines", "adjust_family", "family_note", "summary_table", "mean_table",

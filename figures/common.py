@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from grdr.experiments.verdict.stats import seed_summary  # noqa: E402
+from grdr.experiments.verdict.seeds import seed_summary  # noqa: E402
 from grdr.experiments.variants import color, label  # noqa: E402
 
 __all__ = ["plt", "seed_summary", "line_with_band", "label", "color", "COLUMN_WIDTH", "PAGE_WIDTH", "PAPER_RC",

@@ -5,7 +5,7 @@ MaxSim DR against m, with the least KL of free rank-D factors (same loss: what t
 from __future__ import annotations
 
 from grdr.experiments.variants import with_design
-from grdr.experiments.verdict.stats import seed_summary
+from grdr.experiments.verdict.seeds import seed_summary
 from grdr.figures.common import plt
 
 EXPERIMENT = "similarity"

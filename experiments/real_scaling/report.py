@@ -25,7 +25,7 @@ import pandas as pd
 
 from grdr.experiments.verdict import significance
 from grdr.experiments.real_scaling.config import BM25_SETTINGS, MEASURES, NAME
-from grdr.experiments.verdict.stats import one_config_per_cell
+from grdr.experiments.verdict.seeds import one_config_per_cell
 from grdr.experiments.variants import VARIANTS, label
 from grdr.sim.metrics import parse_measure
 

@@ -12,7 +12,8 @@ import pandas as pd
 
 from grdr.experiments.variants import label
 from grdr.experiments.verdict.significance import format_p, holm
-from grdr.experiments.verdict.stats import Verdict, effect_verdict, not_testable, slope_effects
+from grdr.experiments.verdict.stats import Verdict, effect_verdict, not_testable
+from grdr.experiments.verdict.seeds import slope_effects
 
 __all__ = ["Finding", "slope_finding", "still_falling", "finding_lines", "adjust_family", "family_note", "summary_table",
            "FLOOR_FRACTION", "KL_FLOOR_FRACTION"]

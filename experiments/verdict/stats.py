@@ -45,21 +45,7 @@ from scipy import stats
 from grdr.experiments.verdict.significance import format_p
 
 __all__ = ["ALPHA", "Verdict", "effect_verdict", "equivalence_verdict", "paired_verdict", "not_testable",
-           "sign_p", "median_interval", "share_interval", "seed_floor", "slope_effects", "seed_summary",
-           "metric_range", "one_config_per_cell", "first_below"]
-
-_RANGES = {"kl_true": (0.0, np.inf), "rowshift_sq_err": (0.0, np.inf), "fixed_point_kl": (0.0, np.inf)}
-_UNIT_PREFIXES = ("Success@", "RR@", "nDCG@", "R@", "P@", "AP", "top2_accuracy", "rel_")
-
-
-def metric_range(name: str) -> tuple[float, float]:
-    """The values a metric can take (intervals are clipped to it)."""
-    if name in _RANGES:
-        return _RANGES[name]
-    if name.startswith(_UNIT_PREFIXES):
-        return (0.0, 1.0)
-    return (-np.inf, np.inf)
-
+           "sign_p", "median_interval", "share_interval", "seed_floor"]
 
 ALPHA = 0.05  # the level of a decision, family-wise in the report
 POWER = 0.80  # the power at which minimum detectable effects and seeds needed are planned
@@ -358,61 +344,3 @@ def paired_verdict(differences, negligible: float = 0.0) -> Verdict:
 
 def not_testable(why: str, n: int = 0) -> Verdict:
     return Verdict("not testable here", float("nan"), float("nan"), float("nan"), n, why=why, kind="test")
-
-
-def slope_effects(gap: pd.DataFrame, x: str) -> pd.Series:
-    """Per seed, the least-squares slope of a gap against log10(x). gap: columns seed, x, 'gap'."""
-    def slope(g):
-        g = g.dropna()
-        if g[x].nunique() < 2:
-            return np.nan
-        return float(np.polyfit(np.log10(g[x].to_numpy(float)), g["gap"].to_numpy(float), 1)[0])
-
-    return gap.groupby("seed")[[x, "gap"]].apply(slope)
-
-
-def first_below(x, y, level: float) -> float:
-    """The first x at which the curve y(x) falls to `level`, interpolated linearly in log x between the
-    points around the crossing (x ascending); x[0] if it starts there, NaN if it never does."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    below = np.flatnonzero(y <= level)
-    if not below.size:
-        return float("nan")
-    i = below[0]
-    if i == 0:
-        return float(x[0])
-    x0, x1, y0, y1 = np.log(x[i - 1]), np.log(x[i]), y[i - 1], y[i]
-    return float(np.exp(x0 + (level - y0) * (x1 - x0) / (y1 - y0)))
-
-
-def seed_summary(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean, 95% t-interval (clipped to the metric's range) and count of `value` across seeds per group.
-
-    Columns: by..., mean, low, high, ci (half-width before clipping; NaN with one seed), n.
-    """
-    lo_range, hi_range = metric_range(value)
-
-    def agg(x):
-        x = x.dropna().to_numpy(float)
-        n = len(x)
-        mean = x.mean() if n else np.nan
-        half = stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
-        return pd.Series({"mean": mean, "ci": half, "low": max(mean - half, lo_range) if n > 1 else np.nan,
-                          "high": min(mean + half, hi_range) if n > 1 else np.nan, "n": n})
-
-    return df.groupby(by)[value].apply(agg).unstack().reset_index()
-
-
-def one_config_per_cell(df: pd.DataFrame, cell: list[str]) -> tuple[pd.DataFrame, int]:
-    """Keep, in every cell (model and swept axes), only the runs of the configuration written last.
-
-    Seeds are pooled only within an identical configuration (`config_id`, the record config without
-    its seed): runs of the same cell under other settings (say, an earlier --train.steps) are left
-    out. Returns (the kept rows, how many were left out).
-    """
-    if df.empty or "config_id" not in df:
-        return df, 0
-    cell = [c for c in cell if c in df]
-    newest = df.sort_values("mtime").groupby(cell, dropna=False)["config_id"].transform("last").reindex(df.index)
-    keep = df["config_id"] == newest
-    return df[keep].copy(), int((~keep).sum())

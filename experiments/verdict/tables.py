@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from grdr.experiments.verdict.stats import seed_summary
+from grdr.experiments.verdict.seeds import seed_summary
 
 __all__ = ["mean_table", "CEILINGS", "ceiling_table"]
 

@@ -129,7 +129,8 @@ def test_a_curve_below_from_the_first_width_is_censored_not_a_crossing_there():
     summary keeps such seeds in their place among the order statistics instead of reading them as 8."""
     import pandas as pd
 
-    from grdr.experiments.model_scale import crossing_summary, crossing_widths
+    from grdr.experiments.model_scale import crossing_widths
+    from grdr.experiments.verdict.seeds import crossing_summary
 
     rows = []
     for seed in range(6):

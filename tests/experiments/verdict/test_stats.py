@@ -8,9 +8,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from grdr.experiments.verdict.significance import holm
+from grdr.experiments.verdict.seeds import metric_range, one_config_per_cell, seed_summary, slope_effects
 from grdr.experiments.verdict.stats import (ALPHA, Verdict, effect_verdict, equivalence_verdict, median_interval,
-                                            metric_range, not_testable,
-                               one_config_per_cell, seed_floor, seed_summary, share_interval, sign_p, slope_effects)
+                                            not_testable, seed_floor, share_interval, sign_p)
 
 
 def binom_greater(d) -> float:
