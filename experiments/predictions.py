@@ -98,7 +98,8 @@ def model_predictions(model, corpus: Corpus, sampler: str, logq: bool, K: int, n
     Returns flat metrics (means over the queries; `<name>_se` their standard errors): kl_sample (the
     model's KL on these queries), fixed_point_kl, pmi_slope (against the run's proposal; NaN for a
     uniform one), grad_bias_norm, grad_bias_cosine, grad_direction_cosine, deficit_mc, deficit_se,
-    deficit_approx, confusers, coverage_uniform, coverage_uniform_approx, coverage_proposal.
+    deficit_approx (NaN for a query whose positive the proposal cannot draw under logQ; `unseen_positive`
+    is the share of such queries), confusers, coverage_uniform, coverage_uniform_approx, coverage_proposal.
     """
     N = corpus.n_docs
     # by the model's scorer, in one compiled program (sim.evaluate.model_scores)
@@ -113,9 +114,17 @@ def model_predictions(model, corpus: Corpus, sampler: str, logq: bool, K: int, n
         s_N, logp_N, pos = scores_mxN[j], logp_mxN[j], int(corpus.test.pos_M[j])
         key = jax.random.fold_in(jax.random.key(seed), j)
         q_N = _proposal(corpus, sampler, K, s_N, pool_size, train_pop_N)
-        bias = gradient_bias(s_N, pos, K, q_N, correction, num_samples=mc_samples, key=key, sampling=_SAMPLING)
-        deficit = normalizer_deficit(s_N, pos, K, q_N, correction, num_samples=mc_samples, key=key,
-                                     sampling=_SAMPLING)
+        # a test positive that no training pair holds has Q = 0 under the popularity proposal: the sampled
+        # objective never meets it, so its gradient bias and deficit under logQ are undefined (NaN, left out
+        # of the means and counted in `unseen_positive`), never an error that takes the seeds' group down
+        unseen = correction == "logq" and not q_N[pos] > 0
+        if unseen:
+            bias = deficit = None
+        else:
+            bias = gradient_bias(s_N, pos, K, q_N, correction, num_samples=mc_samples, key=key, sampling=_SAMPLING)
+            deficit = normalizer_deficit(s_N, pos, K, q_N, correction, num_samples=mc_samples, key=key,
+                                         sampling=_SAMPLING)
+        nan = float("nan")
         k, order = confusers(s_N, pos)
         coverage = confuser_coverage(N, K, k)
         # the same event under the run's own proposal (with replacement, hits of d+ kept)
@@ -126,10 +135,11 @@ def model_predictions(model, corpus: Corpus, sampler: str, logq: bool, K: int, n
             "kl_sample": kl, "fixed_point_kl": fixed_point_kl(logp_N, sampler, logq, fp_q_N),
             "pmi_slope": pmi_slope(s_N, logp_N, fp_q_N) if sampler != "uniform" and fp_q_N is not None
             else np.nan,
-            "grad_bias_norm": bias.norm, "grad_bias_cosine": bias.cosine,
-            "grad_direction_cosine": bias.direction_cosine,
-            "deficit_mc": deficit.monte_carlo, "deficit_se": deficit.standard_error,
-            "deficit_approx": deficit.approximation,
+            "grad_bias_norm": nan if unseen else bias.norm, "grad_bias_cosine": nan if unseen else bias.cosine,
+            "grad_direction_cosine": nan if unseen else bias.direction_cosine,
+            "deficit_mc": nan if unseen else deficit.monte_carlo,
+            "deficit_se": nan if unseen else deficit.standard_error,
+            "deficit_approx": nan if unseen else deficit.approximation, "unseen_positive": float(unseen),
             "confusers": float(k), "coverage_uniform": coverage.exact,
             "coverage_uniform_approx": coverage.approximation, "coverage_proposal": float(coverage_q),
         })

@@ -117,3 +117,34 @@ def test_pmi_slope_reads_one_at_the_pmi_target_and_zero_at_the_truth():
     assert pmi_slope(logp - np.log(q) + 3.0, logp, q) == pytest.approx(1.0, abs=1e-12)
     assert pmi_slope(logp + 1.0, logp, q) == pytest.approx(0.0, abs=1e-12)
     assert math.isnan(pmi_slope(logp, logp, np.full(50, 0.02)))   # a uniform proposal has no direction
+
+
+def test_a_test_positive_the_popularity_proposal_cannot_draw_is_left_out_under_logq(tiny):
+    """Popularity is the training positives' counts, so a document no training pair holds has Q = 0; a test
+    query whose positive is such a document has no logQ gradient bias or deficit (the sampled objective
+    never meets it). Its quantities are NaN and counted in `unseen_positive`; the others are the means over
+    the queries whose positive the proposal draws (the deficit's closed form, computed query by query)."""
+    import dataclasses
+
+    corpus, model = tiny
+    counts = np.bincount(corpus.train.pos_M, minlength=corpus.n_docs)
+    pos_M = corpus.test.pos_M.copy()
+    pos_M[0] = int(np.flatnonzero(counts == 0)[0])  # plant one: a positive no training pair holds
+    corpus = dataclasses.replace(corpus, test=dataclasses.replace(corpus.test, pos_M=pos_M))
+    unseen = [j for j in range(corpus.test.size) if counts[pos_M[j]] == 0]
+    got = _predict(model, corpus, "popularity", True, corpus.test.size)
+    assert got["unseen_positive"] == pytest.approx(len(unseen) / corpus.test.size)
+    assert math.isfinite(got["grad_bias_norm"]) and math.isfinite(got["deficit_mc"])
+    one = [_predict(model, _first(corpus, j), "popularity", True, 1)["deficit_approx"]
+           for j in range(corpus.test.size) if j not in unseen]
+    assert got["deficit_approx"] == pytest.approx(np.mean(one), rel=1e-6)  # float32 scores, batched differently
+
+
+def _first(corpus, j):
+    """The corpus with test query j moved to the front."""
+    import dataclasses
+
+    order = np.r_[j, np.delete(np.arange(corpus.test.size), j)]
+    test = corpus.test
+    return dataclasses.replace(corpus, test=dataclasses.replace(
+        test, **{f.name: getattr(test, f.name)[order] for f in dataclasses.fields(test)}))
