@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+
+from grdr.experiments.verdict.seeds import metric_range
 
 __all__ = ["StoreError", "run_id", "config_id", "record_path", "exists", "write_record", "read_record", "load",
            "check_record", "commands", "COMMAND_LINE", "versions", "experiments_in"]
@@ -170,6 +173,9 @@ def check_record(rec: dict, path: Path | None = None, experiment: str | None = N
     for key, value in metrics.items():
         if _json_type(value) != "number":
             return f"metrics[{key!r}]={json.dumps(value)}: expected a number (NaN for a value that does not exist)"
+        low, high = metric_range(key)
+        if math.isfinite(value) and not low - 1e-3 <= value <= high + 1e-3:  # 1e-3: float32 round-off near 0
+            return f"metrics[{key!r}]={value!r}: outside the values it can take, [{low:g}, {high:g}]"
     if _json_type(seconds) != "number" or not (seconds >= 0 and seconds != float("inf")):
         return f"field seconds={seconds!r}: expected a finite number >= 0"
     derived = rec.get("derived")

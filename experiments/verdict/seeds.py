@@ -15,15 +15,20 @@ __all__ = ["metric_range", "slope_effects", "first_below", "crossing", "crossing
            "one_config_per_cell"]
 
 _RANGES = {"kl_true": (0.0, np.inf), "rowshift_sq_err": (0.0, np.inf), "fixed_point_kl": (0.0, np.inf)}
-_UNIT_PREFIXES = ("Success@", "RR@", "nDCG@", "R@", "P@", "AP", "top2_accuracy", "rel_")
+_UNIT_PREFIXES = ("Success@", "RR@", "nDCG@", "R@", "P@", "AP", "top2_accuracy")
+# ratios: rel_success1 is Success@1 over the reference ESTIMATE (a model may pass it), rel_error_* an
+# absolute error over an absolute value; neither is capped at 1
+_RATIO_PREFIXES = ("rel_",)
 
 
 def metric_range(name: str) -> tuple[float, float]:
-    """The values a metric can take (intervals are clipped to it)."""
+    """The values a metric can take (intervals are clipped to it; the store refuses a record outside it)."""
     if name in _RANGES:
         return _RANGES[name]
     if name.startswith(_UNIT_PREFIXES):
         return (0.0, 1.0)
+    if name.startswith(_RATIO_PREFIXES):
+        return (0.0, np.inf)
     return (-np.inf, np.inf)
 
 

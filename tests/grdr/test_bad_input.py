@@ -27,7 +27,9 @@ def _folders(tmp: Path) -> dict[str, str]:
     edits = {"HIGH": lambda r: r["metrics"].update({"Success@1": "high"}),
              "NULL": lambda r: r["metrics"].update({"Success@1": None}),
              "DELETED": lambda r: r["config"].pop("n_docs"),
-             "ZERO": lambda r: r["config"].update({"seed": "zero"})}
+             "ZERO": lambda r: r["config"].update({"seed": "zero"}),
+             "ABOVE": lambda r: r["metrics"].update({"Success@1": 1.5}),
+             "NEGKL": lambda r: r["metrics"].update({"kl_true": -3.0})}
     for name, edit in edits.items():
         paths = [store.write_record(tmp / name, "drift_corpus", {"model": "dr_global", "n_docs": 100 * (i + 1),
                                                                    "seed": 0}, {"Success@1": 0.5, "kl_true": 0.1}, 1.0)
@@ -134,6 +136,9 @@ CASES = [
     (["figures", "--out", "DELETED"], 1, "config lacks 'n_docs', which the other 1 record(s) of model 'dr_global' have"),
     (["fit", "--out", "DELETED"], 1, "config lacks 'n_docs'"),
     (["figures", "--out", "ZERO"], 1, "config.seed='zero': a text where the other records have a number"),
+    (["figures", "--out", "ABOVE"], 1, "metrics['Success@1']=1.5: outside the values it can take, [0, 1]"),
+    (["fit", "drift_corpus", "--out", "NEGKL"], 1, "metrics['kl_true']=-3.0: outside the values it can take, [0, inf]"),
+    (["report", "--out", "ABOVE"], 1, "metrics['Success@1']=1.5: outside the values it can take"),
     (["figures", "--out", "MOVED"], 1, "a record of experiment 'drift_corpus' (its field experiment) in the folder "
                                        "of 'model_scale': move it to drift_corpus/"),
     (["fit", "model_scale", "--out", "MOVED"], 1, "a record of experiment 'drift_corpus'"),

@@ -216,6 +216,8 @@ def test_seed_summary_clips_to_the_metric_range_and_has_no_interval_for_one_seed
     assert s.loc["a", "low"] >= 0 and s.loc["a", "high"] <= 1 and s.loc["a", "ci"] > 0.5
     assert np.isnan(s.loc["b", "ci"]) and np.isnan(s.loc["b", "low"]) and s.loc["b", "n"] == 1
     assert metric_range("kl_true") == (0.0, np.inf) and metric_range("nDCG@10") == (0.0, 1.0)
+    # ratios are not capped at 1: Success@1 over the reference estimate, an error over a value
+    assert metric_range("rel_success1") == (0.0, np.inf) and metric_range("rel_error_logq") == (0.0, np.inf)
 
 
 def test_seeds_pool_only_within_one_configuration():
