@@ -87,7 +87,9 @@ class Config:
 PRESETS = {
     "smoke": Config(latent_ranks=(3,), zipfs=(0.0,), dims=(2, 4), seeds=(0, 1),
                     corpus=CorpusSpec(n_docs=64, n_train_queries=300, n_test_queries=32, beta=12.0),
-                    model=ModelConfig(hidden=8, depth=1), train=TrainConfig(steps=20, learning_rate=1e-2),
+                    # 4 calls of 5 steps: a learning curve of 5 checkpoints, enough for the convergence check
+                    model=ModelConfig(hidden=8, depth=1), train=TrainConfig(steps=20, steps_per_call=5,
+                                                                            learning_rate=1e-2),
                     docids=DocidSpec(vocab=4)),
     "quick": Config(dims=(2, 4, 8, 12), seeds=tuple(range(12))),
     "scale": Config(dims=(2, 3, 4, 6, 8, 12, 16), seeds=(0, 1, 2)),
@@ -136,7 +138,7 @@ def measure(model, corpus, docids, point) -> dict:
 
 
 def findings(df) -> list:
-    from grdr.experiments.verdict.findings import Finding
+    from grdr.experiments.verdict.findings import Finding, level_verdict
     from grdr.experiments.verdict.stats import Verdict, effect_verdict, equivalence_verdict
     from grdr.experiments.variants import label
 
@@ -153,24 +155,36 @@ def findings(df) -> list:
         below, above = [d for d in dims if d < d_star], [d for d in dims if d >= d_star]
         where = f"R = {rank}, zipf = {zipf:g}"
 
+        def runs(model, dim):
+            return sub[(sub["model"] == model) & (sub["dim"] == dim)]
+
         def kl(model, dim):
-            return sub[(sub["model"] == model) & (sub["dim"] == dim)].set_index("seed")["kl_true"]
+            return runs(model, dim).set_index("seed")["kl_true"]
+
+        def at(*cells):  # the runs a level claim compares, for its convergence check
+            return {f"{label(m)} at {'H' if m in ('atomic_gr', 'seq_gr') else 'D'} = {d}": runs(m, d)
+                    for m, d in cells}
 
         for model in [m for m in ("dr_table_global", "dr_global") if m in set(sub["model"])]:
             if below and above:
                 found.append(Finding(NAME, f"{label(model)}: KL at D = {below[-1]} above KL at D = {above[-1]} ({where})",
-                                     effect_verdict((kl(model, below[-1]) - kl(model, above[-1])).dropna()),
+                                     level_verdict(
+                                         effect_verdict((kl(model, below[-1]) - kl(model, above[-1])).dropna()),
+                                         at((model, below[-1]), (model, above[-1]))),
                                      "KL difference (nats)", "reference KL (estimate)", "rank below D = R"))
             if len(above) >= 2:
                 found.append(Finding(NAME, f"{label(model)}: KL flat past D = R, from D = {above[0]} to {above[-1]} "
                                      f"({where})",
-                                     equivalence_verdict((kl(model, above[0]) - kl(model, above[-1])).dropna(),
-                                                         NEGLIGIBLE_KL),
+                                     level_verdict(equivalence_verdict(
+                                         (kl(model, above[0]) - kl(model, above[-1])).dropna(), NEGLIGIBLE_KL),
+                                         at((model, above[0]), (model, above[-1]))),
                                      f"KL change (nats; held when its median lies within +-{NEGLIGIBLE_KL})",
                                      "reference KL (estimate)", "optimisation"))
         if {"seq_gr", "dr_table_global"} <= set(sub["model"]):
             found.append(Finding(NAME, f"SeqGR at H = {dims[0]} below DR (free table) at D = {dims[0]} in KL ({where})",
-                                 effect_verdict((kl("dr_table_global", dims[0]) - kl("seq_gr", dims[0])).dropna()),
+                                 level_verdict(effect_verdict((kl("dr_table_global", dims[0]) -
+                                                               kl("seq_gr", dims[0])).dropna()),
+                                               at(("seq_gr", dims[0]), ("dr_table_global", dims[0]))),
                                  "KL difference (nats)", "reference KL (estimate)", "SeqGR's optimisation at small H"))
     return found
 

@@ -33,7 +33,8 @@ from grdr.experiments.verdict.seeds import one_config_per_cell
 from grdr.experiments.verdict.tables import ceiling_table, mean_table
 
 __all__ = ["Finding", "slope_finding", "finding_lines", "adjust_family", "family_note", "summary_table", "mean_table",
-           "ceiling_table", "load_for_report", "write_report", "paired_verdict", "figure_caption", "summary_rows"]
+           "ceiling_table", "load_for_report", "write_report", "paired_verdict", "figure_caption", "summary_rows",
+           "experiment_claims", "prediction_finding"]
 
 
 def load_for_report(out, name: str, module) -> tuple[pd.DataFrame, int]:
@@ -142,6 +143,16 @@ def prediction_finding(p: Prediction) -> Finding:
     """A prediction's agreement as a claim of the family."""
     return Finding(p.experiment, p.claim, p.verdict, "median deviation (measured / predicted - 1, or measured - "
                    "predicted; agrees when within the tolerance)", "the prediction", p.source)
+
+
+def experiment_claims(module, df: pd.DataFrame) -> list[Finding]:
+    """One experiment's claims as the report counts them, unadjusted: its findings, then each of its
+    predictions' agreements (`prediction_finding`), so that `grdr run NAME` decides the same family
+    within the experiment as the report's summary and predicted-versus-measured tables hold."""
+    found = list(module.findings(df)) if hasattr(module, "findings") else []
+    if hasattr(module, "predictions"):
+        found += [prediction_finding(p) for p in module.predictions(df)]
+    return found
 
 
 def predictions_table(predictions: list[Prediction]) -> str:

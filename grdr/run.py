@@ -95,16 +95,18 @@ def _nothing_to_write(module, found, out: Path, retry_failed: bool) -> bool:
 
 
 def _verdicts(module, out: Path, write: bool) -> None:
-    """The experiment's claims and verdicts from every record stored under out (Holm over this
-    experiment's claims), printed as a table and written to OUT/NAME/summary.csv."""
-    from grdr.experiments.report import adjust_family, load_for_report, summary_rows, summary_table
+    """The experiment's claims and verdicts from every record stored under out, its findings and its
+    predictions' agreements as the report counts them (Holm over this experiment's claims), printed
+    as a table and written to OUT/NAME/summary.csv."""
+    from grdr.experiments.report import (adjust_family, experiment_claims, load_for_report, summary_rows,
+                                         summary_table)
 
-    if not hasattr(module, "findings"):
+    if not (hasattr(module, "findings") or hasattr(module, "predictions")):
         return
     df, dropped = load_for_report(out, module.NAME, module)
     if df.empty:
         return
-    findings = adjust_family(module.findings(df))
+    findings = adjust_family(experiment_claims(module, df))
     if not findings:
         return
     print(f"\n{module.NAME}: {len(findings)} claim(s) read from the {len(df)} record(s) stored under {out} "

@@ -15,8 +15,8 @@ from grdr.experiments.verdict.significance import format_p, holm
 from grdr.experiments.verdict.stats import Verdict, effect_verdict, not_testable
 from grdr.experiments.verdict.seeds import slope_effects
 
-__all__ = ["Finding", "slope_finding", "still_falling", "finding_lines", "adjust_family", "family_note", "summary_table",
-           "FLOOR_FRACTION", "KL_FLOOR_FRACTION"]
+__all__ = ["Finding", "slope_finding", "still_falling", "unconverged", "level_verdict", "finding_lines",
+           "adjust_family", "family_note", "summary_table", "FLOOR_FRACTION", "KL_FLOOR_FRACTION"]
 
 FLOOR_FRACTION = 0.1  # below this fraction of the ceiling a model has learned too little to compare
 KL_FLOOR_FRACTION = 0.9  # above this fraction of a uniform model's KL, likewise
@@ -110,6 +110,48 @@ def still_falling(df: pd.DataFrame, model: str, x: str) -> list:
         if len(c) and c.mean() < 0.5:
             out.append(n)
     return out
+
+
+def _curve_length(curve) -> int:
+    return len(curve) if isinstance(curve, (list, tuple, np.ndarray)) else 0
+
+
+def unconverged(parts: dict[str, pd.DataFrame]) -> str:
+    """Why a level claim comparing these records (one part per model or setting, named by its key) cannot
+    be decided, or "" when every part had converged.
+
+    A part had not converged when its learning curve had not flattened (sim.curves.converged_from_curve)
+    in more than half of its seeds with a reading, as `still_falling` reads it. A record whose curve has
+    too few checkpoints for the check (fewer than 3: `converged` is NaN) cannot show either, so it makes
+    the claim untestable too. Records without a curve at all count as converged, as in `still_falling`."""
+    short, falling = [], []
+    for name, part in parts.items():
+        if "converged" not in part or part.empty:
+            continue
+        c = part["converged"].astype(float)
+        curves = part["curve_step"] if "curve_step" in part else pd.Series(np.nan, index=part.index)
+        blind = c.isna() & curves.map(_curve_length).gt(0)
+        if blind.any():
+            points = sorted({_curve_length(x) for x in curves[blind]})
+            short.append(f"{name} ({int(blind.sum())} of {len(part)} runs: "
+                         f"{'/'.join(map(str, points))} checkpoint(s), the check needs 3)")
+        read = c.dropna()
+        if len(read) and read.mean() < 0.5:
+            falling.append(f"{name} ({int((read == 0).sum())} of {len(read)} seeds still falling)")
+    why = []
+    if falling:
+        why.append("had not converged: " + ", ".join(falling))
+    if short:
+        why.append("learning curve too short for the convergence check: " + ", ".join(short))
+    return "; ".join(why)
+
+
+def level_verdict(verdict: Verdict, parts: dict[str, pd.DataFrame]) -> Verdict:
+    """`verdict` on a level claim (a KL or Success@1 comparison, a flat claim, a claim against a floor)
+    when every part it compares had converged (`unconverged`); "not testable here", with the reason,
+    otherwise: an undertrained model's level says how far it got, not where it goes."""
+    why = unconverged(parts)
+    return not_testable(why, verdict.n) if why else verdict
 
 
 def _range(df, column, x) -> str:

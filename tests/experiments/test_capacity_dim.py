@@ -42,6 +42,11 @@ def test_one_record_per_run_with_the_contract_fields(out, df):
     assert (df.loc[df["kind"] != "dr", "hidden"] == df.loc[df["kind"] != "dr", "dim"]).all()  # GR at H = D
 
 
+def test_smoke_records_a_curve_long_enough_for_the_convergence_check(df):
+    """At least 3 checkpoints per run, so `converged` is read (0 or 1), never NaN."""
+    assert (df["curve_step"].map(len) >= 3).all() and df["converged"].isin([0.0, 1.0]).all()
+
+
 def test_measured_error_is_never_below_the_eckart_young_floor(df):
     # The theorem: a scorer whose log-probabilities have rank <= r up to row shifts cannot fit the
     # row-centred log p* better than the tail of its singular values beyond r. Slack covers float32 scores.

@@ -100,6 +100,30 @@ def test_run_ends_with_its_verdict_table_and_writes_summary_csv(tmp_path, capsys
     assert rows["estimate"].item() == pytest.approx(1.0)
 
 
+def test_run_counts_the_experiments_predictions_among_its_claims_as_the_report_does(tmp_path, capsys):
+    """A module with `predictions` (negatives, drift_mechanism): grdr run's table and summary.csv hold each
+    agreement as a claim, decided in one Holm family with the findings."""
+    from grdr.experiments.verdict.agreement import agreement
+
+    node = _node(tmp_path)
+
+    def predictions(df):
+        one = df[df["i"] == 1].sort_values("seed")
+        return [agreement("toy", "value at i = 1", np.ones(len(one)), one["value"], abs_tol=0.5,
+                          source="the toy's rule")]
+
+    node.module.predictions = predictions
+    cli.cmd_run(node)
+    out = capsys.readouterr().out
+    assert "toy: 2 claim(s) read from the 9 record(s)" in out
+    assert "| toy | value at i = 1: measured agrees with the prediction within +-0.5 |" in out
+    rows = pd.read_csv(tmp_path / "toy" / "summary.csv")
+    assert list(rows["claim"]) == ["value grows with i",
+                                   "value at i = 1: measured agrees with the prediction within +-0.5"]
+    assert rows["family"].all() and (rows["family_size"] == 2).all()
+    assert (rows["p_holm"] >= rows["p"]).all()
+
+
 def test_report_renders_whatever_is_stored_with_captions_and_the_command(tmp_path, capsys, monkeypatch):
     from grdr.experiments import report
 
