@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
-from grdr.experiments.verdict.seeds import metric_range
-
 __all__ = ["StoreError", "run_id", "config_id", "record_path", "exists", "write_record", "read_record", "load",
            "check_record", "commands", "COMMAND_LINE", "versions", "experiments_in"]
 
@@ -173,6 +171,8 @@ def check_record(rec: dict, path: Path | None = None, experiment: str | None = N
     for key, value in metrics.items():
         if _json_type(value) != "number":
             return f"metrics[{key!r}]={json.dumps(value)}: expected a number (NaN for a value that does not exist)"
+        from grdr.experiments.verdict.seeds import metric_range  # numpy/scipy/pandas: not at `grdr --help`
+
         low, high = metric_range(key)
         if math.isfinite(value) and not low - 1e-3 <= value <= high + 1e-3:  # 1e-3: float32 round-off near 0
             return f"metrics[{key!r}]={value!r}: outside the values it can take, [{low:g}, {high:g}]"
