@@ -141,6 +141,9 @@ def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0,
     if pairs_per_doc > 0:
         steps = max(steps, math.ceil(pairs_per_doc * n_docs / cfg.train.batch_size))
     train = dataclasses.replace(cfg.train, objective=v.objective, sampler=v.sampler, logq=v.logq, steps=steps)
+    if train.heldout >= corpus.n_train_queries:  # held out of the training queries: some must stay to train on
+        raise ValueError(f"TrainConfig.heldout={train.heldout}: needs --corpus.n-train-queries above it (got "
+                         f"{corpus.n_train_queries:,}): the held-out queries are taken from the training queries")
     if sparse_table and v.kind == "dr" and v.doc_side == "table" and v.objective == "local":
         train = dataclasses.replace(train, sparse_table=True)
     return Point(name, corpus, model_cfg, train, cfg.docids, int(seed), tuple(extra))

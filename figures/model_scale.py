@@ -8,13 +8,14 @@ import numpy as np
 
 from grdr.experiments.fits import Fit, fit_rows
 from grdr.experiments.variants import VARIANTS
-from grdr.figures.common import color, label, line_with_band, plt
+from grdr.figures.common import PAGE_WIDTH, color, label, line_with_band, outside_legend, panels
 
 EXPERIMENT = "model_scale"
 
 
 def plot(df):
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), constrained_layout=True)
+    fig, axes = panels(1, 2, width=PAGE_WIDTH, row_height=2.4, extra=1.4)
+    axes = axes[0]
     models = [m for m in VARIANTS if m in set(df["model"])]
     fits = {r["model"]: r for r in fit_rows(Fit(EXPERIMENT, "params", "kl_true"), df, bootstrap=200)}
     for model in models:
@@ -26,9 +27,9 @@ def plot(df):
             grid_W = np.geomspace(sub.index.min(), sub.index.max(), 50)
             params_G = np.exp(np.interp(np.log(grid_W), np.log(sub.index.to_numpy(float)), np.log(sub.to_numpy())))
             axes[0].plot(grid_W, fit["a"] * params_G ** -fit["alpha"] + fit["c"], "--", color=color(model),
-                         linewidth=1, label=f"{label(model)} fit: alpha {fit['alpha']:.2g}, c {fit['c']:.2g} "
-                                            f"[{fit['c_low']:.2g}, {fit['c_high']:.2g}]")
-    dim = ", ".join(str(d) for d in sorted(set(df.loc[df["kind"] == "dr", "dim"])))
+                         label=f"{label(model)} fit: alpha {fit['alpha']:.2g}, c {fit['c']:.2g} "
+                               f"[{fit['c_low']:.2g}, {fit['c_high']:.2g}]")
+    dim = ", ".join(f"{d:g}" for d in sorted(set(df.loc[df["kind"] == "dr", "dim"])))
     for ax, column, text in ((axes[0], "dr_kl_floor", f"least KL of free rank-{dim} factors (optimised, best of "
                                                       "restarts)"),
                              (axes[0], "reference_kl", "reference KL from the features (estimate)"),
@@ -36,13 +37,15 @@ def plot(df):
         if column in df:
             ax.axhline(df[column].mean(), color="k", ls="--" if column != "reference_kl" else ":", label=text)
     axes[1].set_yscale("log")  # squared errors span decades; the floor is positive since D < R
-    for ax, text in zip(axes, ("KL(p* || model)  [nats]", "min over row shifts of ||log p* - log p||²  per query")):
+    for ax, text, title in zip(axes, ("KL(p* || model)  [nats]", "min over row shifts of\n||log p* - log p||² per query"),
+                               ("(a) KL to the truth", "(b) row-shifted squared error")):
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("tower width H (DR: towers at fixed D; GR: hidden width)")
+        ax.set_xlabel("tower width H\n(DR: towers at fixed D; GR: hidden width)")
         ax.set_ylabel(text)
+        ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Model size: DR at fixed D = {dim} against AtomicGR and SeqGR with H = width\n(mean and 95% "
-                 "interval over seeds, each its own corpus; dashed: a fitted law, drawn only when no parameter sits on "
-                 "its bound)", fontsize=10)
+    outside_legend(fig, axes, ncol=2)
+    fig.suptitle(f"Model size: DR at fixed D = {dim} against AtomicGR and SeqGR with H = width\n(mean over seeds; "
+                 "bands: 95% interval, or the seeds' range below 3 seeds;\ndashed: a fitted law, drawn only when no "
+                 "parameter sits on its bound)")
     return fig

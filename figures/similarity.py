@@ -1,27 +1,28 @@
-"""Figure of similarity: (a) KL and the row-shifted squared error of the rank-r bilinear scorer against
-r, the error with the Eckart-Young floor at min(r, D) (same loss, a theorem); (b) KL of multi-vector
-MaxSim DR against m, with the least KL of free rank-D factors (same loss: what training minimises);
-(c) KL of every design at its parameter count (GR matched to single-vector DR)."""
+"""Figure of similarity: (a) KL of the rank-r bilinear scorer against r and (b) its row-shifted squared
+error with the Eckart-Young floor at min(r, D) (same loss, a theorem); (c) KL of multi-vector MaxSim DR
+against m, with the least KL of free rank-D factors (same loss: what training minimises); (d) KL of
+every design at its parameter count (GR matched to single-vector DR). Means over seeds; bands and bars
+are 95% t-intervals, or the seeds' range where a point has fewer than 3 seeds."""
 from __future__ import annotations
 
 from grdr.experiments.variants import with_design
-from grdr.experiments.verdict.seeds import seed_summary
-from grdr.figures.common import plt
+from grdr.figures.common import PAGE_WIDTH, outside_legend, panels, seed_band
 
 EXPERIMENT = "similarity"
 
 
 def _line(ax, df, x, value, label, **style):
-    s = seed_summary(df, [x], value).sort_values(x)
+    s, low, high = seed_band(df, x, value)
     (line,) = ax.plot(s[x], s["mean"], marker="o", label=label, **style)
-    ax.fill_between(s[x], s["low"].fillna(s["mean"]), s["high"].fillna(s["mean"]), alpha=0.2, color=line.get_color())
+    ax.fill_between(s[x], low, high, alpha=0.2, color=line.get_color(), linewidth=0)
 
 
 def plot(df):
     df = with_design(df)
     D = int(df.loc[df["kind"] == "dr", "dim"].iloc[0])
     R = int(df["corpus_latent_rank"].iloc[0])
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4), constrained_layout=True)
+    fig, axes = panels(2, 2, width=PAGE_WIDTH, row_height=2.3, extra=1.0)
+    axes = axes.ravel()
     low, mv = df[df["r"].notna()], df[df["m"].notna()]
     ax = axes[0]
     _line(ax, low, "r", "kl_true", "rank-r bilinear: KL")
@@ -32,7 +33,7 @@ def plot(df):
     _line(ax, low, "r", "rowshift_sq_err", "rank-r bilinear: error")
     floor = low.groupby("r")["ey_floor"].mean().sort_index()
     ax.plot(floor.index, floor.to_numpy(), "k--", label="Eckart-Young floor at min(r, D) (theory)")
-    ax.set(xlabel="rank r", ylabel="min over row shifts of ||log p* - log p||² per query", title="(a) error and floor")
+    ax.set(xlabel="rank r", ylabel="min over row shifts of\n||log p* - log p||² per query", title="(b) error and floor")
     ax.set_ylim(bottom=0)
     ax = axes[2]
     _line(ax, mv, "m", "kl_true", "MaxSim: KL")
@@ -40,23 +41,22 @@ def plot(df):
         ax.axhline(df.drop_duplicates("seed")["kl_floor_dim"].mean(), color="k", ls="--",
                    label=f"least KL of free rank-{D} factors (optimised)")
     ax.set(xlabel="vectors m = m' (m = 1: dot product)", ylabel="KL(p* || model)  [nats]",
-           title=f"(b) multi-vector DR in KL, D = {D}")
+           title=f"(c) multi-vector DR in KL, D = {D}")
     ax.set_xscale("log", base=2)
     ax.set_ylim(bottom=0)
     ax = axes[3]
-    s = seed_summary(df, ["design"], "kl_true")
+    s, lows, highs = seed_band(df, "design", "kl_true")
     params = df.groupby("design")["params"].mean()
-    for row in s.itertuples():
+    for row, lo, hi in zip(s.itertuples(), lows, highs):
         gr = not (row.design.startswith(("rank", "MaxSim")) or row.design in ("dot product", "cosine", "full bilinear"))
-        ax.errorbar(params[row.design], row.mean, yerr=[[row.mean - row.low], [row.high - row.mean]] if row.low == row.low
-                    else None, fmt="D" if gr else "o", color="tab:green" if gr else "tab:blue", capsize=3)
-        ax.annotate(row.design, (params[row.design], row.mean), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set(xlabel="parameters", ylabel="KL [nats]", title="(c) every design at its size (GR matched to dot-product DR)")
+        ax.errorbar(params[row.design], row.mean, yerr=[[row.mean - lo], [hi - row.mean]],
+                    fmt="D" if gr else "o", color="tab:green" if gr else "tab:blue", capsize=2)
+        ax.annotate(row.design, (params[row.design], row.mean), xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="parameters", ylabel="KL [nats]", title="(d) every design at its size\n(GR matched to dot-product DR)")
     ax.set_ylim(bottom=0)
-    for ax in axes[:3]:
+    for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[3].grid(alpha=0.3)
-    fig.suptitle("Similarity design: rank-constrained bilinear and multi-vector DR beside GR (mean and 95% interval "
-                 "over seeds)")
+    outside_legend(fig, axes[:3], ncol=3)
+    fig.suptitle("Similarity design: rank-constrained bilinear and multi-vector DR beside GR\n(mean over seeds; 95% "
+                 "interval, or the seeds' range below 3 seeds)")
     return fig

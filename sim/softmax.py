@@ -111,7 +111,7 @@ def softmax_xent(q_BxD, emb_NxD, bias_N, pos_B, block):
       The loss per example, shape (B,): `global_loss(q @ emb.T + bias, pos)` computed in blocks.
 
     >>> import jax.numpy as jnp
-    >>> from theory.objectives import global_loss
+    >>> from grdr.theory.objectives import global_loss
     >>> q, emb, bias = jnp.eye(2, 3), jnp.arange(15.0).reshape(5, 3) / 10, jnp.zeros(5)
     >>> pos = jnp.array([4, 1])
     >>> bool(jnp.allclose(softmax_xent(q, emb, bias, pos, 2), global_loss(q @ emb.T + bias[None, :], pos)))

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from grdr.experiments.sweep.store import _write_json, run_id, versions
 
-__all__ = ["CLAIM_TTL", "CLAIM_GRACE", "claim", "release", "release_mine", "heartbeat", "claims", "write_failure",
+__all__ = ["CLAIM_TTL", "CLAIM_GRACE", "claim", "release", "release_interrupted",
+           "release_mine", "heartbeat", "claims", "write_failure",
            "failure", "clear_failure", "failures"]
 
 CLAIM_TTL = 600.0  # seconds without a heartbeat after which another host's claim counts as dead
@@ -137,17 +138,34 @@ def _remove_dead_claim(path: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
-def release(out, experiment: str, config: Mapping) -> None:
-    """Drop this process's claim on a point (a no-op if it holds none)."""
+def release(out, experiment: str, config: Mapping) -> bool:
+    """Drop this process's claim on a point (a no-op if it holds none); whether it held one."""
     path = _claim_path(out, experiment, run_id(experiment, config))
     held = _read_claim(path)
     if held and _mine(held[0]):
         path.unlink(missing_ok=True)
+        return True
+    return False
+
+
+# Claims released where an interrupt stopped a group (experiments.sweep.group), per (folder, experiment),
+# not yet counted by release_mine: the handler that reports the interrupt counts them with its own.
+_released_on_interrupt: dict[tuple[str, str], int] = {}
+
+
+def release_interrupted(out, experiment: str, configs) -> int:
+    """Drop this process's claims on `configs` as an interrupt unwinds; their count, which the next
+    release_mine on the experiment adds to its own."""
+    dropped = sum(release(out, experiment, config) for config in configs)
+    key = (str(Path(out).resolve()), experiment)
+    _released_on_interrupt[key] = _released_on_interrupt.get(key, 0) + dropped
+    return dropped
 
 
 def release_mine(out, experiment: str) -> int:
-    """Drop every claim this process holds on the experiment's points (after an interrupt); their count."""
-    dropped = 0
+    """Drop every claim this process holds on the experiment's points (after an interrupt); their count,
+    with those that release_interrupted dropped as the interrupt unwound."""
+    dropped = _released_on_interrupt.pop((str(Path(out).resolve()), experiment), 0)
     for path in (Path(out) / experiment / ".claims").glob("*.json"):
         held = _read_claim(path)
         if held and _mine(held[0]):

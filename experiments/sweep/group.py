@@ -65,9 +65,8 @@ def run_one_group(module, cfg, points, out, retry_failed: bool = False, on_error
     before = compile_stats.snapshot()
     try:
         results, seconds = _run_group(module, cfg, todo, out)
-    except KeyboardInterrupt:
-        for point in todo:
-            claims.release(out, name, point.record())
+    except KeyboardInterrupt:  # released here, counted by the handler's claims.release_mine
+        claims.release_interrupted(out, name, [point.record() for point in todo])
         raise
     except Exception as err:  # noqa: BLE001 - kept as failure records; the sweep goes on
         for point in todo:

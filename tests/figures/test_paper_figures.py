@@ -5,8 +5,10 @@ legend that draws each line the way the panels do. On planted records, so that e
 in a fraction of a second."""
 from __future__ import annotations
 
+import importlib
 import io
 import itertools
+import re
 
 import matplotlib
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.text import Text
 
+from grdr.experiments.registry import FIGURES
 from grdr.figures.common import MIN_FONT, PAGE_WIDTH, line_with_band, plt
 
 SEEDS = (0, 1)  # two seeds, as quick's real_scaling has
@@ -75,17 +78,162 @@ def _drift_corpus():
     return pd.DataFrame(rows)
 
 
+def _model_scale():
+    rows = []
+    for model, width, seed in itertools.product(("dr_global", "atomic_gr", "seq_gr"), (8, 16, 32, 64), SEEDS):
+        params = 100.0 * width ** 2
+        kl = 3.0 * (params / 1e4) ** -(0.3 if model == "dr_global" else 0.6) + 0.1 + 0.02 * seed
+        rows.append(dict(model=model, kind="dr" if model == "dr_global" else model, width=width, seed=seed, depth=1,
+                         dim=4 if model == "dr_global" else np.nan, params=params, kl_true=kl, rowshift_sq_err=10 * kl,
+                         **{"Success@1": 1 - kl / 4}, dr_kl_floor=0.08, reference_kl=0.05, dr_floor=0.5))
+    return pd.DataFrame(rows)
+
+
+def _similarity():
+    rows, base = [], dict(corpus_latent_rank=8, dim=4, kl_floor_dim=0.2)
+    for seed in SEEDS:
+        def add(model, kind, kl, params, **extra):
+            rows.append(dict(base, model=model, kind=kind, seed=seed, kl_true=kl + 0.1 * seed, params=params,
+                             rowshift_sq_err=10 * (kl + 0.1 * seed), ey_floor=np.nan, **extra))
+        add("dr_global", "dr", 0.5, 800)
+        for r in (1, 2, 4, 8):
+            add("dr_global", "dr", 1.0 / r + 0.3, 400 * r, scorer="lowrank", scorer_rank=r)
+            rows[-1]["ey_floor"] = 5.0 / min(r, 4)
+        for m in (2, 4):
+            add("dr_global", "dr", 0.4 / m + 0.25, 800 * m, scorer="maxsim", vectors=m)
+        add("atomic_gr", "atomic_gr", 0.3, 820)
+        add("seq_gr", "seq_gr", 0.35, 790)
+    return pd.DataFrame(rows)
+
+
+def _drift_mechanism():
+    rows = []
+    for model, n, seed in itertools.product(("dr_local_uniform", "dr_global", "dr_table_local_uniform",
+                                             "dr_table_global"), (100, 300, 1000), SEEDS):
+        steps = np.geomspace(10, 100 * n, 12)
+        gap = 0.0 if model.endswith("global") else 0.01 * (steps / (50.0 * n / 100)) ** -0.5 + 0.001 * seed
+        rows.append({"model": model, "seed": seed, "n_docs": n, "num_negatives": 16, "truth_confusers": 2.0,
+                     "curve_step": [0.0, *steps], "curve_kl": [5.0, *(1.0 + gap + 0 * steps)]})
+    return pd.DataFrame(rows)
+
+
+def _critical_n():
+    rows = []
+    budget = dict(learning_rate=0.01, temperature=0.1, max_steps=5000, patience=500, min_delta=1e-4)
+    for model, dim, seed in itertools.product(("dr_global", "seq_gr"), (2, 3, 4, 5), SEEDS):
+        crit = 2 * dim + seed + (2 if model == "seq_gr" else 0)
+        rows.append(dict(budget, record="critical", model=model, dim=dim, seed=seed, critical_n=float(crit),
+                         censored=0.0, vectors=np.nan, doc_vectors=np.nan))
+        for n in (crit - 1, crit, crit + 1, crit + 3):
+            rows.append(dict(budget, record="probe", model=model, dim=dim, seed=seed, n_docs=n,
+                             solved=float(n <= crit or n == crit + 3), dim_upper=n - 1, dim_lower=max(1, n // 4),
+                             vectors=np.nan, doc_vectors=np.nan))
+    return pd.DataFrame(rows)
+
+
+def _theory_curves():
+    rows = []
+    for K, n, profile in itertools.product((8, 32), (100, 1000, 10000), ("flat", "peaked")):
+        plain = -np.log((n - 1) / K)
+        rows.append(dict(family="deficit", n_docs=n, num_negatives=K, profile=profile, share=0.3, mc_samples=100,
+                         exact_plain=plain, closed_plain=plain, mc_plain=plain, mc_plain_se=0.01,
+                         exact_logq=-0.1 * n / K / 100, delta_logq=-0.12 * n / K / 100, mc_logq=-0.1 * n / K / 100,
+                         mc_logq_se=0.001, rel_error_logq=0.002 * n / K))
+    for K, share in itertools.product((8, 32), (0.1, 0.3, 0.6)):
+        rows.append(dict(family="deficit_boundary", num_negatives=K, share=share, threshold=0.1,
+                         boundary_n=400.0 * K / share, censored_low=0.0))
+    for k, n in itertools.product((1, 4), (100, 1000, 10000)):
+        exact = 1 - (1 - k / (n - 1)) ** 16
+        rows.append(dict(family="coverage", n_docs=n, confusers=k, num_negatives=16, exact=exact,
+                         closed_form=16 * k / n, mc=exact, mc_se=0.01))
+    for corrected, n in itertools.product((False, True), (100, 1000, 10000)):
+        rows.append(dict(family="gradient", n_docs=n, corrected=corrected, num_negatives=16, share=0.3,
+                         exact_norm=1.0 / np.sqrt(n) / (2 if corrected else 1), mc_samples=100,
+                         mc_norm=1.0 / np.sqrt(n), mc_norm_se=0.001, global_confuser_grad=2.0 / n))
+    for model, correction, sampling, n in itertools.product(("dr_local_uniform", "dr_local_popularity"),
+                                                            ("none", "logq"), ("keep", "mask"), (100, 1000)):
+        rows.append(dict(family="fixed_point", model=model, correction=correction, sampling=sampling, n_docs=n,
+                         num_negatives=16, kl=0.0 if correction == "logq" else 0.01 * np.log(n)))
+    for rank, dim in itertools.product((4, 8), range(1, 11)):
+        rows.append(dict(family="rank_floor", latent_rank=rank, dim=dim, floor_rel=max(1e-12, 0.5 ** dim) if dim < rank
+                         else 1e-12))
+    for tree, hidden in itertools.product(("atomic", "4-ary", "16-ary"), (4, 16, 64)):
+        rows.append(dict(family="rank_trie", tree=tree, hidden=hidden, n_docs=256, bound_sharp=min(256, 4 * hidden),
+                         bound_nodes=min(256, 8 * hidden), measured_rank=hidden + 1.0 if tree == "4-ary" else np.nan))
+    return pd.DataFrame(rows)
+
+
 PLANTED = {"capacity_dim": _capacity_dim, "negatives": _negatives, "real_scaling": _real_scaling,
-           "drift_corpus": _drift_corpus}
+           "drift_corpus": _drift_corpus, "model_scale": _model_scale, "similarity": _similarity}
+# records for every figure of the registry: the checks that every figure must pass run on each
+EVERY = {**PLANTED, "model_scale": _model_scale, "similarity": _similarity, "drift_mechanism": _drift_mechanism,
+         "critical_n": _critical_n, **dict.fromkeys(("theory_deficit", "theory_gradient", "theory_fixed_point",
+                                                     "theory_rank"), _theory_curves)}
 
 
 @pytest.fixture(params=sorted(PLANTED))
 def figure(request):
-    import importlib
-
     fig = importlib.import_module(f"grdr.figures.{request.param}").plot(PLANTED[request.param]())
     fig.canvas.draw()
     yield request.param, fig
+    plt.close(fig)
+
+
+@pytest.fixture(params=FIGURES)
+def any_figure(request):
+    fig = importlib.import_module(f"grdr.figures.{request.param}").plot(EVERY[request.param]())
+    fig.canvas.draw()
+    yield request.param, fig
+    plt.close(fig)
+
+
+_PANEL = re.compile(r"^\s*\(([a-z])\)")
+
+
+def panel_letters(fig) -> list[str]:
+    """The letters of the panel labels "(a) ...": each panel's titles (left, centre, right) and its texts."""
+    texts = [ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")]
+    texts += [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts]
+    return [m.group(1) for m in map(_PANEL.match, texts) if m]
+
+
+def test_every_figure_of_the_registry_has_planted_records():
+    assert set(EVERY) == set(FIGURES), "plant records for a new figure in EVERY, so that the checks reach it"
+
+
+def test_every_figure_fits_two_columns_embeds_truetype_and_letters_each_panel_once(any_figure):
+    name, fig = any_figure
+    assert fig.get_size_inches()[0] <= PAGE_WIDTH + 1e-9, (name, fig.get_size_inches())
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="pdf")
+    assert b"/FontFile2" in buffer.getvalue() and b"/Type3" not in buffer.getvalue(), name
+    letters = panel_letters(fig)
+    assert len(letters) == len(set(letters)), (name, letters)
+
+
+def test_panel_letters_are_read_from_titles_and_texts():
+    fig, axes = plt.subplots(1, 3)
+    axes[0].set_title("(a) first")
+    axes[1].set_title("(a) again", loc="left")
+    axes[2].text(0, 0, "(c) in the panel")
+    axes[2].set_title("no letter (d)")
+    assert sorted(panel_letters(fig)) == ["a", "a", "c"]
+    plt.close(fig)
+
+
+def test_similarity_draws_two_seeds_as_their_range_not_a_t_interval_to_zero():
+    from grdr.figures import similarity
+
+    df = _similarity()
+    fig = similarity.plot(df)
+    ax_kl = fig.axes[0]
+    (band,) = [c for c in ax_kl.collections if isinstance(c, PolyCollection)]
+    y = band.get_paths()[0].vertices[:, 1]
+    low = df[df["scorer"] == "lowrank"]["kl_true"]
+    assert y.min() == pytest.approx(low.min()) and y.max() == pytest.approx(low.max())
+    bars = [seg for c in fig.axes[3].collections if not isinstance(c, PolyCollection) for seg in c.get_segments()]
+    assert bars and all(df["kl_true"].min() - 1e-9 <= seg[:, 1].min() for seg in bars)
+    assert all(seg[:, 1].max() <= df["kl_true"].max() + 1e-9 for seg in bars)
     plt.close(fig)
 
 
@@ -171,7 +319,7 @@ def test_the_negatives_legend_draws_plain_dashed_as_its_lines_are():
 
 
 def test_the_paper_settings_reach_every_figure_module():
-    """similarity and model_scale draw their own layouts; the fonts and the PDF font type are shared."""
+    """The fonts and the PDF font type are set once, in figures.common, which every figure module imports."""
     import grdr.figures.common  # noqa: F401
 
     assert matplotlib.rcParams["pdf.fonttype"] == 42 and matplotlib.rcParams["ps.fonttype"] == 42

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from grdr.experiments.registry import EXPERIMENTS
 from grdr.experiments.sweep import store
 from grdr import cli
 
@@ -72,6 +73,12 @@ CASES = [
     (RUN + ["--models"], 2, "--models: empty"),
     (RUN + ["--models", "dr_globl"], 2, "dr_globl"),
     (RUN + ["--train.num-negatives", "5000"], 2, "--train.num-negatives=5000 must be below every N"),
+    # the held-out queries come out of the training queries: refused before any point runs, --dry-run alike
+    (RUN + ["--train.heldout", "5000"], 2, "--train.heldout=5000: needs --corpus.n-train-queries above it (got 1,000)"),
+    (RUN + ["--train.heldout", "5000", "--dry-run"], 2, "--train.heldout=5000: needs --corpus.n-train-queries above it"),
+    (RUN + ["--corpus.n-train-queries", "100"], 2,
+     "--train.heldout=100: needs --corpus.n-train-queries above it (got 100)"),
+    (RUN + ["--corpus.n-train-queries", "100", "--dry-run"], 2, "--train.heldout=100: needs --corpus.n-train-queries"),
     (["run", "drift_corpus", "--preset", "smoke", "--out", "FILE"], 2, "is a file; expected a folder"),
     (["run", "drift_corpu", "--out", "OUT"], 2, "unknown experiment 'drift_corpu'; known: drift_corpus"),
     (["run"], 2, "expected an experiment"),
@@ -258,7 +265,7 @@ def _numeric_flags(cls, prefix=""):
             yield f"--{prefix}{f.name}".replace("_", "-"), ("nan", "-inf")
 
 
-@pytest.mark.parametrize("name", [n for n in __import__("experiments.registry").registry.EXPERIMENTS])
+@pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_numeric_field_of_every_config_refuses_out_of_range_values_in_one_line(name, tmp_path, capsys):
     from grdr.experiments.catalog import load as load_experiment
 

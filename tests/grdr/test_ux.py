@@ -228,6 +228,30 @@ def test_ctrl_c_stops_with_one_line_and_releases_the_claims(tmp_path, monkeypatc
     assert cli.cmd_run(_node(tmp_path))["skipped"] == 4
 
 
+def test_ctrl_c_during_training_counts_the_claims_the_runner_released(tmp_path, capsys):
+    """The interrupt lands inside the second group's training: the runner releases that group's three
+    claims as it unwinds, and the message counts them (it once said 0, counting only what was left)."""
+    node = _node(tmp_path)
+    trained = []
+
+    def run_group(cfg, points, out):
+        trained.append(len(points))
+        if len(trained) == 2:
+            assert len(list((tmp_path / "toy" / ".claims").glob("*.json"))) == 3  # held while it trains
+            raise KeyboardInterrupt
+        return [({"value": p["i"] + p["seed"] / 10}, {}) for p in points], 0.01
+
+    node.module.run_group = run_group
+    with pytest.raises(SystemExit) as exit_:
+        cli.cmd_run(node)
+    assert exit_.value.code == 130
+    err = capsys.readouterr().err
+    assert err.startswith("grdr run toy: interrupted; the records stored so far are kept, 3 claim(s) of this process "
+                          "released"), err
+    assert not list((tmp_path / "toy" / ".claims").glob("*.json"))
+    assert claims.release_mine(tmp_path, "toy") == 0  # counted once
+
+
 def test_ctrl_c_anywhere_else_is_one_line_too(monkeypatch, capsys):
     def interrupted():
         raise KeyboardInterrupt

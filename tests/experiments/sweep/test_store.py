@@ -52,7 +52,7 @@ SLOW_EXPERIMENT = textwrap.dedent('''
 def test_a_killed_sweep_keeps_whole_records_and_resumes(tmp_path):
     (tmp_path / "slow_exp.py").write_text(SLOW_EXPERIMENT)
     out = tmp_path / "out"
-    script = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import slow_exp; from experiments.sweep.runner import run_experiment; run_experiment(slow_exp, 8, {str(out)!r}, progress=False)"
+    script = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import slow_exp; from grdr.experiments.sweep.runner import run_experiment; run_experiment(slow_exp, 8, {str(out)!r}, progress=False)"
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     folder = out / "slow_exp"
     deadline = time.time() + 60
