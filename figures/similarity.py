@@ -51,12 +51,30 @@ def plot(df):
         gr = not (row.design.startswith(("rank", "MaxSim")) or row.design in ("dot product", "cosine", "full bilinear"))
         ax.errorbar(params[row.design], row.mean, yerr=[[row.mean - lo], [hi - row.mean]],
                     fmt="D" if gr else "o", color="tab:green" if gr else "tab:blue", capsize=2)
-        ax.annotate(row.design, (params[row.design], row.mean), xytext=(3, 3), textcoords="offset points")
     ax.set(xlabel="parameters", ylabel="KL [nats]", title="(d) every design at its size\n(GR matched to dot-product DR)")
     ax.set_ylim(bottom=0)
+    _spread_labels(ax, [(row.design, params[row.design], row.mean) for row in s.itertuples()])
     for ax in axes:
         ax.grid(alpha=0.3)
     outside_legend(fig, axes[:3], ncol=3)
     fig.suptitle("Similarity design: rank-constrained bilinear and multi-vector DR beside GR\n(mean over seeds; 95% "
                  "interval, or the seeds' range below 3 seeds)")
     return fig
+
+
+def _spread_labels(ax, points, gap: float = 0.075):
+    """Name each point beside it, the names moved apart vertically (at least `gap` of the axes' height)
+    so that designs of nearly the same size and KL do not print over each other; a thin line joins a
+    moved name to its point."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    placed = []
+    for name, x, y in sorted(points, key=lambda p: p[2]):
+        fx, fy = (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)
+        ty = max(fy, placed[-1] + gap) if placed else fy
+        placed.append(ty)
+        right = fx < 0.65
+        ax.annotate(name, (x, y), xytext=(fx + (0.04 if right else -0.04), ty), textcoords="axes fraction",
+                    ha="left" if right else "right", va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if abs(ty - fy) > 0.01 else None)
+
