@@ -32,6 +32,7 @@ from grdr.sim.docids import DocidSpec
 from grdr.sim.logprobs import eckart_young_floors, model_log_probs, rowshift_sq_err, true_log_probs
 from grdr.sim.models import ModelConfig
 from grdr.sim.train import TrainConfig
+from grdr.sim.widths import padded_config
 from grdr.theory import row_shifted_rank_bound
 from grdr.theory.rank import dr_transition_dim
 
@@ -111,6 +112,15 @@ def sweep(cfg: Config):
                                     corpus_overrides={"latent_rank": rank, "zipf": zipf},
                                     **({"hidden": dim} if gr else {}), doc_bias=name == "atomic_gr" or
                                     (cfg.model.doc_bias and not gr))
+
+
+def padded_model(cfg: Config, model_cfg: ModelConfig) -> ModelConfig:
+    """The widths a point trains at (experiments.sweep.group): DR's D and AtomicGR's H = D padded to the
+    sweep's shared bucket of `dims` (sim.widths: the padding exactly inert, the numbers those of the
+    model's own D), so that every D shares compiled programs; SeqGR at its own width."""
+    if model_cfg.kind == "dr":
+        return padded_config(model_cfg, dims=cfg.dims)
+    return padded_config(model_cfg, widths=cfg.dims, dims=cfg.dims)  # AtomicGR's D (the sweep sets it) is unread
 
 
 def rank_bound(point, docids) -> int:
