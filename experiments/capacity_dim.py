@@ -114,13 +114,19 @@ def sweep(cfg: Config):
                                     (cfg.model.doc_bias and not gr))
 
 
-def padded_model(cfg: Config, model_cfg: ModelConfig) -> ModelConfig:
-    """The widths a point trains at (experiments.sweep.group): DR's D and AtomicGR's H = D padded to the
-    sweep's shared bucket of `dims` (sim.widths: the padding exactly inert, the numbers those of the
-    model's own D), so that every D shares compiled programs; SeqGR at its own width."""
-    if model_cfg.kind == "dr":
-        return padded_config(model_cfg, dims=cfg.dims)
-    return padded_config(model_cfg, widths=cfg.dims, dims=cfg.dims)  # AtomicGR's D (the sweep sets it) is unread
+def padded_model(cfg: Config, points) -> ModelConfig:
+    """The widths a group of points trains at (experiments.sweep.group): DR's D and AtomicGR's H = D padded
+    to the sweep's shared bucket of `dims` (sim.widths: the padding exactly inert, the numbers those of
+    the model's own D), so that every D shares compiled programs, where the padded steps cost less than
+    a compile (experiments.cost.padding_pays); otherwise, and for SeqGR, the model's own widths."""
+    from grdr.experiments.cost import padding_pays
+
+    own = points[0].model_cfg
+    if own.kind == "dr":
+        wide = padded_config(own, dims=cfg.dims)
+    else:  # AtomicGR's D (the sweep sets it) is unread: unified too
+        wide = padded_config(own, widths=cfg.dims, dims=cfg.dims)
+    return wide if padding_pays(points[0], wide, len(points)) else own
 
 
 def rank_bound(point, docids) -> int:

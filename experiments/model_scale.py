@@ -136,11 +136,16 @@ def sweep(cfg: Config):
                                     ("floor_max_iter", cfg.floor_max_iter)), seed_extra=(("oracle_widths", oracles),))
 
 
-def padded_model(cfg: Config, model_cfg: ModelConfig) -> ModelConfig:
-    """The widths a point trains at (experiments.sweep.group): DR's and AtomicGR's towers padded to the
-    sweep's shared width bucket (sim.widths: the padding exactly inert, the numbers those of the model's
-    own width), so that their widths share compiled programs; SeqGR at its own width."""
-    return padded_config(model_cfg, widths=cfg.widths)
+def padded_model(cfg: Config, points) -> ModelConfig:
+    """The widths a group of points trains at (experiments.sweep.group): DR's and AtomicGR's towers padded
+    to the sweep's shared width bucket (sim.widths: the padding exactly inert, the numbers those of the
+    model's own width), so that their widths share compiled programs, where the padded steps cost less
+    than a compile (experiments.cost.padding_pays); otherwise, and for SeqGR, the model's own widths."""
+    from grdr.experiments.cost import padding_pays
+
+    own = points[0].model_cfg
+    wide = padded_config(own, widths=cfg.widths)
+    return wide if padding_pays(points[0], wide, len(points)) else own
 
 
 @lru_cache(maxsize=32)

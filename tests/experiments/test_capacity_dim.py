@@ -111,8 +111,8 @@ def test_dimensions_trained_inside_a_shared_padded_width_give_the_unpadded_recor
     from grdr.experiments.sweep.runner import groups
 
     cfg = dataclasses.replace(CFG, dims=(2, 3), models=("dr_table_global", "dr_global", "atomic_gr"))
-    widths = {(g[0].model, capacity_dim.padded_model(cfg, g[0].model_cfg).dim,
-               capacity_dim.padded_model(cfg, g[0].model_cfg).hidden) for g in groups(capacity_dim, cfg)}
+    widths = {(g[0].model, capacity_dim.padded_model(cfg, g).dim,
+               capacity_dim.padded_model(cfg, g).hidden) for g in groups(capacity_dim, cfg)}
     assert widths == {("dr_table_global", 8, CFG.model.hidden), ("dr_global", 8, CFG.model.hidden),
                       ("atomic_gr", 8, 8)}  # AtomicGR reads no D: the one the sweep sets is unified too
     run_experiment(capacity_dim, cfg, tmp_path / "padded", progress=False)

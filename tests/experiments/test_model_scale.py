@@ -146,7 +146,7 @@ def test_widths_trained_inside_a_shared_padded_width_give_the_unpadded_records(t
 
     cfg = dataclasses.replace(CFG, widths=(4, 8), models=("dr_global", "atomic_gr"), oracle_widths=(),
                               floor_restarts=1, floor_max_iter=1_000)
-    padded = {model_scale.padded_model(cfg, g[0].model_cfg).hidden for g in groups(model_scale, cfg)}
+    padded = {model_scale.padded_model(cfg, g).hidden for g in groups(model_scale, cfg)}
     assert padded == {8}
     run_experiment(model_scale, cfg, tmp_path / "padded", progress=False)
     monkeypatch.delattr(model_scale, "padded_model")  # the runner then trains every width as it is
