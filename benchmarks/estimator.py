@@ -21,6 +21,7 @@ times depend on the machine's load: say what else ran when quoting them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -34,7 +35,7 @@ import numpy as np
 
 from grdr.benchmarks.train_step import print_table, verdict, write_csv
 from grdr.experiments.calibration import (CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds,
-                                          program_key)
+                                          program_key, real_train_seconds)
 
 EXPERIMENTS = ("drift_corpus", "model_scale", "capacity_dim")
 TARGET = 0.30  # relative error of an experiment's total
@@ -150,6 +151,161 @@ def compare(groups: list[dict]) -> tuple[list[dict], list[dict], object]:
     return group_rows, totals, fitted
 
 
+# --------------------------------------------------------------------------------------------------
+# The work models of experiments.work: record experiments and model_scale's floors and oracles
+
+
+def _records_by_id(folder: Path, experiment: str) -> dict[str, dict]:
+    """The records under `folder` by run_id, each with its file's modification time (`mtime`)."""
+    out = {}
+    for path in sorted((Path(folder) / experiment).glob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        out[rec.get("run_id", path.stem)] = {**rec, "mtime": path.stat().st_mtime}
+    return out
+
+
+def probe_steps(folders) -> dict[str, float]:
+    """The median steps of the critical_n probes stored under `folders`, per kind (what a probe takes)."""
+    steps: dict[str, list] = {}
+    for folder in folders:
+        for rec in _records_by_id(folder, "critical_n").values():
+            if rec["config"].get("record") == "probe":
+                steps.setdefault(rec["config"]["kind"], []).append(rec["metrics"]["steps"])
+    return {k: float(np.median(v)) for k, v in steps.items()}
+
+
+def work_groups(folder: Path, experiment: str, preset: str, cal) -> list[dict]:
+    """Per group of the preset's sweep (in the runner's order), experiments.work's units of work and the
+    seconds its stored records measured (groups with no stored record are left out)."""
+    import importlib
+
+    from grdr.experiments.sweep.runner import groups
+    from grdr.experiments.sweep.store import run_id
+    from grdr.experiments.work import record_features
+
+    module = importlib.import_module(f"grdr.experiments.{experiment}")
+    cfg = module.PRESETS[preset]
+    stored = _records_by_id(folder, experiment)
+    compiled: set = set()
+    rows = []
+    for g in groups(module, cfg):
+        features = record_features(experiment, cfg, g, compiled, cal, train_seconds=real_train_seconds)
+        recs = [stored.get(run_id(experiment, pt.record())) for pt in g]
+        if all(r is None for r in recs):
+            continue
+        rows.append({"experiment": experiment, "results": str(folder), "features": features,
+                     "measured": float(sum(r["seconds"] for r in recs if r is not None))})
+    return rows
+
+
+def measure_work_groups(folder: Path, cal) -> list[dict]:
+    """model_scale's groups under `folder`, in the order written: experiments.work's units of work of
+    their floors and oracles, and the seconds those took (each record's evaluation seconds, less the
+    median of its model's evaluations in groups that built no corpus)."""
+    from grdr.experiments.work import measure_features
+
+    by_group: dict[str, list] = {}
+    for rec in _records_by_id(folder, "model_scale").values():
+        if not rec.get("train"):
+            continue
+        c = rec["config"]
+        key = json.dumps({k: v for k, v in c.items() if k not in ("seed", "corpus_seed_used", "oracle_widths")},
+                         sort_keys=True)
+        by_group.setdefault(key, []).append(rec)
+    seen: set = set()
+    plain: dict[str, list] = {}
+    parts = []
+    for recs in sorted(by_group.values(), key=lambda rs: min(r["mtime"] for r in rs)):
+        new = sum(r["config"]["corpus_seed_used"] not in seen for r in recs)
+        seen.update(r["config"]["corpus_seed_used"] for r in recs)
+        parts.append((recs, new))
+        if not new:
+            plain.setdefault(recs[0]["config"]["model"], []).extend(r["train"]["eval_seconds"] for r in recs)
+    rows = []
+    for recs, new in parts:
+        if new and recs[0]["config"]["kind"] == "dr":  # a GR record's dim is its H: DR's D is the floor's rank
+            base = float(np.median(plain.get(recs[0]["config"]["model"], [0.0])))
+            rows.append({"experiment": "model_scale (floors, oracles)", "results": str(folder),
+                         "features": measure_features([r["config"] for r in recs], new, recs[0]["config"]["dim"], cal),
+                         "measured": sum(max(r["train"]["eval_seconds"] - base, 0.0) for r in recs)})
+    return rows
+
+
+def time_measures(preset: str) -> list[dict]:
+    """model_scale's KL floor and each oracle width, timed one by one on the first corpus of a preset
+    (each compiles its own programs first, as in a cold run): one row each, with what it did."""
+    from grdr.experiments.pipeline import corpus_for, docids_for
+    from grdr.sim.logprobs import low_rank_kl, seq_gr_oracle_kl, true_log_probs
+
+    from grdr.experiments import model_scale
+
+    cfg = model_scale.PRESETS[preset]
+    point = next(iter(model_scale.sweep(cfg)))
+    spec = point.corpus_spec()
+    target, docids = true_log_probs(corpus_for(spec)), docids_for(cfg.docids, spec)
+    base = {"preset": preset, "corpus_n_test_queries": target.shape[0], "n_docs": target.shape[1],
+            "dim": cfg.model.dim, "docid_vocab": docids.vocab}
+    start = time.perf_counter()
+    floor = low_rank_kl(target, cfg.model.dim, restarts=cfg.floor_restarts, max_iter=cfg.floor_max_iter)
+    rows = [{**base, "what": "floor", "floor_restarts": cfg.floor_restarts, "floor_max_iter": cfg.floor_max_iter,
+             "converged": floor.converged, "seconds": time.perf_counter() - start}]
+    for width in cfg.oracle_widths:
+        start = time.perf_counter()
+        fit = seq_gr_oracle_kl(target, docids, width, seed=spec.seed % 2**31)
+        rows.append({**base, "what": "oracle", "width": width, "steps": fit.steps, "converged": fit.converged,
+                     "seconds": time.perf_counter() - start})
+    return rows
+
+
+def measure_timing_rows(timings: list[dict], cal) -> list[dict]:
+    """time_measures' rows as (experiments.work units, seconds): a floor as measure_features counts it, an
+    oracle at the steps it took."""
+    from grdr.experiments.work import measure_features
+
+    rows = []
+    for t in timings:
+        record = {**t, "floor_restarts": t.get("floor_restarts", 0), "floor_max_iter": t.get("floor_max_iter", 1),
+                  "oracle_widths": [t["width"]] if t["what"] == "oracle" else []}
+        features = measure_features([record], 1, t["dim"], cal)
+        if t["what"] == "oracle":
+            steps = cal.probe_steps("oracle", 20_000)
+            features = {k: v * (1.0 if k.endswith("program") else t["steps"] / steps)
+                        for k, v in features.items() if k.startswith("model_scale.oracle")}
+        else:
+            features = {k: v for k, v in features.items() if k.startswith("model_scale.floor")}
+        rows.append({"experiment": "model_scale (floors, oracles)", "results": f"timed {t['preset']}",
+                     "features": features, "measured": t["seconds"]})
+    return rows
+
+
+def compare_work(rows, cal) -> tuple[list[dict], object]:
+    """Per (experiment, folder): measured seconds, the shipped coefficients' estimate, those fitted to
+    every other folder's rows (`held_out`: a preset the fit has not seen) and to every row
+    (experiments.work.calibrate_work)."""
+    from grdr.experiments.work import calibrate_work
+
+    def fit_on(part):
+        return calibrate_work([(r["features"], r["measured"]) for r in part], "", cal.steps)
+
+    fitted = dataclasses.replace(fit_on(rows), source="fitted to every group measured")
+    totals = []
+    for key in dict.fromkeys((r["experiment"], r["results"]) for r in rows):
+        part = [r for r in rows if (r["experiment"], r["results"]) == key]
+        others = [r for r in rows if (r["experiment"], r["results"]) != key]
+        measured = sum(r["measured"] for r in part)
+        est = {name: sum(sum(v * c[k] for k, v in r["features"].items()) for r in part)
+               for name, c in (("shipped", cal), ("held_out", fit_on(others)), ("in_sample", fitted))}
+        row = {"experiment": key[0], "results": key[1], "groups": len(part), "measured_s": round(measured, 1)}
+        for name, value in est.items():
+            row[f"{name}_s"], row[f"{name}/measured"] = round(value, 1), round(value / max(measured, 1e-9), 3)
+        row["within 30%"] = verdict(abs(est["shipped"] / max(measured, 1e-9) - 1) <= TARGET, False)
+        totals.append(row)
+    return totals, fitted
+
+
 def run_presets(presets: list[str], experiments: list[str], work: Path) -> list[Path]:
     """Run each preset of each experiment in a fresh subprocess with an empty compilation cache, as the
     calibration assumes; one results folder per preset."""
@@ -184,7 +340,15 @@ def main(argv=None):
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS))
     parser.add_argument("--work", type=Path, default=None, help="where --run writes (default: a temporary folder)")
     parser.add_argument("--out", default="results/benchmarks/estimator.csv")
+    parser.add_argument("--records", nargs="*", default=[], metavar="PRESET=FOLDER",
+                        help="results folders of critical_n, theory_curves and real_scaling run at PRESET: compare "
+                             "experiments.work's estimates with them (and model_scale's floors and oracles in --results)")
+    parser.add_argument("--time-measures", nargs="*", default=[], metavar="PRESET",
+                        help="time model_scale's KL floor and oracles at these presets (appended to --timings)")
+    parser.add_argument("--timings", type=Path, default=None, help="a JSON-lines file of such timings")
     args = parser.parse_args(argv)
+    if args.records or args.time_measures or args.timings:
+        return main_work(args)
     presets = ["smoke"] if args.small and not args.run else args.run
     folders = list(args.results)
     if presets:
@@ -205,6 +369,41 @@ def main(argv=None):
              "measure": "dry-run estimate / measured seconds", "value": r.get("shipped/measured", ""),
              "target": f"within {TARGET:.0%}", "met": r["within 30%"] + (" (--small)" if args.small else "")}
             for r in totals]
+
+
+def main_work(args):
+    """The comparison of experiments.work's estimates with measured records and timings."""
+    from grdr.experiments.work import RECORD_EXPERIMENTS, WORK_CALIBRATION
+
+    timings = []
+    if args.timings and args.timings.is_file():
+        timings = [json.loads(line) for line in args.timings.read_text().splitlines() if line.strip()]
+    for preset in args.time_measures:
+        print(f"timing model_scale's floor and oracles at --preset {preset} (load {os.getloadavg()[0]:.2f})", flush=True)
+        new = time_measures(preset)
+        timings += new
+        if args.timings:
+            with args.timings.open("a") as f:
+                f.writelines(json.dumps(t) + "\n" for t in new)
+    folders = [entry.split("=", 1) for entry in args.records]
+    steps = {**dict(WORK_CALIBRATION.steps), **probe_steps([Path(f) for _, f in folders])}
+    oracle_steps = [t["steps"] for t in timings if t["what"] == "oracle"]
+    if oracle_steps:
+        steps["oracle"] = float(np.median(oracle_steps))
+    cal = dataclasses.replace(WORK_CALIBRATION, steps=tuple(sorted(steps.items())))
+    rows = [r for preset, folder in folders for name in RECORD_EXPERIMENTS if (Path(folder) / name).is_dir()
+            for r in work_groups(Path(folder), name, preset, cal)]
+    rows += [r for folder in args.results for r in measure_work_groups(Path(folder), cal)]
+    rows += measure_timing_rows(timings, cal)
+    if not rows:
+        raise SystemExit("nothing to compare: give --records PRESET=FOLDER, --results or --timings")
+    totals, fitted = compare_work(rows, cal)
+    print_table(totals)
+    write_csv(totals, str(Path(args.out).with_name(Path(args.out).stem + "_work.csv")))
+    print(f"\nshipped ({WORK_CALIBRATION.source}):\n  {WORK_CALIBRATION.coefficients}\n  steps {WORK_CALIBRATION.steps}")
+    print(f"fitted to these {len(rows)} groups (typical steps {cal.steps}):\n  "
+          + ", ".join(f"({k!r}, {v:.4g})" for k, v in fitted.coefficients))
+    return totals
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from grdr.experiments.points import Point
 from grdr.sim.samplers import get_sampler
 
 __all__ = ["Shape", "Calibration", "CALIBRATION", "GPU", "KINDS", "CORPUS_CACHE", "step_flops", "eval_flops",
-           "program_key", "features", "group_seconds", "calibrate"]
+           "program_key", "features", "group_seconds", "calibrate", "real_train_seconds", "padding_pays"]
 
 KINDS = ("dr_tower", "dr_table", "dr_table_sparse", "atomic_gr", "seq_gr")
 """Kinds of training step whose FLOP rates differ (a tower, a dense or row-sparse table, GR)."""
@@ -38,9 +38,9 @@ KINDS = ("dr_tower", "dr_table", "dr_table_sparse", "atomic_gr", "seq_gr")
 # 0.158 s on the H100), not at a fitted rate: the presets measured here are too small to show it.
 SCAN_FLOPS_CPU = 120e9
 SCAN_FLOPS_GPU = 16e12
-# An experiment's own work per corpus: model_scale's KL floors (L-BFGS on the M x N test log-posterior),
-# whose time grew like sqrt(M x N) between the smoke and quick presets (about 15 s and 100 s a corpus).
-PER_CORPUS_MEASURES = ("model_scale",)
+# An experiment's own work per corpus, as a feature of the training model (none now: model_scale's KL floors
+# and oracles, once a cost growing like sqrt(M x N), are estimated from their work by experiments.work).
+PER_CORPUS_MEASURES = ()
 REFERENCE_DRAWS = 512  # sim.ceilings.REFERENCE_SAMPLES: latent draws per test query of the references
 CORPUS_CACHE = 32  # experiments.pipeline caches this many corpora per process
 WEIGHT_POWER = 0.5  # weights 1 / sqrt(seconds): between equal relative errors (1) and equal seconds (0)
@@ -229,6 +229,26 @@ def group_seconds(shape: Shape, n_seeds: int, new_corpora: int, experiment: str,
 
 
 
+
+
+def real_train_seconds(fields: dict, n_seeds: int, compiled: set) -> float:
+    """Seconds of training a group of real_scaling points (experiments.work.real_shape_fields) by this
+    model, compiling where `compiled` (updated) has not seen its programs; no corpus to build."""
+    shape = Shape(**fields)
+    key = ("real_scaling", program_key(shape, n_seeds))
+    fresh, _ = key not in compiled, compiled.add(key)
+    return group_seconds(shape, n_seeds, 0, "real_scaling", new_program=fresh)
+
+
+def padding_pays(point: Point, pad_to, n_seeds: int, cal: Calibration = CALIBRATION) -> bool:
+    """Whether training `point`'s model inside the wider `pad_to` (sim.widths) costs less extra time than
+    compiling programs of its own: the padded steps' extra FLOPs at the calibrated rate of its kind, over
+    its steps and `n_seeds` seeds, against the calibrated cost of a group's first compile (`cal.group`)."""
+    own = Shape.of_point(point)
+    wide = dataclasses.replace(own, width=pad_to.dim if own.kind.startswith("dr") else pad_to.hidden,
+                               hidden=pad_to.hidden)
+    extra = point.train.steps * n_seeds * (step_flops(wide) - step_flops(own)) / 1e9
+    return extra * cal.coefficient(f"flop_{own.kind}") <= cal.group
 
 def calibrate(rows, source: str = "", compile_seconds=None, group_seconds: float | None = None) -> Calibration:
     """Coefficients fitted to measured groups: `rows` of (features dict, measured seconds). Non-negative

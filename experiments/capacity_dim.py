@@ -32,6 +32,7 @@ from grdr.sim.docids import DocidSpec
 from grdr.sim.logprobs import eckart_young_floors, model_log_probs, rowshift_sq_err, true_log_probs
 from grdr.sim.models import ModelConfig
 from grdr.sim.train import TrainConfig
+from grdr.sim.widths import padded_config
 from grdr.theory import row_shifted_rank_bound
 from grdr.theory.rank import dr_transition_dim
 
@@ -113,6 +114,21 @@ def sweep(cfg: Config):
                                     corpus_overrides={"latent_rank": rank, "zipf": zipf},
                                     **({"hidden": dim} if gr else {}), doc_bias=name == "atomic_gr" or
                                     (cfg.model.doc_bias and not gr))
+
+
+def padded_model(cfg: Config, points) -> ModelConfig:
+    """The widths a group of points trains at (experiments.sweep.group): DR's D and AtomicGR's H = D padded
+    to the sweep's shared bucket of `dims` (sim.widths: the padding exactly inert, the numbers those of
+    the model's own D), so that every D shares compiled programs, where the padded steps cost less than
+    a compile (experiments.calibration.padding_pays); otherwise, and for SeqGR, the model's own widths."""
+    from grdr.experiments.calibration import padding_pays
+
+    own = points[0].model_cfg
+    if own.kind == "dr":
+        wide = padded_config(own, dims=cfg.dims)
+    else:  # AtomicGR's D (the sweep sets it) is unread: unified too
+        wide = padded_config(own, widths=cfg.dims, dims=cfg.dims)
+    return wide if padding_pays(points[0], wide, len(points)) else own
 
 
 def rank_bound(point, docids) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from grdr.experiments.calibration import (CALIBRATION, CORPUS_CACHE, GPU, Calibration, Shape, eval_flops,
-                                          group_seconds, program_key, step_flops)
+                                          group_seconds, program_key, real_train_seconds, step_flops)
 from grdr.experiments.points import Point
 
 __all__ = ["describe", "group_flops", "group_bytes", "largest_group", "available_bytes", "makespan", "gib",
@@ -52,24 +52,36 @@ def _new_corpora(points, seen: OrderedDict | None) -> int:
     return new
 
 
-def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION) -> dict:
-    """Per group of `found` (runner.groups): estimated seconds one after another in one process
-    (`local`), as separate tasks each building its corpora (`task`), and one after another on one GPU
-    (`gpu`)."""
+def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION, cfg=None) -> dict:
+    """Per group of `found` (runner.groups) that is estimated (`groups`): estimated seconds one after
+    another in one process (`local`), as separate tasks each building its corpora (`task`), and one
+    after another on one GPU (`gpu`). Groups of record points (critical_n, theory_curves, real_scaling)
+    are estimated with their Config `cfg` by experiments.work (on the GPU as on this CPU: not measured
+    there); model_scale's KL floors and oracles likewise, per corpus."""
+    from grdr.experiments import work
+
     seen: OrderedDict = OrderedDict()
     programs: set = set()
-    local, task, gpu = [], [], []
+    local, task, gpu, estimated = [], [], [], []
     for g in found:
         if not isinstance(g[0], Point):
+            if cfg is None or name not in work.RECORD_EXPERIMENTS:
+                continue
+            estimated.append(g)
+            local.append(work.record_seconds(name, cfg, g, programs, train_seconds=real_train_seconds))
+            task.append(work.record_seconds(name, cfg, g, set(), train_seconds=real_train_seconds))
+            gpu.append(local[-1])
             continue
         s, new = Shape.of_point(g[0]), _new_corpora(g, seen)
         key = program_key(s, len(g))
         fresh, _ = key not in programs, programs.add(key)
-        local.append(group_seconds(s, len(g), new, name, cal, new_program=fresh))
-        task.append(group_seconds(s, len(g), _new_corpora(g, None), name, cal))
-        gpu.append(group_seconds(s, len(g), new, name, cal, GPU(), new_program=fresh))
-    return {"local": local, "task": task, "gpu": gpu}
-
+        extra = work.point_measures(name, g, new, _new_corpora(g, None))
+        estimated.append(g)
+        local.append(group_seconds(s, len(g), new, name, cal, new_program=fresh) + extra[0])
+        task.append(group_seconds(s, len(g), _new_corpora(g, None), name, cal) + extra[1])
+        gpu.append(group_seconds(s, len(g), new, name, cal, GPU(), new_program=fresh)
+                   + extra[0] / GPU().overhead_speedup)
+    return {"local": local, "task": task, "gpu": gpu, "groups": estimated}
 
 
 def group_bytes(point: Point, n_seeds: int) -> float:
@@ -152,16 +164,20 @@ def _span(seconds: float) -> str:
 def describe(module, cfg, found=None, cal: Calibration = CALIBRATION) -> str:
     """The points of module.sweep(cfg) (or `found`, already grouped), grouped as the runner trains them,
     with a cost estimate in time (on this CPU, one GPU, and Ray workers) and memory."""
-    from grdr.experiments.sweep.runner import groups
+    from grdr.experiments.sweep.grouping import groups
 
     found = groups(module, cfg) if found is None else found
     lines = [f"{module.NAME}: {sum(len(g) for g in found)} runs in {len(found)} groups (seeds trained together)"]
-    est = sweep_seconds(module.NAME, found, cal)
-    trained = [g for g in found if isinstance(g[0], Point)]
+    est = sweep_seconds(module.NAME, found, cal, cfg)
+    trained = est["groups"]
+    seconds_of = {id(g): (s, gpu) for g, s, gpu in zip(trained, est["local"], est["gpu"])}
     for g in found:
         if not isinstance(g[0], Point):
-            lines.append(f"  {len(g)} x {g[0].record()}")
+            cost = f"  ~{seconds_of[id(g)][0]:,.1f} s" if id(g) in seconds_of else ""
+            lines.append(f"  {len(g)} x {g[0].record()}{cost}")
     for g, seconds, gpu in zip(trained, est["local"], est["gpu"]):
+        if not isinstance(g[0], Point):
+            continue
         first = g[0]
         lines.append(f"  {first.model:28s} N={first.corpus.n_docs:<9,} steps={first.train.steps:<7} "
                      f"B={first.train.batch_size:<4} pairs/doc={first.pairs_per_doc:<8.1f} "
@@ -170,15 +186,20 @@ def describe(module, cfg, found=None, cal: Calibration = CALIBRATION) -> str:
     if trained:
         total, tasks = sum(est["local"]), est["task"]
         longest = max(range(len(tasks)), key=tasks.__getitem__)
+        head = trained[longest][0]
+        where = (f"{head.model}, N = {head.corpus.n_docs:,}" if isinstance(head, Point)
+                 else ", ".join(f"{k} {head.record().get(k)}" for k in ("model", "family", "dim", "n_docs")
+                                if head.record().get(k) is not None))
         lines.append(f"estimated total: ~{_span(total)} on 2 CPU cores (the development machine; {cal.source})")
         lines.append(f"on one H100 GPU: ~{_span(sum(est['gpu']))} (an extrapolation from the GPU rows of "
                      "benchmarks/README.md, not a measurement)")
         spans = ", ".join(f"{w} workers ~{_span(makespan(tasks, w))}" for w in (4, 16, 64) if w <= 4 * len(tasks))
         lines.append(f"on N Ray workers of this CPU's speed (--executor ray, one task per group, each building its "
-                     f"corpora): {spans}; the longest task ~{_span(tasks[longest])} ({trained[longest][0].model}, "
-                     f"N = {trained[longest][0].corpus.n_docs:,}, {len(trained[longest])} seed(s))")
+                     f"corpora): {spans}; the longest task ~{_span(tasks[longest])} ({where}, "
+                     f"{len(trained[longest])} seed(s))")
         need, point, seeds = largest_group(found)
-        lines.append(f"memory: at least {gib(need)} for the largest group ({point.model}, N = {point.corpus.n_docs:,}, "
-                     f"{seeds} seed(s) at once; arrays only, XLA's buffers come on top); "
-                     f"{gib(available_bytes())} available here")
+        if point is not None:
+            lines.append(f"memory: at least {gib(need)} for the largest group ({point.model}, N = "
+                         f"{point.corpus.n_docs:,}, {seeds} seed(s) at once; arrays only, XLA's buffers come on top); "
+                         f"{gib(available_bytes())} available here")
     return "\n".join(lines)

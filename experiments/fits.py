@@ -1,7 +1,9 @@
 """Scaling-law fits as data: metric(x) = a x^-alpha + c per model, read from stored records.
 
 `FITS` (experiments.registry) says which (experiment, x, metric) to fit and which config fields name a curve; every
-seed's record is one point. A curve is fitted only where the design allows it: at least 4 distinct x
+seed's record is one point. A Fit with `pairs` fits the paired gap instead (`paired_gaps`: per seed and x,
+the metric of a model minus that of its reference, e.g. drift_corpus's sampled minus full softmax, tower
+and table), one point per seed and x, with the same intervals and check; its metric is "<metric>_gap". A curve is fitted only where the design allows it: at least 4 distinct x
 (3 to fit and the largest held out for the out-of-sample check); below that it is kept as a row with
 no numbers and the distinct x found in `message`, so the table says what is missing. An experiment
 with no records is skipped.
@@ -36,7 +38,8 @@ from grdr.experiments.sweep import store
 from grdr.experiments.verdict.seeds import metric_range
 from grdr.theory.scaling import LOSSES, fit_power_law, holdout_check
 
-__all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_rows", "fit_table", "write_fits",
+__all__ = ["Fit", "FITS", "COLUMNS", "MIN_DISTINCT_X", "SPACE_OF_LOSS", "fit_rows", "paired_gaps", "fit_table",
+           "write_fits",
            "format_fits", "oos_summary"]
 
 MIN_DISTINCT_X = 4  # 3 distinct x fit a 3-parameter law; the out-of-sample check holds out the largest
@@ -78,16 +81,19 @@ def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, *
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     space = SPACE_OF_LOSS[loss] if space is None else space
-    missing = [c for c in (fit.x, fit.metric, *fit.by) if c not in df.columns]
+    metric = fit.fitted_metric
+    missing = [c for c in (fit.x, fit.metric, *fit.by, *(("seed",) if fit.pairs else ())) if c not in df.columns]
     if missing:
-        return [{"experiment": fit.experiment, "model": "", "x": fit.x, "metric": fit.metric, "loss": loss,
+        return [{"experiment": fit.experiment, "model": "", "x": fit.x, "metric": metric, "loss": loss,
                  "space": space, "converged": False, "n_points": 0, "message": f"records lack {missing}"}]
+    if fit.pairs:
+        df = paired_gaps(fit, df)
     rows = []
     for key, part in df.groupby(list(fit.by), sort=True):
-        part = part[np.isfinite(part[fit.x].astype(float)) & np.isfinite(part[fit.metric].astype(float))]
-        x_n, y_n = part[fit.x].to_numpy(float), part[fit.metric].to_numpy(float)
+        part = part[np.isfinite(part[fit.x].astype(float)) & np.isfinite(part[metric].astype(float))]
+        x_n, y_n = part[fit.x].to_numpy(float), part[metric].to_numpy(float)
         distinct = np.unique(x_n)
-        row = {"experiment": fit.experiment, "model": _curve_name(fit, key), "x": fit.x, "metric": fit.metric,
+        row = {"experiment": fit.experiment, "model": _curve_name(fit, key), "x": fit.x, "metric": metric,
                "loss": loss, "space": space, "n_points": len(part), "n_x": len(distinct), "converged": False}
         if len(distinct) < MIN_DISTINCT_X:
             found = ", ".join(f"{v:g}" for v in distinct) or "none"
@@ -98,10 +104,10 @@ def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, *
         if groups is None:
             groups = np.arange(len(part))
             notes.append("no seed column: the bootstrap resamples points")
-        options = dict(bootstrap=bootstrap, seed=seed, c_bounds=metric_range(fit.metric), loss=loss, space=space)
+        options = dict(bootstrap=bootstrap, seed=seed, c_bounds=metric_range(metric), loss=loss, space=space)
         try:
             law = fit_power_law(x_n, y_n, groups=groups, **options)
-            check = holdout_check(x_n, y_n, groups=groups, y_range=metric_range(fit.metric), **options)
+            check = holdout_check(x_n, y_n, groups=groups, y_range=metric_range(metric), **options)
         except ValueError as e:  # e.g. a metric <= 0 in log space: say so in the table
             rows.append({**row, "message": str(e)})
             continue
@@ -119,6 +125,24 @@ def fit_rows(fit: Fit, df: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, *
                      "oos_units": check.units, "oos_pass": np.nan if check.passed is None else check.passed,
                      "oos_note": check.message, "message": "; ".join([law.message] + notes)})
     return rows
+
+
+def paired_gaps(fit: Fit, df: pd.DataFrame) -> pd.DataFrame:
+    """The records of `fit.pairs` as paired gaps: per (model, reference) pair, seed, x and the other `by`
+    fields, metric(model) - metric(reference) (each side averaged over its records there), in a column
+    named `fit.fitted_metric`, with `model` = "model - reference". A pair with either model absent has no
+    rows; a seed or x run by one side only is left out (no pair)."""
+    keys = [fit.x, "seed", *fit.by[1:]]
+    parts = []
+    for local, ref in fit.pairs:
+        a = df[df["model"] == local].groupby(keys)[fit.metric].mean()
+        b = df[df["model"] == ref].groupby(keys)[fit.metric].mean()
+        gap = (a - b).dropna()
+        if not gap.empty:
+            parts.append(gap.rename(fit.fitted_metric).reset_index().assign(model=f"{local} - {ref}"))
+    if not parts:
+        return pd.DataFrame(columns=[*keys, fit.fitted_metric, "model"])
+    return pd.concat(parts, ignore_index=True)
 
 
 def fit_table(out, experiments=None, *, fits=FITS, bootstrap: int = 1000, seed: int = 0, loss: str = "squared",

@@ -27,6 +27,7 @@ from grdr.sim.logprobs import (eckart_young_floors, low_rank_kl, model_log_probs
                           true_log_probs)
 from grdr.sim.models import ModelConfig
 from grdr.sim.train import TrainConfig
+from grdr.sim.widths import padded_config
 
 NAME = "model_scale"
 AXES = ("hidden", "depth")
@@ -127,10 +128,24 @@ def sweep(cfg: Config):
             for name in cfg.models:
                 for seed in cfg.seeds:
                     oracles = cfg.oracle_widths if seed in oracle_seeds else ()
+                    # the oracles run on some seeds only: a field of their records, not of the group, so that
+                    # every seed of a width trains under one vmap (one program, not one per subset of seeds)
                     yield point(name, cfg, cfg.corpus.n_docs, seed, hidden=width, depth=depth,
                                 pairs_per_doc=cfg.pairs_per_doc, extra=(
-                                    ("width", width), ("oracle_widths", oracles),
-                                    ("floor_restarts", cfg.floor_restarts), ("floor_max_iter", cfg.floor_max_iter)))
+                                    ("width", width), ("floor_restarts", cfg.floor_restarts),
+                                    ("floor_max_iter", cfg.floor_max_iter)), seed_extra=(("oracle_widths", oracles),))
+
+
+def padded_model(cfg: Config, points) -> ModelConfig:
+    """The widths a group of points trains at (experiments.sweep.group): DR's and AtomicGR's towers padded
+    to the sweep's shared width bucket (sim.widths: the padding exactly inert, the numbers those of the
+    model's own width), so that their widths share compiled programs, where the padded steps cost less
+    than a compile (experiments.calibration.padding_pays); otherwise, and for SeqGR, the model's own widths."""
+    from grdr.experiments.calibration import padding_pays
+
+    own = points[0].model_cfg
+    wide = padded_config(own, widths=cfg.widths)
+    return wide if padding_pays(points[0], wide, len(points)) else own
 
 
 @lru_cache(maxsize=32)
@@ -161,7 +176,7 @@ def _oracles(spec: CorpusSpec, docid_spec: DocidSpec, widths: tuple[int, ...]) -
 
 
 def measure(model, corpus, docids, point) -> dict:
-    x = dict(point.extra)
+    x = dict(point.extra + point.seed_extra)
     metrics = {"rowshift_sq_err": rowshift_sq_err(true_log_probs(corpus), model_log_probs(model, corpus, docids)),
                **_floors(corpus.spec, point.model_cfg.dim, x["floor_restarts"], x["floor_max_iter"])}
     if x["oracle_widths"]:

@@ -23,8 +23,9 @@ from grdr.sim.corpus import Corpus, CorpusSpec, make_corpus
 from grdr.sim.curves import converged_from_curve, curve_data, curve_evaluator
 from grdr.sim.docids import DocidSpec, Docids, make_docids
 from grdr.sim.evaluate import evaluate_model
-from grdr.sim.models import count_params
+from grdr.sim.models import ModelConfig, count_params
 from grdr.sim.train import TrainData, TrainResult, model_at, train
+from grdr.sim.widths import param_count
 
 __all__ = ["corpus_for", "docids_for", "references_for", "train_group", "trained_fields", "train_and_evaluate"]
 
@@ -48,11 +49,11 @@ def references_for(spec: CorpusSpec) -> dict[str, float]:
     return references(corpus_for(spec))
 
 
-def train_group(points, data, *, curve=None) -> TrainResult:
+def train_group(points, data, *, curve=None, pad_to: ModelConfig | None = None) -> TrainResult:
     """Train `points` (one group: the same model_cfg and train, their own seeds) together under vmap on
-    `data` (one TrainData shared, or one per point)."""
+    `data` (one TrainData shared, or one per point), inside the wider `pad_to` where given (sim.widths)."""
     first = points[0]
-    return train(first.model_cfg, first.train, data, [pt.seed for pt in points], curve=curve)
+    return train(first.model_cfg, first.train, data, [pt.seed for pt in points], curve=curve, pad_to=pad_to)
 
 
 def trained_fields(result: TrainResult, i: int, model, n_points: int) -> dict:
@@ -62,8 +63,13 @@ def trained_fields(result: TrainResult, i: int, model, n_points: int) -> dict:
             "train_seconds": result.seconds / n_points}
 
 
-def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100):
+def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100,
+                       pad_to: ModelConfig | None = None):
     """Train `points` (one group: same everything but seed) under vmap and evaluate each.
+
+    pad_to: a wider ModelConfig the model trains and is evaluated inside (sim.widths: exactly inert
+    padding, so every width of a bucket shares the compiled programs; the same numbers; `params` is
+    still the model's own count).
 
     Returns ([(metrics, extra) per point], seconds).
     """
@@ -75,7 +81,15 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
     docids = [docids_for(first.docids, s) if seq else None for s in specs]
     data = [TrainData.from_corpus(c, d) for c, d in zip(corpora, docids)]
     curve = curve_evaluator(first.variant.kind, curve_data(corpora), docids)
-    result = train_group(points, data, curve=curve)
+    result = train_group(points, data, curve=curve, pad_to=pad_to)
+    counts = {}  # the model's own parameters (not a padded model's); SeqGR's depend on its docids' length
+
+    def n_params(i):
+        key = None if docids[i] is None else docids[i].length
+        if key not in counts:
+            counts[key] = param_count(first.model_cfg, n_docs=corpora[i].n_docs,
+                                      feature_dim=corpora[i].doc_features_NxF.shape[1], docids=docids[i])
+        return counts[key]
     last_fall_S, total_fall_S = result.heldout_falls_S()
     out = []
     for i, (pt, corpus) in enumerate(zip(points, corpora)):
@@ -93,7 +107,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
             metrics["pool_false_negatives"] = float(result.pool_false_negatives_S[i])
         trained = trained_fields(result, i, model, len(points))
         extra = {
-            "params": trained["params"],
+            "params": n_params(i),
             "final_loss": trained["final_loss"],
             "corpus_seed_used": specs[i].seed,
             "train_seconds": trained["train_seconds"],

@@ -59,6 +59,10 @@ class Point:
     docids: DocidSpec
     seed: int
     extra: tuple[tuple[str, Any], ...] = ()
+    seed_extra: tuple[tuple[str, Any], ...] = ()
+    """Record fields that differ between the seeds of one group (model_scale's oracles, which run on
+    the first seeds only): part of the record and its run_id, not of the group key, so those seeds
+    still train with the others under one vmap (one compiled program, not one per subset of seeds)."""
 
     @property
     def variant(self) -> Variant:
@@ -98,12 +102,14 @@ class Point:
                      if f.name not in _CORPUS_SKIPPED})
         flat["corpus_seed"] = self.corpus.seed
         flat.update(dict(self.extra))
+        flat.update(dict(self.seed_extra))
         flat["seed"] = self.seed
         return flat
 
     def group_key(self) -> Point:
-        """What the points trained together under one vmap share: everything but the seed."""
-        return dataclasses.replace(self, seed=0)
+        """What the points trained together under one vmap share: everything but the seed (and the
+        fields that differ by seed, `seed_extra`)."""
+        return dataclasses.replace(self, seed=0, seed_extra=())
 
     @property
     def pairs_per_doc(self) -> float:
@@ -117,8 +123,8 @@ def corpus_spec_of(record) -> CorpusSpec:
                       **{f: record[f"corpus_{f}"] for f in fields})
 
 
-def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0, extra=(), corpus_overrides=None,
-          sparse_table: bool = False, **model_overrides) -> Point:
+def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0, extra=(), seed_extra=(),
+          corpus_overrides=None, sparse_table: bool = False, **model_overrides) -> Point:
     """The point of variant `name` on N = n_docs documents, from an experiment Config's sections.
 
     The variant sets the model kind, DR's document side, the objective, the proposal and logQ;
@@ -146,7 +152,7 @@ def point(name: str, cfg, n_docs: int, seed: int, *, pairs_per_doc: float = 0.0,
                          f"{corpus.n_train_queries:,}): the held-out queries are taken from the training queries")
     if sparse_table and v.kind == "dr" and v.doc_side == "table" and v.objective == "local":
         train = dataclasses.replace(train, sparse_table=True)
-    return Point(name, corpus, model_cfg, train, cfg.docids, int(seed), tuple(extra))
+    return Point(name, corpus, model_cfg, train, cfg.docids, int(seed), tuple(extra), tuple(seed_extra))
 
 
 def require_known(cfg, field: str, known: Iterable[str], allow_empty: bool = False) -> None:

@@ -16,15 +16,28 @@ __all__ = ["Fit", "Entry", "ENTRIES", "EXPERIMENTS", "FIGURES", "FITS", "DEMO_OR
 
 @dataclasses.dataclass(frozen=True)
 class Fit:
-    """One family of fits: `metric` against config field `x`, one curve per value of `by`."""
+    """One family of fits: `metric` against config field `x`, one curve per value of `by`.
+
+    With `pairs` ((model, reference) names), the law is fitted to the paired gap instead: per seed (one
+    corpus) and x, metric(model) - metric(reference), one curve per pair (named "model - reference"; the
+    fitted metric is `fitted_metric`, "<metric>_gap", unbounded)."""
     experiment: str
     x: str
     metric: str
     by: tuple[str, ...] = ("model",)
+    pairs: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         if not self.by:
             raise ValueError("Fit.by: expected at least one config field naming a curve")
+        if self.pairs and (self.by[0] != "model" or any(len(p) != 2 or p[0] == p[1] for p in self.pairs)):
+            raise ValueError(f"Fit.pairs={self.pairs}: expected (model, reference) pairs of two models, with the "
+                             "curves named by model first (by[0] == 'model')")
+
+    @property
+    def fitted_metric(self) -> str:
+        """The metric of the fitted rows: `metric`, or its paired gap."""
+        return f"{self.metric}_gap" if self.pairs else self.metric
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +56,14 @@ class Entry:
                 raise ValueError(f"Entry({self.name!r}).fits: {fit} fits another experiment's records")
 
 
+# drift_corpus's paired gaps (sampled minus full softmax, the same architecture; experiments.drift_corpus's
+# first two COMPARISONS): the tower and the free table
+DRIFT_PAIRS = (("dr_local_uniform", "dr_global"), ("dr_table_local_uniform", "dr_table_global"))
+
 ENTRIES = (
     Entry("drift_corpus", 0, ("drift_corpus",), (Fit("drift_corpus", "n_docs", "Success@1"),
-                                                 Fit("drift_corpus", "n_docs", "kl_true"))),
+                                                 Fit("drift_corpus", "n_docs", "kl_true"),
+                                                 Fit("drift_corpus", "n_docs", "kl_true", pairs=DRIFT_PAIRS))),
     Entry("drift_mechanism", 1, ("drift_mechanism",)),
     Entry("negatives", 5, ("negatives",), (Fit("negatives", "n_docs", "kl_true", by=("model", "corpus_zipf")),)),
     Entry("capacity_dim", 6, ("capacity_dim",),

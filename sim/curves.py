@@ -88,11 +88,13 @@ def curve_evaluator(kind: str, data: CurveData, docids=None):
 
     def seq(graphdef, params_S, consts, data_axis):
         from grdr.sim.beam import all_doc_log_probs
+        from grdr.sim.evaluate import query_states
 
         kl, s1 = [], []
+        host_S = jax.tree.map(np.asarray, params_S)  # each seed's slice on the host: eager x[i] compiles per shape
         for i in range(data.pos_SxM.shape[0]):
-            model = nnx.merge(graphdef, jax.tree.map(lambda x: x[i], params_S))
-            q = model.encode_queries(feats[i])
+            model = nnx.merge(graphdef, jax.tree.map(lambda x: jax.device_put(x[i]), host_S))
+            q = query_states(model, data.query_features_SxMxF[i])  # compiled: eager, each layer's op compiles
             logq = np.concatenate([b for _, b in all_doc_log_probs(model, q, docids[i])])
             lp = data.logp_SxMxN[i].astype(np.float64)
             kl.append(float(np.mean(np.sum(np.exp(lp) * (lp - logq), axis=1))))

@@ -25,12 +25,14 @@ import optax
 from flax import nnx
 
 from grdr.sim.beam import all_doc_log_probs, doc_logp_block, node_paths
+from grdr.sim.buckets import bucket, pad_axis, pad_rows
 from grdr.sim.corpus import Corpus, CorpusSpec, log_posterior_rows, make_corpus
 from grdr.sim.docids import Docids, trie_from_codes
 from grdr.sim.models import ModelConfig, SeqGR
+from grdr.sim.optim import zero_state
 
 __all__ = ["model_log_probs", "true_log_probs", "eckart_young_floors", "rowshift_sq_err", "low_rank_kl", "KLFloor",
-           "seq_gr_oracle_kl", "OracleFit",
+           "seq_gr_oracle_kl", "OracleFit", "oracle_tables",
            "svd_factors",
            "corpus_true_log_probs", "corpus_floors", "complete_trie", "trie_children", "random_seq_gr_log_probs"]
 
@@ -274,6 +276,24 @@ def _oracle_steps(graphdef, opt, n_steps, params, q_MxH, opt_state, p_MxN, logp_
     return params, q_MxH, opt_state, kl_of(params, q_MxH)
 
 
+@lru_cache(maxsize=8)
+def _adam(learning_rate: float):
+    return optax.adam(learning_rate)
+
+
+def oracle_tables(docids: Docids) -> tuple:
+    """The trie tables of `_trie_log_probs` padded to buckets of nodes and documents (sim.buckets), so that
+    one compiled oracle serves every trie of the same buckets (each seed's corpus has its own trie). A
+    padded node has one valid child (token 0) and no document below it, so its softmax is finite and
+    nothing reads it: its states get no gradient; a padded document's column is sliced off or weighed 0."""
+    n_nodes, n_docs = bucket(docids.n_nodes), bucket(docids.n_docs)
+    valid_PxV = pad_rows(docids.valid_PxV, n_nodes, False)
+    valid_PxV[docids.n_nodes:, 0] = True
+    return tuple(jax.device_put(t) for t in (pad_rows(docids.codes_NxL[node_paths(docids)], n_nodes),
+                                             pad_rows(docids.depth_P, n_nodes), valid_PxV,
+                                             pad_rows(docids.prefix_NxL, n_docs), pad_rows(docids.codes_NxL, n_docs)))
+
+
 def seq_gr_oracle_kl(target_MxN: np.ndarray, docids: Docids, hidden: int, *, decoder_depth: int = 1,
                      max_steps: int = 20_000, check: int = 500, stall: float = 2e-3, learning_rate: float = 1e-2,
                      seed: int = 0) -> OracleFit:
@@ -292,12 +312,12 @@ def seq_gr_oracle_kl(target_MxN: np.ndarray, docids: Docids, hidden: int, *, dec
     cfg = ModelConfig(kind="seq_gr", hidden=hidden, depth=1, decoder_depth=decoder_depth)
     model = SeqGR(cfg, docids, feature_dim=1, rngs=nnx.Rngs(params=seed))
     graphdef, params = nnx.split(model, nnx.Param)
-    q_MxH = jnp.asarray(np.random.default_rng(seed).normal(size=(M, hidden)), jnp.float32)
-    tables = tuple(jnp.asarray(t) for t in (docids.codes_NxL[node_paths(docids)], docids.depth_P, docids.valid_PxV,
-                                            docids.prefix_NxL, docids.codes_NxL))
-    opt = optax.adam(learning_rate)
-    opt_state = opt.init((params, q_MxH))
-    p, logp = jnp.asarray(np.exp(logp_MxN), jnp.float32), jnp.asarray(logp_MxN, jnp.float32)
+    q_MxH = jax.device_put(np.random.default_rng(seed).normal(size=(M, hidden)).astype(np.float32))
+    tables = oracle_tables(docids)
+    opt = _adam(float(learning_rate))  # one object per rate: a static argument, so the program is reused
+    opt_state = zero_state(opt.init, (params, q_MxH))  # on the host: eager, each zeros_like compiles per shape
+    n_pad = bucket(docids.n_docs)  # padded documents: p* = 0, so they add nothing to the KL nor to its gradient
+    p, logp = (jax.device_put(pad_axis(x.astype(np.float32), n_pad, 1)) for x in (np.exp(logp_MxN), logp_MxN))
     value, done = np.inf, 0
     while done < max_steps:
         params, q_MxH, opt_state, new = _oracle_steps(graphdef, opt, check, params, q_MxH, opt_state, p, logp, tables)

@@ -38,6 +38,7 @@ from grdr.sim.sparse_train import SparseState
 from grdr.sim.optim import TRACES, batch_rows, compile_count, learning_rate, n_docs, optimizer, run_steps, step_key, zero_state
 from grdr.sim.train_config import TrainConfig
 from grdr.sim.train_data import TrainData, device_data
+from grdr.sim.widths import abstract_model, check_inert, check_padding, pad_params
 
 __all__ = ["TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "train", "model_at", "compile_count",
            "learning_rate"]
@@ -206,17 +207,23 @@ def padded_docs(n_docs: int, mesh=None) -> int:
     return -(-n_pad // n_dev) * n_dev
 
 
-def _init_params(model_cfg: ModelConfig, datas: list[TrainData], seeds: list[int], n_docs: int, n_pad: int):
-    """(graphdef, every seed's parameters stacked) with n_pad document rows: the first n_docs are the
-    initialisation at n_docs exactly, the rest zero. Threefry draws depend on the flat index only
-    (jax_threefry_partitionable), so a table drawn with n_pad rows starts with the n_docs-row draw,
-    and one initialisation program serves a whole bucket; otherwise the tables are drawn at n_docs."""
+def _init_params(model_cfg: ModelConfig, datas: list[TrainData], seeds: list[int], n_docs: int, n_pad: int,
+                 pad_to: ModelConfig | None = None):
+    """(graphdef, every seed's parameters stacked) with n_pad document rows: the
+    first n_docs are the initialisation at n_docs exactly, the rest zero. Threefry draws depend on the
+    flat index only (jax_threefry_partitionable), so a table drawn with n_pad rows starts with the
+    n_docs-row draw, and one initialisation program serves a whole bucket; otherwise the tables are
+    drawn at n_docs. With pad_to, the model of model_cfg is initialised and then zero-padded to
+    pad_to's widths (sim.widths), and the graphdef is pad_to's."""
     F = datas[0].doc_features_NxF.shape[1]
     at = n_pad if jax.config.jax_threefry_partitionable else n_docs
     models = [make_model(model_cfg, n_docs=at, feature_dim=F, docids=d.docids, seed=s) for d, s in zip(datas, seeds)]
     graphdef, _ = nnx.split(models[0])
     # stacked, padded and zeroed on the host: eager, each would compile once per shape
     params = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *[nnx.state(m, nnx.Param) for m in models])
+    if pad_to is not None and pad_to != model_cfg:
+        graphdef, target = abstract_model(pad_to, n_docs=at, feature_dim=F, docids=datas[0].docids)
+        params = pad_params(params, target, leading=1)
     params = map_doc_rows(params, model_cfg.kind, lambda x_SxN: _zero_past(pad_axis(x_SxN, n_pad, 1), n_docs))
     return graphdef, jax.device_put(params)
 
@@ -241,7 +248,7 @@ def _seed_keys(seeds_S):
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[TrainData], seeds, *,
-          mesh=None, curve=None) -> TrainResult:
+          mesh=None, curve=None, pad_to: ModelConfig | None = None) -> TrainResult:
     """Train one model per seed (under vmap) and return their parameters and loss curves.
 
     Args:
@@ -254,6 +261,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
       curve: optional learning-curve evaluator (sim.curves.curve_evaluator), called before training
         and at log-spaced call boundaries (sim.curves.checkpoint_targets); its values land in
         TrainResult.curve.
+      pad_to: optional wider ModelConfig (sim.widths.padded_config): the model of model_cfg is trained
+        inside it, its extra units zero and exactly inert, so that every width of a bucket shares the
+        compiled programs; the result is the padded model (the same function; checked: no padded entry
+        moved). Its parameter count is sim.widths.param_count of model_cfg.
     """
     seeds = list(seeds)
     shared = isinstance(data, TrainData)
@@ -265,7 +276,11 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     kind, n_docs = model_cfg.kind, datas[0].n_docs
     t0 = time.perf_counter()
     n_pad = padded_docs(n_docs, mesh)
-    graphdef, params = _init_params(model_cfg, datas, seeds, n_docs, n_pad)
+    if pad_to is not None:
+        check_padding(model_cfg, pad_to)
+        if cfg.sparse_table and pad_to != model_cfg:
+            raise ValueError("TrainConfig.sparse_table trains at the model's own widths: drop pad_to")
+    graphdef, params = _init_params(model_cfg, datas, seeds, n_docs, n_pad, pad_to)
     traces_before = compile_count()
     keys = _seed_keys(np.asarray(seeds, np.int32))
     dev, heldout, consts, exclude = device_data(datas, cfg, kind, shared, n_pad)
@@ -321,6 +336,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
         bar.update(n)
         bar.set_postfix(loss=float(loss_S.mean()))
     bar.close()
+    if pad_to is not None and pad_to != model_cfg:
+        _, real = abstract_model(model_cfg, n_docs=n_pad, feature_dim=datas[0].doc_features_NxF.shape[1])
+        check_inert(state.current(), real, leading=1, what=f"(training {model_cfg} inside {pad_to}) ")
     params = map_doc_rows(state.current(), kind, lambda x: _first_rows(x, n_docs))
     jax.block_until_ready(params)
     false_neg = pool_false_negatives(pool, datas, cfg.denoise_mass) if pool is not None else None

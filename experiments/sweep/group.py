@@ -16,7 +16,9 @@ def _run_group(module, cfg, points, out):
         return module.run_group(cfg, points, out)
     from grdr.experiments.pipeline import train_and_evaluate  # here: it imports JAX, which `grdr list` does not need
 
-    return train_and_evaluate(points, getattr(module, "measure", None))
+    # an experiment whose sweep varies widths may train each inside a shared padded width (sim.widths)
+    padded = getattr(module, "padded_model", None)
+    return train_and_evaluate(points, getattr(module, "measure", None), pad_to=padded(cfg, points) if padded else None)
 
 
 @contextmanager

@@ -15,29 +15,14 @@ model on a synthetic corpus").
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 
 from tqdm.auto import tqdm
 
 from grdr.experiments.sweep.group import COUNTS, heartbeats, run_one_group
+from grdr.experiments.sweep.grouping import groups
 from grdr.experiments.sweep.ray_executor import run_groups
 
 __all__ = ["groups", "run_one_group", "run_experiment", "outcome"]
-
-
-def groups(module, cfg) -> list[list]:
-    """The sweep's points, grouped by everything but the seed (one vmapped training each). A Config
-    with `max_group_seeds` > 0 has each group cut into runs of at most that many seeds, so that the
-    largest group need not bound a sweep on many workers (--executor ray); a point's record and run_id
-    do not depend on the group it trains in."""
-    found: OrderedDict = OrderedDict()
-    for point in module.sweep(cfg):
-        key = point.group_key()
-        found.setdefault(key, []).append(point)
-    cap = int(getattr(cfg, "max_group_seeds", 0) or 0)
-    if cap <= 0:
-        return list(found.values())
-    return [g[i:i + cap] for g in found.values() for i in range(0, len(g), cap)]
 
 
 def run_experiment(module, cfg, out, progress: bool = True, retry_failed: bool = False,

@@ -106,3 +106,28 @@ def test_config_validation_names_the_field():
         capacity_dim.Config(models=("dr_magic",))
     with pytest.raises(ValueError, match="corpus.n_docs"):
         capacity_dim.Config(corpus=capacity_dim.CorpusSpec(n_docs=100_000))
+
+
+def test_dimensions_trained_inside_a_shared_padded_width_give_the_unpadded_records(tmp_path, monkeypatch):
+    """The runner trains DR's D = 2 and 3 (and AtomicGR's H = D) inside D = 8 (sim.widths): every record
+    and metric, the Eckart-Young floors included, equals the one trained at its own D (float tolerance)."""
+    import dataclasses
+
+    from grdr.experiments.sweep.runner import groups
+
+    cfg = dataclasses.replace(CFG, dims=(2, 3), models=("dr_table_global", "dr_global", "atomic_gr"))
+    widths = {(g[0].model, capacity_dim.padded_model(cfg, g).dim,
+               capacity_dim.padded_model(cfg, g).hidden) for g in groups(capacity_dim, cfg)}
+    assert widths == {("dr_table_global", 8, CFG.model.hidden), ("dr_global", 8, CFG.model.hidden),
+                      ("atomic_gr", 8, 8)}  # AtomicGR reads no D: the one the sweep sets is unified too
+    run_experiment(capacity_dim, cfg, tmp_path / "padded", progress=False)
+    monkeypatch.delattr(capacity_dim, "padded_model")
+    run_experiment(capacity_dim, cfg, tmp_path / "plain", progress=False)
+    records = [{r["run_id"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / d / "capacity_dim").glob("*.json"))}
+               for d in ("padded", "plain")]
+    assert records[0].keys() == records[1].keys() and len(records[0]) == 3 * 2 * len(cfg.seeds)
+    for rid, rec in records[1].items():
+        ours = records[0][rid]
+        assert ours["config"] == rec["config"]
+        for metric, value in rec["metrics"].items():
+            assert ours["metrics"][metric] == pytest.approx(value, rel=1e-4, abs=1e-5, nan_ok=True), (rid, metric)

@@ -104,7 +104,7 @@ def test_config_validation_names_the_field():
 
 def test_crossing_widths_read_oracle_and_trained_curves():
     """Planted curves: the oracle falls to the floor between widths 4 and 8 (log-interpolated), trained SeqGR
-    meets trained DR exactly at width 16, and a seed that never crosses gets NaN."""
+    meets trained DR exactly at width 16, and a seed that never crosses gets the last width, marked '>'."""
     import math
 
     import pandas as pd
@@ -147,3 +147,53 @@ def test_a_curve_below_from_the_first_width_is_censored_not_a_crossing_there():
     assert crossing_summary([float("nan")] * 3, [""] * 3) == "not run"
     # the oracles run on some seeds only: NaN there is "not run", not "no crossing"
     assert crossing_summary([5.0, 6.0, float("nan")], ["", "", ""]).startswith("median 5.48 over the 2 seeds")
+
+
+def _records(out, name):
+    return {r["run_id"]: r for r in (json.loads(p.read_text()) for p in (out / name).glob("*.json"))}
+
+
+def _assert_same_records(padded, plain):
+    assert padded.keys() == plain.keys()  # the same points, the same run_ids
+    for rid, rec in plain.items():
+        ours = padded[rid]
+        assert ours["config"] == rec["config"]  # `params` included: the model's own count
+        for metric, value in rec["metrics"].items():
+            assert ours["metrics"][metric] == pytest.approx(value, rel=1e-4, abs=1e-5, nan_ok=True), (rid, metric)
+        assert ours["train"]["final_loss"] == pytest.approx(rec["train"]["final_loss"], rel=1e-4, abs=1e-5)
+
+
+def test_widths_trained_inside_a_shared_padded_width_give_the_unpadded_records(tmp_path, monkeypatch):
+    """The runner trains DR's and AtomicGR's widths 4 and 8 inside width 8 (sim.widths): every record,
+    metric and parameter count equals the one trained at its own width (float tolerance)."""
+    import dataclasses
+
+    from grdr.experiments.sweep.runner import groups
+
+    cfg = dataclasses.replace(CFG, widths=(4, 8), models=("dr_global", "atomic_gr"), oracle_widths=(),
+                              floor_restarts=1, floor_max_iter=1_000)
+    padded = {model_scale.padded_model(cfg, g).hidden for g in groups(model_scale, cfg)}
+    assert padded == {8}
+    run_experiment(model_scale, cfg, tmp_path / "padded", progress=False)
+    monkeypatch.delattr(model_scale, "padded_model")  # the runner then trains every width as it is
+    run_experiment(model_scale, cfg, tmp_path / "plain", progress=False)
+    _assert_same_records(_records(tmp_path / "padded", "model_scale"), _records(tmp_path / "plain", "model_scale"))
+
+
+def test_the_oracle_seeds_train_with_the_others_and_keep_their_run_ids():
+    """The oracles' seeds are a field of their records, not of their group: one group (one vmap) per
+    width and model, and each point's record is the one it had when the oracles split the groups."""
+    from grdr.experiments.points import Point
+    from grdr.experiments.sweep.runner import groups
+
+    cfg = model_scale.PRESETS["quick"]
+    found = groups(model_scale, cfg)
+    assert len(found) == len(cfg.widths) * len(cfg.depths) * len(cfg.models)
+    assert all([pt.seed for pt in g] == list(cfg.seeds) for g in found)
+    with_oracles = 0
+    for pt in (pt for g in found for pt in g):
+        old = Point(pt.model, pt.corpus, pt.model_cfg, pt.train, pt.docids, pt.seed,
+                    (pt.extra[0], *pt.seed_extra, *pt.extra[1:]))  # the earlier layout: everything in `extra`
+        assert store.run_id("model_scale", pt.record()) == store.run_id("model_scale", old.record())
+        with_oracles += bool(pt.record()["oracle_widths"])
+    assert with_oracles == len(found) * cfg.oracle_seeds

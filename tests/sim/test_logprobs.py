@@ -160,3 +160,58 @@ def test_seq_gr_oracle_reaches_a_posterior_seqgr_can_express_and_falls_with_widt
     narrow = seq_gr_oracle_kl(target, docids, 1, max_steps=6_000, seed=0)
     assert wide.kl < 0.02 and narrow.kl > 5 * wide.kl
     assert wide.steps <= 6_000
+
+
+def test_the_oracle_on_bucketed_tables_is_the_fit_on_the_exact_trie():
+    """seq_gr_oracle_kl pads its trie tables to buckets of nodes and documents (one compiled program for
+    every trie of a bucket). Its KL after `check` Adam steps equals a reference run of the same steps
+    on the exact tables, and a second trie of the same buckets compiles nothing new."""
+    import jax
+    import optax
+    from flax import nnx
+
+    from grdr.sim.beam import node_paths
+    from grdr.sim.buckets import bucket
+    from grdr.sim.docids import random_tree_docids
+    from grdr.sim.logprobs import _oracle_steps, _trie_log_probs, seq_gr_oracle_kl
+    from grdr.sim.models import ModelConfig, SeqGR
+
+    docids, other = random_tree_docids(21, 3, seed=0), random_tree_docids(22, 3, seed=1)
+    assert docids.n_docs != bucket(docids.n_docs) and docids.n_nodes != bucket(docids.n_nodes)  # padding happens
+    assert (bucket(docids.n_nodes), bucket(docids.n_docs)) == (bucket(other.n_nodes), bucket(other.n_docs))
+    rng = np.random.default_rng(5)
+    target = _log_softmax(2.0 * rng.normal(size=(6, 21)))
+    hidden, steps, seed = 3, 40, 1
+    before = _oracle_steps._cache_size()
+    fit = seq_gr_oracle_kl(target, docids, hidden, max_steps=steps, check=steps, seed=seed)
+
+    model = SeqGR(ModelConfig(kind="seq_gr", hidden=hidden, depth=1, decoder_depth=1), docids, feature_dim=1,
+                  rngs=nnx.Rngs(params=seed))
+    graphdef, params = nnx.split(model, nnx.Param)
+    q = jnp.asarray(np.random.default_rng(seed).normal(size=(6, hidden)), jnp.float32)
+    tables = tuple(jnp.asarray(t) for t in (docids.codes_NxL[node_paths(docids)], docids.depth_P, docids.valid_PxV,
+                                            docids.prefix_NxL, docids.codes_NxL))
+    p, logp = jnp.asarray(np.exp(target), jnp.float32), jnp.asarray(target, jnp.float32)
+
+    def kl(params, q):
+        logq = _trie_log_probs(graphdef, params, q, *tables)
+        return jnp.mean(jnp.sum(p * (logp - logq), axis=1))
+
+    opt = optax.adam(1e-2)
+    state = opt.init((params, q))
+    start = float(kl(params, q))
+
+    @jax.jit
+    def step(params, q, state):
+        grads = jax.grad(kl, argnums=(0, 1))(params, q)
+        updates, state = opt.update(grads, state, (params, q))
+        params, q = optax.apply_updates((params, q), updates)
+        return params, q, state
+
+    for _ in range(steps):
+        params, q, state = step(params, q, state)
+    assert fit.steps == steps and not fit.converged
+    assert fit.kl == pytest.approx(float(kl(params, q)), rel=1e-4)
+    assert fit.kl < 0.9 * start  # the steps did something
+    seq_gr_oracle_kl(_log_softmax(rng.normal(size=(6, 22))), other, hidden, max_steps=steps, check=steps, seed=seed)
+    assert _oracle_steps._cache_size() - before == 1
