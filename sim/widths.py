@@ -40,10 +40,11 @@ from grdr.sim.buckets import bucket
 __all__ = ["WIDTH_FLOOR", "padded_width", "padded_config", "can_pad", "pad_params", "check_inert", "check_padding", "abstract_model", "param_count"]
 
 WIDTH_FLOOR = 128
-"""Every width up to this bucket trains at the largest such width of its sweep: below it a training
-step costs about the same at any width on the CPU (benchmarks/README.md, "Compiling: cold and warm
-grdr demo"), so one program for all is cheaper than one compile per width. Wider ones take their own
-bucket (at most 1.5x the width, as for N)."""
+"""Every width up to this bucket shares the largest such width of its sweep; wider ones take their own
+bucket (at most 1.5x the width, as for N). Whether a group trains padded at all is its experiment's
+call (experiments.cost.padding_pays: where the padded steps cost less than a compile): at 128 a DR
+tower's step costs about what it costs at 8 on the CPU, an AtomicGR step (its N x H table and full
+softmax) 3-5x more (benchmarks/README.md, "Compiling: cold and warm grdr demo")."""
 
 
 def padded_width(width: int, widths: Iterable[int], floor: int = WIDTH_FLOOR) -> int:
