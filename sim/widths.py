@@ -42,7 +42,7 @@ __all__ = ["WIDTH_FLOOR", "padded_width", "padded_config", "can_pad", "pad_param
 WIDTH_FLOOR = 128
 """Every width up to this bucket shares the largest such width of its sweep; wider ones take their own
 bucket (at most 1.5x the width, as for N). Whether a group trains padded at all is its experiment's
-call (experiments.cost.padding_pays: where the padded steps cost less than a compile): at 128 a DR
+call (experiments.calibration.padding_pays: where the padded steps cost less than a compile): at 128 a DR
 tower's step costs about what it costs at 8 on the CPU, an AtomicGR step (its N x H table and full
 softmax) 3-5x more (benchmarks/README.md, "Compiling: cold and warm grdr demo")."""
 
