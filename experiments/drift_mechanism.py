@@ -32,9 +32,10 @@ from __future__ import annotations
 import dataclasses
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
-from grdr.experiments.drift_gap import ARMS, BANDS, mechanism_effects
+from grdr.experiments.drift_gap import ARMS, BANDS, gap_curves, mechanism_effects
 from grdr.experiments.points import point, require_known, require_seeds, require_unswept
 from grdr.experiments.predictions import truth_predictions
 from grdr.experiments.variants import VARIANTS
@@ -184,11 +185,23 @@ def predictions(df: pd.DataFrame) -> list:
                                   "nats, T* ~ N^alpha", e["alpha_theory"], e["alpha"], abs_tol=BANDS["alpha_band"],
                             source="coverage K k / N: T* ~ N / (K k), alpha = 1 - d log k / d log N")
             if len(e) < 2:  # T* needs the gap to reach the band at two N or more within the budget
+                least = _least_gaps(df, local, ref)
                 why = (f"the gap fell to {BANDS['reach']:g} nats at two N or more in {len(e)} of {seeds} seeds: "
-                       "the budget ends before T*; a larger pairs_per_doc would show it")
+                       f"the budget ends before T* (the least gap within it, median over seeds: "
+                       + ", ".join(f"{g:.3f} nats at N = {n:,}" for n, g in least.items())
+                       + f"); it needs budgets at which the gap reaches {BANDS['reach']:g} at two N or more")
                 row = dataclasses.replace(row, verdict=dataclasses.replace(row.verdict, why=why))
             rows.append(row)
     return rows
+
+
+def _least_gaps(df: pd.DataFrame, local: str, ref: str) -> dict[int, float]:
+    """Per N, the median over seeds of the least gap KL(local) - KL(ref) along the learning curve."""
+    least: dict[int, list[float]] = {}
+    for (_, n), (_, gap) in gap_curves(df, local, ref).items():
+        if len(gap):
+            least.setdefault(int(n), []).append(float(np.min(gap)))
+    return {n: float(np.median(v)) for n, v in sorted(least.items())}
 
 
 def _markdown(table: pd.DataFrame) -> str:

@@ -54,6 +54,21 @@ def test_the_rate_law_exponent_is_read_against_the_theorys(extra):
         assert (e["slope_fixed"] > 0).all()
 
 
+def test_a_rate_law_the_budget_cannot_reach_says_how_far_the_gap_got():
+    """Budgets cut to 1/100 of T*: the gap never reaches the band, and the row says so with the least gap
+    at each N, the median over seeds of reach x (T* / last step)^1/2 by the planted law."""
+    df = _planted(0.0, k_slope=0.3)
+    df["curve_step"] = [s[: 2 + int(np.searchsorted(s[1:], 0.01 * 50.0 * (n / 100) ** 0.7))]
+                        for s, n in zip(df["curve_step"], df["n_docs"])]
+    df["curve_kl"] = [k[: len(s)] for k, s in zip(df["curve_kl"], df["curve_step"])]
+    row = next(r for r in dm.predictions(df) if r.quantity.startswith("DR tower"))
+    assert row.verdict.word == "inconclusive" and "in 0 of 3 seeds" in row.verdict.why
+    for n in (100, 300, 1000):
+        steps = np.asarray(df.loc[(df["n_docs"] == n) & (df["seed"] == 0), "curve_step"].iloc[0][1:])
+        least = drift_gap.BANDS["reach"] * (steps[-1] / (50.0 * (n / 100) ** 0.7)) ** -0.5
+        assert f"{least:.3f} nats at N = {n:,}" in row.verdict.why
+
+
 SMOKE = dm.PRESETS["smoke"]
 
 
