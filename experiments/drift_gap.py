@@ -9,13 +9,17 @@ import pandas as pd
 
 from grdr.experiments.verdict.seeds import first_below
 
-__all__ = ["ARMS", "BANDS", "gap_curves", "at_step", "first_reach", "extrapolated_gap", "mechanism_effects"]
+__all__ = ["ARMS", "BANDS", "gap_curves", "kl_curves", "at_step", "first_reach", "extrapolated_gap", "dilations",
+           "mechanism_effects"]
 
 ARMS = (("dr_local_uniform", "dr_global", "DR tower"), ("dr_table_local_uniform", "dr_table_global", "DR free table"))
 # The claims' bands, stated before any run (nats; per decade of N for the slope):
 BANDS = {"band": 0.01,        # an extrapolated gap within +-band of 0 has vanished (consistency)
          "slope_band": 0.01,  # a slope of the gap within +-slope_band per decade of N is flat (budget collapse)
-         "reach": 0.01,       # T*(N): the first step at which the gap falls to this (rate law)
+         # the rate law's matched level: L_N is the full softmax's KL after this fraction of the smallest N's
+         # budget, and T(N) the steps the sampled model needs to fall to L_N. A quarter leaves room within the
+         # smallest N's budget for the dilation the theory predicts there (N / (K k) ~ 3 at N = 100, K = 16, k ~ 2)
+         "match_fraction": 0.25,
          "alpha_band": 0.35}  # the rate law agrees when |alpha - the theory's alpha| <= alpha_band
 
 
@@ -32,6 +36,28 @@ def gap_curves(df: pd.DataFrame, local: str, ref: str) -> dict:
         ka = np.asarray(a["curve_kl"], float)[np.searchsorted(steps_a, common)]
         kb = np.asarray(b["curve_kl"], float)[np.searchsorted(steps_b, common)]
         out[key] = (common, ka - kb)
+    return out
+
+
+def kl_curves(df: pd.DataFrame, model: str) -> dict:
+    """{(seed, n_docs): (steps, kl)}: one model's learning curve, its checkpoints after step 0."""
+    out = {}
+    for key, r in df[df["model"] == model].set_index(["seed", "n_docs"]).iterrows():
+        steps, kl = np.asarray(r["curve_step"], float), np.asarray(r["curve_kl"], float)
+        out[key] = (steps[steps > 0], kl[steps > 0])
+    return out
+
+
+def dilations(df: pd.DataFrame, local: str, ref: str, t_ref: float) -> dict:
+    """{(seed, n_docs): T / t_ref}: the steps T at which the sampled model's KL first falls to the level L
+    that its full-softmax twin reaches at t_ref steps (both interpolated in log steps), over t_ref; NaN
+    where the sampled model does not reach L within its budget (right-censored) or t_ref lies outside
+    the reference's curve."""
+    loc, glob = kl_curves(df, local), kl_curves(df, ref)
+    out = {}
+    for key in sorted(set(loc) & set(glob)):
+        level = at_step(*glob[key], t_ref)
+        out[key] = first_reach(*loc[key], level) / t_ref if np.isfinite(level) else float("nan")
     return out
 
 
@@ -68,7 +94,10 @@ def _slope(x, y) -> float:
 
 def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BANDS) -> pd.DataFrame:
     """Per seed: the slope and extrapolated gap at the largest N, the gap's N-slope at a fixed budget and at
-    the collapsed budget t_N = c N / (K k_N), the rate-law exponent alpha and the theory's alpha."""
+    the collapsed budget t_N = c N / (K k_N), and the rate law: the dilation T(N) / t_ref (the steps the
+    sampled model needs to reach its full-softmax twin's KL at t_ref = `match_fraction` of the smallest N's
+    budget), its exponent alpha in N (`reached`: the sizes at which the level was reached) and the
+    theory's alpha = 1 - d log k / d log N."""
     curves = gap_curves(df, local, ref)
     k = df[df["model"] == local].groupby(["seed", "n_docs"])["truth_confusers"].mean()
     K = float(df.loc[df["model"] == local, "num_negatives"].iloc[0])
@@ -80,20 +109,23 @@ def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BAND
         steps_small, _ = curves[(seed, ns[0])]
         t_fixed = float(steps_small[-1])
         unit = 0.5 * t_fixed * K * float(k.get((seed, ns[0]), np.nan)) / ns[0]   # c: t = c N / (K k)
+        t_ref = bands["match_fraction"] * t_fixed
+        dilation = dilations(df[df["seed"] == seed], local, ref, t_ref)
         fixed, collapsed, reach = [], [], []
         for n in ns:
             steps, gap = curves[(seed, n)]
             fixed.append(at_step(steps, gap, t_fixed))
             collapsed.append(at_step(steps, gap, unit * n / (K * float(k.get((seed, n), np.nan)))))
-            reach.append(first_reach(steps, gap, bands["reach"]))
+            reach.append(dilation.get((seed, n), float("nan")))
         a, slope_t = extrapolated_gap(*curves[(seed, ns[-1])])
         kk = np.array([float(k.get((seed, n), np.nan)) for n in ns])
         reach = np.asarray(reach)
         ok = np.isfinite(reach)
-        alpha = (float(np.polyfit(np.log(np.asarray(ns, float)[ok]), np.log(reach[ok]), 1)[0])
-                 if ok.sum() >= 2 else float("nan"))
+        # a size where the level was not reached within the budget makes the exponent a bound, not a value
+        alpha = float(np.polyfit(np.log(np.asarray(ns, float)), np.log(reach), 1)[0]) if ok.all() else float("nan")
         alpha_theory = 1.0 - float(np.polyfit(np.log(np.asarray(ns, float)), np.log(kk), 1)[0])
         rows.append({"seed": seed, "slope_fixed": _slope(ns, fixed), "slope_collapsed": _slope(ns, collapsed),
                      "gap_slope_in_steps": slope_t, "gap_extrapolated": a, "alpha": alpha,
-                     "alpha_theory": alpha_theory, "reached": int(ok.sum()), "sizes": len(ns)})
+                     "alpha_theory": alpha_theory, "reached": int(ok.sum()), "sizes": len(ns),
+                     "dilation_at_largest_n": float(reach[-1])})
     return pd.DataFrame(rows)
