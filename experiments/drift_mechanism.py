@@ -267,5 +267,10 @@ def report(df: pd.DataFrame) -> str:
                           "beside it: " + ", ".join(f"{v:.1f} at N = {n:,}" for n, v in _theory_dilation(df, local)
                                                    .items()) + "); the rate law reads the row at "
                           f"{BANDS['match_fraction']:g}:", "", _markdown(dilation_table(df, local, ref)), ""]
-    lines += ["Verdicts:", ""] + finding_lines(findings(df))
+    lines += ["How to read the dilation: the theory's N / (K k) is the ratio of the rates at which the two objectives "
+              "push down the k confusers that decide the top-1; a level that both reach while they still learn what the "
+              "positives alone teach (the same for both) dilates less. A dilation that grows down the table (with the "
+              "level matched) and stays below N / (K k) is what a budget that ends before the confusers limit the "
+              "sampled model looks like; one flat in N at every level is not explained by the coverage K k / N.", "",
+              "Verdicts:", ""] + finding_lines(findings(df))
     return "\n".join(lines)
