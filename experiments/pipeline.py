@@ -63,6 +63,14 @@ def trained_fields(result: TrainResult, i: int, model, n_points: int) -> dict:
             "train_seconds": result.seconds / n_points}
 
 
+def _converged(result, i: int, steps, kl_C) -> float:
+    """The run had converged: its learning curve flattened (sim.curves.converged_from_curve) or, under early
+    stopping, its held-out NLL was least before the last quarter of the steps (more steps did not help)."""
+    if result.best_step_S is not None and result.best_step_S[i] <= 0.75 * steps[-1]:
+        return 1.0
+    return converged_from_curve(steps, kl_C)
+
+
 def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100,
                        pad_to: ModelConfig | None = None):
     """Train `points` (one group: same everything but seed) under vmap and evaluate each.
@@ -101,8 +109,10 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
             metrics.update(measure(model, corpus, docids[i], pt))
         steps, kl_C = result.curve["step"], result.curve["kl"][i]
         metrics.update(pairs_per_doc=pt.pairs_per_doc, heldout_last_fall=float(last_fall_S[i]),
-                       heldout_total_fall=float(total_fall_S[i]), converged=converged_from_curve(steps, kl_C),
+                       heldout_total_fall=float(total_fall_S[i]), converged=_converged(result, i, steps, kl_C),
                        curve_rise=float(kl_C[-1] - kl_C.min()))   # > 0: the held-out KL rose again (overfitting)
+        if result.best_step_S is not None:
+            metrics["best_step"] = float(result.best_step_S[i])
         if result.pool_false_negatives_S is not None:
             metrics["pool_false_negatives"] = float(result.pool_false_negatives_S[i])
         trained = trained_fields(result, i, model, len(points))

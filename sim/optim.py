@@ -52,7 +52,7 @@ def step_key(cfg: TrainConfig) -> TrainConfig:
     """The fields a compiled step does not depend on are reset, so equal programs share one cache entry
     (the schedule reads its total steps as a traced value)."""
     return dataclasses.replace(cfg, steps=1, steps_per_call=1, curve_points=1, hard_refresh=1, progress=False,
-                               denoise_mass=0.5, heldout=0)
+                               denoise_mass=0.5, heldout=0, early_stop=False)
 
 
 def batch_rows(key, batch_size, data, pool_MxP):

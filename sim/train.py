@@ -58,6 +58,7 @@ class TrainResult:
     pool_false_negatives_S: np.ndarray | None = None  # share of the last hard pool inside the top p* mass
     heldout_SxT: np.ndarray | None = None  # held-out full-softmax NLL before training and after each call
     curve: dict | None = None  # learning curve: "step" (C,), and per metric an S x C array (sim.curves)
+    best_step_S: np.ndarray | None = None  # early_stop: per seed, the steps after which `params` were taken
 
     def heldout_falls_S(self) -> tuple[np.ndarray, np.ndarray]:
         """(fall of the held-out NLL over the last quarter of the calls, its fall over all of training),
@@ -71,6 +72,26 @@ class TrainResult:
         w = T // 4
         last = curve[:, -w:].mean(1)
         return curve[:, -2 * w:-w].mean(1) - last, curve[:, 0] - last
+
+
+class _Best:
+    """Early stopping: per seed, the parameters after the call with the least held-out NLL so far (on the
+    host; the first of equal values is kept) and the steps they had trained."""
+
+    def __init__(self, params, nll_S):
+        self.params = jax.tree.map(np.array, params)
+        self.nll_S = np.asarray(nll_S, np.float64).copy()
+        self.step_S = np.zeros(self.nll_S.shape[0], np.int64)
+
+    def offer(self, params, nll_S, step: int) -> None:
+        better_S = np.asarray(nll_S, np.float64) < self.nll_S
+        if not better_S.any():
+            return
+        self.params = jax.tree.map(
+            lambda old, new: np.where(better_S.reshape((-1,) + (1,) * (old.ndim - 1)), np.asarray(new), old),
+            self.params, params)
+        self.nll_S = np.where(better_S, nll_S, self.nll_S)
+        self.step_S = np.where(better_S, step, self.step_S)
 
 
 def model_at(result: TrainResult, i: int) -> nnx.Module:
@@ -303,6 +324,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     if cfg.heldout:
         heldout_nll.append(np.asarray(_heldout_nll(graphdef, state.current(), heldout, consts, kind=kind,
                                                    data_axis=data_axis)))
+    best = _Best(state.current(), heldout_nll[0]) if cfg.early_stop else None
     done, pool, targets, curve_rows = 0, None, None, []
     if curve is not None:
         curve_rows.append((0, curve(graphdef, state.current(), consts, data_axis)))
@@ -329,6 +351,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
             heldout_nll.append(np.asarray(_heldout_nll(graphdef, state.current(), heldout, consts, kind=kind,
                                                        data_axis=data_axis)))
         done += n
+        if best is not None:
+            best.offer(state.current(), heldout_nll[-1], done)
         if curve is not None:
             targets = checkpoint_targets(cfg.steps, done, cfg.curve_points) if targets is None else targets
             if np.any((targets <= done) & (targets > curve_rows[-1][0])):
@@ -339,7 +363,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
     if pad_to is not None and pad_to != model_cfg:
         _, real = abstract_model(model_cfg, n_docs=n_pad, feature_dim=datas[0].doc_features_NxF.shape[1])
         check_inert(state.current(), real, leading=1, what=f"(training {model_cfg} inside {pad_to}) ")
-    params = map_doc_rows(state.current(), kind, lambda x: _first_rows(x, n_docs))
+    final = state.current() if best is None else best.params
+    params = map_doc_rows(final, kind, lambda x: _first_rows(x, n_docs))
     jax.block_until_ready(params)
     false_neg = pool_false_negatives(pool, datas, cfg.denoise_mass) if pool is not None else None
     curve_out = None
@@ -348,4 +373,5 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
         curve_out.update({k: np.stack([row[k] for _, row in curve_rows], axis=1) for k in curve_rows[0][1]})
     return TrainResult(graphdef, params, np.stack(losses, axis=1), time.perf_counter() - t0,
                        compile_count() - traces_before, tuple(call_seconds), false_neg,
-                       np.stack(heldout_nll, axis=1) if heldout_nll else None, curve_out)
+                       np.stack(heldout_nll, axis=1) if heldout_nll else None, curve_out,
+                       None if best is None else best.step_S)

@@ -50,6 +50,10 @@ class TrainConfig:
     heldout: int = 0
     """Training queries held out of the batches; after every call their full-softmax NLL (= H(p*) + KL
     to the truth, on average) is measured: the convergence diagnostic."""
+    early_stop: bool = False
+    """Evaluate each seed's parameters after the call with the least held-out NLL (needs heldout > 0), not
+    after the last: the standard early stopping, so that a model that overfits is read at its best
+    (TrainResult.best_step_S says where; the learning curve still covers every step)."""
     optimizer: str = "adamw"
     """adamw or sgd."""
     sparse_table: bool = False
@@ -70,6 +74,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{field}={getattr(self, field)}: expected at least 1")
         if self.heldout < 0:
             raise ValueError(f"TrainConfig.heldout={self.heldout}: expected >= 0")
+        if self.early_stop and not self.heldout:
+            raise ValueError("TrainConfig.early_stop=True needs held-out queries to stop on: set heldout > 0")
         if self.accidental_hits not in ("keep", "mask"):
             raise ValueError(f"TrainConfig.accidental_hits={self.accidental_hits!r}: expected 'keep' or 'mask'")
         if self.schedule not in ("constant", "cosine", "rsqrt"):

@@ -199,3 +199,34 @@ def test_the_optimizer_state_built_on_the_host_is_optax_s_init(data, cfg):
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
+
+
+def _heldout_nll(model, data, n):
+    q = model.encode_queries(jnp.asarray(data.query_features_MxF[-n:]))
+    emb, bias = model.doc_table(None, jnp.asarray(data.doc_features_NxF))
+    s = np.asarray(q @ emb.T + bias[None, :], np.float64)
+    logp = s - np.logaddexp.reduce(s, axis=1, keepdims=True)
+    return -np.mean(logp[np.arange(n), data.pos_M[-n:]])
+
+
+def test_early_stopping_returns_each_seeds_parameters_at_its_least_heldout_nll(data):
+    """A free table at a large step size overfits 200 training queries: the held-out NLL turns up, and
+    each seed's returned model is the one after its best call, the same as a run stopped there."""
+    model_cfg = ModelConfig(kind="dr", dim=8, doc_side="table")
+    cfg = TrainConfig(objective="global", steps=300, steps_per_call=20, heldout=100, learning_rate=0.1,
+                      early_stop=True)
+    r = train(model_cfg, cfg, data, [0, 1])
+    best_C = r.heldout_SxT.argmin(axis=1)
+    np.testing.assert_array_equal(r.best_step_S, best_C * cfg.steps_per_call)
+    assert (r.best_step_S < cfg.steps).all(), "the fixture should overfit before the last call"
+    for i in range(2):
+        assert _heldout_nll(model_at(r, i), data, 100) == pytest.approx(r.heldout_SxT[i].min(), rel=1e-4)
+        stopped = train(model_cfg, dataclasses.replace(cfg, steps=int(r.best_step_S[i]), early_stop=False), data,
+                        [[0, 1][i]])
+        for a, b in zip(jax.tree.leaves(model_at(stopped, 0)), jax.tree.leaves(model_at(r, i))):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)  # vmap of 2 vs 1 seed
+
+
+def test_early_stopping_needs_heldout_queries():
+    with pytest.raises(ValueError, match="heldout"):
+        TrainConfig(early_stop=True)
