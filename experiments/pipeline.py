@@ -65,9 +65,15 @@ def trained_fields(result: TrainResult, i: int, model, n_points: int) -> dict:
 
 def _converged(result, i: int, steps, kl_C) -> float:
     """The run had converged: its learning curve flattened (sim.curves.converged_from_curve) or, under early
-    stopping, its held-out NLL was least before the last quarter of the steps (more steps did not help)."""
-    if result.best_step_S is not None and result.best_step_S[i] <= 0.75 * steps[-1]:
-        return 1.0
+    stopping, its held-out NLL was least after some training but before the last quarter of the steps (more
+    steps did not help). A run whose held-out NLL never fell below its value at initialisation (best step 0,
+    or NaN) is evaluated untrained and has not converged."""
+    if result.best_step_S is not None:
+        best = result.best_step_S[i]
+        if best <= 0:
+            return 0.0
+        if best <= 0.75 * steps[-1]:
+            return 1.0
     return converged_from_curve(steps, kl_C)
 
 

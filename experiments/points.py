@@ -96,6 +96,8 @@ class Point:
         flat.update({k: getattr(t, k) for k in _TRAIN_RECORDED})
         if t.schedule == "rsqrt":
             flat["decay_steps"] = t.decay_steps
+        if t.early_stop:  # only where set: records trained without it keep their run_ids
+            flat["early_stop"] = True
         flat["sparse_table"] = t.sparse_table
         flat["n_docs"] = self.corpus.n_docs
         flat.update({f"corpus_{f.name}": getattr(self.corpus, f.name) for f in dataclasses.fields(CorpusSpec)

@@ -63,3 +63,11 @@ def test_every_scorer_names_itself_in_the_record_and_the_dot_product_not_at_all(
     else:
         assert {k: rec[k] for k in scorer.record_fields()} == scorer.record_fields()
         assert rec["scorer"] == name
+
+
+def test_early_stopping_enters_the_record_only_where_set_so_the_two_never_share_a_run_id():
+    plain = dataclasses.replace(CFG, train=dataclasses.replace(CFG.train, heldout=50))
+    stopped = dataclasses.replace(CFG, train=dataclasses.replace(plain.train, early_stop=True))
+    a, b = _record("dr_global", plain), _record("dr_global", stopped)
+    assert "early_stop" not in a and b["early_stop"] is True
+    assert run_id("negatives", a) != run_id("negatives", b)

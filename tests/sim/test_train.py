@@ -230,3 +230,17 @@ def test_early_stopping_returns_each_seeds_parameters_at_its_least_heldout_nll(d
 def test_early_stopping_needs_heldout_queries():
     with pytest.raises(ValueError, match="heldout"):
         TrainConfig(early_stop=True)
+
+
+@pytest.mark.parametrize("best, expected", [(0, 0.0), (100, 1.0), (300, 1.0), (400, 0.0)])
+def test_under_early_stopping_a_run_converged_when_its_best_call_came_after_training_and_before_the_last_quarter(
+        best, expected):
+    """Steps 0-400, a curve still falling by half over its last doubling (so the curve's own rule says no):
+    best step 0 is an untrained model, 400 (the last call) says more steps might help."""
+    from types import SimpleNamespace
+
+    from grdr.experiments.pipeline import _converged
+
+    steps, kl_C = np.array([0, 100, 200, 400]), np.array([5.0, 3.0, 2.0, 1.0])
+    assert _converged(SimpleNamespace(best_step_S=np.array([best])), 0, steps, kl_C) == expected
+    assert _converged(SimpleNamespace(best_step_S=None), 0, steps, kl_C) == 0.0
