@@ -17,9 +17,13 @@ ARMS = (("dr_local_uniform", "dr_global", "DR tower"), ("dr_table_local_uniform"
 BANDS = {"band": 0.01,        # an extrapolated gap within +-band of 0 has vanished (consistency)
          "slope_band": 0.01,  # a slope of the gap within +-slope_band per decade of N is flat (budget collapse)
          # the rate law's matched level: L_N is the full softmax's KL after this fraction of the smallest N's
-         # budget, and T(N) the steps the sampled model needs to fall to L_N. A quarter leaves room within the
-         # smallest N's budget for the dilation the theory predicts there (N / (K k) ~ 3 at N = 100, K = 16, k ~ 2)
+         # budget, and T(N) the steps the sampled model needs to fall to L_N. Revised after the quick records
+         # showed the earlier reading (T* at which the gap closes to 0.01 nats) out of reach at every N; the
+         # new reading was checked on six seeds outside the preset's (12-17) before it was adopted
          "match_fraction": 0.25,
+         # the agreement with N / (K k) is testable only where every N's budget / t_ref is at least this many
+         # times the predicted dilation: a design that cannot show the prediction cannot test it
+         "design_room": 2.0,
          "alpha_band": 0.35}  # the rate law agrees when |alpha - the theory's alpha| <= alpha_band
 
 
@@ -96,8 +100,10 @@ def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BAND
     """Per seed: the slope and extrapolated gap at the largest N, the gap's N-slope at a fixed budget and at
     the collapsed budget t_N = c N / (K k_N), and the rate law: the dilation T(N) / t_ref (the steps the
     sampled model needs to reach its full-softmax twin's KL at t_ref = `match_fraction` of the smallest N's
-    budget), its exponent alpha in N (`reached`: the sizes at which the level was reached) and the
-    theory's alpha = 1 - d log k / d log N."""
+    budget), its exponent alpha in N (`reached`: the sizes at which the level was reached; `alpha_low`: alpha, or
+    its lower bound where the level was not reached at the largest sizes only), the theory's alpha = 1 - d log k
+    / d log N, and `room`: the least over N of the largest dilation the budget can show (budget / t_ref) over
+    the theory's N / (K k)."""
     curves = gap_curves(df, local, ref)
     k = df[df["model"] == local].groupby(["seed", "n_docs"])["truth_confusers"].mean()
     K = float(df.loc[df["model"] == local, "num_negatives"].iloc[0])
@@ -119,13 +125,20 @@ def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BAND
             reach.append(dilation.get((seed, n), float("nan")))
         a, slope_t = extrapolated_gap(*curves[(seed, ns[-1])])
         kk = np.array([float(k.get((seed, n), np.nan)) for n in ns])
-        reach = np.asarray(reach)
+        reach, log_n = np.asarray(reach), np.log(np.asarray(ns, float))
         ok = np.isfinite(reach)
-        # a size where the level was not reached within the budget makes the exponent a bound, not a value
-        alpha = float(np.polyfit(np.log(np.asarray(ns, float)), np.log(reach), 1)[0]) if ok.all() else float("nan")
+        budgets = np.array([curves[(seed, n)][0][-1] for n in ns]) / t_ref   # the largest dilation each N can show
+        # a size where the level was not reached within the budget makes the exponent a bound, not a value;
+        # with T = the budget there it is a lower bound when every such size lies above the mean log N (the
+        # least-squares slope rises with the points right of the mean)
+        alpha = float(np.polyfit(log_n, np.log(reach), 1)[0]) if ok.all() else float("nan")
+        alpha_low = alpha
+        if not ok.all() and ok.any() and (log_n[~ok] > log_n.mean()).all():
+            alpha_low = float(np.polyfit(log_n, np.log(np.where(ok, reach, budgets)), 1)[0])
+        room = float(np.min(budgets / (np.asarray(ns, float) / (K * kk))))   # budget / t_ref over N / (K k)
         alpha_theory = 1.0 - float(np.polyfit(np.log(np.asarray(ns, float)), np.log(kk), 1)[0])
         rows.append({"seed": seed, "slope_fixed": _slope(ns, fixed), "slope_collapsed": _slope(ns, collapsed),
-                     "gap_slope_in_steps": slope_t, "gap_extrapolated": a, "alpha": alpha,
-                     "alpha_theory": alpha_theory, "reached": int(ok.sum()), "sizes": len(ns),
+                     "gap_slope_in_steps": slope_t, "gap_extrapolated": a, "alpha": alpha, "alpha_low": alpha_low,
+                     "alpha_theory": alpha_theory, "reached": int(ok.sum()), "sizes": len(ns), "room": room,
                      "dilation_at_largest_n": float(reach[-1])})
     return pd.DataFrame(rows)

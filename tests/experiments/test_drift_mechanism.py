@@ -49,17 +49,19 @@ def test_at_the_collapsed_budget_a_planted_rate_gap_is_flat_and_at_a_fixed_budge
     assert (e["slope_fixed"] > 0).all()
 
 
-def _dilated(alpha: float, k_slope: float = 0.3, seeds: int = 6, budget: float = 100.0) -> pd.DataFrame:
+def _dilated(alpha: float, k_slope: float = 0.3, seeds: int = 6, budget: float = 100.0, K: int = 64) -> pd.DataFrame:
     """The sampled model's curve is its full-softmax twin's slowed by D(N) = 2 (N/100)^alpha: KL_local(t) =
     KL_global(t / D(N)), KL_global(t) = 1 + (t / 10)^-1/2, so it reaches the twin's KL at t_ref after exactly
-    t_ref D(N) steps; k(N) = 2 (N/100)^k_slope makes the theory's alpha 1 - k_slope. Budgets: `budget` N steps."""
+    t_ref D(N) steps; k(N) = 2 (N/100)^k_slope makes the theory's alpha 1 - k_slope. Budgets: `budget` N steps,
+    so budget / t_ref = 4 N / 100 against the theory's N / (K k): room 4 x 2 K / 100 (N/100)^k_slope (5.1 at
+    N = 100 for K = 64, 1.3 for K = 16)."""
     rows = []
     for seed in range(seeds):
         for n in (100, 300, 1000):
             steps = np.geomspace(10, budget * n, 60)
             dilation = 2.0 * (n / 100) ** alpha
             for model, t in (("dr_local_uniform", steps / dilation), ("dr_global", steps)):
-                rows.append({"model": model, "seed": seed, "n_docs": n, "num_negatives": 16,
+                rows.append({"model": model, "seed": seed, "n_docs": n, "num_negatives": K,
                              "truth_confusers": 2.0 * (n / 100) ** k_slope,
                              "curve_step": [0.0, *steps], "curve_kl": [5.0, *(1.0 + (t / 10) ** -0.5)]})
     return pd.DataFrame(rows)
@@ -75,9 +77,18 @@ def test_the_rate_law_reads_a_planted_dilation_and_its_exponent_against_the_theo
     e = drift_gap.mechanism_effects(df, "dr_local_uniform", "dr_global")
     np.testing.assert_allclose(e["alpha"], alpha, atol=2e-3)
     np.testing.assert_allclose(e["alpha_theory"], 0.7, atol=1e-9)
+    np.testing.assert_allclose(e["room"], 4 * 2 * 64 / 100, rtol=1e-9)   # least at N = 100
     row = next(r for r in dm.predictions(df) if r.quantity.startswith("DR tower"))
     # six seeds all inside (alpha = theory) or all 0.5 outside the band of 0.35: the sign test decides at 5%
     assert row.verdict.word == ("held" if alpha == 0.7 else "did not hold")
+    grows = next(f for f in dm.findings(df) if f.claim.startswith("DR tower") and "dilation grows" in f.claim)
+    assert grows.verdict.word == "held"
+
+
+def test_a_design_whose_budgets_cannot_show_the_predicted_dilation_does_not_test_it():
+    df = _dilated(0.7, K=16)   # room 1.28 at N = 100, below design_room = 2
+    row = next(r for r in dm.predictions(df) if r.quantity.startswith("DR tower"))
+    assert row.verdict.word == "not testable here" and "budgets can show a dilation of at most 1.3" in row.verdict.why
 
 
 def test_a_seed_whose_budget_ends_before_the_level_is_left_out_and_counted():
@@ -87,8 +98,15 @@ def test_a_seed_whose_budget_ends_before_the_level_is_left_out_and_counted():
     df = _dilated(1.5)
     e = drift_gap.mechanism_effects(df, "dr_local_uniform", "dr_global")
     assert (e["reached"] == 2).all() and e["alpha"].isna().all()
+    # T = the budget at N = 1,000 (above the mean log N): a lower bound on the exponent, below the planted 1.5
+    log_n = np.log([100, 300, 1000])
+    bound = np.polyfit(log_n, np.log([2.0, 2 * 3 ** 1.5, 100 * 1000 / 2500]), 1)[0]
+    np.testing.assert_allclose(e["alpha_low"], bound, rtol=2e-3)
+    assert 0 < bound < 1.5
     row = next(r for r in dm.predictions(df) if r.quantity.startswith("DR tower"))
     assert row.verdict.word == "inconclusive" and "at every N in 0 of 6 seeds" in row.verdict.why
+    grows = next(f for f in dm.findings(df) if f.claim.startswith("DR tower") and "dilation grows" in f.claim)
+    assert grows.verdict.word == "held" and "6 seed(s) enter with a lower bound" in grows.verdict.why
     table = dm.dilation_table(df, "dr_local_uniform", "dr_global")
     assert "beyond the budget (6 of 6 censored)" in table.loc[1, "N = 1,000"]
     assert float(table.loc[1, "N = 100"]) == pytest.approx(2.0, rel=1e-2)
