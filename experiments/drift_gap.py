@@ -97,8 +97,9 @@ def _slope(x, y) -> float:
 
 
 def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BANDS) -> pd.DataFrame:
-    """Per seed: the slope and extrapolated gap at the largest N, the gap's N-slope at a fixed budget and at
-    the collapsed budget t_N = c N / (K k_N), and the rate law: the dilation T(N) / t_ref (the steps the
+    """Per seed: the slope and extrapolated gap at the largest N, the gap's N-slope at a fixed budget, at each
+    N's own budget (matched pairs per document, drift_corpus's reading) and at the collapsed budget
+    t_N = c N / (K k_N), and the rate law: the dilation T(N) / t_ref (the steps the
     sampled model needs to reach its full-softmax twin's KL at t_ref = `match_fraction` of the smallest N's
     budget), its exponent alpha in N (`reached`: the sizes at which the level was reached; `alpha_low`: alpha, or
     its lower bound where the level was not reached at the largest sizes only), the theory's alpha = 1 - d log k
@@ -137,7 +138,9 @@ def mechanism_effects(df: pd.DataFrame, local: str, ref: str, bands: dict = BAND
             alpha_low = float(np.polyfit(log_n, np.log(np.where(ok, reach, budgets)), 1)[0])
         room = float(np.min(budgets / (np.asarray(ns, float) / (K * kk))))   # budget / t_ref over N / (K k)
         alpha_theory = 1.0 - float(np.polyfit(np.log(np.asarray(ns, float)), np.log(kk), 1)[0])
-        rows.append({"seed": seed, "slope_fixed": _slope(ns, fixed), "slope_collapsed": _slope(ns, collapsed),
+        final = [float(curves[(seed, n)][1][-1]) for n in ns]   # each N at its own budget: matched pairs per document
+        rows.append({"seed": seed, "slope_fixed": _slope(ns, fixed), "slope_matched": _slope(ns, final),
+                     "slope_collapsed": _slope(ns, collapsed),
                      "gap_slope_in_steps": slope_t, "gap_extrapolated": a, "alpha": alpha, "alpha_low": alpha_low,
                      "alpha_theory": alpha_theory, "reached": int(ok.sum()), "sizes": len(ns), "room": room,
                      "dilation_at_largest_n": float(reach[-1])})

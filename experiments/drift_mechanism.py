@@ -157,6 +157,10 @@ def findings(df: pd.DataFrame) -> list:
             Finding(NAME, f"{title}: at a fixed budget the sampled-minus-full gap grows with log N (the drift)",
                     effect_verdict(e["slope_fixed"]), "slope of the gap per decade of N at the smallest N's budget",
                     "none (a slope)", "iso-difficulty corpora"),
+            Finding(NAME, f"{title}: at matched pairs per document (each N's own budget) the gap grows with log N "
+                          "(drift_corpus's claim on iso-difficulty corpora)",
+                    effect_verdict(e["slope_matched"]), "slope of the final gap per decade of N",
+                    "none (a slope)", "iso-difficulty corpora, budgets growing with N"),
             Finding(NAME, f"{title}: at fixed N = {n_max:,} the gap shrinks as the steps grow",
                     effect_verdict(-e["gap_slope_in_steps"]), "minus the gap's slope per decade of steps (nats)",
                     "none (a slope)", "the last doubling of the budget"),

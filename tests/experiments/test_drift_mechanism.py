@@ -47,6 +47,10 @@ def test_at_the_collapsed_budget_a_planted_rate_gap_is_flat_and_at_a_fixed_budge
     np.testing.assert_allclose(e["alpha_theory"], 0.7, atol=1e-9)
     np.testing.assert_allclose(e["slope_collapsed"], 0.0, atol=1e-4)
     assert (e["slope_fixed"] > 0).all()
+    # at each N's own budget (100 N steps) the planted gap is 0.01 (100 N / T*(N))^-1/2: its slope per decade
+    n = np.array([100.0, 300.0, 1000.0])
+    final = 0.01 * (100 * n / (50.0 * (n / 100) ** 0.7)) ** -0.5
+    np.testing.assert_allclose(e["slope_matched"], np.polyfit(np.log10(n), final, 1)[0], rtol=1e-6)
 
 
 def _dilated(alpha: float, k_slope: float = 0.3, seeds: int = 6, budget: float = 100.0, K: int = 64) -> pd.DataFrame:
