@@ -208,7 +208,10 @@ def report(df: pd.DataFrame) -> str:
     ]
     lines += ["What the theory says and where it is tested: with accidental hits kept, plain uniform sampling is "
               "Fisher-consistent (its population fixed point is log p*), so the gap is a rate (K negatives see one of "
-              "the k confusers with probability K k / N): drift_mechanism tests that, on iso-difficulty corpora.", ""]
+              "the k confusers with probability K k / N): drift_mechanism tests that, on iso-difficulty corpora. "
+              "These corpora hold beta fixed, so the task gets harder as N grows; drift_mechanism's corpora hold "
+              "exp H(p*) fixed instead, and its claim 'at matched pairs per document the gap grows with log N' is this "
+              "experiment's claim on them (the iso-difficulty arm).", ""]
     if "pool_false_negatives" in df and df["pool_false_negatives"].notna().any():
         lines += ["Share of the hard-negative pool inside the query's top p* mass (false negatives):", "",
                   mean_table(df[df["pool_false_negatives"].notna()], "label", "n_docs", "pool_false_negatives"), ""]
