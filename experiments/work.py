@@ -236,45 +236,45 @@ def record_seconds(experiment: str, cfg, group, compiled: set, cal: WorkCalibrat
 MEASURE_EXPERIMENTS = ("model_scale",)
 
 
-def measure_features(records: list[dict], new_corpora: int, dim: int, cal: WorkCalibration = WORK_CALIBRATION
-                     ) -> dict[str, float]:
+def measure_features(records: list[dict], dim: int, cal: WorkCalibration = WORK_CALIBRATION) -> dict[str, float]:
     """Units of work of model_scale's measures in one group (`records`: its points' flat record configs),
-    `new_corpora` of whose corpora the process builds first (the floors and oracles are cached per
-    corpus, so they run with the first group that builds it), D = `dim` (DR's, whatever model the group
-    trains: a GR record's `dim` is its H): per new corpus, the rank-D KL floor's
-    L-BFGS, restarts x the iteration cap (at quick's size every start ran to it; smaller problems stop
-    sooner) x M x N x D (`floor_work`, in 1e9); per new corpus of a seed with oracles, a compile per
-    width (`oracle_program`) and each width's Adam steps (the median measured, at most the cap) x M x
-    (trie nodes x H (4 H + V) + N) (`oracle_work`, in 1e9)."""
-    if not records or not new_corpora:
-        return {}
-    share = new_corpora / len(records)
-    r = records[0]
-    M, N, D = r["corpus_n_test_queries"], r["n_docs"], dim
-    iters = r["floor_restarts"] * r["floor_max_iter"]  # at quick's size every start ran to the cap
-    out = {"model_scale.floor_work": new_corpora * iters * M * N * D / 1e9}
-    V = r.get("docid_vocab") or 10
-    nodes = N / max(V - 1, 1) + 1
-    widths = [w for rec in records for w in (rec.get("oracle_widths") or ())]
-    steps = cal.probe_steps("oracle", ORACLE_MAX_STEPS)
-    if widths:  # per step: every node's state through the decoder block (4 H^2) and its V logits, per query
-        out["model_scale.oracle_program"] = share * len(set(widths))
-        out["model_scale.oracle_work"] = share * sum(steps * M * (nodes * h * (4 * h + V) + N) for h in widths) / 1e9
+    D = `dim` (DR's, whatever model the group trains: a GR record's `dim` is its H). The measures run
+    on the records that carry them (model_scale.carrier: one per corpus), each its own: per record with
+    floor_restarts > 0, the rank-D KL floor's L-BFGS, restarts x the iteration cap iterations (every
+    start ran to it at the quick size), each a fixed cost (`floor_iter`, per 1e3 iterations: scipy's
+    bookkeeping and the call into JAX), the M x N softmax (`floor_cells`, in 1e9) and the M x N x D
+    products of the factors (`floor_work`, in 1e9); per
+    record with oracle widths, a compile per width (`oracle_program`) and each width's Adam steps (the
+    median measured, at most the cap) x M x (trie nodes x H (4 H + V) + N) (`oracle_work`, in 1e9)."""
+    out: dict[str, float] = {}
+    for r in records:
+        M, N = r["corpus_n_test_queries"], r["n_docs"]
+        iters = r.get("floor_restarts", 0) * r.get("floor_max_iter", 0)
+        if iters:
+            for name, units in (("floor_iter", iters / 1e3), ("floor_cells", iters * M * N / 1e9),
+                                ("floor_work", iters * M * N * dim / 1e9)):
+                out[f"model_scale.{name}"] = out.get(f"model_scale.{name}", 0.0) + units
+        widths = r.get("oracle_widths") or ()
+        if widths:  # per step: every node's state through the decoder block (4 H^2) and its V logits, per query
+            V = r.get("docid_vocab") or 10
+            nodes = N / max(V - 1, 1) + 1
+            steps = cal.probe_steps("oracle", ORACLE_MAX_STEPS)
+            out["model_scale.oracle_program"] = out.get("model_scale.oracle_program", 0.0) + len(set(widths))
+            out["model_scale.oracle_work"] = out.get("model_scale.oracle_work", 0.0) + sum(
+                steps * M * (nodes * h * (4 * h + V) + N) for h in widths) / 1e9
     return out
 
 
 ORACLE_MAX_STEPS = 20_000  # sim.logprobs.seq_gr_oracle_kl's cap
 
 
-def point_measures(experiment: str, group, new_local: int, new_task: int, cal: WorkCalibration = WORK_CALIBRATION
-                   ) -> tuple[float, float]:
-    """Seconds of an experiment's own measures in one group of trained points: in one process (where
-    `new_local` of its corpora are built first) and as a task of its own (`new_task`)."""
+def point_measures(experiment: str, group, cal: WorkCalibration = WORK_CALIBRATION) -> float:
+    """Seconds of an experiment's own measures in one group of trained points (the same in one process
+    and as a task of its own: each carrier record measures its own corpus)."""
     if experiment not in MEASURE_EXPERIMENTS:
-        return 0.0, 0.0
+        return 0.0
     records, dim = [pt.record() for pt in group], group[0].model_cfg.dim
-    return tuple(sum(v * cal[k] for k, v in measure_features(records, new, dim, cal).items())
-                 for new in (new_local, new_task))
+    return sum(v * cal[k] for k, v in measure_features(records, dim, cal).items())
 
 
 WORK_WEIGHT_POWER = 0.25
