@@ -17,8 +17,9 @@ sweep's points and its Config:
 - real_scaling: a trained point is experiments.cost's training model (its Shape and coefficients, on
   the collection's features and training pairs, scaled by a fitted factor) plus scoring its queries
   against its documents; BM25 indexes the documents and scores the queries;
-- model_scale's measures: per corpus built, the rank-D KL floor (L-BFGS, restarts x the iteration cap
-  x M x N x D) and, for a seed that has them, the oracles (per width a compile, and Adam steps x M x
+- model_scale's measures, on the one record per corpus that carries them (model_scale.carrier): the
+  rank-D KL floor (L-BFGS, restarts x the iteration cap iterations, each a fixed cost plus M x N and
+  M x N x D terms) and, for a seed that has them, the oracles (per width a compile, and Adam steps x M x
   (trie nodes x H (4 H + V) + N)).
 `calibrate_work` fits the coefficients (non-negative least squares) to measured records; benchmarks/estimator.py runs it and compares, and benchmarks/README.md
 ("Estimator") says on what and under which load the shipped values were measured.
@@ -57,13 +58,21 @@ class WorkCalibration:
 # groups), and to model_scale's floors and oracles (two runs' first groups, and each timed alone at the smoke
 # and quick sizes), all cold, on the 2-core development machine on 2026-12-07 under a load of 6-9 from other
 # jobs (benchmarks/README.md, "Estimator"). Compiling is inside the per-probe, per-record and per-width terms.
+# model_scale's floor per L-BFGS iteration (floor_iter + floor_cells M N + floor_work M N D) was refitted on
+# 2026-12-08 (benchmarks/README.md, "KL floor per iteration") to one start timed at four sizes, compile
+# warmed, 3,000 iterations each, under a load of 7-9.4: 0.37 ms (smoke, 32 x 64, D = 2), 2.74 ms (quick,
+# 200 x 300, D = 2; model 1.76), 30.9 ms (paper, 500 x 3,000, D = 2; model 35.7) and 47.7 ms (paper, D = 8).
+# On a quiet machine the paper size at D = 8 took 13 ms (13.4 s per 1,000 iterations, 26.0 s per 2,000):
+# the CPU figure errs long under less load. The earlier single coefficient (31.7 s per 1e9 M N D, fitted at
+# the quick size, where the fixed cost dominates) put 380 ms on a paper iteration.
 WORK_CALIBRATION = WorkCalibration(
     coefficients=(("critical_n.probe", 1.44), ("critical_n.work_dr", 0.684), ("critical_n.work_maxsim", 56.6),
                   ("critical_n.work_seq_gr", 72.8),
                   ("theory_curves.record", 0.136), ("theory_curves.program", 4.24), ("theory_curves.mc", 0.0225),
                   ("theory_curves.fixed_point", 3.12), ("theory_curves.svd", 17.2), ("theory_curves.corpus", 4.51),
                   ("real_scaling.train", 1.73), ("real_scaling.rank", 0.0171), ("real_scaling.bm25", 0.519),
-                  ("model_scale.floor_work", 31.7), ("model_scale.oracle_program", 12.1),
+                  ("model_scale.floor_iter", 0.341), ("model_scale.floor_cells", 20.9),
+                  ("model_scale.floor_work", 1.34), ("model_scale.oracle_program", 12.1),
                   ("model_scale.oracle_work", 4.12)),
     steps=(("dr", 2_001.0), ("maxsim", 2_254.5), ("oracle", 5_500.0), ("seq_gr", 2_855.5)),
     source="calibrated on measured runs, under load 6-9")
