@@ -64,10 +64,11 @@ class WorkCalibration:
 # 200 x 300, D = 2; model 1.76), 30.9 ms (paper, 500 x 3,000, D = 2; model 35.7) and 47.7 ms (paper, D = 8).
 # On a quiet machine the paper size at D = 8 took 13 ms (13.4 s per 1,000 iterations, 26.0 s per 2,000):
 # the CPU figure errs long under less load. The earlier single coefficient (31.7 s per 1e9 M N D, fitted at
-# the quick size, where the fixed cost dominates) put 380 ms on a paper iteration. oracle_cells (M x N x
-# levels per Adam step) was added the same day from one timing at the paper size (500 x 3,000, H = 2, 500
-# steps: 264 s under a load of 8.5, against 27.6 s from oracle_program and oracle_work alone): 78.8 s per
-# 1e9, the step's 0.47 s left after the other terms (compile taken as oracle_program's 12.1 s).
+# the quick size, where the fixed cost dominates) put 380 ms on a paper iteration. The oracle's step was
+# refitted the same day to two timings at the paper size (500 x 3,000, 500 steps, compile taken as
+# oracle_program's 12.1 s): H = 2 in 264 s (load 8.5) and H = 16 in 919 s (load 9), against 27.6 s and 424 s
+# from oracle_program and oracle_work (4.12 s per 1e9, fitted at the quick size) alone: oracle_cells (M x N
+# x levels, new) 75.4 s per 1e9 and oracle_work 6.85 s per 1e9, solved from the two.
 WORK_CALIBRATION = WorkCalibration(
     coefficients=(("critical_n.probe", 1.44), ("critical_n.work_dr", 0.684), ("critical_n.work_maxsim", 56.6),
                   ("critical_n.work_seq_gr", 72.8),
@@ -76,7 +77,7 @@ WORK_CALIBRATION = WorkCalibration(
                   ("real_scaling.train", 1.73), ("real_scaling.rank", 0.0171), ("real_scaling.bm25", 0.519),
                   ("model_scale.floor_iter", 0.341), ("model_scale.floor_cells", 20.9),
                   ("model_scale.floor_work", 1.34), ("model_scale.oracle_program", 12.1),
-                  ("model_scale.oracle_work", 4.12), ("model_scale.oracle_cells", 78.8)),
+                  ("model_scale.oracle_work", 6.85), ("model_scale.oracle_cells", 75.4)),
     steps=(("dr", 2_001.0), ("maxsim", 2_254.5), ("oracle", 5_500.0), ("seq_gr", 2_855.5)),
     source="calibrated on measured runs, under load 6-9")
 
@@ -259,7 +260,7 @@ def measure_features(records: list[dict], dim: int, cal: WorkCalibration = WORK_
     record with oracle widths, a compile per width (`oracle_program`) and each width's Adam steps (the
     median measured, at most the cap) x M x (trie nodes x H (4 H + V) + N) (`oracle_work`, in 1e9) and
     x M x N x the trie's levels (`oracle_cells`, in 1e9: gathering and summing every document's path
-    log-probabilities, forward and back, which is most of a step at the paper size)."""
+    log-probabilities, forward and back, most of a step at the paper size and H = 2)."""
     out: dict[str, float] = {}
     for r in records:
         M, N = r["corpus_n_test_queries"], r["n_docs"]
