@@ -227,9 +227,11 @@ def measure_work_groups(folder: Path, cal) -> list[dict]:
     rows = []
     for recs, new in parts:
         if new and recs[0]["config"]["kind"] == "dr":  # a GR record's dim is its H: DR's D is the floor's rank
+            features = measure_features([r["config"] for r in recs], recs[0]["config"]["dim"], cal)
+            if not features:  # a group that does not carry its corpora's measures (model_scale.carrier)
+                continue
             base = float(np.median(plain.get(recs[0]["config"]["model"], [0.0])))
-            rows.append({"experiment": "model_scale (floors, oracles)", "results": str(folder),
-                         "features": measure_features([r["config"] for r in recs], new, recs[0]["config"]["dim"], cal),
+            rows.append({"experiment": "model_scale (floors, oracles)", "results": str(folder), "features": features,
                          "measured": sum(max(r["train"]["eval_seconds"] - base, 0.0) for r in recs)})
     return rows
 
@@ -269,7 +271,7 @@ def measure_timing_rows(timings: list[dict], cal) -> list[dict]:
     for t in timings:
         record = {**t, "floor_restarts": t.get("floor_restarts", 0), "floor_max_iter": t.get("floor_max_iter", 1),
                   "oracle_widths": [t["width"]] if t["what"] == "oracle" else []}
-        features = measure_features([record], 1, t["dim"], cal)
+        features = measure_features([record], t["dim"], cal)
         if t["what"] == "oracle":
             steps = cal.probe_steps("oracle", 20_000)
             features = {k: v * (1.0 if k.endswith("program") else t["steps"] / steps)

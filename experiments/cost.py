@@ -57,7 +57,7 @@ def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION, cfg=None) ->
     another in one process (`local`), as separate tasks each building its corpora (`task`), and one
     after another on one GPU (`gpu`). Groups of record points (critical_n, theory_curves, real_scaling)
     are estimated with their Config `cfg` by experiments.work (on the GPU as on this CPU: not measured
-    there); model_scale's KL floors and oracles likewise, per corpus."""
+    there); model_scale's KL floors and oracles likewise, per record that carries them."""
     from grdr.experiments import work
 
     seen: OrderedDict = OrderedDict()
@@ -75,12 +75,11 @@ def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION, cfg=None) ->
         s, new = Shape.of_point(g[0]), _new_corpora(g, seen)
         key = program_key(s, len(g))
         fresh, _ = key not in programs, programs.add(key)
-        extra = work.point_measures(name, g, new, _new_corpora(g, None))
+        extra = work.point_measures(name, g)
         estimated.append(g)
-        local.append(group_seconds(s, len(g), new, name, cal, new_program=fresh) + extra[0])
-        task.append(group_seconds(s, len(g), _new_corpora(g, None), name, cal) + extra[1])
-        gpu.append(group_seconds(s, len(g), new, name, cal, GPU(), new_program=fresh)
-                   + extra[0] / GPU().overhead_speedup)
+        local.append(group_seconds(s, len(g), new, name, cal, new_program=fresh) + extra)
+        task.append(group_seconds(s, len(g), _new_corpora(g, None), name, cal) + extra)
+        gpu.append(group_seconds(s, len(g), new, name, cal, GPU(), new_program=fresh) + extra / GPU().overhead_speedup)
     return {"local": local, "task": task, "gpu": gpu, "groups": estimated}
 
 

@@ -120,20 +120,32 @@ PRESETS = {
 }
 
 
+def carrier(cfg: Config) -> tuple[int, int, str]:
+    """The (width, depth, model) whose points carry their corpus's measures (the KL floor, and the oracles
+    on the oracle seeds): one point per seed, so that each corpus's measures are computed once whatever
+    the executor and however the seeds are grouped, by whichever task trains that point. The narrowest,
+    shallowest first model: the cheapest training beside them."""
+    return min(cfg.widths), min(cfg.depths), cfg.models[0]
+
+
 def sweep(cfg: Config):
-    """One point per (width, depth, model, seed); the record's `params` is the model's size."""
+    """One point per (width, depth, model, seed); the record's `params` is the model's size. The points
+    of `carrier(cfg)` measure their corpus (floor_restarts > 0, oracle_widths on the oracle seeds); the
+    others record floor_restarts = floor_max_iter = 0 and no oracle widths (with_corpus_measures)."""
     oracle_seeds = set(cfg.seeds[:cfg.oracle_seeds])
     for width in cfg.widths:
         for depth in cfg.depths:
             for name in cfg.models:
+                carries = (width, depth, name) == carrier(cfg)
+                floor = (cfg.floor_restarts, cfg.floor_max_iter) if carries else (0, 0)
                 for seed in cfg.seeds:
-                    oracles = cfg.oracle_widths if seed in oracle_seeds else ()
+                    oracles = cfg.oracle_widths if carries and seed in oracle_seeds else ()
                     # the oracles run on some seeds only: a field of their records, not of the group, so that
                     # every seed of a width trains under one vmap (one program, not one per subset of seeds)
                     yield point(name, cfg, cfg.corpus.n_docs, seed, hidden=width, depth=depth,
                                 pairs_per_doc=cfg.pairs_per_doc, extra=(
-                                    ("width", width), ("floor_restarts", cfg.floor_restarts),
-                                    ("floor_max_iter", cfg.floor_max_iter)), seed_extra=(("oracle_widths", oracles),))
+                                    ("width", width), ("floor_restarts", floor[0]), ("floor_max_iter", floor[1])),
+                                seed_extra=(("oracle_widths", oracles),))
 
 
 def padded_model(cfg: Config, points) -> ModelConfig:
@@ -177,11 +189,27 @@ def _oracles(spec: CorpusSpec, docid_spec: DocidSpec, widths: tuple[int, ...]) -
 
 def measure(model, corpus, docids, point) -> dict:
     x = dict(point.extra + point.seed_extra)
-    metrics = {"rowshift_sq_err": rowshift_sq_err(true_log_probs(corpus), model_log_probs(model, corpus, docids)),
-               **_floors(corpus.spec, point.model_cfg.dim, x["floor_restarts"], x["floor_max_iter"])}
+    metrics = {"rowshift_sq_err": rowshift_sq_err(true_log_probs(corpus), model_log_probs(model, corpus, docids))}
+    if x["floor_restarts"]:  # the carrier of its corpus's measures (sweep)
+        metrics.update(_floors(corpus.spec, point.model_cfg.dim, x["floor_restarts"], x["floor_max_iter"]))
     if x["oracle_widths"]:
         metrics.update(_oracles(corpus.spec, point.docids, tuple(x["oracle_widths"])))
     return metrics
+
+
+FLOOR_METRICS = ("dr_floor", "dr_kl_floor", "dr_kl_floor_restarts", "dr_kl_floor_spread", "dr_kl_floor_converged")
+
+
+def with_corpus_measures(df: pd.DataFrame) -> pd.DataFrame:
+    """Every record with its corpus's measures (FLOOR_METRICS and the gr_oracle_* columns), which one
+    record per corpus carries (`carrier`): each column's value from whichever record of the same corpus
+    (seed and corpus settings) has it; NaN where none has. Idempotent."""
+    cols = [c for c in df.columns if c in FLOOR_METRICS or c.startswith("gr_oracle_")]
+    key = [c for c in df.columns if c in ("seed", "n_docs") or c.startswith("corpus_")]
+    if not cols or "seed" not in key:
+        return df
+    per_corpus = df.groupby(key, dropna=False)[cols].transform("first")  # the first value that is not NaN
+    return df.assign(**{c: per_corpus[c] for c in cols})
 
 
 def fits(df: pd.DataFrame, value: str = "kl_true", bootstrap: int = 1000) -> pd.DataFrame:
@@ -204,6 +232,7 @@ def findings(df) -> list:
     from grdr.experiments.verdict.stats import Verdict, effect_verdict
     from grdr.experiments.variants import label
 
+    df = with_corpus_measures(df)
     found = []
     if "dr_global" in set(df["model"]):
         dr = df[df["model"] == "dr_global"]
@@ -270,7 +299,7 @@ def oracle_table(df) -> pd.DataFrame:
     cols = sorted((c for c in df.columns if c.startswith("gr_oracle_kl_w")), key=lambda c: int(c.split("_w")[1]))
     if not cols:
         return pd.DataFrame()
-    part = df.dropna(subset=cols).drop_duplicates("seed")
+    part = with_corpus_measures(df).dropna(subset=cols).drop_duplicates("seed")
     return part.set_index("seed")[["dr_kl_floor", *cols]]
 
 
@@ -314,7 +343,7 @@ def report(df) -> str:
     from grdr.experiments.verdict.tables import ceiling_table, mean_table
     from grdr.experiments.variants import label
 
-    df = df.assign(label=[f"{label(m)}, depth {d}" for m, d in zip(df["model"], df["depth"])])
+    df = with_corpus_measures(df).assign(label=[f"{label(m)}, depth {d}" for m, d in zip(df["model"], df["depth"])])
     dim = int(df.loc[df["kind"] == "dr", "dim"].iloc[0]) if (df["kind"] == "dr").any() else None
     table = fits(df)
     lines = [

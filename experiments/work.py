@@ -17,8 +17,9 @@ sweep's points and its Config:
 - real_scaling: a trained point is experiments.cost's training model (its Shape and coefficients, on
   the collection's features and training pairs, scaled by a fitted factor) plus scoring its queries
   against its documents; BM25 indexes the documents and scores the queries;
-- model_scale's measures: per corpus built, the rank-D KL floor (L-BFGS, restarts x the iteration cap
-  x M x N x D) and, for a seed that has them, the oracles (per width a compile, and Adam steps x M x
+- model_scale's measures, on the one record per corpus that carries them (model_scale.carrier): the
+  rank-D KL floor (L-BFGS, restarts x the iteration cap iterations, each a fixed cost plus M x N and
+  M x N x D terms) and, for a seed that has them, the oracles (per width a compile, and Adam steps x M x
   (trie nodes x H (4 H + V) + N)).
 `calibrate_work` fits the coefficients (non-negative least squares) to measured records; benchmarks/estimator.py runs it and compares, and benchmarks/README.md
 ("Estimator") says on what and under which load the shipped values were measured.
@@ -57,14 +58,26 @@ class WorkCalibration:
 # groups), and to model_scale's floors and oracles (two runs' first groups, and each timed alone at the smoke
 # and quick sizes), all cold, on the 2-core development machine on 2026-12-07 under a load of 6-9 from other
 # jobs (benchmarks/README.md, "Estimator"). Compiling is inside the per-probe, per-record and per-width terms.
+# model_scale's floor per L-BFGS iteration (floor_iter + floor_cells M N + floor_work M N D) was refitted on
+# 2026-12-08 (benchmarks/floor_iteration.py; benchmarks/README.md, "KL floor per iteration") to one start
+# timed at four sizes, compile warmed, 3,000 iterations each, under a load of 7-9.4: 0.37 ms (smoke, 32 x 64, D = 2), 2.74 ms (quick,
+# 200 x 300, D = 2; model 1.76), 30.9 ms (paper, 500 x 3,000, D = 2; model 35.7) and 47.7 ms (paper, D = 8).
+# On a quiet machine the paper size at D = 8 took 13 ms (13.4 s per 1,000 iterations, 26.0 s per 2,000):
+# the CPU figure errs long under less load. The earlier single coefficient (31.7 s per 1e9 M N D, fitted at
+# the quick size, where the fixed cost dominates) put 380 ms on a paper iteration. The oracle's step was
+# refitted the same day to two timings at the paper size (500 x 3,000, 500 steps, compile taken as
+# oracle_program's 12.1 s): H = 2 in 264 s (load 8.5) and H = 16 in 919 s (load 9), against 27.6 s and 424 s
+# from oracle_program and oracle_work (4.12 s per 1e9, fitted at the quick size) alone: oracle_cells (M x N
+# x levels, new) 75.4 s per 1e9 and oracle_work 6.85 s per 1e9, solved from the two.
 WORK_CALIBRATION = WorkCalibration(
     coefficients=(("critical_n.probe", 1.44), ("critical_n.work_dr", 0.684), ("critical_n.work_maxsim", 56.6),
                   ("critical_n.work_seq_gr", 72.8),
                   ("theory_curves.record", 0.136), ("theory_curves.program", 4.24), ("theory_curves.mc", 0.0225),
                   ("theory_curves.fixed_point", 3.12), ("theory_curves.svd", 17.2), ("theory_curves.corpus", 4.51),
                   ("real_scaling.train", 1.73), ("real_scaling.rank", 0.0171), ("real_scaling.bm25", 0.519),
-                  ("model_scale.floor_work", 31.7), ("model_scale.oracle_program", 12.1),
-                  ("model_scale.oracle_work", 4.12)),
+                  ("model_scale.floor_iter", 0.341), ("model_scale.floor_cells", 20.9),
+                  ("model_scale.floor_work", 1.34), ("model_scale.oracle_program", 12.1),
+                  ("model_scale.oracle_work", 6.85), ("model_scale.oracle_cells", 75.4)),
     steps=(("dr", 2_001.0), ("maxsim", 2_254.5), ("oracle", 5_500.0), ("seq_gr", 2_855.5)),
     source="calibrated on measured runs, under load 6-9")
 
@@ -236,45 +249,50 @@ def record_seconds(experiment: str, cfg, group, compiled: set, cal: WorkCalibrat
 MEASURE_EXPERIMENTS = ("model_scale",)
 
 
-def measure_features(records: list[dict], new_corpora: int, dim: int, cal: WorkCalibration = WORK_CALIBRATION
-                     ) -> dict[str, float]:
+def measure_features(records: list[dict], dim: int, cal: WorkCalibration = WORK_CALIBRATION) -> dict[str, float]:
     """Units of work of model_scale's measures in one group (`records`: its points' flat record configs),
-    `new_corpora` of whose corpora the process builds first (the floors and oracles are cached per
-    corpus, so they run with the first group that builds it), D = `dim` (DR's, whatever model the group
-    trains: a GR record's `dim` is its H): per new corpus, the rank-D KL floor's
-    L-BFGS, restarts x the iteration cap (at quick's size every start ran to it; smaller problems stop
-    sooner) x M x N x D (`floor_work`, in 1e9); per new corpus of a seed with oracles, a compile per
-    width (`oracle_program`) and each width's Adam steps (the median measured, at most the cap) x M x
-    (trie nodes x H (4 H + V) + N) (`oracle_work`, in 1e9)."""
-    if not records or not new_corpora:
-        return {}
-    share = new_corpora / len(records)
-    r = records[0]
-    M, N, D = r["corpus_n_test_queries"], r["n_docs"], dim
-    iters = r["floor_restarts"] * r["floor_max_iter"]  # at quick's size every start ran to the cap
-    out = {"model_scale.floor_work": new_corpora * iters * M * N * D / 1e9}
-    V = r.get("docid_vocab") or 10
-    nodes = N / max(V - 1, 1) + 1
-    widths = [w for rec in records for w in (rec.get("oracle_widths") or ())]
-    steps = cal.probe_steps("oracle", ORACLE_MAX_STEPS)
-    if widths:  # per step: every node's state through the decoder block (4 H^2) and its V logits, per query
-        out["model_scale.oracle_program"] = share * len(set(widths))
-        out["model_scale.oracle_work"] = share * sum(steps * M * (nodes * h * (4 * h + V) + N) for h in widths) / 1e9
+    D = `dim` (DR's, whatever model the group trains: a GR record's `dim` is its H). The measures run
+    on the records that carry them (model_scale.carrier: one per corpus), each its own: per record with
+    floor_restarts > 0, the rank-D KL floor's L-BFGS, restarts x the iteration cap iterations (every
+    start ran to it at the quick size), each a fixed cost (`floor_iter`, per 1e3 iterations: scipy's
+    bookkeeping and the call into JAX), the M x N softmax (`floor_cells`, in 1e9) and the M x N x D
+    products of the factors (`floor_work`, in 1e9); per
+    record with oracle widths, a compile per width (`oracle_program`) and each width's Adam steps (the
+    median measured, at most the cap) x M x (trie nodes x H (4 H + V) + N) (`oracle_work`, in 1e9) and
+    x M x N x the trie's levels (`oracle_cells`, in 1e9: gathering and summing every document's path
+    log-probabilities, forward and back, most of a step at the paper size and H = 2)."""
+    out: dict[str, float] = {}
+    for r in records:
+        M, N = r["corpus_n_test_queries"], r["n_docs"]
+        iters = r.get("floor_restarts", 0) * r.get("floor_max_iter", 0)
+        if iters:
+            for name, units in (("floor_iter", iters / 1e3), ("floor_cells", iters * M * N / 1e9),
+                                ("floor_work", iters * M * N * dim / 1e9)):
+                out[f"model_scale.{name}"] = out.get(f"model_scale.{name}", 0.0) + units
+        widths = r.get("oracle_widths") or ()
+        if widths:  # per step: every node's state through the decoder block (4 H^2) and its V logits, per query
+            V = r.get("docid_vocab") or 10
+            nodes = N / max(V - 1, 1) + 1
+            steps = cal.probe_steps("oracle", ORACLE_MAX_STEPS)
+            out["model_scale.oracle_program"] = out.get("model_scale.oracle_program", 0.0) + len(set(widths))
+            out["model_scale.oracle_work"] = out.get("model_scale.oracle_work", 0.0) + sum(
+                steps * M * (nodes * h * (4 * h + V) + N) for h in widths) / 1e9
+            levels = max(1, math.ceil(math.log(max(N, 2), V)))  # every document's path through the trie
+            out["model_scale.oracle_cells"] = (out.get("model_scale.oracle_cells", 0.0)
+                                               + len(widths) * steps * M * N * levels / 1e9)
     return out
 
 
 ORACLE_MAX_STEPS = 20_000  # sim.logprobs.seq_gr_oracle_kl's cap
 
 
-def point_measures(experiment: str, group, new_local: int, new_task: int, cal: WorkCalibration = WORK_CALIBRATION
-                   ) -> tuple[float, float]:
-    """Seconds of an experiment's own measures in one group of trained points: in one process (where
-    `new_local` of its corpora are built first) and as a task of its own (`new_task`)."""
+def point_measures(experiment: str, group, cal: WorkCalibration = WORK_CALIBRATION) -> float:
+    """Seconds of an experiment's own measures in one group of trained points (the same in one process
+    and as a task of its own: each carrier record measures its own corpus)."""
     if experiment not in MEASURE_EXPERIMENTS:
-        return 0.0, 0.0
+        return 0.0
     records, dim = [pt.record() for pt in group], group[0].model_cfg.dim
-    return tuple(sum(v * cal[k] for k, v in measure_features(records, new, dim, cal).items())
-                 for new in (new_local, new_task))
+    return sum(v * cal[k] for k, v in measure_features(records, dim, cal).items())
 
 
 WORK_WEIGHT_POWER = 0.25

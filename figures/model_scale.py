@@ -14,6 +14,9 @@ EXPERIMENT = "model_scale"
 
 
 def plot(df):
+    from grdr.experiments.model_scale import with_corpus_measures
+
+    df = with_corpus_measures(df)  # the floors: one record per corpus holds them
     fig, axes = panels(1, 2, width=PAGE_WIDTH, row_height=2.4, extra=1.4)
     axes = axes[0]
     models = [m for m in VARIANTS if m in set(df["model"])]

@@ -29,14 +29,7 @@ def _paper_estimates(module):
     return sweep_seconds(module.NAME, found, cfg=module.PRESETS["paper"])
 
 
-# model_scale's KL floor (L-BFGS on the 500 x 3,000 test log-posterior, 4 starts that run to the 20,000-iteration
-# cap, as they do at the quick size) and its oracles are computed per corpus in every process that trains it, and
-# with one seed per task every one of the 48 tasks of a seed computes them again: ~10 h a task on this CPU
-# (experiments.work), ~330 h on 16 workers. Not met until the floors and oracles are computed once per corpus.
-FLOORS_PER_TASK = pytest.mark.xfail(strict=True, reason="model_scale's paper floors and oracles run in every task")
-
-
-@pytest.mark.parametrize("module", [drift_corpus, pytest.param(model_scale, marks=FLOORS_PER_TASK), capacity_dim,
+@pytest.mark.parametrize("module", [drift_corpus, model_scale, capacity_dim,
                                     drift_mechanism, negatives, similarity])
 def test_the_paper_preset_is_estimated_to_fit_one_gpu_day_and_half_a_day_on_16_workers(module):
     est = _paper_estimates(module)

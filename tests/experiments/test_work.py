@@ -80,3 +80,38 @@ def test_the_dry_run_gives_every_experiment_a_total():
     for module in (critical_n, theory_curves, real_scaling, model_scale, capacity_dim):
         text = describe(module, module.PRESETS["smoke"])
         assert "estimated total: ~" in text and "the longest task" in text, module.NAME
+
+
+def test_a_floor_costs_its_iterations_times_a_fixed_and_two_size_terms_on_its_carrier_only():
+    """Closed form: restarts x cap iterations, each floor_iter / 1e3 + floor_cells M N / 1e9 + floor_work M N D
+    / 1e9 seconds, on a record with floor_restarts > 0; nothing on the others."""
+    from grdr.experiments.work import measure_features
+
+    cal = WORK_CALIBRATION
+    rec = {"corpus_n_test_queries": 500, "n_docs": 3_000, "floor_restarts": 4, "floor_max_iter": 20_000,
+           "oracle_widths": []}
+    got = sum(v * cal[k] for k, v in measure_features([rec], 8, cal).items())
+    per_iter = (cal["model_scale.floor_iter"] / 1e3 + cal["model_scale.floor_cells"] * 500 * 3_000 / 1e9
+                + cal["model_scale.floor_work"] * 500 * 3_000 * 8 / 1e9)
+    assert got == pytest.approx(80_000 * per_iter)
+    assert measure_features([{**rec, "floor_restarts": 0, "floor_max_iter": 0}], 8, cal) == {}
+    two = measure_features([rec, rec], 8, cal)  # two carriers (two corpora): twice the work
+    assert two == pytest.approx({k: 2 * v for k, v in measure_features([rec], 8, cal).items()})
+
+
+@pytest.mark.parametrize("preset", ["quick", "paper"])
+def test_the_measures_are_counted_once_per_corpus_however_the_seeds_are_grouped(preset):
+    """Each seed's floor (and oracles) once: the measures' seconds summed over the groups do not depend on
+    max_group_seeds, and equal one floor per seed plus one set of oracles per oracle seed."""
+    from grdr.experiments.work import measure_features, point_measures
+
+    base = model_scale.PRESETS[preset]
+    totals = []
+    for cap in (0, 1, 3):
+        cfg = dataclasses.replace(base, max_group_seeds=cap)
+        totals.append(sum(point_measures("model_scale", g) for g in groups(model_scale, cfg)))
+    assert totals == pytest.approx([totals[0]] * 3)
+    one = next(pt for g in groups(model_scale, base) for pt in g if pt.record()["oracle_widths"]).record()
+    cost = {k: sum(v * WORK_CALIBRATION[k] for k, v in measure_features([r], base.model.dim).items())
+            for k, r in (("floor", {**one, "oracle_widths": []}), ("oracles", {**one, "floor_restarts": 0}))}
+    assert totals[0] == pytest.approx(len(base.seeds) * cost["floor"] + base.oracle_seeds * cost["oracles"])
