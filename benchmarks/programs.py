@@ -9,7 +9,8 @@ gives its compiled programs (experiments.sweep.compile_stats: XLA compilations n
 compile seconds and wall seconds, and the names of what it compiled (JAX's compile log), so a program
 that repeats per width, seed or N shows up by name. `--set` overrides Config fields (nested sections as
 nested objects) for faster runs: the step count and the KL floor's iterations change no program,
-but widths do, and so can the steps where experiments.calibration.padding_pays decides a width's padding.
+but widths do, and so can the steps where experiments.calibration.padding_pays decides a width's padding
+or docs_padding a group's N (fewer steps make padding cheaper: more groups share, fewer programs).
 Compile and wall seconds depend on the machine's load: quote it with them.
 """
 from __future__ import annotations

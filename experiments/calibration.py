@@ -29,7 +29,8 @@ from grdr.experiments.points import Point
 from grdr.sim.samplers import get_sampler
 
 __all__ = ["Shape", "Calibration", "CALIBRATION", "GPU", "KINDS", "CORPUS_CACHE", "step_flops", "eval_flops",
-           "program_key", "features", "group_seconds", "calibrate", "real_train_seconds", "padding_pays"]
+           "program_key", "features", "group_seconds", "calibrate", "real_train_seconds", "padding_pays",
+           "DOCS_FLOOR", "shared_buckets", "docs_padding", "reference_padding"]
 
 KINDS = ("dr_tower", "dr_table", "dr_table_sparse", "atomic_gr", "seq_gr")
 """Kinds of training step whose FLOP rates differ (a tower, a dense or row-sparse table, GR)."""
@@ -277,3 +278,69 @@ def calibrate(rows, source: str = "", compile_seconds=None, group_seconds: float
     return Calibration(group=coef.get("group", 0.0), step=coef.get("step", 0.0),
                        flop=flop or (("dr_tower", 1 / 8.0),), eval=coef.get("eval", 0.0),
                        corpus=coef.get("corpus", 0.0), measure=measure, source=source)
+
+
+DOCS_FLOOR = 4096
+"""Document counts padded to a larger N's bucket (`docs_padding`, `reference_padding`) only up to this: past
+it a bucket is its own (a larger corpus's padding costs more, and its groups are few and long)."""
+
+
+def shared_buckets(extra_seconds, sizes, budget: float, floor: int = DOCS_FLOOR) -> dict[int, int]:
+    """{N: the bucket its work is padded to} for the corpus sizes `sizes`: from the largest bucket down, each
+    bucket (up to `floor`) joins the largest bucket already kept for which `extra_seconds(n, target)`,
+    summed over its sizes n, is at most `budget` (the cost of compiling the programs it would share), and
+    is kept otherwise. Deterministic in the sizes, so every group of a sweep reads the same partition."""
+    from grdr.sim.buckets import bucket
+
+    by_bucket: dict[int, list[int]] = {}
+    for n in sorted(set(sizes)):
+        by_bucket.setdefault(bucket(n), []).append(n)
+    kept: list[int] = []
+    target: dict[int, int] = {}
+    for b in sorted(by_bucket, reverse=True):
+        paying = [t for t in kept if t <= floor and b <= floor
+                  and sum(extra_seconds(n, t) for n in by_bucket[b]) <= budget]
+        target[b] = max(paying) if paying else b
+        if not paying:
+            kept.append(b)
+    return {n: target[bucket(n)] for n in sizes}
+
+
+def docs_padding(points_by_n: dict, n_seeds: int, cal: Calibration = CALIBRATION) -> dict[int, int]:
+    """{N: the bucket a group of `n_seeds` seeds trains and is evaluated at} for one model's points over a
+    sweep's N (one point per N): padding a group to a larger N's bucket (sim.train.train's pad_docs) costs
+    its training steps' extra FLOPs at the calibrated rate of its kind, and its evaluations' (test queries,
+    the held-out pairs after every compiled call, the learning curve's checkpoints) at the exact scan's
+    rate; it is taken where that is less than a compile (`cal.group`: the training, held-out, curve and
+    evaluation programs it shares). Row-sparse tables keep their own buckets."""
+    from grdr.sim.buckets import bucket
+    from grdr.sim.curves import CHECKPOINTS
+
+    def extra(n, target):
+        pt = points_by_n[n]
+        if pt.train.sparse_table:
+            return float("inf")
+        own = dataclasses.replace(Shape.of_point(pt), n_docs=bucket(n))  # what it trains at unshared
+        wide = dataclasses.replace(own, n_docs=target)
+        t = pt.train
+        train = t.steps * n_seeds * (step_flops(wide) - step_flops(own)) / 1e9 * cal.coefficient(f"flop_{own.kind}")
+        passes = -(-t.steps // t.steps_per_call) * t.heldout + CHECKPOINTS * own.n_test_queries
+        scans = n_seeds * (eval_flops(wide) - eval_flops(own) + passes * (target - own.n_docs) * (2.0 * own.width + 20.0))
+        return train + scans / SCAN_FLOPS_CPU
+
+    return shared_buckets(extra, points_by_n, cal.group)
+
+
+def reference_padding(specs, n_corpora: int, cal: Calibration = CALIBRATION) -> dict[int, int]:
+    """{N: the bucket of documents its corpora's references (sim.ceilings) are computed at} for corpora of
+    the specs' sizes, `n_corpora` of each: the extra documents' test queries x reference draws at the
+    calibrated per-corpus rate, against a compile (`cal.group`: the reference's two programs)."""
+    from grdr.sim.buckets import bucket
+
+    specs = {s.n_docs: s for s in specs}
+
+    def extra(n, target):
+        return n_corpora * (target - bucket(n)) * specs[n].n_test_queries * REFERENCE_DRAWS / 1e9 * cal.corpus
+
+    return shared_buckets(extra, specs, cal.group)
+

@@ -138,6 +138,27 @@ def sweep(cfg: Config):
                             sparse_table=cfg.sparse_tables)
 
 
+def padded_docs(cfg: Config, points) -> int:
+    """The corpus size whose bucket a group's documents train and are evaluated at (sim.train.train's
+    pad_docs): a larger N's of the same model where the padded work costs less than compiling programs of
+    its own (experiments.calibration.docs_padding); the records do not change beyond float rounding."""
+    from grdr.experiments.calibration import docs_padding
+
+    first = points[0]
+    same = {pt.corpus.n_docs: pt for pt in sweep(cfg) if pt.model == first.model and pt.seed == first.seed}
+    return docs_padding(same, len(points))[first.corpus.n_docs]
+
+
+def reference_docs(cfg: Config, points) -> int:
+    """The corpus size whose bucket a group's corpora's references are computed at (sim.ceilings), from one
+    partition of the sweep's N (experiments.calibration.reference_padding): every model at one N reads the
+    same, so a corpus's references are computed once."""
+    from grdr.experiments.calibration import reference_padding
+
+    specs = {pt.corpus.n_docs: pt.corpus for pt in sweep(cfg)}
+    return reference_padding(specs.values(), len(cfg.seeds))[points[0].corpus.n_docs]
+
+
 # ---------------------------------------------------------------------------------------------
 # Verdicts and report
 

@@ -45,15 +45,18 @@ def docids_for(spec: DocidSpec, corpus_spec: CorpusSpec) -> Docids:
 
 
 @lru_cache(maxsize=64)
-def references_for(spec: CorpusSpec) -> dict[str, float]:
-    return references(corpus_for(spec))
+def references_for(spec: CorpusSpec, pad_docs: int | None = None) -> dict[str, float]:
+    return references(corpus_for(spec), pad_docs=pad_docs)
 
 
-def train_group(points, data, *, curve=None, pad_to: ModelConfig | None = None) -> TrainResult:
+def train_group(points, data, *, curve=None, pad_to: ModelConfig | None = None,
+                pad_docs: int | None = None) -> TrainResult:
     """Train `points` (one group: the same model_cfg and train, their own seeds) together under vmap on
-    `data` (one TrainData shared, or one per point), inside the wider `pad_to` where given (sim.widths)."""
+    `data` (one TrainData shared, or one per point), inside the wider `pad_to` where given (sim.widths),
+    with the documents padded to the bucket of `pad_docs` where given (sim.train.train)."""
     first = points[0]
-    return train(first.model_cfg, first.train, data, [pt.seed for pt in points], curve=curve, pad_to=pad_to)
+    return train(first.model_cfg, first.train, data, [pt.seed for pt in points], curve=curve, pad_to=pad_to,
+                 pad_docs=pad_docs)
 
 
 def trained_fields(result: TrainResult, i: int, model, n_points: int) -> dict:
@@ -78,12 +81,16 @@ def _converged(result, i: int, steps, kl_C) -> float:
 
 
 def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k: int = 100,
-                       pad_to: ModelConfig | None = None):
+                       pad_to: ModelConfig | None = None, pad_docs: int | None = None,
+                       reference_docs: int | None = None):
     """Train `points` (one group: same everything but seed) under vmap and evaluate each.
 
     pad_to: a wider ModelConfig the model trains and is evaluated inside (sim.widths: exactly inert
     padding, so every width of a bucket shares the compiled programs; the same numbers; `params` is
     still the model's own count).
+    pad_docs: a corpus size past N whose bucket the documents are padded to in training and evaluation
+    (masked as any bucket's padding is, sim.buckets), so that a smaller N shares a larger N's programs.
+    reference_docs: likewise for the corpus's references (sim.ceilings), one size for a whole sweep.
 
     Returns ([(metrics, extra) per point], seconds).
     """
@@ -95,7 +102,7 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
     docids = [docids_for(first.docids, s) if seq else None for s in specs]
     data = [TrainData.from_corpus(c, d) for c, d in zip(corpora, docids)]
     curve = curve_evaluator(first.variant.kind, curve_data(corpora), docids)
-    result = train_group(points, data, curve=curve, pad_to=pad_to)
+    result = train_group(points, data, curve=curve, pad_to=pad_to, pad_docs=pad_docs)
     counts = {}  # the model's own parameters (not a padded model's); SeqGR's depend on its docids' length
 
     def n_params(i):
@@ -109,8 +116,8 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
     for i, (pt, corpus) in enumerate(zip(points, corpora)):
         model = model_at(result, i)
         t1 = time.perf_counter()
-        metrics = evaluate_model(model, corpus, docids=docids[i], k=min(k, corpus.n_docs))
-        metrics.update(references_for(specs[i]), beta_used=corpus.spec.beta)   # solved under target_eff_docs
+        metrics = evaluate_model(model, corpus, docids=docids[i], k=min(k, corpus.n_docs), pad_docs=pad_docs)
+        metrics.update(references_for(specs[i], reference_docs), beta_used=corpus.spec.beta)   # solved under target_eff_docs
         if measure is not None:
             metrics.update(measure(model, corpus, docids[i], pt))
         steps, kl_C = result.curve["step"], result.curve["kl"][i]

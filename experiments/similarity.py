@@ -162,6 +162,20 @@ def sweep(cfg: Config):
             yield point(name, cfg, cfg.corpus.n_docs, seed, hidden=widths[name])
 
 
+def padded_model(cfg: Config, points) -> ModelConfig:
+    """The model a group trains at (experiments.sweep.group): the rank-r bilinear scorer inside the sweep's
+    shared bucket of ranks (sim.widths: U's and V's padded columns are exactly inert, the numbers those of
+    its own r), so that every r shares compiled programs, where the padded steps cost less than a compile
+    (experiments.calibration.padding_pays); every other model at its own widths. The measures read the
+    point's own r (rank_bound, scorer_params)."""
+    from grdr.experiments.calibration import padding_pays
+    from grdr.sim.widths import padded_config
+
+    own = points[0].model_cfg
+    wide = padded_config(own, ranks=cfg.ranks)
+    return wide if wide != own and padding_pays(points[0], wide, len(points)) else own
+
+
 def rank_bound(pt, docids) -> float:
     """Rank of the model's log-probabilities up to row shifts (where its floor is taken); NaN for MaxSim."""
     from grdr.experiments.capacity_dim import rank_bound as capacity_rank_bound

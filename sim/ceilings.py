@@ -128,14 +128,15 @@ def _flip_variance(logpu_MxSx2, arg_Mx2, pos_M):
 
 
 def feature_reference(corpus: Corpus, samples: int = REFERENCE_SAMPLES, groups: int = REFERENCE_GROUPS,
-                      seed: int = 0, chunk_size: int = 4096) -> dict[str, float]:
+                      seed: int = 0, chunk_size: int = 4096, pad_docs: int | None = None) -> dict[str, float]:
     """The reference estimate decoded from the test queries' features, with its Monte Carlo errors.
 
     Returns reference_success1 and reference_kl (the estimates); reference_kl_se (batch means over
     `groups` groups of the draws) and reference_success1_se (from each query's chance that fresh
     draws swap the mixture's top two documents), both over the draws only (the test queries are
     the models' own); reference_kl_bias (the estimated remaining upward bias of reference_kl) and
-    reference_samples.
+    reference_samples. pad_docs: a corpus size whose bucket (up to chunk_size) every chunk is padded to,
+    so that the corpora of a sweep share one pair of programs (the same numbers up to float rounding).
     """
     if samples < 2 * groups or samples % groups:
         raise ValueError(f"samples={samples}: expected a multiple of groups={groups}, at least 2 per group")
@@ -150,7 +151,7 @@ def feature_reference(corpus: Corpus, samples: int = REFERENCE_SAMPLES, groups: 
     beta = np.float32(corpus.spec.beta)
     z, bias = corpus.doc_latents_NxR, corpus.doc_log_prior_N
     C = min(chunk_size, corpus.n_docs)
-    Cb = bucket(C)  # every chunk padded to this: one shape per bucket of corpus sizes
+    Cb = bucket(max(C, min(pad_docs or 0, chunk_size)))  # every chunk padded to this: one shape per bucket
 
     def chunk(s):
         return jax.device_put(pad_rows(z[s:s + C], Cb)), jax.device_put(pad_rows(bias[s:s + C], Cb, -np.inf))
@@ -186,6 +187,7 @@ def feature_reference(corpus: Corpus, samples: int = REFERENCE_SAMPLES, groups: 
 
 
 def references(corpus: Corpus, samples: int = REFERENCE_SAMPLES, groups: int = REFERENCE_GROUPS,
-               seed: int = 0) -> dict[str, float]:
-    """Every reference of the corpus's test queries, as flat record metrics."""
-    return {**posterior_summary(corpus), **feature_reference(corpus, samples=samples, groups=groups, seed=seed)}
+               seed: int = 0, pad_docs: int | None = None) -> dict[str, float]:
+    """Every reference of the corpus's test queries, as flat record metrics (pad_docs: feature_reference's)."""
+    return {**posterior_summary(corpus),
+            **feature_reference(corpus, samples=samples, groups=groups, seed=seed, pad_docs=pad_docs)}

@@ -128,10 +128,10 @@ def _seq_gr_kl(model, corpus: Corpus, docids: Docids) -> float:
     return float(np.mean(np.concatenate(kl)))
 
 
-def _dense_metrics(model, corpus: Corpus, k: int, chunk_size: int):
+def _dense_metrics(model, corpus: Corpus, k: int, chunk_size: int, pad_docs: int | None = None):
     """(docs, scores, KL per query) of a DR or AtomicGR model on the corpus's test queries."""
     queries, n_docs = corpus.test, corpus.n_docs
-    n_pad = bucket(n_docs)
+    n_pad = bucket(max(n_docs, pad_docs or 0))
     graphdef, params = _padded(model, n_pad)
     padded = {name: jax.device_put(pad_rows(np.asarray(x), n_pad, fill)) for name, x, fill in (
         ("doc_features", corpus.doc_features_NxF, 0), ("latents", corpus.doc_latents_NxR, 0),
@@ -152,14 +152,18 @@ def evaluate_model(
     measures: Sequence[str] = DEFAULT_MEASURES,
     beam: int | None = None,
     chunk_size: int = 8192,
+    pad_docs: int | None = None,
 ) -> dict[str, float]:
-    """ir_measures-named metrics on the test queries (qrels = top documents of p*) plus kl_true."""
+    """ir_measures-named metrics on the test queries (qrels = top documents of p*) plus kl_true.
+
+    pad_docs: a corpus size past N whose bucket DR's and AtomicGR's documents are padded to (masked as
+    any bucket's padding is), so that every N of a sweep that trains there shares one program."""
     queries = corpus.test
     if isinstance(model, SeqGR):
         docs, scores = retrieve(model, queries.features_MxF, corpus.doc_features_NxF, k, docids=docids, beam=beam)
         kl = _seq_gr_kl(model, corpus, docids)
     else:
-        docs, scores, kl = _dense_metrics(model, corpus, k, chunk_size)
+        docs, scores, kl = _dense_metrics(model, corpus, k, chunk_size, pad_docs)
     qrels = queries.qrels_MxQ
     metrics = ranking_metrics(docs, scores, qrels, np.ones_like(qrels), measures)
     metrics["kl_true"] = kl

@@ -221,9 +221,10 @@ class _DenseState:
         return keys, loss_S
 
 
-def padded_docs(n_docs: int, mesh=None) -> int:
-    """Document slots of the compiled programs: N's bucket, a multiple of the mesh's devices."""
-    n_pad = bucket(n_docs)
+def padded_docs(n_docs: int, mesh=None, pad_docs: int | None = None) -> int:
+    """Document slots of the compiled programs: N's bucket (or the bucket of `pad_docs`, a larger corpus
+    size whose programs a group shares), a multiple of the mesh's devices."""
+    n_pad = bucket(max(n_docs, pad_docs or 0))
     n_dev = 1 if mesh is None else mesh.devices.size
     return -(-n_pad // n_dev) * n_dev
 
@@ -269,7 +270,7 @@ def _seed_keys(seeds_S):
 
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[TrainData], seeds, *,
-          mesh=None, curve=None, pad_to: ModelConfig | None = None) -> TrainResult:
+          mesh=None, curve=None, pad_to: ModelConfig | None = None, pad_docs: int | None = None) -> TrainResult:
     """Train one model per seed (under vmap) and return their parameters and loss curves.
 
     Args:
@@ -286,6 +287,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
         inside it, its extra units zero and exactly inert, so that every width of a bucket shares the
         compiled programs; the result is the padded model (the same function; checked: no padded entry
         moved). Its parameter count is sim.widths.param_count of model_cfg.
+      pad_docs: optional corpus size past N whose bucket the documents are padded to (`padded_docs`):
+        the padding is masked as any bucket's is, so a group of a smaller N shares a larger N's programs
+        (the same numbers up to float rounding; the result still has N rows).
     """
     seeds = list(seeds)
     shared = isinstance(data, TrainData)
@@ -296,7 +300,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig, data: TrainData | Sequence[T
         raise ValueError("a device mesh needs one TrainData shared by every seed")
     kind, n_docs = model_cfg.kind, datas[0].n_docs
     t0 = time.perf_counter()
-    n_pad = padded_docs(n_docs, mesh)
+    n_pad = padded_docs(n_docs, mesh, pad_docs)
     if pad_to is not None:
         check_padding(model_cfg, pad_to)
         if cfg.sparse_table and pad_to != model_cfg:

@@ -67,11 +67,13 @@ def can_pad(cfg) -> bool:
 
 
 def padded_config(cfg, widths: Iterable[int] | None = None, dims: Iterable[int] | None = None,
-                  floor: int = WIDTH_FLOOR):
-    """The ModelConfig a model of `cfg` trains at in a sweep whose hidden widths are `widths` and (DR)
-    whose embedding dimensions are `dims`: `cfg` with its hidden width and D raised to their buckets
-    (`padded_width`); None leaves that width as it is (a width the sweep does not vary gains nothing).
-    `cfg` itself where padding is not inert (`can_pad`)."""
+                  floor: int = WIDTH_FLOOR, ranks: Iterable[int] | None = None):
+    """The ModelConfig a model of `cfg` trains at in a sweep whose hidden widths are `widths`, (DR)
+    whose embedding dimensions are `dims` and (DR's low-rank scorer) whose ranks r are `ranks`: `cfg`
+    with its hidden width, D and r raised to their buckets (`padded_width`); None leaves that width as
+    it is (a width the sweep does not vary gains nothing). `cfg` itself where padding is not inert
+    (`can_pad`). A padded rank adds zero columns to U and V: zero coordinates of both sides' r-vectors,
+    inert as a padded D is."""
     if not can_pad(cfg):
         return cfg
     out = cfg
@@ -80,6 +82,9 @@ def padded_config(cfg, widths: Iterable[int] | None = None, dims: Iterable[int] 
     if dims is not None and (cfg.kind == "atomic_gr" or cfg.scorer != "maxsim"):
         # AtomicGR reads no D: a sweep that sets it anyway (capacity_dim) gets one configuration for all
         out = dataclasses.replace(out, dim=padded_width(cfg.dim, tuple(dims), floor))
+    if ranks is not None and cfg.kind == "dr" and cfg.scorer == "lowrank":
+        rank = padded_width(cfg.lowrank.rank, tuple(ranks), floor)
+        out = dataclasses.replace(out, lowrank=dataclasses.replace(cfg.lowrank, rank=rank))
     return out
 
 
@@ -112,11 +117,14 @@ def check_inert(params, real, leading: int = 0, what: str = "") -> None:
 
 
 def check_padding(cfg, pad_to) -> None:
-    """Raise unless `pad_to` is `cfg` with its hidden width and D (DR; AtomicGR reads none) at least as
-    large, and padding is inert for this model (`can_pad`)."""
-    same = dataclasses.replace(pad_to, hidden=cfg.hidden, dim=cfg.dim) == cfg
+    """Raise unless `pad_to` is `cfg` with its hidden width, D (DR; AtomicGR reads none) and low-rank r at
+    least as large, and padding is inert for this model (`can_pad`)."""
+    lowrank = cfg.kind == "dr" and cfg.scorer == "lowrank"
+    own_rank = {"lowrank": cfg.lowrank} if lowrank else {}
+    same = dataclasses.replace(pad_to, hidden=cfg.hidden, dim=cfg.dim, **own_rank) == cfg
     dim_ok = cfg.kind == "atomic_gr" or pad_to.dim == cfg.dim or (pad_to.dim > cfg.dim and cfg.scorer != "maxsim")
-    if pad_to != cfg and not (same and can_pad(cfg) and pad_to.hidden >= cfg.hidden and dim_ok):
+    rank_ok = not lowrank or pad_to.lowrank.rank >= cfg.lowrank.rank
+    if pad_to != cfg and not (same and can_pad(cfg) and pad_to.hidden >= cfg.hidden and dim_ok and rank_ok):
         raise ValueError(f"cannot train {cfg} padded to {pad_to}: expected the same model with widths at least "
                          "as large, of a kind whose padding is inert (sim.widths.can_pad)")
 

@@ -16,9 +16,13 @@ def _run_group(module, cfg, points, out):
         return module.run_group(cfg, points, out)
     from grdr.experiments.pipeline import train_and_evaluate  # here: it imports JAX, which `grdr list` does not need
 
-    # an experiment whose sweep varies widths may train each inside a shared padded width (sim.widths)
+    # an experiment whose sweep varies widths may train each inside a shared padded width (sim.widths), and
+    # one whose sweep varies N may pad a group's documents (and its corpora's references) to a larger N's bucket
     padded = getattr(module, "padded_model", None)
-    return train_and_evaluate(points, getattr(module, "measure", None), pad_to=padded(cfg, points) if padded else None)
+    docs = getattr(module, "padded_docs", None)
+    refs = getattr(module, "reference_docs", None)
+    return train_and_evaluate(points, getattr(module, "measure", None), pad_to=padded(cfg, points) if padded else None,
+                              pad_docs=docs(cfg, points) if docs else None, reference_docs=refs(cfg, points) if refs else None)
 
 
 @contextmanager

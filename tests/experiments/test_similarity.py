@@ -122,3 +122,21 @@ def test_the_kl_floor_lies_below_every_rank_d_bilinear_run(df):
     assert (bilinear["kl_true"] >= bilinear["kl_floor_dim"] - 1e-6).all()
     one = df.drop_duplicates("seed")
     assert (one["kl_floor_dim_restarts"] >= 2).all() and (one["kl_floor_dim_spread"] >= 0).all()
+
+
+def test_lowrank_runs_trained_inside_the_shared_rank_equal_those_at_their_own_rank(df, tmp_path, monkeypatch):
+    """Every r trains inside the sweep's shared rank bucket (padded_model; sim.widths: U's and V's padded
+    columns are inert): the records, run_ids included, equal those of the same runs trained at their own r."""
+    low = [pt for pt in similarity.sweep(CFG) if pt.model_cfg.scorer == "lowrank"]
+    assert {similarity.padded_model(CFG, [pt]).lowrank.rank for pt in low} == {8}
+    monkeypatch.setattr(similarity, "padded_model", lambda cfg, points: points[0].model_cfg)
+    cfg = dataclasses.replace(CFG, vectors=(), full_bilinear=False, gr=())
+    run_experiment(similarity, cfg, tmp_path, progress=False)
+    own = store.load(tmp_path, "similarity")
+    own = own[own["scorer"] == "lowrank"].set_index("run_id").sort_index()
+    padded = df[df["scorer"] == "lowrank"].set_index("run_id").sort_index()
+    assert list(own.index) == list(padded.index) and len(own) == len(low)
+    for column in ("kl_true", "Success@1", "rowshift_sq_err", "ey_floor", "logp_rank", "scorer_params",
+                   "params"):
+        np.testing.assert_allclose(padded[column].to_numpy(float), own[column].to_numpy(float), rtol=1e-4,
+                                   atol=1e-5, err_msg=column)

@@ -53,6 +53,9 @@ def test_padded_config_pads_only_what_is_inert():
     assert padded_config(maxsim, widths=(6,), dims=(2, 4)).dim == 2  # m vectors of D: columns are not coordinates
     atomic = ModelConfig(kind="atomic_gr", dim=3, hidden=6)  # its D is not read: unified with the sweep's
     assert padded_config(atomic, widths=(6,), dims=(3, 9)) == dataclasses.replace(atomic, dim=12, hidden=8)
+    lowrank = ModelConfig(kind="dr", dim=4, hidden=6, **scorer_fields("lowrank", rank=1))
+    assert padded_config(lowrank, ranks=(1, 2, 4, 8)).lowrank.rank == 8  # r's zero columns of U and V
+    assert padded_config(dr, ranks=(1, 8)) == dr  # no low-rank scorer: nothing to pad
     seq = ModelConfig(kind="seq_gr", hidden=6)
     assert not can_pad(seq) and padded_config(seq, widths=(6, 40)) == seq  # SoftNorm divides by H
 
@@ -70,6 +73,8 @@ CASES = {
                     TrainConfig(objective="global")),
     "dr-lowrank": (ModelConfig(kind="dr", dim=3, hidden=6, **scorer_fields("lowrank", rank=2)), dict(dim=8, hidden=12),
                    TrainConfig(objective="global")),
+    "dr-lowrank-rank": (ModelConfig(kind="dr", dim=3, hidden=6, **scorer_fields("lowrank", rank=1)),
+                        dict(**scorer_fields("lowrank", rank=8), dim=4), TrainConfig(objective="global")),
     "atomic-global": (ModelConfig(kind="atomic_gr", hidden=5, depth=2), dict(hidden=16),
                       TrainConfig(objective="global")),
     "atomic-local-popularity": (ModelConfig(kind="atomic_gr", hidden=5), dict(hidden=8),
@@ -114,7 +119,7 @@ def test_training_inside_a_wider_model_equals_training_at_its_own_widths(name, c
             assert ours[metric] == pytest.approx(value, rel=1e-4, abs=1e-5), metric
 
 
-@pytest.mark.parametrize("name", ["dr-tower-global", "dr-bilinear", "atomic-global"])
+@pytest.mark.parametrize("name", ["dr-tower-global", "dr-bilinear", "dr-lowrank-rank", "atomic-global"])
 def test_padded_units_have_exactly_zero_gradient_at_a_generic_point(name, corpus):
     """At a random (not trained) point, the full-softmax loss's gradient is exactly 0 on every padded entry
     and equals the unpadded model's gradient on the real ones."""
