@@ -190,7 +190,8 @@ def findings(df) -> list:
                 found.append(Finding(NAME, f"{label(model)}: KL at D = {below[-1]} above KL at D = {above[-1]} ({where})",
                                      level_verdict(
                                          effect_verdict((kl(model, below[-1]) - kl(model, above[-1])).dropna()),
-                                         at((model, below[-1]), (model, above[-1]))),
+                                         at((model, below[-1]), (model, above[-1])),
+                                         lower=f"{label(model)} at D = {above[-1]}"),
                                      "KL difference (nats)", "reference KL (estimate)", "rank below D = R"))
             if len(above) >= 2:
                 found.append(Finding(NAME, f"{label(model)}: KL flat past D = R, from D = {above[0]} to {above[-1]} "
@@ -204,7 +205,8 @@ def findings(df) -> list:
             found.append(Finding(NAME, f"SeqGR at H = {dims[0]} below DR (free table) at D = {dims[0]} in KL ({where})",
                                  level_verdict(effect_verdict((kl("dr_table_global", dims[0]) -
                                                                kl("seq_gr", dims[0])).dropna()),
-                                               at(("seq_gr", dims[0]), ("dr_table_global", dims[0]))),
+                                               at(("seq_gr", dims[0]), ("dr_table_global", dims[0])),
+                                               lower=f"{label('seq_gr')} at H = {dims[0]}"),
                                  "KL difference (nats)", "reference KL (estimate)", "SeqGR's optimisation at small H"))
     return found
 

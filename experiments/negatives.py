@@ -139,7 +139,8 @@ def findings(df) -> list:
         kl = part.pivot_table(index="seed", columns="logq", values="kl_true")
         if {False, True} <= set(kl.columns):
             found.append(Finding(NAME, f"logQ lowers popularity-sampled DR's KL (zipf = {zipf:g}, N = {n:,})",
-                                 level_verdict(effect_verdict((kl[False] - kl[True]).dropna()), runs),
+                                 level_verdict(effect_verdict((kl[False] - kl[True]).dropna()), runs,
+                                               lower="popularity + logQ"),
                                  "KL without minus with (nats)",
                                  "reference KL (estimate)", "training budget"))
         slope = part.pivot_table(index="seed", columns="logq", values="pmi_slope")

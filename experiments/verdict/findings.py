@@ -146,11 +146,20 @@ def unconverged(parts: dict[str, pd.DataFrame]) -> str:
     return "; ".join(why)
 
 
-def level_verdict(verdict: Verdict, parts: dict[str, pd.DataFrame]) -> Verdict:
+def level_verdict(verdict: Verdict, parts: dict[str, pd.DataFrame], lower: str | None = None) -> Verdict:
     """`verdict` on a level claim (a KL or Success@1 comparison, a flat claim, a claim against a floor)
     when every part it compares had converged (`unconverged`); "not testable here", with the reason,
-    otherwise: an undertrained model's level says how far it got, not where it goes."""
+    otherwise: an undertrained model's level says how far it got, not where it goes.
+
+    `lower`: for a claim that one part's KL lies below the others', that part's name. Where it is the only
+    part still falling and the claim held, the verdict stands: its KL at convergence is at most the KL
+    measured if it keeps falling, so the gap can only widen (the why says so). A claim that did not hold,
+    or was undecided, with that part still falling stays untestable: more steps could change it."""
     why = unconverged(parts)
+    falling = lower is not None and why == unconverged({lower: parts[lower]}) and "too short" not in why
+    if why and falling and verdict.word == "held":
+        note = f"{lower} was still falling: more steps can only widen the gap if it keeps falling ({why})"
+        return dataclasses.replace(verdict, why="; ".join(filter(None, [verdict.why, note])))
     return not_testable(why, verdict.n) if why else verdict
 
 
