@@ -20,13 +20,12 @@ from grdr.sim.evaluate import evaluate_model
 from grdr.sim.models import ModelConfig, make_model, scorer_fields
 from grdr.sim.train import TrainConfig, TrainData, compile_count, model_at, train
 
-N = 40  # padded to 48
+N = 40  # the small_corpus fixture's documents (tests/sim/conftest.py), padded to 48
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    return make_corpus(CorpusSpec(n_docs=N, n_train_queries=300, n_test_queries=24, latent_rank=3, feature_dim=6,
-                                  train_top_k=8))
+def corpus(small_corpus):
+    return small_corpus
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import pytest
 from flax import nnx
 
 import grdr.sim.evaluate
-from grdr.sim.corpus import CorpusSpec, make_corpus
 from grdr.sim.evaluate import evaluate_model
 from grdr.sim.curves import curve_data, curve_evaluator
 from grdr.sim.models import ModelConfig, count_params, make_model, scorer_fields
@@ -19,13 +18,12 @@ from grdr.sim.train import TrainConfig, TrainData, compile_count, model_at, trai
 from grdr.sim.widths import (WIDTH_FLOOR, can_pad, check_inert, pad_params, padded_config, padded_width,
                              param_count)
 
-N = 40
+N = 40  # the small_corpus fixture's documents (tests/sim/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    return make_corpus(CorpusSpec(n_docs=N, n_train_queries=300, n_test_queries=24, latent_rank=3, feature_dim=6,
-                                  train_top_k=8))
+def corpus(small_corpus):
+    return small_corpus
 
 
 @pytest.fixture(scope="module")
