@@ -13,6 +13,7 @@ from grdr import cli
 
 LIMIT_SMALL = Path(__file__).resolve().parents[2] / "realdata" / "fixtures" / "limit-small"
 MSMARCO = Path(__file__).resolve().parents[2] / "realdata" / "fixtures" / "msmarco"
+REAL_LIMIT = ["real", "--format", "beir", "--path", str(LIMIT_SMALL)]  # grdr real on LIMIT-small
 
 
 def _folders(tmp: Path) -> dict[str, str]:
@@ -106,32 +107,32 @@ CASES = [
     (["demo", "--out", "FILE"], 2, "is a file"),
     (["demo", "--out", "OUT", "--jobs", "-1"], 2, "--jobs=-1"),
     (["real", "--format", "beir", "--path", "MISSING", "--out", "OUT"], 2, "no such folder"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--split", "foo", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--split", "foo", "--out", "OUT"], 2,
      "--split foo: " + str(LIMIT_SMALL) + " has no such split; it has test"),
     (["real", "--format", "msmarco", "--path", str(MSMARCO), "--split", "eval", "--out", "OUT"], 2,
      "has no such split; it has dev, train"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--seeds", "-1", "--out", "OUT"], 2, "--seeds=(-1,)"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--train.steps", "0", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--seeds", "-1", "--out", "OUT"], 2, "--seeds=(-1,)"),
+    ([*REAL_LIMIT, "--train.steps", "0", "--out", "OUT"], 2,
      "--train.steps=0: expected at least 1"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--steps", "0", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--steps", "0", "--out", "OUT"], 2,
      "--steps: no such option; did you mean"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--train.sampler", "hard", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--train.sampler", "hard", "--out", "OUT"], 2,
      "--train.sampler='hard' is set by --models for every point; set that instead"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--model.kind", "seq_gr", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--model.kind", "seq_gr", "--out", "OUT"], 2,
      "--model.kind='seq_gr' is set by --models for every point"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--model.scorer", "maxsim", "--model.maxsim.vectors",
+    ([*REAL_LIMIT, "--model.scorer", "maxsim", "--model.maxsim.vectors",
       "0", "--out", "OUT"], 2, "--model.maxsim.vectors=0: expected m >= 1"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--model.lowrank.rank", "2", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--model.lowrank.rank", "2", "--out", "OUT"], 2,
      "--model.lowrank.rank=2: a setting of the lowrank scorer, but the scorer is 'dot'"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--preset", "scale", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--preset", "scale", "--out", "OUT"], 2,
      "--preset scale: real_scaling has no such preset; its presets: smoke, quick, paper"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--out", "FILE"], 2, "is a file"),
+    ([*REAL_LIMIT, "--out", "FILE"], 2, "is a file"),
     # -- the rows --
     # 1: an outside run whose ids match none of the collection's (data: 1), in `grdr real` and in `grdr run`
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--preset", "smoke", "--models", "--out", "OUT",
+    ([*REAL_LIMIT, "--preset", "smoke", "--models", "--out", "OUT",
       "--baseline-run", "x=UNDER"], 1, "--baseline-run x=UNDER: line 1: document 'Geneva_Durben' is not in "
                                         "limit-small (N = 46), nor is any of the run's 10 documents"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--preset", "smoke", "--models", "--out", "OUT",
+    ([*REAL_LIMIT, "--preset", "smoke", "--models", "--out", "OUT",
       "--baseline-run", "x=QBAD"], 1, "line 1: query 'q0' is not an evaluation query of limit-small"),
     (["run", "real_scaling", "--preset", "smoke", "--models", "--collections", "--dim-collections",
       f"beir:{LIMIT_SMALL}", "--baseline-runs", "x=UNDER", "--dry-run"], 1,
@@ -197,15 +198,15 @@ CASES = [
     (["check", "--seed", "x"], 2, "--seed x: expected an integer"),
     (["demo", "--preset", "huge", "--out", "OUT"], 2, "--preset huge: expected one of smoke, quick, scale, paper"),
     (["real", "--format", "xml", "--path", str(LIMIT_SMALL)], 2, "--format xml: expected one of msmarco, nq320k, beir"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--features", "bert", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--features", "bert", "--out", "OUT"], 2,
      "--features bert: expected one of hash, minilm"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--on-unknown", "skip", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--on-unknown", "skip", "--out", "OUT"], 2,
      "--on-unknown skip: expected one of error, drop"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--baseline-run", "noequals", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--baseline-run", "noequals", "--out", "OUT"], 2,
      "--baseline-run noequals: expected NAME=PATH"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--baseline-run", "x=MISSING", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--baseline-run", "x=MISSING", "--out", "OUT"], 2,
      "--baseline-run x=MISSING: no such file"),
-    (["real", "--format", "beir", "--path", str(LIMIT_SMALL), "--sizes", "0", "--out", "OUT"], 2,
+    ([*REAL_LIMIT, "--sizes", "0", "--out", "OUT"], 2,
      "--sizes=(0,): expected values >= 1"),
 ]
 
