@@ -180,3 +180,26 @@ def test_padding_a_model_that_is_not_inert_is_refused(data):
     seq = ModelConfig(kind="seq_gr", hidden=4)
     with pytest.raises(ValueError, match="cannot train"):
         train(seq, cfg, data, [0], pad_to=dataclasses.replace(seq, hidden=8))
+
+
+@pytest.mark.parametrize("name", ["dr-tower-global", "atomic-global"])
+def test_early_stopping_inside_a_wider_model_stops_where_its_own_width_does(name, corpus, data):
+    """capacity_dim's quick preset trains padded widths with early stopping: the padded run picks the same call
+    per seed and returns the same real parameters, its padded entries still exactly 0."""
+    model_cfg, wider, cfg = CASES[name]
+    # 80 steps at 0.03: the held-out NLL turns up before the end (best calls at 56-72 steps, measured)
+    cfg = dataclasses.replace(cfg, **{**STEPS, "steps": 80, "steps_per_call": 8, "schedule": "constant"},
+                              learning_rate=0.03, early_stop=True)
+    pad_to = dataclasses.replace(model_cfg, **wider)
+    plain = train(model_cfg, cfg, [data, data], [3, 4])
+    padded = train(model_cfg, cfg, [data, data], [3, 4], pad_to=pad_to)
+    assert (plain.best_step_S < cfg.steps).any(), "the fixture should stop early somewhere"
+    np.testing.assert_array_equal(padded.best_step_S, plain.best_step_S)
+    for i in range(2):
+        a, b = _flat(model_at(padded, i)), _flat(model_at(plain, i))
+        for path in a:
+            real = a[path][tuple(slice(0, s) for s in b[path].shape)]
+            assert np.count_nonzero(a[path]) == np.count_nonzero(real), f"a padded entry moved: {path}"
+            if path[:2] == ("doc_tower", "out") and path[-1] == "bias":
+                continue  # as above: a per-query constant under a full softmax
+            np.testing.assert_allclose(real, b[path], rtol=2e-3, atol=2e-5, err_msg=str(path))
