@@ -156,8 +156,9 @@ def level_verdict(verdict: Verdict, parts: dict[str, pd.DataFrame], lower: str |
     measured if it keeps falling, so the gap can only widen (the why says so). A claim that did not hold,
     or was undecided, with that part still falling stays untestable: more steps could change it."""
     why = unconverged(parts)
-    falling = lower is not None and why == unconverged({lower: parts[lower]}) and "too short" not in why
-    if why and falling and verdict.word == "held":
+    others = {k: v for k, v in parts.items() if k != lower}
+    only_lower_falling = lower is not None and not unconverged(others) and "too short" not in why
+    if why and only_lower_falling and verdict.word == "held":
         note = f"{lower} was still falling: more steps can only widen the gap if it keeps falling ({why})"
         return dataclasses.replace(verdict, why="; ".join(filter(None, [verdict.why, note])))
     return not_testable(why, verdict.n) if why else verdict
