@@ -56,12 +56,14 @@ def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION, cfg=None) ->
     """Per group of `found` (runner.groups) that is estimated (`groups`): estimated seconds one after
     another in one process (`local`), as separate tasks each building its corpora (`task`), and one
     after another on one GPU (`gpu`). Groups of record points (critical_n, theory_curves, real_scaling)
-    are estimated with their Config `cfg` by experiments.work (on the GPU as on this CPU: not measured
-    there); model_scale's KL floors and oracles likewise, per record that carries them."""
+    are estimated with their Config `cfg` by experiments.work (critical_n's probes extrapolated to the GPU
+    as the trained groups' steps are; theory_curves' and real_scaling's on the GPU as on this CPU: not
+    measured there); model_scale's KL floors and oracles likewise, per record that carries them."""
     from grdr.experiments import work
 
     seen: OrderedDict = OrderedDict()
     programs: set = set()
+    gpu_programs: set = set()
     local, task, gpu, estimated = [], [], [], []
     for g in found:
         if not isinstance(g[0], Point):
@@ -70,7 +72,7 @@ def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION, cfg=None) ->
             estimated.append(g)
             local.append(work.record_seconds(name, cfg, g, programs, train_seconds=real_train_seconds))
             task.append(work.record_seconds(name, cfg, g, set(), train_seconds=real_train_seconds))
-            gpu.append(local[-1])
+            gpu.append(work.critical_n_gpu_seconds(cfg, g, gpu_programs, GPU()) if name == "critical_n" else local[-1])
             continue
         s, new = Shape.of_point(g[0]), _new_corpora(g, seen)
         key = program_key(s, len(g))

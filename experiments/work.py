@@ -8,8 +8,8 @@ sweep's points and its Config:
   critical n the planner expects (Weller et al.'s cubic for DR, the search's own start for SeqGR and
   MaxSim), so the probes are those the search would make; per probe a constant (its compiling and
   bookkeeping) and min(max_steps, the median steps a probe of its kind took) steps over its padded n
-  (critical_n.config.pad_n), each n(n-1)/2 queries x n documents x d (DR; MaxSim times m m'; SeqGR its
-  decoder's node states and path sums);
+  (critical_n.config.pad_n), each a fixed cost per kind plus n(n-1)/2 queries x n documents x d
+  multiply-adds (DR; MaxSim times m m'; SeqGR its decoder's node states and path sums);
 - theory_curves: per record a constant, its family's own work (Monte Carlo samples x negatives or x
   the padded N, the fixed point's negative sets x N x K x L-BFGS iterations, SVDs of M x N) and a
   compile for each program shape (family and the sizes it is compiled at) the process has not seen;
@@ -31,7 +31,7 @@ import math
 
 __all__ = ["WorkCalibration", "WORK_CALIBRATION", "RECORD_EXPERIMENTS", "MEASURE_EXPERIMENTS", "real_shape_fields",
            "record_features",
-           "record_seconds", "probes", "measure_features", "point_measures", "calibrate_work"]
+           "record_seconds", "critical_n_gpu_seconds", "probes", "probe_features", "measure_features", "point_measures", "calibrate_work"]
 
 RECORD_EXPERIMENTS = ("critical_n", "theory_curves", "real_scaling")
 
@@ -124,6 +124,14 @@ def _probe_work(kind: str, n_pad: int, record: dict) -> float:
     return queries * n_pad * per_pair / 1e9
 
 
+def probe_features(kind: str, n_pad: int, record: dict, steps: float) -> dict[str, float]:
+    """Units of work of one probe of `steps` steps over n_pad document slots: the probe itself (compiling
+    and bookkeeping), its steps (`step_<kind>`, in 1e3: a step's fixed cost, which is all of it at small n)
+    and their multiply-adds (`work_<kind>`, in 1e9: what grows with n and d)."""
+    return {"critical_n.probe": 1.0, f"critical_n.step_{kind}": steps / 1e3,
+            f"critical_n.work_{kind}": steps * _probe_work(kind, n_pad, record)}
+
+
 def _critical_n(cfg, group, compiled: set, cal: WorkCalibration) -> dict[str, float]:
     from grdr.experiments.critical_n.config import pad_n
     from grdr.experiments.limit_search import gallop_reach
@@ -135,10 +143,47 @@ def _critical_n(cfg, group, compiled: set, cal: WorkCalibration) -> dict[str, fl
         steps = cal.probe_steps(kind, r["max_steps"])
         for n in probes(r["n0"], r["n_max"], _expected_critical(r), r["sweep_below"], r["sweep_above"]):
             n_pad = pad_n(cfg, kind, n, gallop_reach(r["n0"], n, r["n_max"]))
-            out["critical_n.probe"] = out.get("critical_n.probe", 0.0) + 1.0
-            name = f"critical_n.work_{kind}"
-            out[name] = out.get(name, 0.0) + steps * _probe_work(kind, n_pad, r)
+            for name, units in probe_features(kind, n_pad, r, steps).items():
+                out[name] = out.get(name, 0.0) + units
     return out
+
+
+def _probe_scores(kind: str, n_pad: int, record: dict) -> float:
+    """Scores one step of a probe computes and normalises: every query against every document slot (MaxSim
+    m m' vector pairs each), or SeqGR's logits at its decoder's nodes and every document's path sum."""
+    queries = n_pad * (n_pad - 1) / 2
+    if kind == "seq_gr":
+        V = record.get("docid_vocab") or 4
+        L = max(1, math.ceil(math.log(max(n_pad, 2), V)))
+        nodes = sum(-(-n_pad // V ** (L - t)) for t in range(L))
+        return queries * (nodes * V + n_pad)
+    return queries * n_pad * (record.get("vectors") or 1) * (record.get("doc_vectors") or 1)
+
+
+def critical_n_gpu_seconds(cfg, group, compiled: set, gpu, cal: WorkCalibration = WORK_CALIBRATION) -> float:
+    """Seconds of one group of critical_n searches on one GPU (`gpu`: experiments.calibration.GPU), an
+    extrapolation from the GPU rows of benchmarks/README.md, not a measurement: the probes the replayed
+    search makes (as `_critical_n`), each the median steps of its kind, a step costing the GPU's per-step
+    latency, 6 FLOPs per multiply-add of `_probe_work` (forward and backward) at its sustained rate, and
+    `_probe_scores` at its cost per score; a compile per program (kind, d, padded n) not in `compiled`."""
+    from grdr.experiments.critical_n.config import pad_n
+    from grdr.experiments.limit_search import gallop_reach
+
+    seconds = 0.0
+    for point in group:
+        r = point.record()
+        kind = r["kind"]
+        steps = cal.probe_steps(kind, r["max_steps"])
+        for n in probes(r["n0"], r["n_max"], _expected_critical(r), r["sweep_below"], r["sweep_above"]):
+            n_pad = pad_n(cfg, kind, n, gallop_reach(r["n0"], n, r["n_max"]))
+            key = (kind, r["dim"], r.get("vectors"), r.get("doc_vectors"), n_pad)
+            if key not in compiled:
+                compiled.add(key)
+                seconds += gpu.compile_seconds
+            step = (gpu.latency + 6e9 * _probe_work(kind, n_pad, r) / gpu.flops
+                    + _probe_scores(kind, n_pad, r) * gpu.per_score)
+            seconds += steps * step
+    return seconds
 
 
 # --------------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class Config:
     docid_vocab: int = 4  # SeqGR: children per node of its random docid tree
     decoder_depth: int = 1  # SeqGR: residual MLP blocks of its decoder
     matmul: Literal["float32", "tf32"] = "float32"  # DR's score matmuls: "float32", or "tf32" as LIMIT's runs on NVIDIA GPUs computed them
+    max_group_seeds: int = 0  # searches of one (model, d) per group, at most (0: all its seeds); 1 makes each seed's search its own task for --executor ray
 
     def __post_init__(self):
         require_known(self, "models", _KIND)
@@ -62,6 +63,8 @@ class Config:
         for field in ("n_max", "gr_n_max", "maxsim_n_max"):
             if getattr(self, field) < 3:
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected >= 3")
+        if self.max_group_seeds < 0:
+            raise ValueError(f"Config.max_group_seeds={self.max_group_seeds}: expected 0 (no cap) or a count >= 1")
         for field in ("max_steps", "patience", "eval_every", "bucket", "gr_bucket"):
             if getattr(self, field) < 1:
                 raise ValueError(f"Config.{field}={getattr(self, field)}: expected >= 1")
@@ -89,8 +92,11 @@ PRESETS = {
     # matched parameters); no final sweep (it never changes n*, and cost about a third of the probes)
     "quick": Config(dims=(2, 3, 4, 6, 8, 12, 16), gr_dims=(2, 3), models=("dr_global", "seq_gr", MAXSIM),
                     seeds=(42, 0, 1), sweep_below=0, sweep_above=0),
-    "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 4, 8, 12, 16, 24, 32), maxsim_dims=(2, 3, 4, 6, 8),
-                    models=("dr_global", "seq_gr", MAXSIM), n_max=1_024, gr_n_max=512, maxsim_n_max=256),
+    # paper: DR at every d of Table 6's range, each seed's search its own task; SeqGR to width 12, since the
+    # dry run puts one search at width 16 at ~12.5 h on a CPU worker (its probes' work grows like n^4)
+    "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 3, 4, 6, 8, 12), maxsim_dims=(2, 3, 4, 6, 8),
+                    models=("dr_global", "seq_gr", MAXSIM), n_max=1_024, gr_n_max=512, maxsim_n_max=256,
+                    max_group_seeds=1),
 }
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from grdr.experiments import critical_n
 from grdr.experiments.sweep import store
-from grdr.experiments.sweep.runner import run_experiment
+from grdr.experiments.sweep.runner import groups, run_experiment
 
 # Weller et al. 2025, arXiv 2508.21038 (revised), Appendix G, Table 6: measured critical n at d.
 TABLE6 = {4: 10, 6: 19, 8: 28, 12: 47, 16: 79, 20: 120, 32: 296}
@@ -79,7 +79,17 @@ def test_config_names_the_bad_field():
         critical_n.Config(maxsim_n_max=2)
     with pytest.raises(ValueError, match="maxsim_start_per_dim"):
         critical_n.Config(maxsim_start_per_dim=0.0)
+    with pytest.raises(ValueError, match=r"Config\.max_group_seeds=-1: expected 0"):
+        critical_n.Config(max_group_seeds=-1)
     assert critical_n.Config(models=("dr_maxsim",)).models == ("dr_maxsim",)
+
+
+def test_a_seed_cap_makes_each_search_its_own_task_without_changing_a_record():
+    base = dataclasses.replace(critical_n.PRESETS["quick"], dims=(2, 4), gr_dims=(2,), maxsim_dims=(2,))
+    whole, split = groups(critical_n, base), groups(critical_n, dataclasses.replace(base, max_group_seeds=1))
+    assert [len(g) for g in whole] == [len(base.seeds)] * len(whole)
+    assert len(split) == len(whole) * len(base.seeds) and all(len(g) == 1 for g in split)
+    assert [pt.record() for g in whole for pt in g] == [pt.record() for g in split for pt in g]
 
 
 def test_defaults_are_limits_protocol():

@@ -7,9 +7,10 @@ import pytest
 
 from grdr.experiments import capacity_dim, critical_n, model_scale, real_scaling, theory_curves
 from grdr.experiments.cost import describe, sweep_seconds
-from grdr.experiments.limit_search import critical_from, next_n
+from grdr.experiments.limit_search import critical_from, next_n, weller_cubic
 from grdr.experiments.sweep.runner import groups
-from grdr.experiments.work import WORK_CALIBRATION, probes
+from grdr.experiments.calibration import GPU
+from grdr.experiments.work import WORK_CALIBRATION, critical_n_gpu_seconds, probes
 
 
 def _total(module, cfg) -> float:
@@ -47,6 +48,25 @@ def test_critical_n_grows_with_steps_dimensions_seeds_and_reach():
     _increasing(critical_n, base, [{"dims": (4,)}, {"dims": (8,)}, {"dims": (16,)}])  # a larger d probes larger n
     _increasing(critical_n, base, [{"seeds": (0,)}, {"seeds": (0, 1)}, {"seeds": (0, 1, 2)}])
     _increasing(critical_n, base, [{"sweep_below": 0, "sweep_above": 0}, {"sweep_below": 4, "sweep_above": 5}])
+
+
+def test_a_probe_on_the_gpu_costs_its_steps_latency_at_least_and_compiles_each_program_once():
+    cfg = dataclasses.replace(critical_n.PRESETS["quick"], dims=(4, 16), gr_dims=(3,), maxsim_dims=(2,))
+    gpu, steps = GPU(), dict(WORK_CALIBRATION.steps)
+    for g in groups(critical_n, cfg):
+        r = g[0].record()
+        expected = max(3.0, float(weller_cubic(r["dim"]))) if r["kind"] == "dr" else float(r["n0"])
+        n_probes = len(probes(r["n0"], r["n_max"], expected, r["sweep_below"], r["sweep_above"]))
+        compiled: set = set()
+        first = critical_n_gpu_seconds(cfg, g, compiled, gpu)
+        again = critical_n_gpu_seconds(cfg, g, compiled, gpu)  # the same programs: no compile this time
+        assert again >= len(g) * n_probes * steps[r["kind"]] * gpu.latency
+        assert first - again >= gpu.compile_seconds - 1e-9 and again < first
+    # a larger d probes a larger n, whose steps do more work
+    small, large = (sum(critical_n_gpu_seconds(c, g, set(), gpu) for g in groups(critical_n, c))
+                    for c in (dataclasses.replace(cfg, dims=(4,), models=("dr_global",)),
+                              dataclasses.replace(cfg, dims=(32,), models=("dr_global",))))
+    assert large > small
 
 
 def test_theory_curves_grows_with_samples_sizes_iterations_and_seeds():
