@@ -24,6 +24,7 @@ are in its report.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,12 @@ class Config:
     sparse_tables: bool = False
     """Row-sparse (lazy Adam) updates for the free tables trained with a sampled softmax, whose step then
     costs the same at any N (sim.sparse_train); tables under a full softmax (AtomicGR, DR-global) stay dense."""
+    table_queries_per_doc: float = 0.0
+    """Training queries per document of the tables' corpora, at the least (0: corpus.n_train_queries at
+    every N). A per-document table learns each row from the queries that reach its document, so at a fixed
+    query count the tables starve as N grows and their KL rises for want of data, not for the objective;
+    with q > 0 a table's corpus at N has max(corpus.n_train_queries, q N) training queries (the towers' keep
+    corpus.n_train_queries, so at an N both arms run they train on different corpora)."""
     max_group_seeds: int = 0
     """Seeds trained together under one vmap, at most (0: every seed of a point at once). Smaller groups
     are more tasks for --executor ray, so that no single group bounds a sweep; records do not change."""
@@ -92,6 +99,9 @@ class Config:
                              f"(smallest {smallest})")
         if not self.pairs_per_doc >= 0:
             raise ValueError(f"Config.pairs_per_doc={self.pairs_per_doc}: expected >= 0")
+        if not self.table_queries_per_doc >= 0:
+            raise ValueError(f"Config.table_queries_per_doc={self.table_queries_per_doc}: expected >= 0 (0: the "
+                             "corpus's n_train_queries at every N)")
         if self.max_group_seeds < 0:
             raise ValueError(f"Config.max_group_seeds={self.max_group_seeds}: expected 0 (no cap) or a count >= 1")
 
@@ -103,6 +113,7 @@ class Config:
 # every step, so its cost grows like N^2 x pairs: the scale preset runs the tables to N = 4,000 only.
 SCALE_PAIRS_PER_DOC = 300.0
 PAPER_PAIRS_PER_DOC = 1_000.0
+SCALE_TABLE_QUERIES_PER_DOC = 20.0  # the scale corpus's 20,000 training queries starved the tables past N = 1,000
 PAPER_GROUP_SEEDS = 1  # one seed per task: at N = 1e5-1e6 a group of 12 seeds would bound the sweep
 _SMOKE_CORPUS = CorpusSpec(n_train_queries=1_000, n_test_queries=50, latent_rank=4, beta=30.0, train_top_k=16)
 PRESETS = {
@@ -112,8 +123,9 @@ PRESETS = {
     "quick": Config(seeds=tuple(range(12)), table_n_docs=(80, 200, 500, 1_000)),  # 12 seeds: decidable under Holm
     "scale": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000, 100_000),
                     table_n_docs=(100, 200, 500, 1_000, 2_000, 4_000),
-                    models=("dr_global", "dr_local_uniform", "dr_table_local_uniform", "atomic_gr"), seeds=(0, 1, 2),
-                    pairs_per_doc=SCALE_PAIRS_PER_DOC, sparse_tables=True,
+                    models=("dr_global", "dr_local_uniform", "dr_table_global", "dr_table_local_uniform", "atomic_gr"),
+                    seeds=(0, 1, 2), pairs_per_doc=SCALE_PAIRS_PER_DOC, sparse_tables=True,
+                    table_queries_per_doc=SCALE_TABLE_QUERIES_PER_DOC,
                     corpus=dataclasses.replace(Config().corpus, n_train_queries=20_000, n_test_queries=100)),
     # paper: towers to N = 1e6, tables to 3e4 (AtomicGR at 1e5 and 1,000 pairs per document is ~28 h per
     # seed on a CPU worker); 200 test queries, since the references cost test queries x N x 512 draws
@@ -133,9 +145,17 @@ def sweep(cfg: Config):
             table = VARIANTS[name].has_doc_table
             if n not in (cfg.table_n_docs if table else cfg.n_docs):
                 continue
+            queries = table_queries(cfg, n) if table else cfg.corpus.n_train_queries
             for seed in cfg.seeds:
                 yield point(name, cfg, n, seed, pairs_per_doc=cfg.pairs_per_doc if table else 0.0,
-                            sparse_table=cfg.sparse_tables)
+                            sparse_table=cfg.sparse_tables,
+                            corpus_overrides={"n_train_queries": queries} if queries != cfg.corpus.n_train_queries
+                            else None)
+
+
+def table_queries(cfg: Config, n_docs: int) -> int:
+    """Training queries of a per-document table's corpus at N = n_docs (Config.table_queries_per_doc)."""
+    return max(cfg.corpus.n_train_queries, math.ceil(cfg.table_queries_per_doc * n_docs))
 
 
 def padded_docs(cfg: Config, points) -> int:
