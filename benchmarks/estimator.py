@@ -168,13 +168,39 @@ def _records_by_id(folder: Path, experiment: str) -> dict[str, dict]:
 
 
 def probe_steps(folders) -> dict[str, float]:
-    """The median steps of the critical_n probes stored under `folders`, per kind (what a probe takes)."""
+    """The mean steps of the critical_n probes stored under `folders` at the protocol's budget (LIMIT's
+    100,000 steps; the smoke preset's 2,000 cut its probes short), per kind: a search's time is linear in its
+    probes' steps, so their mean, not their median (quick's SeqGR probes: median 5,759, mean 10,964)."""
+    from grdr.experiments.critical_n import Config
+
     steps: dict[str, list] = {}
     for folder in folders:
         for rec in _records_by_id(folder, "critical_n").values():
-            if rec["config"].get("record") == "probe":
-                steps.setdefault(rec["config"]["kind"], []).append(rec["metrics"]["steps"])
-    return {k: float(np.median(v)) for k, v in steps.items()}
+            c = rec["config"]
+            if c.get("record") == "probe" and c.get("max_steps") == Config().max_steps:
+                steps.setdefault(c["kind"], []).append(rec["metrics"]["steps"])
+    return {k: float(np.mean(v)) for k, v in steps.items()}
+
+
+def _search_key(config: dict) -> tuple:
+    return tuple(config.get(k) for k in ("model", "dim", "seed", "vectors", "doc_vectors"))
+
+
+def _stored_probes(stored: dict) -> dict[tuple, list]:
+    """critical_n's stored probe records (config, metrics) by their search (model, d, seed, m, m')."""
+    out: dict[tuple, list] = {}
+    for rec in stored.values():
+        if rec["config"].get("record") == "probe":
+            out.setdefault(_search_key(rec["config"]), []).append((rec["config"], rec["metrics"]))
+    return out
+
+
+def _sum(dicts) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0.0) + v
+    return out
 
 
 def work_groups(folder: Path, experiment: str, preset: str, cal) -> list[dict]:
@@ -184,20 +210,26 @@ def work_groups(folder: Path, experiment: str, preset: str, cal) -> list[dict]:
 
     from grdr.experiments.sweep.runner import groups
     from grdr.experiments.sweep.store import run_id
-    from grdr.experiments.work import record_features
+    from grdr.experiments.work import probe_features, record_features
 
     module = importlib.import_module(f"grdr.experiments.{experiment}")
     cfg = module.PRESETS[preset]
     stored = _records_by_id(folder, experiment)
     compiled: set = set()
     rows = []
+    probes_of = _stored_probes(stored) if experiment == "critical_n" else None
     for g in groups(module, cfg):
         features = record_features(experiment, cfg, g, compiled, cal, train_seconds=real_train_seconds)
         recs = [stored.get(run_id(experiment, pt.record())) for pt in g]
         if all(r is None for r in recs):
             continue
-        rows.append({"experiment": experiment, "results": str(folder), "features": features,
-                     "measured": float(sum(r["seconds"] for r in recs if r is not None))})
+        row = {"experiment": experiment, "results": str(folder), "features": features,
+               "measured": float(sum(r["seconds"] for r in recs if r is not None))}
+        if probes_of is not None:  # fitted to the probes the searches made, at the steps they took; the
+            # estimates (`features`) replay the search as the dry run does
+            row["fit_features"] = _sum(probe_features(c["kind"], c["n_padded"], c, m["steps"])
+                                       for pt in g for c, m in probes_of.get(_search_key(pt.record()), []))
+        rows.append(row)
     return rows
 
 
@@ -262,13 +294,47 @@ def time_measures(preset: str) -> list[dict]:
     return rows
 
 
+# critical_n probes to time (kind, d, n, padded n): quick's shapes and the paper preset's larger d, where the
+# records of the smoke and quick presets (d <= 16 for DR, <= 3 for SeqGR) cannot tell a step's fixed cost from
+# its multiply-adds
+PROBE_CASES = (("dr", 4, 9, 16), ("dr", 16, 81, 88), ("dr", 32, 296, 300), ("maxsim", 4, 21, 24),
+               ("maxsim", 8, 60, 64), ("seq_gr", 3, 11, 16), ("seq_gr", 8, 24, 32), ("seq_gr", 12, 48, 64),
+               ("seq_gr", 32, 128, 128))
+
+
+def time_probes(cases=PROBE_CASES, max_steps: int = 300) -> list[dict]:
+    """critical_n probes timed one by one, each compiling its own program first (as a search's first probe
+    does), to at most `max_steps` steps (patience off; a probe stops early when solved): one row each."""
+    from grdr.sim.free_embedding import FreeEmbeddingConfig, train_free_embedding
+
+    rows = []
+    for kind, d, n, pad in cases:
+        vectors = 2 if kind == "maxsim" else 1
+        cfg = FreeEmbeddingConfig(dim=d, kind=kind, max_steps=max_steps, patience=10 * max_steps,
+                                  vectors=vectors, doc_vectors=vectors)
+        start = time.perf_counter()
+        r = train_free_embedding(cfg, n, [0], pad_to=pad)
+        rows.append({"what": "probe", "preset": "probes", "kind": kind, "dim": d, "n_docs": n, "n_pad": pad,
+                     "vectors": vectors, "doc_vectors": vectors, "docid_vocab": cfg.docid_vocab,
+                     "steps": int(r.steps_S[0]), "seconds": time.perf_counter() - start})
+        print(f"  {kind} d={d} n={n} (padded {pad}): {rows[-1]['steps']} steps in {rows[-1]['seconds']:.1f} s",
+              flush=True)
+    return rows
+
+
 def measure_timing_rows(timings: list[dict], cal) -> list[dict]:
     """time_measures' rows as (experiments.work units, seconds): a floor as measure_features counts it, an
     oracle at the steps it took."""
     from grdr.experiments.work import measure_features
 
+    from grdr.experiments.work import probe_features
+
     rows = []
     for t in timings:
+        if t["what"] == "probe":
+            rows.append({"experiment": "critical_n (probes)", "results": "timed probes", "measured": t["seconds"],
+                         "features": probe_features(t["kind"], t["n_pad"], t, t["steps"])})
+            continue
         record = {**t, "floor_restarts": t.get("floor_restarts", 0), "floor_max_iter": t.get("floor_max_iter", 1),
                   "oracle_widths": [t["width"]] if t["what"] == "oracle" else []}
         features = measure_features([record], t["dim"], cal)
@@ -287,10 +353,12 @@ def compare_work(rows, cal) -> tuple[list[dict], object]:
     """Per (experiment, folder): measured seconds, the shipped coefficients' estimate, those fitted to
     every other folder's rows (`held_out`: a preset the fit has not seen) and to every row
     (experiments.work.calibrate_work)."""
-    from grdr.experiments.work import calibrate_work
+    from grdr.experiments.work import WorkCalibration, calibrate_work
 
-    def fit_on(part):
-        return calibrate_work([(r["features"], r["measured"]) for r in part], "", cal.steps)
+    def fit_on(part):  # nothing measured elsewhere (one folder alone): no coefficient, no held-out estimate
+        if not part:
+            return WorkCalibration((), cal.steps, "nothing to fit")
+        return calibrate_work([(r.get("fit_features", r["features"]), r["measured"]) for r in part], "", cal.steps)
 
     fitted = dataclasses.replace(fit_on(rows), source="fitted to every group measured")
     totals = []
@@ -347,9 +415,11 @@ def main(argv=None):
                              "experiments.work's estimates with them (and model_scale's floors and oracles in --results)")
     parser.add_argument("--time-measures", nargs="*", default=[], metavar="PRESET",
                         help="time model_scale's KL floor and oracles at these presets (appended to --timings)")
+    parser.add_argument("--time-probes", action="store_true",
+                        help="time critical_n probes at quick's and larger shapes (PROBE_CASES; appended to --timings)")
     parser.add_argument("--timings", type=Path, default=None, help="a JSON-lines file of such timings")
     args = parser.parse_args(argv)
-    if args.records or args.time_measures or args.timings:
+    if args.records or args.time_measures or args.timings or args.time_probes:
         return main_work(args)
     presets = ["smoke"] if args.small and not args.run else args.run
     folders = list(args.results)
@@ -380,6 +450,13 @@ def main_work(args):
     timings = []
     if args.timings and args.timings.is_file():
         timings = [json.loads(line) for line in args.timings.read_text().splitlines() if line.strip()]
+    if args.time_probes:
+        print(f"timing critical_n probes (load {os.getloadavg()[0]:.2f})", flush=True)
+        new = time_probes()
+        timings += new
+        if args.timings:
+            with args.timings.open("a") as f:
+                f.writelines(json.dumps(t) + "\n" for t in new)
     for preset in args.time_measures:
         print(f"timing model_scale's floor and oracles at --preset {preset} (load {os.getloadavg()[0]:.2f})", flush=True)
         new = time_measures(preset)

@@ -7,7 +7,7 @@ sweep's points and its Config:
 - critical_n: a search per seed, replayed with the searcher itself (experiments.limit_search) on the
   critical n the planner expects (Weller et al.'s cubic for DR, the search's own start for SeqGR and
   MaxSim), so the probes are those the search would make; per probe a constant (its compiling and
-  bookkeeping) and min(max_steps, the median steps a probe of its kind took) steps over its padded n
+  bookkeeping) and min(max_steps, the mean steps a probe of its kind took) steps over its padded n
   (critical_n.config.pad_n), each a fixed cost per kind plus n(n-1)/2 queries x n documents x d
   multiply-adds (DR; MaxSim times m m'; SeqGR its decoder's node states and path sums);
 - theory_curves: per record a constant, its family's own work (Monte Carlo samples x negatives or x
@@ -39,8 +39,8 @@ RECORD_EXPERIMENTS = ("critical_n", "theory_curves", "real_scaling")
 @dataclasses.dataclass(frozen=True)
 class WorkCalibration:
     """Seconds per unit of each work feature (names `experiment.what`), and where they came from;
-    `steps` holds the median steps measured where a run stops before its cap (a critical_n probe of each
-    kind, an oracle fit), taken as min(cap, that)."""
+    `steps` holds the typical steps measured where a run stops before its cap (the mean of a critical_n
+    probe of each kind, the median of an oracle fit), taken as min(cap, that)."""
 
     coefficients: tuple[tuple[str, float], ...]
     steps: tuple[tuple[str, float], ...] = ()
@@ -69,16 +69,27 @@ class WorkCalibration:
 # oracle_program's 12.1 s): H = 2 in 264 s (load 8.5) and H = 16 in 919 s (load 9), against 27.6 s and 424 s
 # from oracle_program and oracle_work (4.12 s per 1e9, fitted at the quick size) alone: oracle_cells (M x N
 # x levels, new) 75.4 s per 1e9 and oracle_work 6.85 s per 1e9, solved from the two.
+# critical_n's were refitted on 2026-12-07 (later) with a fixed cost per step beside the multiply-adds, to the
+# same smoke and quick records (each search's stored probes at the steps they took) and nine probes timed one
+# by one, compile included, at quick's shapes and the paper preset's larger d (`--time-probes`; load 1-2):
+# without it the multiply-adds' coefficients carried the per-step overhead of quick's small probes (SeqGR at
+# width <= 3: 72.8 s per 1e9), and a SeqGR probe at width 32 over 128 documents, 101 steps in 32.5 s, was
+# estimated at 4,000 s a hundred steps. A probe's steps are now the mean of quick's probes per kind (a
+# search's time is linear in them; SeqGR's median was 5,759, its mean 10,964). Against the measured seconds
+# (benchmarks/README.md, "Estimator"): smoke 1.26, quick 0.69 (the replayed search, as the dry run sees it),
+# the timed probes 1.59 (DR at d = 32 over 300 documents 3.5x long: the quick records, under load 6-9, set
+# the multiply-adds' cost).
 WORK_CALIBRATION = WorkCalibration(
-    coefficients=(("critical_n.probe", 1.44), ("critical_n.work_dr", 0.684), ("critical_n.work_maxsim", 56.6),
-                  ("critical_n.work_seq_gr", 72.8),
+    coefficients=(("critical_n.probe", 1.05), ("critical_n.step_dr", 0.159), ("critical_n.step_maxsim", 0.176),
+                  ("critical_n.step_seq_gr", 0.426), ("critical_n.work_dr", 0.404), ("critical_n.work_maxsim", 7.47),
+                  ("critical_n.work_seq_gr", 0.589),
                   ("theory_curves.record", 0.136), ("theory_curves.program", 4.24), ("theory_curves.mc", 0.0225),
                   ("theory_curves.fixed_point", 3.12), ("theory_curves.svd", 17.2), ("theory_curves.corpus", 4.51),
                   ("real_scaling.train", 1.73), ("real_scaling.rank", 0.0171), ("real_scaling.bm25", 0.519),
                   ("model_scale.floor_iter", 0.341), ("model_scale.floor_cells", 20.9),
                   ("model_scale.floor_work", 1.34), ("model_scale.oracle_program", 12.1),
                   ("model_scale.oracle_work", 6.85), ("model_scale.oracle_cells", 75.4)),
-    steps=(("dr", 2_001.0), ("maxsim", 2_254.5), ("oracle", 5_500.0), ("seq_gr", 2_855.5)),
+    steps=(("dr", 2_849.5), ("maxsim", 2_785.7), ("oracle", 5_500.0), ("seq_gr", 10_964.0)),
     source="calibrated on measured runs, under load 6-9")
 
 
@@ -163,7 +174,7 @@ def _probe_scores(kind: str, n_pad: int, record: dict) -> float:
 def critical_n_gpu_seconds(cfg, group, compiled: set, gpu, cal: WorkCalibration = WORK_CALIBRATION) -> float:
     """Seconds of one group of critical_n searches on one GPU (`gpu`: experiments.calibration.GPU), an
     extrapolation from the GPU rows of benchmarks/README.md, not a measurement: the probes the replayed
-    search makes (as `_critical_n`), each the median steps of its kind, a step costing the GPU's per-step
+    search makes (as `_critical_n`), each the mean steps of its kind, a step costing the GPU's per-step
     latency, 6 FLOPs per multiply-add of `_probe_work` (forward and backward) at its sustained rate, and
     `_probe_scores` at its cost per score; a compile per program (kind, d, padded n) not in `compiled`."""
     from grdr.experiments.critical_n.config import pad_n

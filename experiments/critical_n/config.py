@@ -92,9 +92,9 @@ PRESETS = {
     # matched parameters); no final sweep (it never changes n*, and cost about a third of the probes)
     "quick": Config(dims=(2, 3, 4, 6, 8, 12, 16), gr_dims=(2, 3), models=("dr_global", "seq_gr", MAXSIM),
                     seeds=(42, 0, 1), sweep_below=0, sweep_above=0),
-    # paper: DR at every d of Table 6's range, each seed's search its own task; SeqGR to width 12, since the
-    # dry run puts one search at width 16 at ~12.5 h on a CPU worker (its probes' work grows like n^4)
-    "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 3, 4, 6, 8, 12), maxsim_dims=(2, 3, 4, 6, 8),
+    # paper: each seed's search its own task (--executor ray), so that SeqGR at width 32 (~6 h a search on a
+    # CPU worker, by the dry run) does not run its three seeds in one task
+    "paper": Config(dims=tuple(range(2, 33)), gr_dims=(2, 4, 8, 12, 16, 24, 32), maxsim_dims=(2, 3, 4, 6, 8),
                     models=("dr_global", "seq_gr", MAXSIM), n_max=1_024, gr_n_max=512, maxsim_n_max=256,
                     max_group_seeds=1),
 }

@@ -40,7 +40,7 @@ def test_the_replayed_search_probes_what_the_search_probes(n0, critical, n_max, 
 
 def test_critical_n_grows_with_steps_dimensions_seeds_and_reach():
     base = dataclasses.replace(critical_n.PRESETS["quick"], dims=(4, 8), gr_dims=(2,), maxsim_dims=(2,))
-    typical = dict(WORK_CALIBRATION.steps)["dr"]
+    typical = max(dict(WORK_CALIBRATION.steps)[kind] for kind in ("dr", "seq_gr", "maxsim"))
     _increasing(critical_n, base, [{"max_steps": int(typical * f)} for f in (0.1, 0.3, 0.9)])
     assert _total(critical_n, dataclasses.replace(base, max_steps=int(typical * 2))) == pytest.approx(
         _total(critical_n, dataclasses.replace(base, max_steps=int(typical * 4))))  # past what a probe takes
