@@ -59,7 +59,7 @@ class WorkCalibration:
 # and quick sizes), all cold, on the 2-core development machine on 2026-12-07 under a load of 6-9 from other
 # jobs (benchmarks/README.md, "Estimator"). Compiling is inside the per-probe, per-record and per-width terms.
 # model_scale's floor per L-BFGS iteration (floor_iter + floor_cells M N + floor_work M N D) was refitted on
-# 2026-12-08 (benchmarks/floor_iteration.py; benchmarks/README.md, "KL floor per iteration") to one start
+# 2026-12-07 (benchmarks/floor_iteration.py; benchmarks/README.md, "KL floor per iteration") to one start
 # timed at four sizes, compile warmed, 3,000 iterations each, under a load of 7-9.4: 0.37 ms (smoke, 32 x 64, D = 2), 2.74 ms (quick,
 # 200 x 300, D = 2; model 1.76), 30.9 ms (paper, 500 x 3,000, D = 2; model 35.7) and 47.7 ms (paper, D = 8).
 # On a quiet machine the paper size at D = 8 took 13 ms (13.4 s per 1,000 iterations, 26.0 s per 2,000):
