@@ -1,15 +1,17 @@
 """The dry run's time model: its calibration recovers known coefficients, and the shipped coefficients
 estimate a tiny measured sweep within a stated factor."""
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
-from grdr.benchmarks.estimator import compare, measured_groups
+from grdr.benchmarks.estimator import compare, compare_work, measured_groups, probe_steps
 from grdr.experiments import drift_corpus
 from grdr.experiments.calibration import CALIBRATION, KINDS, Shape, calibrate, features, group_seconds
 from grdr.experiments.points import point
 from grdr.experiments.sweep.runner import groups, run_experiment
+from grdr.experiments.work import WORK_CALIBRATION
 
 
 
@@ -50,3 +52,32 @@ def test_a_measured_sweep_is_read_back_as_the_groups_the_runner_trained(tmp_path
     assert measured > 0 and all(np.isfinite(e) and e > 0 for e in estimated)
     _, totals, _ = compare(found * 3)  # the comparison's table covers the folder it read
     assert totals[0]["groups"] == 9 and totals[0]["measured_s"] == pytest.approx(3 * measured, abs=0.1)  # rounded to 0.1 s
+
+
+def _probe(folder, i, kind, steps, max_steps=100_000):
+    rec = {"run_id": f"p{i}", "experiment": "critical_n", "seconds": 1.0, "metrics": {"steps": steps},
+           "config": {"record": "probe", "kind": kind, "model": kind, "dim": 4, "seed": 0, "max_steps": max_steps}}
+    (folder / "critical_n").mkdir(parents=True, exist_ok=True)
+    (folder / "critical_n" / f"p{i}.json").write_text(json.dumps(rec))
+
+
+def test_a_probes_steps_are_their_mean_at_the_protocols_budget(tmp_path):
+    """A search's time is linear in its probes' steps: the typical probe is their mean (here 400, where the
+    median is 200), and probes cut short by a smaller budget (the smoke preset's) do not count."""
+    for i, steps in enumerate((100, 200, 900)):
+        _probe(tmp_path, i, "dr", steps)
+    _probe(tmp_path, 3, "dr", 2_000, max_steps=2_000)
+    _probe(tmp_path, 4, "seq_gr", 50)
+    assert probe_steps([tmp_path]) == {"dr": 400.0, "seq_gr": 50.0}
+
+
+def test_the_work_fit_reads_the_steps_taken_and_the_estimate_the_replayed_search():
+    """Rows with `fit_features` (the probes a search made) are fitted on those; every estimate uses
+    `features` (what the dry run replays); a folder alone has no held-out fit and no error."""
+    rows = [{"experiment": "critical_n", "results": "a", "measured": 2.0 * k,
+             "fit_features": {"critical_n.probe": float(k)}, "features": {"critical_n.probe": 10.0}}
+            for k in (1, 2, 3)]
+    totals, fitted = compare_work(rows, WORK_CALIBRATION)
+    assert fitted["critical_n.probe"] == pytest.approx(2.0)
+    assert totals[0]["in_sample_s"] == pytest.approx(3 * 10.0 * 2.0)
+    assert totals[0]["held_out_s"] == 0.0
