@@ -73,8 +73,9 @@ class Config:
     """Training queries per document of the tables' corpora, at the least (0: corpus.n_train_queries at
     every N). A per-document table learns each row from the queries that reach its document, so at a fixed
     query count the tables starve as N grows and their KL rises for want of data, not for the objective;
-    with q > 0 a table's corpus at N has max(corpus.n_train_queries, q N) training queries (the towers' keep
-    corpus.n_train_queries, so at an N both arms run they train on different corpora)."""
+    with q > 0 a table's corpus at N has max(corpus.n_train_queries, q N) training queries. The towers keep
+    corpus.n_train_queries, and an N that both arms run must give both the same (checked): the references,
+    the report's reference table and the figure read one corpus per N."""
     max_group_seeds: int = 0
     """Seeds trained together under one vmap, at most (0: every seed of a point at once). Smaller groups
     are more tasks for --executor ray, so that no single group bounds a sweep; records do not change."""
@@ -102,9 +103,22 @@ class Config:
         if not self.table_queries_per_doc >= 0:
             raise ValueError(f"Config.table_queries_per_doc={self.table_queries_per_doc}: expected >= 0 (0: the "
                              "corpus's n_train_queries at every N)")
+        arms = {VARIANTS[name].has_doc_table for name in self.models}
+        split = [n for n in sorted(set(self.n_docs) & set(self.table_n_docs))
+                 if table_queries(self, n) != self.corpus.n_train_queries]
+        if arms == {True, False} and split:
+            raise ValueError(f"Config.table_queries_per_doc={self.table_queries_per_doc}: at N = {split}, run by the "
+                             f"towers and the tables alike, the tables' corpora would get "
+                             f"{[table_queries(self, n) for n in split]} training queries and the towers' "
+                             f"{self.corpus.n_train_queries:,}: two corpora at one N, which the references and the "
+                             "report read as one; raise corpus.n_train_queries, or run that N in one arm only")
         if self.max_group_seeds < 0:
             raise ValueError(f"Config.max_group_seeds={self.max_group_seeds}: expected 0 (no cap) or a count >= 1")
 
+
+def table_queries(cfg: Config, n_docs: int) -> int:
+    """Training queries of a per-document table's corpus at N = n_docs (Config.table_queries_per_doc)."""
+    return max(cfg.corpus.n_train_queries, math.ceil(cfg.table_queries_per_doc * n_docs))
 
 # Budgets of the per-document tables, from where their KL stops improving as the pairs per document grow
 # (benchmarks/README.md, "Pairs per document": at N = 3,000 AtomicGR's KL is 0.52, 0.42, 0.49 nats at 100,
@@ -152,10 +166,6 @@ def sweep(cfg: Config):
                             corpus_overrides={"n_train_queries": queries} if queries != cfg.corpus.n_train_queries
                             else None)
 
-
-def table_queries(cfg: Config, n_docs: int) -> int:
-    """Training queries of a per-document table's corpus at N = n_docs (Config.table_queries_per_doc)."""
-    return max(cfg.corpus.n_train_queries, math.ceil(cfg.table_queries_per_doc * n_docs))
 
 
 def padded_docs(cfg: Config, points) -> int:

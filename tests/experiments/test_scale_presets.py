@@ -74,3 +74,13 @@ def test_the_scale_tables_get_training_queries_in_proportion_to_n_and_the_towers
     assert {pt.corpus.n_train_queries for pt in drift_corpus.sweep(quick)} == {quick.corpus.n_train_queries}
     with pytest.raises(ValueError, match=r"Config\.table_queries_per_doc=-1"):
         dataclasses.replace(quick, table_queries_per_doc=-1.0)
+
+
+def test_an_n_both_arms_run_cannot_get_two_corpora():
+    """The references and the report read one corpus per N: where towers and tables both run an N, the
+    tables' queries per document may not give them a corpus of their own."""
+    cfg = drift_corpus.PRESETS["quick"]  # towers at 100-3,000, tables at 80-1,000: both run N = 1,000
+    with pytest.raises(ValueError, match=r"at N = \[1000\].*two corpora at one N"):
+        dataclasses.replace(cfg, table_queries_per_doc=60.0)  # 60,000 queries at N = 1,000 against 50,000
+    dataclasses.replace(cfg, table_queries_per_doc=60.0, models=("dr_table_global", "atomic_gr"))  # one arm: fine
+    dataclasses.replace(cfg, table_queries_per_doc=40.0)  # 40 N <= 50,000 at every shared N: one corpus each
