@@ -219,12 +219,13 @@ def work_groups(folder: Path, experiment: str, preset: str, cal) -> list[dict]:
     rows = []
     probes_of = _stored_probes(stored) if experiment == "critical_n" else None
     for g in groups(module, cfg):
-        features = record_features(experiment, cfg, g, compiled, cal, train_seconds=real_train_seconds)
-        recs = [stored.get(run_id(experiment, pt.record())) for pt in g]
-        if all(r is None for r in recs):
+        recs = {id(pt): stored.get(run_id(experiment, pt.record())) for pt in g}
+        g = [pt for pt in g if recs[id(pt)] is not None]  # the preset may have grown since (more seeds)
+        if not g:
             continue
+        features = record_features(experiment, cfg, g, compiled, cal, train_seconds=real_train_seconds)
         row = {"experiment": experiment, "results": str(folder), "features": features,
-               "measured": float(sum(r["seconds"] for r in recs if r is not None))}
+               "measured": float(sum(recs[id(pt)]["seconds"] for pt in g))}
         if probes_of is not None:  # fitted to the probes the searches made, at the steps they took; the
             # estimates (`features`) replay the search as the dry run does
             row["fit_features"] = _sum(probe_features(c["kind"], c["n_padded"], c, m["steps"])
@@ -352,7 +353,10 @@ def measure_timing_rows(timings: list[dict], cal) -> list[dict]:
 def compare_work(rows, cal) -> tuple[list[dict], object]:
     """Per (experiment, folder): measured seconds, the shipped coefficients' estimate, those fitted to
     every other folder's rows (`held_out`: a preset the fit has not seen) and to every row
-    (experiments.work.calibrate_work)."""
+    (experiments.work.calibrate_work). A row's `fit_features` (critical_n: the probes its searches made,
+    at the steps they took), where present, are what the coefficients are fitted to; every estimate reads
+    `features` (the search replayed as the dry run does), so for critical_n `in_sample` is the dry run's
+    error with coefficients fitted to these folders, not a residual of the fit."""
     from grdr.experiments.work import WorkCalibration, calibrate_work
 
     def fit_on(part):  # nothing measured elsewhere (one folder alone): no coefficient, no held-out estimate
