@@ -36,9 +36,11 @@ def _style(series: str, maxsim_series: list[str]) -> tuple[str | None, str]:
 
 
 def _seed_offsets(seeds) -> dict:
-    """A small horizontal offset per seed, so that equal values of several seeds stay visible."""
+    """A small horizontal offset per seed, so that equal values of several seeds stay visible: 0.06 apart,
+    closer where many seeds would otherwise spread past +-0.15 and reach a neighbouring d."""
     seeds = sorted(seeds)
-    return {s: 0.06 * (i - (len(seeds) - 1) / 2) for i, s in enumerate(seeds)}
+    step = min(0.06, 0.3 / max(len(seeds) - 1, 1))
+    return {s: step * (i - (len(seeds) - 1) / 2) for i, s in enumerate(seeds)}
 
 
 def plot(df):
