@@ -67,7 +67,7 @@ compiles one training program for all its probes and seeds unless a search gallo
 (results equal the unpadded ones up to float rounding).
 
 Quick preset: 12 seeds (42, 0, ..., 10; the comparisons are sign tests over seeds, which decide nothing
-below 11 under Holm's correction over the report's claims); DR at d = 2, 3, 4, 6, 8, 12, 16 (the d of Table 6 up to 16, and
+below about 12 under Holm's correction over the report's 52 claims); DR at d = 2, 3, 4, 6, 8, 12, 16 (the d of Table 6 up to 16, and
 the DR partners of the comparisons: d = 2, 3 for SeqGR's widths and MaxSim's same d, 4, 6, 8 for
 MaxSim's matched parameters), SeqGR at widths 2 and 3, MaxSim (m = m' = 2) at d = 2, 3, 4. It skips
 LIMIT's final sweep (sweep_below = sweep_above = 0): the sweep never changes n*, it only looks for

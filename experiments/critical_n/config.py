@@ -90,7 +90,7 @@ PRESETS = {
                     max_steps=2_000, patience=200, n_max=4, gr_n_max=4, maxsim_n_max=4, decoder_depth=0),
     # Table 6's d up to 16 and the DR partners of the comparisons (2, 3: same width / d; 4, 6, 8: MaxSim's
     # matched parameters); no final sweep (it never changes n*, and cost about a third of the probes);
-    # 12 seeds: the comparisons' sign tests decide nothing below 11 under Holm's correction
+    # 12 seeds: the comparisons' sign tests decide nothing below about 12 under Holm's correction
     "quick": Config(dims=(2, 3, 4, 6, 8, 12, 16), gr_dims=(2, 3), models=("dr_global", "seq_gr", MAXSIM),
                     seeds=(42,) + tuple(range(11)), sweep_below=0, sweep_above=0),
     # paper: each seed's search its own task (--executor ray), so that SeqGR at width 32 (~6 h a search on a
