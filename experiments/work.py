@@ -122,14 +122,19 @@ def _expected_critical(record: dict) -> float:
     return float(record["n0"])
 
 
+def _docid_tree(n_pad: int, record: dict) -> tuple[int, int]:
+    """(V, prefix nodes) of SeqGR's V-ary docid tree over n_pad leaves."""
+    V = record.get("docid_vocab") or 4
+    L = max(1, math.ceil(math.log(max(n_pad, 2), V)))
+    return V, sum(-(-n_pad // V ** (L - t)) for t in range(L))
+
+
 def _probe_work(kind: str, n_pad: int, record: dict) -> float:
     """Multiply-adds of one step of a probe over n_pad document slots (all pairs as queries), in 1e9."""
     d = record["dim"]
     queries = n_pad * (n_pad - 1) / 2
     if kind == "seq_gr":
-        V = record.get("docid_vocab") or 4
-        L = max(1, math.ceil(math.log(max(n_pad, 2), V)))
-        nodes = sum(-(-n_pad // V ** (L - t)) for t in range(L))
+        V, nodes = _docid_tree(n_pad, record)
         return queries * (nodes * d * d + nodes * V * n_pad) / 1e9
     per_pair = d * (record.get("vectors") or 1) * (record.get("doc_vectors") or 1)
     return queries * n_pad * per_pair / 1e9
@@ -143,19 +148,25 @@ def probe_features(kind: str, n_pad: int, record: dict, steps: float) -> dict[st
             f"critical_n.work_{kind}": steps * _probe_work(kind, n_pad, record)}
 
 
-def _critical_n(cfg, group, compiled: set, cal: WorkCalibration) -> dict[str, float]:
+def _replayed_probes(cfg, group, cal: WorkCalibration):
+    """(record, kind, steps, padded n) of every probe the group's searches make when replayed (`probes`),
+    each at the typical steps of its kind."""
     from grdr.experiments.critical_n.config import pad_n
     from grdr.experiments.limit_search import gallop_reach
 
-    out: dict[str, float] = {}
     for point in group:
         r = point.record()
         kind = r["kind"]
         steps = cal.probe_steps(kind, r["max_steps"])
         for n in probes(r["n0"], r["n_max"], _expected_critical(r), r["sweep_below"], r["sweep_above"]):
-            n_pad = pad_n(cfg, kind, n, gallop_reach(r["n0"], n, r["n_max"]))
-            for name, units in probe_features(kind, n_pad, r, steps).items():
-                out[name] = out.get(name, 0.0) + units
+            yield r, kind, steps, pad_n(cfg, kind, n, gallop_reach(r["n0"], n, r["n_max"]))
+
+
+def _critical_n(cfg, group, compiled: set, cal: WorkCalibration) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r, kind, steps, n_pad in _replayed_probes(cfg, group, cal):
+        for name, units in probe_features(kind, n_pad, r, steps).items():
+            out[name] = out.get(name, 0.0) + units
     return out
 
 
@@ -164,9 +175,7 @@ def _probe_scores(kind: str, n_pad: int, record: dict) -> float:
     m m' vector pairs each), or SeqGR's logits at its decoder's nodes and every document's path sum."""
     queries = n_pad * (n_pad - 1) / 2
     if kind == "seq_gr":
-        V = record.get("docid_vocab") or 4
-        L = max(1, math.ceil(math.log(max(n_pad, 2), V)))
-        nodes = sum(-(-n_pad // V ** (L - t)) for t in range(L))
+        V, nodes = _docid_tree(n_pad, record)
         return queries * (nodes * V + n_pad)
     return queries * n_pad * (record.get("vectors") or 1) * (record.get("doc_vectors") or 1)
 
@@ -177,23 +186,15 @@ def critical_n_gpu_seconds(cfg, group, compiled: set, gpu, cal: WorkCalibration 
     search makes (as `_critical_n`), each the mean steps of its kind, a step costing the GPU's per-step
     latency, 6 FLOPs per multiply-add of `_probe_work` (forward and backward) at its sustained rate, and
     `_probe_scores` at its cost per score; a compile per program (kind, d, padded n) not in `compiled`."""
-    from grdr.experiments.critical_n.config import pad_n
-    from grdr.experiments.limit_search import gallop_reach
-
     seconds = 0.0
-    for point in group:
-        r = point.record()
-        kind = r["kind"]
-        steps = cal.probe_steps(kind, r["max_steps"])
-        for n in probes(r["n0"], r["n_max"], _expected_critical(r), r["sweep_below"], r["sweep_above"]):
-            n_pad = pad_n(cfg, kind, n, gallop_reach(r["n0"], n, r["n_max"]))
-            key = (kind, r["dim"], r.get("vectors"), r.get("doc_vectors"), n_pad)
-            if key not in compiled:
-                compiled.add(key)
-                seconds += gpu.compile_seconds
-            step = (gpu.latency + 6e9 * _probe_work(kind, n_pad, r) / gpu.flops
-                    + _probe_scores(kind, n_pad, r) * gpu.per_score)
-            seconds += steps * step
+    for r, kind, steps, n_pad in _replayed_probes(cfg, group, cal):
+        key = (kind, r["dim"], r.get("vectors"), r.get("doc_vectors"), n_pad)
+        if key not in compiled:
+            compiled.add(key)
+            seconds += gpu.compile_seconds
+        step = (gpu.latency + 6e9 * _probe_work(kind, n_pad, r) / gpu.flops
+                + _probe_scores(kind, n_pad, r) * gpu.per_score)
+        seconds += steps * step
     return seconds
 
 
