@@ -454,18 +454,14 @@ def main_work(args):
     timings = []
     if args.timings and args.timings.is_file():
         timings = [json.loads(line) for line in args.timings.read_text().splitlines() if line.strip()]
-    if args.time_probes:
-        print(f"timing critical_n probes (load {os.getloadavg()[0]:.2f})", flush=True)
-        new = time_probes()
+    runs = [("critical_n probes", time_probes)] if args.time_probes else []
+    runs += [(f"model_scale's floor and oracles at --preset {preset}", lambda p=preset: time_measures(p))
+             for preset in args.time_measures]
+    for what, timed in runs:
+        print(f"timing {what} (load {os.getloadavg()[0]:.2f})", flush=True)
+        new = timed()
         timings += new
-        if args.timings:
-            with args.timings.open("a") as f:
-                f.writelines(json.dumps(t) + "\n" for t in new)
-    for preset in args.time_measures:
-        print(f"timing model_scale's floor and oracles at --preset {preset} (load {os.getloadavg()[0]:.2f})", flush=True)
-        new = time_measures(preset)
-        timings += new
-        if args.timings:
+        if args.timings:  # appended as they come, so an interrupted run keeps what it timed
             with args.timings.open("a") as f:
                 f.writelines(json.dumps(t) + "\n" for t in new)
     folders = [entry.split("=", 1) for entry in args.records]
