@@ -90,7 +90,7 @@ def cmd_demo(out: Path = Path("results"), preset: Preset = "quick", progress: bo
     """Run every experiment that has PRESET, render the figures, fit the laws and write OUT/report.md.
 
     `--preset scale` runs the three experiments about scale (drift_corpus over N = 1e2-1e5, model_scale's
-    widths 8-1,024, capacity_dim): estimated at 47 minutes on 2 cores, and longer under other jobs'
+    widths 8-1,024, capacity_dim): 26 minutes cold on a quiet 2-core machine, longer under other jobs'
     load (benchmarks/README.md gives what was measured).
 
     Records are written atomically, so an interrupted demo resumes. With jobs > 1 the experiments
