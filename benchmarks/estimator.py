@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from grdr.benchmarks.train_step import print_table, verdict, write_csv
+from grdr.experiments import work
 from grdr.experiments.calibration import (CALIBRATION, CORPUS_CACHE, Shape, calibrate, features, group_seconds,
                                           program_key, real_train_seconds)
 
@@ -72,7 +73,9 @@ def measured_groups(results: Path, experiment: str) -> list[dict]:
     groups = []
     for members in sorted(found.values(), key=lambda m: m[0][0]):
         recs = [r for _, r in members]
-        shape = Shape.of_record(recs[0]["config"])
+        trained = recs[0].get("train", {})  # padded to a larger shape's programs (experiments.cost.trained_shape)
+        shape = Shape.of_record(recs[0]["config"]).padded(trained.get("pad_docs"), trained.get("pad_dim"),
+                                                          trained.get("pad_hidden"))
         compiled = programs.setdefault(recs[0].get("command", ""), set())
         key = program_key(shape, len(recs))
         fresh, _ = key not in compiled, compiled.add(key)
@@ -88,7 +91,12 @@ def measured_groups(results: Path, experiment: str) -> list[dict]:
                 if len(cache) > CORPUS_CACHE:
                     cache.popitem(last=False)
         first = recs[0]["config"]
+        # the dry run adds model_scale's KL floors and oracles to their carrier's group (experiments.cost,
+        # by experiments.work's model): so does the estimate here, and the fit takes them out first
+        measures = work.measure_features([r["config"] for r in recs], int(first["dim"])) \
+            if experiment in work.MEASURE_EXPERIMENTS and first["kind"] == "dr" else {}
         groups.append({"experiment": experiment, "results": str(results), "model": first["model"],
+                       "measures_s": sum(v * work.WORK_CALIBRATION[k] for k, v in measures.items()),
                        "n_docs": int(first["n_docs"]), "steps": int(first["steps"]), "seeds": len(recs),
                        "new_corpora": new, "shape": shape, "new_program": fresh,
                        "measured": float(sum(r["seconds"] for r in recs)),
@@ -98,12 +106,17 @@ def measured_groups(results: Path, experiment: str) -> list[dict]:
 
 
 def _estimate(g: dict, cal) -> float:
-    return group_seconds(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], cal, new_program=g["new_program"])
+    """The dry run's estimate of a measured group (experiments.cost.sweep_seconds: its training, evaluation and
+    corpora by `cal`, and model_scale's per-corpus measures by experiments.work)."""
+    trained = group_seconds(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], cal, new_program=g["new_program"])
+    return trained + g.get("measures_s", 0.0)
 
 
 def _rows_for(groups):
-    return [(features(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], g["new_program"]), g["measured"])
-            for g in groups]
+    """(features, seconds) to fit the trained groups' coefficients to: the measures' estimated seconds taken out
+    (they are experiments.work's to fit: `--results` with `--records`)."""
+    return [(features(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], g["new_program"]),
+             max(g["measured"] - g.get("measures_s", 0.0), 1e-3)) for g in groups]
 
 
 def fit(groups, source: str = ""):
@@ -380,13 +393,13 @@ def compare_work(rows, cal) -> tuple[list[dict], object]:
     return totals, fitted
 
 
-def run_presets(presets: list[str], experiments: list[str], work: Path) -> list[Path]:
+def run_presets(presets: list[str], experiments: list[str], folder: Path) -> list[Path]:
     """Run each preset of each experiment in a fresh subprocess with an empty compilation cache, as the
     calibration assumes; one results folder per preset."""
     folders = []
     for preset in presets:
-        out = work / preset
-        env = {**os.environ, "GRDR_COMPILE_CACHE": str(work / f"xla-{preset}")}
+        out = folder / preset
+        env = {**os.environ, "GRDR_COMPILE_CACHE": str(folder / f"xla-{preset}")}
         for name in experiments:
             start = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "grdr.cli", "run", name, "--preset", preset, "--out",
@@ -428,9 +441,9 @@ def main(argv=None):
     presets = ["smoke"] if args.small and not args.run else args.run
     folders = list(args.results)
     if presets:
-        work = args.work or Path(tempfile.mkdtemp(prefix="grdr-estimator-"))
+        folder = args.work or Path(tempfile.mkdtemp(prefix="grdr-estimator-"))
         print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
-        folders += run_presets(presets, args.experiments, work)
+        folders += run_presets(presets, args.experiments, folder)
         print(f"load after: {os.getloadavg()[0]:.2f}", flush=True)
     groups = [g for folder in folders for name in args.experiments for g in measured_groups(folder, name)]
     if not groups:

@@ -80,6 +80,13 @@ class Shape:
                    pool_refreshes=_refreshes(t.objective == "local" and get_sampler(t.sampler).needs_pool,
                                              t.steps, t.hard_refresh))
 
+    def padded(self, n_docs: int | None = None, dim: int | None = None, hidden: int | None = None) -> Shape:
+        """This shape trained with its documents padded to `n_docs`'s bucket and its widths inside a padded
+        model's (sim.widths: DR's D, GR's H as `width`), as a group that shares a larger shape's programs runs."""
+        wide = dim if self.kind.startswith("dr") else hidden
+        return dataclasses.replace(self, n_docs=max(self.n_docs, n_docs or 0), width=wide or self.width,
+                                   hidden=hidden or self.hidden)
+
     @classmethod
     def of_record(cls, config: dict) -> Shape:
         kind = config["kind"]

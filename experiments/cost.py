@@ -2,7 +2,8 @@
 
 Time: each group's seconds under the calibrated time model of experiments.calibration (`group_seconds`:
 compiling, steps, evaluation and new corpora, on this CPU or extrapolated to one GPU), summed over the
-sweep as one process runs it, corpora and compiled programs reused (`sweep_seconds`).
+sweep as one process runs it, corpora and compiled programs reused (`sweep_seconds`), each group at the
+shape it trains at (`trained_shape`: padded to a larger N's or width's programs where its experiment shares them).
 On Ray workers (`--executor ray`, one task per group, each task building its own corpora) the
 sweep's wall time is the makespan of its tasks (`makespan`); a Config's `max_group_seeds` splits
 groups so that no single one bounds it. Every figure is a plan, not a promise: the benchmark says
@@ -24,7 +25,23 @@ from grdr.experiments.calibration import (CALIBRATION, CORPUS_CACHE, GPU, Calibr
 from grdr.experiments.points import Point
 
 __all__ = ["describe", "group_flops", "group_bytes", "largest_group", "available_bytes", "makespan", "gib",
-           "sweep_seconds"]
+           "sweep_seconds", "trained_shape"]
+
+
+def trained_shape(name: str, cfg, points) -> Shape:
+    """The shape a group of trained points runs at, as experiments.sweep.group runs it: its own, or, in an
+    experiment that shares compiled programs across its sweep, its documents padded to a larger N's bucket
+    (the module's `padded_docs`) and its widths to the sweep's shared width (`padded_model`). Groups that
+    share a padded shape share one program key, and the padded work is what their steps cost."""
+    from grdr.experiments import catalog
+
+    shape = Shape.of_point(points[0])
+    if cfg is None:
+        return shape
+    module = catalog.load(name)
+    docs, model = getattr(module, "padded_docs", None), getattr(module, "padded_model", None)
+    wide = model(cfg, points) if model is not None else None
+    return shape.padded(docs(cfg, points) if docs is not None else None, wide and wide.dim, wide and wide.hidden)
 
 
 def group_flops(point: Point, n_seeds: int) -> float:
@@ -74,7 +91,7 @@ def sweep_seconds(name: str, found, cal: Calibration = CALIBRATION, cfg=None) ->
             task.append(work.record_seconds(name, cfg, g, set(), train_seconds=real_train_seconds))
             gpu.append(work.critical_n_gpu_seconds(cfg, g, gpu_programs, GPU()) if name == "critical_n" else local[-1])
             continue
-        s, new = Shape.of_point(g[0]), _new_corpora(g, seen)
+        s, new = trained_shape(name, cfg, g), _new_corpora(g, seen)
         key = program_key(s, len(g))
         fresh, _ = key not in programs, programs.add(key)
         extra = work.point_measures(name, g)

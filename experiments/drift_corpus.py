@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -172,21 +173,32 @@ def padded_docs(cfg: Config, points) -> int:
     """The corpus size whose bucket a group's documents train and are evaluated at (sim.train.train's
     pad_docs): a larger N's of the same model where the padded work costs less than compiling programs of
     its own (experiments.calibration.docs_padding); the records do not change beyond float rounding."""
+    return _docs_partition(cfg, points[0].model, len(points))[points[0].corpus.n_docs]
+
+
+@lru_cache(maxsize=64)
+def _docs_partition(cfg: Config, model: str, n_seeds: int) -> dict[int, int]:
+    """padded_docs' partition of one model's N (computed once per sweep: the dry run of a preset asks it for
+    every group). A seed changes no Shape, so the first seed's points stand for every seed's."""
     from grdr.experiments.calibration import docs_padding
 
-    first = points[0]
-    same = {pt.corpus.n_docs: pt for pt in sweep(cfg) if pt.model == first.model and pt.seed == first.seed}
-    return docs_padding(same, len(points))[first.corpus.n_docs]
+    same = {pt.corpus.n_docs: pt for pt in sweep(cfg) if pt.model == model and pt.seed == cfg.seeds[0]}
+    return docs_padding(same, n_seeds)
 
 
 def reference_docs(cfg: Config, points) -> int:
     """The corpus size whose bucket a group's corpora's references are computed at (sim.ceilings), from one
     partition of the sweep's N (experiments.calibration.reference_padding): every model at one N reads the
     same, so a corpus's references are computed once."""
+    return _reference_partition(cfg)[points[0].corpus.n_docs]
+
+
+@lru_cache(maxsize=16)
+def _reference_partition(cfg: Config) -> dict[int, int]:
     from grdr.experiments.calibration import reference_padding
 
     specs = {pt.corpus.n_docs: pt.corpus for pt in sweep(cfg)}
-    return reference_padding(specs.values(), len(cfg.seeds))[points[0].corpus.n_docs]
+    return reference_padding(specs.values(), len(cfg.seeds))
 
 
 # ---------------------------------------------------------------------------------------------

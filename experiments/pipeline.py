@@ -136,6 +136,9 @@ def train_and_evaluate(points: list[Point], measure: Measure | None = None, *, k
             "train_seconds": trained["train_seconds"],
             "eval_seconds": time.perf_counter() - t1,
             "compiles": result.compiles,
+            # the shape it trained at, where it shared a larger one's programs (benchmarks/estimator.py reads it)
+            **({"pad_docs": int(pad_docs)} if pad_docs else {}),
+            **({"pad_dim": pad_to.dim, "pad_hidden": pad_to.hidden} if pad_to is not None else {}),
             "curve": {"step": steps.tolist(), "kl": kl_C.tolist(), "success1": result.curve["success1"][i].tolist()},
         }
         out.append((metrics, extra))

@@ -54,6 +54,29 @@ def test_a_measured_sweep_is_read_back_as_the_groups_the_runner_trained(tmp_path
     assert totals[0]["groups"] == 9 and totals[0]["measured_s"] == pytest.approx(3 * measured, abs=0.1)  # rounded to 0.1 s
 
 
+def test_model_scales_floors_count_in_the_estimate_as_in_the_dry_run(tmp_path):
+    """The dry run adds model_scale's per-corpus measures (the KL floor, the oracles) to the group that carries
+    them (experiments.cost.sweep_seconds): the estimate compared with the measured seconds does too, and the
+    trained groups' fit sees the seconds without them."""
+    from grdr.benchmarks.estimator import _estimate, _rows_for
+    from grdr.experiments import model_scale
+    from grdr.experiments.work import point_measures
+
+    cfg = dataclasses.replace(model_scale.PRESETS["smoke"], widths=(4,), seeds=(0,), models=("dr_global", "atomic_gr"),
+                              oracle_seeds=0, floor_restarts=1, floor_max_iter=1_000)
+    run_experiment(model_scale, cfg, tmp_path, progress=False)
+    found, planned = measured_groups(tmp_path, model_scale.NAME), groups(model_scale, cfg)
+    assert [g["model"] for g in found] == ["dr_global", "atomic_gr"]
+    expected = [point_measures(model_scale.NAME, g) for g in planned]
+    assert expected[0] > 0 and expected[1] == 0  # the carrier (model_scale.carrier) holds its corpus's floor
+    for g, extra, (_, seconds) in zip(found, expected, _rows_for(found)):
+        trained = group_seconds(g["shape"], g["seeds"], g["new_corpora"], g["experiment"], CALIBRATION,
+                                new_program=g["new_program"])
+        assert g["measures_s"] == pytest.approx(extra)
+        assert _estimate(g, CALIBRATION) == pytest.approx(trained + extra)
+        assert seconds == pytest.approx(max(g["measured"] - extra, 1e-3))
+
+
 def _probe(folder, i, kind, steps, max_steps=100_000):
     rec = {"run_id": f"p{i}", "experiment": "critical_n", "seconds": 1.0, "metrics": {"steps": steps},
            "config": {"record": "probe", "kind": kind, "model": kind, "dim": 4, "seed": 0, "max_steps": max_steps}}
