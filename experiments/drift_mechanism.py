@@ -109,7 +109,10 @@ PRESETS = {
                     model=ModelConfig(dim=8, hidden=16, depth=1),
                     train=TrainConfig(steps=40, batch_size=32, num_negatives=8, schedule="rsqrt", decay_steps=20,
                                       steps_per_call=5, curve_points=8)),
-    "quick": Config(),
+    # quick: N from 50 and 2,400 pairs per document, so that every N's budget can show twice the dilation N / (K k)
+    # predicted (BANDS["design_room"]); at (100, 300, 1,000) and 800 the N = 100 budget showed 1.25 times it at
+    # most, and the rate law's agreement was untestable by design (a pilot on seeds 12-14 at 2,100: room 1.9)
+    "quick": Config(n_docs=(50, 100, 300, 1_000), pairs_per_doc=2_400.0),
     "paper": Config(n_docs=(100, 300, 1_000, 3_000, 10_000, 30_000), seeds=tuple(range(12)), pairs_per_doc=2_000.0,
                     theory_queries=200, corpus=dataclasses.replace(Config().corpus, n_train_queries=200_000),
                     max_group_seeds=1),  # one seed per task: 12 seeds at N = 3e4 were ~20 h in one task
