@@ -67,6 +67,7 @@ class Shape:
     n_train_queries: int
     n_test_queries: int
     pool_refreshes: int = 0  # hard negatives: how often the pool (each training query's top documents) is rebuilt
+    corpus_docs: int = 0     # the corpus's own N where n_docs is a larger N's padding (`padded`; 0: n_docs)
 
     @classmethod
     def of_point(cls, point: Point) -> Shape:
@@ -81,11 +82,16 @@ class Shape:
                                              t.steps, t.hard_refresh))
 
     def padded(self, n_docs: int | None = None, dim: int | None = None, hidden: int | None = None) -> Shape:
-        """This shape trained with its documents padded to `n_docs`'s bucket and its widths inside a padded
-        model's (sim.widths: DR's D, GR's H as `width`), as a group that shares a larger shape's programs runs."""
+        """This shape trained with its documents padded to a larger N's `n_docs` (where its bucket is larger than
+        this N's own) and its widths inside a padded model's (sim.widths: DR's D, GR's H as `width`), as a group
+        that shares a larger shape's programs runs. Its corpora keep their own size (`corpus_docs`)."""
+        from grdr.sim.buckets import bucket
+
         wide = dim if self.kind.startswith("dr") else hidden
-        return dataclasses.replace(self, n_docs=max(self.n_docs, n_docs or 0), width=wide or self.width,
-                                   hidden=hidden or self.hidden)
+        docs = n_docs if n_docs and bucket(n_docs) > bucket(self.n_docs) else self.n_docs
+        own = self.corpus_docs or (self.n_docs if docs != self.n_docs else 0)
+        return dataclasses.replace(self, n_docs=docs, corpus_docs=own,
+                                   width=wide or self.width, hidden=hidden or self.hidden)
 
     @classmethod
     def of_record(cls, config: dict) -> Shape:
@@ -149,12 +155,12 @@ def program_key(s: Shape, n_seeds: int) -> tuple:
     (almost) nothing."""
     from grdr.sim.buckets import bucket
 
-    return dataclasses.replace(s, n_docs=bucket(s.n_docs), steps=0, pool_refreshes=0), n_seeds
+    return dataclasses.replace(s, n_docs=bucket(s.n_docs), steps=0, pool_refreshes=0, corpus_docs=0), n_seeds
 
 
 def features(s: Shape, n_seeds: int, new_corpora: int, experiment: str, new_program: bool = True) -> dict[str, float]:
     """The time model's inputs for one group (every coefficient of Calibration multiplies one)."""
-    corpus = s.n_docs * (s.n_train_queries * s.latent_rank + s.n_test_queries * REFERENCE_DRAWS)
+    corpus = (s.corpus_docs or s.n_docs) * (s.n_train_queries * s.latent_rank + s.n_test_queries * REFERENCE_DRAWS)
     out = {"group": float(new_program), "step": float(s.steps), f"flop_{s.kind}": s.steps * n_seeds * step_flops(s) / 1e9,
            "eval": float(n_seeds), "corpus": new_corpora * corpus / 1e9}
     if experiment in PER_CORPUS_MEASURES:

@@ -61,3 +61,19 @@ def test_groups_padded_into_one_shape_count_one_compile_and_the_padded_work():
     assert len({program_key(s, len(g)) for s, g in zip(shapes, towers)}) < len(own)  # fewer compiles counted
     plain = groups(negatives, negatives.PRESETS["smoke"])
     assert all(trained_shape(negatives.NAME, negatives.PRESETS["smoke"], g) == Shape.of_point(g[0]) for g in plain)
+
+
+def test_a_group_padded_to_a_larger_n_builds_its_own_corpora():
+    """Padding a group's documents to a larger N's bucket costs its steps at that bucket, but its corpora are
+    built at their own N: the corpus feature is that of the unpadded shape."""
+    from grdr.experiments.calibration import Shape, features
+    from grdr.sim.buckets import bucket
+
+    pt = next(iter(drift_corpus.sweep(drift_corpus.PRESETS["quick"])))
+    own = Shape.of_point(pt)
+    wide = own.padded(n_docs=8 * own.n_docs)
+    assert bucket(wide.n_docs) > bucket(own.n_docs) and wide.corpus_docs == own.n_docs
+    assert features(wide, 2, 1, "drift_corpus")["corpus"] == features(own, 2, 1, "drift_corpus")["corpus"]
+    flop = f"flop_{own.kind}"
+    assert features(wide, 2, 1, "drift_corpus")[flop] > features(own, 2, 1, "drift_corpus")[flop]
+    assert own.padded(n_docs=own.n_docs) == own  # within its own bucket: nothing padded
