@@ -46,8 +46,8 @@ def test_groups_padded_into_one_shape_count_one_compile_and_the_padded_work():
     import dataclasses
 
     from grdr.experiments import capacity_dim, negatives
-    from grdr.experiments.calibration import Shape, program_key
-    from grdr.experiments.cost import trained_shape
+    from grdr.experiments.calibration import Shape, group_seconds, program_key
+    from grdr.experiments.cost import sweep_seconds, trained_shape
     from grdr.experiments.sweep.grouping import groups
 
     cfg = capacity_dim.PRESETS["quick"]
@@ -59,6 +59,10 @@ def test_groups_padded_into_one_shape_count_one_compile_and_the_padded_work():
         assert s == dataclasses.replace(Shape.of_point(g[0]), width=w.dim, hidden=w.hidden)
     own = {program_key(Shape.of_point(g[0]), len(g)) for g in towers}
     assert len({program_key(s, len(g)) for s, g in zip(shapes, towers)}) < len(own)  # fewer compiles counted
+    # the dry run's own sum reads them: a task (a fresh process) costs the group at its trained shape
+    task = sweep_seconds(capacity_dim.NAME, towers, cfg=cfg)["task"]
+    for t, s, g in zip(task, shapes, towers):
+        assert t == pytest.approx(group_seconds(s, len(g), len({pt.corpus_spec() for pt in g}), capacity_dim.NAME))
     plain = groups(negatives, negatives.PRESETS["smoke"])
     assert all(trained_shape(negatives.NAME, negatives.PRESETS["smoke"], g) == Shape.of_point(g[0]) for g in plain)
 
